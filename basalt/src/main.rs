@@ -1,0 +1,63 @@
+//! The one Basalt binary: every component is a subcommand.
+//!
+//! This file only parses the command line and dispatches; each subcommand's logic lives in the
+//! crate that owns it.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+/// Basalt: a Volcano-compatible batch and GPU scheduler and operator suite for Kubernetes.
+#[derive(Parser, Debug)]
+#[command(name = "basalt", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print the CustomResourceDefinitions (Job, Command, PodGroup, Queue, JobFlow, JobTemplate).
+    Crds {
+        /// Write one file per CRD into this directory instead of printing to stdout.
+        #[arg(long, value_name = "DIR")]
+        write: Option<PathBuf>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Crds { write } => crds_command(write),
+    }
+}
+
+fn crds_command(write: Option<PathBuf>) -> anyhow::Result<()> {
+    match write {
+        None => {
+            let yaml = crds::crd::render_all().context("rendering the CRDs")?;
+            write_stdout(&yaml)?;
+        }
+        Some(dir) => {
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            for crd in crds::crd::all() {
+                let path = dir.join(crds::crd::file_name(&crd));
+                let yaml = crds::crd::render(&crd).context("rendering a CRD")?;
+                std::fs::write(&path, yaml)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                eprintln!("wrote {}", path.display());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Print to stdout; a closed pipe (`basalt crds | head`) is not an error.
+fn write_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing to stdout"),
+    }
+}
