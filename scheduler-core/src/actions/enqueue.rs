@@ -1,0 +1,113 @@
+//! `enqueue`: admit Pending PodGroups (→ Inqueue), queue by queue in queue order, job by job in
+//! job order, round robin, each job tried once.
+//!
+//! A job without minResources is admitted (as Volcano). A job with minResources needs the
+//! plugins' `job_enqueueable` vote and — a Basalt addition — its minResources must fit the
+//! cluster's headroom: Σ idle of schedulable nodes minus what already-admitted, not-yet-running
+//! jobs still reserve. Jobs of queues that are not Open stay Pending.
+
+use crate::actions::{Action, OrderedHeap};
+use crate::config::{Arguments, ConfigError};
+use crate::model::{JobPhase, QueueState};
+use crate::resources::{add_into, fits, sub_into};
+use crate::session::{JobIx, QueueIx, Session};
+
+/// The `enqueue` action.
+#[derive(Clone, Debug, Default)]
+pub struct Enqueue;
+
+/// Registry factory.
+pub fn factory(_: &Arguments) -> Result<Box<dyn Action>, ConfigError> {
+    Ok(Box::new(Enqueue))
+}
+
+fn headroom(ssn: &Session<'_>) -> Vec<i64> {
+    let st = &ssn.state;
+    let mut free = vec![0i64; st.dims.len()];
+    for (i, node) in st.nodes.iter().enumerate() {
+        if !node.spec.unschedulable {
+            add_into(&mut free, st.idle.row(i));
+        }
+    }
+    for job in &st.jobs {
+        let Some(min) = &job.spec.min_resources else {
+            continue;
+        };
+        if job.phase != JobPhase::Inqueue {
+            continue;
+        }
+        let mut reserved = st.dims.vector(min);
+        for &t in &job.tasks {
+            if st.tasks[t.ix()].status.is_allocated() {
+                sub_into(&mut reserved, st.request(t));
+            }
+        }
+        for r in reserved.iter_mut() {
+            *r = (*r).max(0);
+        }
+        sub_into(&mut free, &reserved);
+    }
+    free
+}
+
+impl Action for Enqueue {
+    fn name(&self) -> &'static str {
+        "enqueue"
+    }
+
+    fn execute(&self, ssn: &mut Session<'_>) {
+        let mut free = headroom(ssn);
+        let mut per_queue: Vec<OrderedHeap<JobIx>> = (0..ssn.state.queues.len())
+            .map(|_| OrderedHeap::new())
+            .collect();
+        for (i, job) in ssn.state.jobs.iter().enumerate() {
+            if job.phase != JobPhase::Pending {
+                continue;
+            }
+            let Some(q) = job.queue else { continue };
+            if ssn.state.queues[q.ix()].spec.state != QueueState::Open {
+                continue;
+            }
+            let (plugins, st) = (&ssn.plugins, &ssn.state);
+            per_queue[q.ix()].push(JobIx(i as u32), &mut |a, b| plugins.job_order(st, a, b));
+        }
+        let mut queues = OrderedHeap::new();
+        for (q, heap) in per_queue.iter().enumerate() {
+            if !heap.is_empty() {
+                let (plugins, st) = (&ssn.plugins, &ssn.state);
+                queues.push(QueueIx(q as u32), &mut |a, b| plugins.queue_order(st, a, b));
+            }
+        }
+        loop {
+            let next = {
+                let (plugins, st) = (&ssn.plugins, &ssn.state);
+                queues.pop(&mut |a, b| plugins.queue_order(st, a, b))
+            };
+            let Some(q) = next else { break };
+            let job = {
+                let (plugins, st) = (&ssn.plugins, &ssn.state);
+                per_queue[q.ix()].pop(&mut |a, b| plugins.job_order(st, a, b))
+            };
+            let Some(job) = job else { continue };
+            let min = ssn.state.jobs[job.ix()]
+                .spec
+                .min_resources
+                .as_ref()
+                .map(|m| ssn.state.dims.vector(m));
+            let admit = match &min {
+                None => true,
+                Some(min) => ssn.plugins.job_enqueueable(&ssn.state, job) && fits(min, &free),
+            };
+            if admit {
+                if let Some(min) = &min {
+                    sub_into(&mut free, min);
+                }
+                ssn.enqueue_job(job);
+            }
+            if !per_queue[q.ix()].is_empty() {
+                let (plugins, st) = (&ssn.plugins, &ssn.state);
+                queues.push(q, &mut |a, b| plugins.queue_order(st, a, b));
+            }
+        }
+    }
+}

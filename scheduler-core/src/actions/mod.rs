@@ -1,0 +1,20 @@
+//! Actions run in the configured order inside a session. Each module owns one action; they are
+//! stateless apart from their arguments and change the session only through statements.
+
+pub mod allocate;
+pub mod backfill;
+pub mod enqueue;
+mod heap;
+
+use crate::session::Session;
+
+pub(crate) use heap::OrderedHeap;
+
+/// A scheduling action (`enqueue`, `allocate`, …).
+pub trait Action: Send + Sync {
+    /// Registry name.
+    fn name(&self) -> &'static str;
+
+    /// Runs the action over the session.
+    fn execute(&self, ssn: &mut Session<'_>);
+}

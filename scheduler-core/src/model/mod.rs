@@ -1,0 +1,15 @@
+//! The snapshot model: what the caller tells the core about the cluster for one session.
+//!
+//! Plain data with public fields, built by the controllers from informer caches and by the
+//! simulator from traces. Maps are `BTreeMap`s keyed by id, so iteration order — and hence every
+//! decision — depends only on the content. This module owns no scheduling logic except the
+//! Kubernetes matching rules for node selectors, affinity and taints (in `placement`).
+
+mod placement;
+mod snapshot;
+
+pub use placement::{
+    Constraints, NodeAffinityTerm, NodeSelectorOperator, NodeSelectorRequirement, Taint,
+    TaintEffect, Toleration, TolerationOperator,
+};
+pub use snapshot::{GpuDevice, Job, JobPhase, Node, Queue, QueueState, Snapshot, Task, TaskStatus};

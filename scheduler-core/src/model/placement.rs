@@ -1,0 +1,275 @@
+//! Pod placement constraints and the Kubernetes rules that match them against a node:
+//! nodeSelector, required node affinity (`matchExpressions`), taints and tolerations.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The parts of a pod that restrict which nodes it may use. Tasks with equal constraints share
+/// one cached static feasibility result per session, so keep this `Eq + Hash`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Constraints {
+    /// `spec.nodeSelector`: every pair must match a node label.
+    pub node_selector: BTreeMap<String, String>,
+    /// `requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms`: OR of terms; empty = none.
+    pub required_affinity: Vec<NodeAffinityTerm>,
+    /// `spec.tolerations`.
+    pub tolerations: Vec<Toleration>,
+}
+
+/// One node selector term: AND of its requirements.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct NodeAffinityTerm {
+    /// `matchExpressions`.
+    pub match_expressions: Vec<NodeSelectorRequirement>,
+}
+
+/// One `matchExpressions` entry.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct NodeSelectorRequirement {
+    /// Label key.
+    pub key: String,
+    /// Operator.
+    pub operator: NodeSelectorOperator,
+    /// Values (one integer for `Gt`/`Lt`).
+    pub values: Vec<String>,
+}
+
+/// Node selector operators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum NodeSelectorOperator {
+    /// Label value is one of `values`.
+    In,
+    /// Label absent or value not in `values`.
+    NotIn,
+    /// Label present.
+    Exists,
+    /// Label absent.
+    DoesNotExist,
+    /// Label value, as an integer, greater than `values[0]`.
+    Gt,
+    /// Label value, as an integer, less than `values[0]`.
+    Lt,
+}
+
+/// A node taint.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Taint {
+    /// Key.
+    pub key: String,
+    /// Value (may be empty).
+    pub value: String,
+    /// Effect.
+    pub effect: TaintEffect,
+}
+
+/// Taint effects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TaintEffect {
+    /// New pods must tolerate it.
+    NoSchedule,
+    /// Soft preference; never blocks placement.
+    PreferNoSchedule,
+    /// New and running pods must tolerate it.
+    NoExecute,
+}
+
+/// A pod toleration.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Toleration {
+    /// Key; empty with `Exists` tolerates every taint.
+    pub key: String,
+    /// Operator.
+    pub operator: TolerationOperator,
+    /// Value for `Equal`.
+    pub value: String,
+    /// Effect; `None` matches all effects.
+    pub effect: Option<TaintEffect>,
+}
+
+/// Toleration operators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TolerationOperator {
+    /// Key and value must match.
+    Equal,
+    /// Key must match (any value).
+    Exists,
+}
+
+impl NodeSelectorRequirement {
+    /// Whether `labels` satisfy this requirement. Unparsable integers never match `Gt`/`Lt`.
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        let value = labels.get(&self.key);
+        match self.operator {
+            NodeSelectorOperator::In => value.is_some_and(|v| self.values.contains(v)),
+            NodeSelectorOperator::NotIn => value.is_none_or(|v| !self.values.contains(v)),
+            NodeSelectorOperator::Exists => value.is_some(),
+            NodeSelectorOperator::DoesNotExist => value.is_none(),
+            NodeSelectorOperator::Gt | NodeSelectorOperator::Lt => {
+                let (Some(v), Some(bound)) = (value, self.values.first()) else {
+                    return false;
+                };
+                let (Ok(v), Ok(bound)) = (v.parse::<i64>(), bound.parse::<i64>()) else {
+                    return false;
+                };
+                if self.operator == NodeSelectorOperator::Gt {
+                    v > bound
+                } else {
+                    v < bound
+                }
+            }
+        }
+    }
+}
+
+impl Toleration {
+    /// Whether this toleration tolerates `taint`.
+    pub fn tolerates(&self, taint: &Taint) -> bool {
+        if self.effect.is_some_and(|e| e != taint.effect) {
+            return false;
+        }
+        match self.operator {
+            TolerationOperator::Exists => self.key.is_empty() || self.key == taint.key,
+            TolerationOperator::Equal => self.key == taint.key && self.value == taint.value,
+        }
+    }
+}
+
+impl Constraints {
+    /// nodeSelector matches.
+    pub fn selector_matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.node_selector
+            .iter()
+            .all(|(k, v)| labels.get(k) == Some(v))
+    }
+
+    /// Required node affinity matches (no terms = matches).
+    pub fn affinity_matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.required_affinity.is_empty()
+            || self
+                .required_affinity
+                .iter()
+                .any(|t| t.match_expressions.iter().all(|r| r.matches(labels)))
+    }
+
+    /// The first `NoSchedule`/`NoExecute` taint no toleration tolerates.
+    pub fn untolerated_taint<'t>(&self, taints: &'t [Taint]) -> Option<&'t Taint> {
+        taints.iter().find(|t| {
+            t.effect != TaintEffect::PreferNoSchedule
+                && !self.tolerations.iter().any(|tol| tol.tolerates(t))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn req(key: &str, operator: NodeSelectorOperator, values: &[&str]) -> NodeSelectorRequirement {
+        let values = values.iter().map(|v| (*v).to_owned()).collect();
+        NodeSelectorRequirement {
+            key: key.to_owned(),
+            operator,
+            values,
+        }
+    }
+
+    #[test]
+    fn match_expression_operators() {
+        use NodeSelectorOperator::*;
+        let l = labels(&[("zone", "a"), ("gpus", "8")]);
+        let cases = [
+            (req("zone", In, &["a", "b"]), true),
+            (req("zone", In, &["b"]), false),
+            (req("zone", NotIn, &["b"]), true),
+            (req("rack", NotIn, &["b"]), true),
+            (req("zone", NotIn, &["a"]), false),
+            (req("zone", Exists, &[]), true),
+            (req("rack", Exists, &[]), false),
+            (req("rack", DoesNotExist, &[]), true),
+            (req("gpus", Gt, &["7"]), true),
+            (req("gpus", Gt, &["8"]), false),
+            (req("gpus", Lt, &["9"]), true),
+            (req("zone", Lt, &["9"]), false),
+        ];
+        for (r, want) in cases {
+            assert_eq!(r.matches(&l), want, "{r:?}");
+        }
+    }
+
+    #[test]
+    fn affinity_terms_are_or_of_and() {
+        use NodeSelectorOperator::*;
+        let l = labels(&[("zone", "a")]);
+        let term = |rs: Vec<NodeSelectorRequirement>| NodeAffinityTerm {
+            match_expressions: rs,
+        };
+        let c = Constraints {
+            required_affinity: vec![
+                term(vec![req("zone", In, &["b"])]),
+                term(vec![
+                    req("zone", In, &["a"]),
+                    req("rack", DoesNotExist, &[]),
+                ]),
+            ],
+            ..Constraints::default()
+        };
+        assert!(c.affinity_matches(&l));
+        let c2 = Constraints {
+            required_affinity: vec![term(vec![req("zone", In, &["a"]), req("zone", In, &["b"])])],
+            ..Constraints::default()
+        };
+        assert!(!c2.affinity_matches(&l));
+    }
+
+    #[test]
+    fn taints_and_tolerations() {
+        let gpu = Taint {
+            key: "gpu".into(),
+            value: "true".into(),
+            effect: TaintEffect::NoSchedule,
+        };
+        let soft = Taint {
+            key: "x".into(),
+            value: String::new(),
+            effect: TaintEffect::PreferNoSchedule,
+        };
+        let taints = vec![soft, gpu.clone()];
+        let none = Constraints::default();
+        assert_eq!(none.untolerated_taint(&taints), Some(&gpu));
+        let tol = |key: &str, op, value: &str, effect| Constraints {
+            tolerations: vec![Toleration {
+                key: key.into(),
+                operator: op,
+                value: value.into(),
+                effect,
+            }],
+            ..Constraints::default()
+        };
+        use TolerationOperator::*;
+        assert_eq!(
+            tol("gpu", Equal, "true", None).untolerated_taint(&taints),
+            None
+        );
+        assert_eq!(
+            tol("gpu", Equal, "false", None).untolerated_taint(&taints),
+            Some(&gpu)
+        );
+        assert_eq!(
+            tol("gpu", Exists, "", Some(TaintEffect::NoSchedule)).untolerated_taint(&taints),
+            None
+        );
+        assert_eq!(
+            tol("gpu", Exists, "", Some(TaintEffect::NoExecute)).untolerated_taint(&taints),
+            Some(&gpu)
+        );
+        assert_eq!(tol("", Exists, "", None).untolerated_taint(&taints), None);
+    }
+}

@@ -1,0 +1,276 @@
+//! Nodes, tasks (pods), jobs (PodGroups) and queues as the session sees them.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::placement::{Constraints, Taint};
+use crate::ids::{JobId, NodeId, QueueId, TaskId};
+use crate::resources::Resources;
+
+/// Everything one session decides over.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Nodes by name.
+    pub nodes: BTreeMap<NodeId, Node>,
+    /// Pods by `namespace/name`.
+    pub tasks: BTreeMap<TaskId, Task>,
+    /// PodGroups by `namespace/name`.
+    pub jobs: BTreeMap<JobId, Job>,
+    /// Queues by name.
+    pub queues: BTreeMap<QueueId, Queue>,
+}
+
+/// A schedulable node.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    /// `status.allocatable`.
+    pub allocatable: Resources,
+    /// Usage by pods that are *not* in [`Snapshot::tasks`] (other schedulers, daemons). Tasks in
+    /// the snapshot that occupy this node are added by the session.
+    pub used: Resources,
+    /// Labels, for nodeSelector and node affinity.
+    pub labels: BTreeMap<String, String>,
+    /// Taints.
+    pub taints: Vec<Taint>,
+    /// `spec.unschedulable` (cordoned).
+    pub unschedulable: bool,
+    /// Maximum pods (`allocatable.pods`); `None` means unlimited.
+    pub max_pods: Option<u32>,
+    /// Pods on the node that are *not* in [`Snapshot::tasks`].
+    pub pod_count: u32,
+    /// Per-GPU inventory. Filled and accounted by the deviceshare plugin; the core only carries it.
+    pub gpus: Vec<GpuDevice>,
+}
+
+/// One physical GPU on a node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GpuDevice {
+    /// Device UUID as reported by the device plugin.
+    pub uuid: String,
+    /// Index on the node (0-based).
+    pub index: u32,
+    /// Device memory in MiB.
+    pub memory_mib: u64,
+    /// Compute share in percent of the card (100 for a whole card).
+    pub cores: u32,
+    /// Model name, e.g. `NVIDIA-A100-SXM4-80GB`.
+    pub model: String,
+    /// False when the device plugin reports the card unhealthy.
+    pub healthy: bool,
+}
+
+/// Lifecycle of a task inside the scheduler (Volcano's `TaskStatus`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum TaskStatus {
+    /// Waiting for a node.
+    Pending,
+    /// Assigned a node in this session, not yet bound.
+    Allocated,
+    /// Reserved on resources that are being released; not bound.
+    Pipelined,
+    /// Bind requested.
+    Binding,
+    /// Bound to a node.
+    Bound,
+    /// Running on a node.
+    Running,
+    /// Being evicted or deleted; still holds its resources.
+    Releasing,
+    /// Finished successfully.
+    Succeeded,
+    /// Finished unsuccessfully.
+    Failed,
+}
+
+impl TaskStatus {
+    /// Holds resources on its node (counted in the node's `used`).
+    pub fn occupies_node(self) -> bool {
+        matches!(
+            self,
+            Self::Allocated | Self::Binding | Self::Bound | Self::Running | Self::Releasing
+        )
+    }
+
+    /// Counts as ready for gang purposes (Volcano `ReadyTaskNum`).
+    pub fn is_ready(self) -> bool {
+        matches!(
+            self,
+            Self::Allocated | Self::Binding | Self::Bound | Self::Running | Self::Succeeded
+        )
+    }
+
+    /// Counts as allocated for queue accounting (Volcano `AllocatedStatus`).
+    pub fn is_allocated(self) -> bool {
+        matches!(
+            self,
+            Self::Allocated | Self::Binding | Self::Bound | Self::Running
+        )
+    }
+
+    /// Counts towards a gang's valid members (Volcano `ValidTaskNum`).
+    pub fn is_valid_member(self) -> bool {
+        !matches!(self, Self::Releasing | Self::Failed)
+    }
+}
+
+/// A pod.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    /// The PodGroup it belongs to. Pods without one get a single-member job from the caller.
+    pub job: JobId,
+    /// Namespace (for conformance's `kube-system` rule).
+    pub namespace: String,
+    /// Task (role) name inside the job, e.g. `worker`; used by `minTaskMember`.
+    pub role: Option<String>,
+    /// Sum of container requests in canonical units.
+    pub requests: Resources,
+    /// nodeSelector, required node affinity and tolerations.
+    pub constraints: Constraints,
+    /// Pod priority value.
+    pub priority: i32,
+    /// `spec.priorityClassName`.
+    pub priority_class: Option<String>,
+    /// `volcano.sh/preemptable` (default true).
+    pub preemptable: bool,
+    /// Scheduler status.
+    pub status: TaskStatus,
+    /// Node the task is on or reserved on.
+    pub node: Option<NodeId>,
+    /// Pod annotations.
+    pub annotations: BTreeMap<String, String>,
+    /// Creation order (e.g. creation timestamp in ms); ties break by id.
+    pub creation: u64,
+}
+
+impl Task {
+    /// A pending task of `job` with `requests` and defaults elsewhere.
+    pub fn pending(job: impl Into<JobId>, requests: Resources) -> Self {
+        Self {
+            job: job.into(),
+            namespace: "default".to_owned(),
+            role: None,
+            requests,
+            constraints: Constraints::default(),
+            priority: 0,
+            priority_class: None,
+            preemptable: true,
+            status: TaskStatus::Pending,
+            node: None,
+            annotations: BTreeMap::new(),
+            creation: 0,
+        }
+    }
+
+    /// A task of `job` running on `node`.
+    pub fn running(job: impl Into<JobId>, requests: Resources, node: impl Into<NodeId>) -> Self {
+        Self {
+            status: TaskStatus::Running,
+            node: Some(node.into()),
+            ..Self::pending(job, requests)
+        }
+    }
+}
+
+/// PodGroup phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum JobPhase {
+    /// Not admitted yet.
+    Pending,
+    /// Admitted by enqueue; may be allocated.
+    Inqueue,
+    /// At least minMember tasks are running.
+    Running,
+    /// Lost members after having run.
+    Unknown,
+    /// All tasks finished.
+    Completed,
+}
+
+/// A PodGroup.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    /// Queue name.
+    pub queue: QueueId,
+    /// `minMember`.
+    pub min_member: u32,
+    /// `minTaskMember`: per role minimum.
+    pub min_task_member: BTreeMap<String, u32>,
+    /// `minResources`.
+    pub min_resources: Option<Resources>,
+    /// PriorityClass value of the PodGroup.
+    pub priority: i32,
+    /// Phase at snapshot time.
+    pub phase: JobPhase,
+    /// Creation order; ties break by id.
+    pub creation: u64,
+    /// PodGroup annotations.
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl Job {
+    /// An Inqueue job in `queue` needing `min_member` tasks.
+    pub fn new(queue: impl Into<QueueId>, min_member: u32) -> Self {
+        Self {
+            queue: queue.into(),
+            min_member,
+            min_task_member: BTreeMap::new(),
+            min_resources: None,
+            priority: 0,
+            phase: JobPhase::Inqueue,
+            creation: 0,
+            annotations: BTreeMap::new(),
+        }
+    }
+}
+
+/// Queue state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum QueueState {
+    /// Accepts and schedules jobs.
+    Open,
+    /// Accepts nothing new.
+    Closed,
+    /// Closing: running jobs finish, nothing new.
+    Closing,
+}
+
+/// A queue.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Queue {
+    /// Share weight.
+    pub weight: u32,
+    /// Hard cap.
+    pub capability: Option<Resources>,
+    /// Reserved minimum.
+    pub guarantee: Option<Resources>,
+    /// Explicit deserved share (capacity plugin).
+    pub deserved: Option<Resources>,
+    /// Whether other queues may reclaim from it.
+    pub reclaimable: bool,
+    /// Parent queue for hierarchies.
+    pub parent: Option<QueueId>,
+    /// State.
+    pub state: QueueState,
+    /// Queue priority (higher first).
+    pub priority: i32,
+    /// Creation order; ties break by id.
+    pub creation: u64,
+}
+
+impl Queue {
+    /// An open queue of weight 1 with no limits.
+    pub fn open() -> Self {
+        Self {
+            weight: 1,
+            capability: None,
+            guarantee: None,
+            deserved: None,
+            reclaimable: true,
+            parent: None,
+            state: QueueState::Open,
+            priority: 0,
+            creation: 0,
+        }
+    }
+}

@@ -1,0 +1,335 @@
+//! `gang`: all-or-nothing for PodGroups. A job is valid with at least minMember (and each role's
+//! minTaskMember) live tasks, ready when that many are placed, pipelined when placed + reserved
+//! reach it. Victim filters never take a running gang below minMember. At close it writes the
+//! `Unschedulable` / `Scheduled` PodGroup conditions.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
+use crate::config::{Arguments, ConfigError};
+use crate::model::TaskStatus;
+use crate::plugin::{
+    CloseContext, CloseReport, Hooks, JobCondition, JobInvalid, Plugin, Unschedulable, Vote,
+};
+use crate::session::{JobIx, State, TaskIx};
+
+/// The `gang` plugin.
+#[derive(Clone, Debug, Default)]
+pub struct Gang;
+
+/// Registry factory.
+pub fn factory(_: &Arguments) -> Result<Box<dyn Plugin>, ConfigError> {
+    Ok(Box::new(Gang))
+}
+
+/// `N/M tasks in gang unschedulable: 3 Insufficient nvidia.com/gpu, 1 Too many pods`, where N is
+/// the number of tasks that found no node and M the job's task count; reasons by count.
+pub fn unschedulable_summary(st: &State<'_>, job: JobIx, why: &Unschedulable) -> String {
+    let mut reasons: Vec<(&String, &u32)> = why.reasons.iter().collect();
+    reasons.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+    let hist: Vec<String> = reasons.iter().map(|(r, n)| format!("{n} {r}")).collect();
+    let total = st.jobs[job.ix()].tasks.len();
+    format!(
+        "{}/{total} tasks in gang unschedulable: {}",
+        why.failed_tasks,
+        hist.join(", ")
+    )
+}
+
+/// Per role: whether `counts(status)` tasks reach the role's minTaskMember.
+fn roles_reach(st: &State<'_>, job: JobIx, counts: impl Fn(TaskStatus) -> bool) -> bool {
+    let j = &st.jobs[job.ix()];
+    if j.spec.min_task_member.is_empty() {
+        return true;
+    }
+    let mut have: BTreeMap<&str, u32> = BTreeMap::new();
+    for &t in &j.tasks {
+        let task = &st.tasks[t.ix()];
+        if let Some(role) = task.spec.role.as_deref()
+            && counts(task.status)
+        {
+            *have.entry(role).or_insert(0) += 1;
+        }
+    }
+    j.spec
+        .min_task_member
+        .iter()
+        .all(|(role, min)| have.get(role.as_str()).copied().unwrap_or(0) >= *min)
+}
+
+fn ready(st: &State<'_>, job: JobIx) -> bool {
+    st.ready_count(job) >= st.jobs[job.ix()].spec.min_member
+        && roles_reach(st, job, TaskStatus::is_ready)
+}
+
+fn victims(st: &State<'_>, candidates: &[TaskIx]) -> Vec<TaskIx> {
+    let mut taken: BTreeMap<JobIx, u32> = BTreeMap::new();
+    candidates
+        .iter()
+        .copied()
+        .filter(|v| {
+            let job = st.tasks[v.ix()].job;
+            let gone = taken.entry(job).or_insert(0);
+            let left = st.ready_count(job).saturating_sub(*gone);
+            if left > st.jobs[job.ix()].spec.min_member {
+                *gone += 1;
+                true
+            } else {
+                false
+            }
+        })
+        .collect()
+}
+
+impl Plugin for Gang {
+    fn name(&self) -> &'static str {
+        "gang"
+    }
+
+    fn hooks(&self) -> Hooks {
+        Hooks::JOB_VALID
+            | Hooks::JOB_READY
+            | Hooks::JOB_PIPELINED
+            | Hooks::JOB_STARVING
+            | Hooks::JOB_ORDER
+            | Hooks::PREEMPTABLE
+            | Hooks::RECLAIMABLE
+            | Hooks::CLOSE
+    }
+
+    fn job_valid(&self, st: &State<'_>, job: JobIx) -> Option<JobInvalid> {
+        let j = &st.jobs[job.ix()];
+        let valid = st.valid_count(job);
+        if valid < j.spec.min_member {
+            return Some(JobInvalid {
+                reason: "NotEnoughTasks".into(),
+                message: format!(
+                    "job {} has {valid} valid tasks, fewer than minMember {}; create more pods or lower minMember",
+                    j.id, j.spec.min_member
+                ),
+            });
+        }
+        let role_sum: u32 = j.spec.min_task_member.values().sum();
+        if j.spec.min_member >= role_sum && !roles_reach(st, job, TaskStatus::is_valid_member) {
+            return Some(JobInvalid {
+                reason: "NotEnoughPodsOfTask".into(),
+                message: format!(
+                    "job {} has fewer valid pods than minTaskMember for some task; create the missing pods",
+                    j.id
+                ),
+            });
+        }
+        None
+    }
+
+    fn job_ready(&self, st: &State<'_>, job: JobIx) -> Option<bool> {
+        Some(ready(st, job))
+    }
+
+    fn job_pipelined(&self, st: &State<'_>, job: JobIx) -> Vote {
+        let placed = st.ready_count(job) + st.count(job, TaskStatus::Pipelined);
+        let roles = roles_reach(st, job, |s| s.is_ready() || s == TaskStatus::Pipelined);
+        if placed >= st.jobs[job.ix()].spec.min_member && roles {
+            Vote::Permit
+        } else {
+            Vote::Reject
+        }
+    }
+
+    fn job_starving(&self, st: &State<'_>, job: JobIx) -> Option<bool> {
+        let placed = st.ready_count(job) + st.count(job, TaskStatus::Pipelined);
+        Some(placed < st.jobs[job.ix()].spec.min_member)
+    }
+
+    fn job_order(&self, st: &State<'_>, a: JobIx, b: JobIx) -> Ordering {
+        // Not-ready jobs first.
+        ready(st, a).cmp(&ready(st, b))
+    }
+
+    fn preemptable(&self, st: &State<'_>, _: TaskIx, candidates: &[TaskIx]) -> Option<Vec<TaskIx>> {
+        Some(victims(st, candidates))
+    }
+
+    fn reclaimable(&self, st: &State<'_>, _: TaskIx, candidates: &[TaskIx]) -> Option<Vec<TaskIx>> {
+        Some(victims(st, candidates))
+    }
+
+    fn close(&self, st: &State<'_>, ctx: &CloseContext<'_>, report: &mut CloseReport) {
+        for (job, why) in ctx.unschedulable {
+            report
+                .conditions
+                .entry(*job)
+                .or_default()
+                .push(JobCondition {
+                    kind: "Unschedulable".into(),
+                    status: true,
+                    reason: "NotEnoughResources".into(),
+                    message: unschedulable_summary(st, *job, why),
+                });
+        }
+        for (job, why) in ctx.invalid {
+            report
+                .conditions
+                .entry(*job)
+                .or_default()
+                .push(JobCondition {
+                    kind: "Unschedulable".into(),
+                    status: true,
+                    reason: why.reason.clone(),
+                    message: why.message.clone(),
+                });
+        }
+        for i in 0..st.jobs.len() {
+            let job = JobIx(i as u32);
+            let placed_now =
+                st.count(job, TaskStatus::Binding) + st.count(job, TaskStatus::Allocated);
+            if placed_now > 0 && ready(st, job) {
+                report
+                    .conditions
+                    .entry(job)
+                    .or_default()
+                    .push(JobCondition {
+                        kind: "Scheduled".into(),
+                        status: true,
+                        reason: "tasks in gang are ready to be scheduled".into(),
+                        message: format!("{placed_now} tasks placed this session"),
+                    });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugins::testkit::{Kit, job_ix, task_ix};
+    use crate::resources::Resources;
+
+    fn kit() -> Kit {
+        let mut kit = Kit::new();
+        kit.node("n", Resources::new().with("cpu", 10_000));
+        kit.job("g", 3, 0);
+        let r = Resources::new().with("cpu", 100);
+        kit.running("g/0", "g", r.clone(), "n")
+            .running("g/1", "g", r.clone(), "n");
+        kit.task("g/2", "g", r.clone(), 0).task("g/3", "g", r, 0);
+        kit
+    }
+
+    #[test]
+    fn valid_ready_pipelined_starving_table() {
+        use TaskStatus::*;
+        // (status of g/2, status of g/3, valid, ready, pipelined vote, starving)
+        let cases = [
+            (Pending, Pending, true, false, Vote::Reject, true),
+            (Pipelined, Pending, true, false, Vote::Permit, false),
+            (Running, Pending, true, true, Vote::Permit, false),
+            (Failed, Failed, false, false, Vote::Reject, true),
+            (Succeeded, Failed, true, true, Vote::Permit, false),
+        ];
+        for (i, (s2, s3, valid, is_ready, vote, starving)) in cases.into_iter().enumerate() {
+            let mut k = kit();
+            for (name, s) in [("g/2", s2), ("g/3", s3)] {
+                k.status(name, s);
+                if s == Pipelined || s == Running {
+                    k.edit_task(name, |t| t.node = Some("n".into()));
+                }
+            }
+            k.with_state(|st| {
+                let j = job_ix(st, "g");
+                assert_eq!(Gang.job_valid(st, j).is_none(), valid, "valid case {i}");
+                assert_eq!(Gang.job_ready(st, j), Some(is_ready), "ready case {i}");
+                assert_eq!(Gang.job_pipelined(st, j), vote, "pipelined case {i}");
+                assert_eq!(
+                    Gang.job_starving(st, j),
+                    Some(starving),
+                    "starving case {i}"
+                );
+            });
+        }
+    }
+
+    #[test]
+    fn min_task_member_per_role() {
+        let mut k = kit();
+        for (t, role) in [
+            ("g/0", "ps"),
+            ("g/1", "worker"),
+            ("g/2", "worker"),
+            ("g/3", "worker"),
+        ] {
+            k.edit_task(t, |x| x.role = Some(role.into()));
+        }
+        k.snap
+            .jobs
+            .get_mut(&"g".into())
+            .expect("job")
+            .min_task_member = [("ps".to_owned(), 1), ("worker".to_owned(), 2)].into();
+        k.with_state(|st| {
+            let j = job_ix(st, "g");
+            assert!(Gang.job_valid(st, j).is_none());
+            assert_eq!(
+                Gang.job_ready(st, j),
+                Some(false),
+                "2 ready but only 1 worker"
+            );
+        });
+        k.status("g/2", TaskStatus::Running)
+            .edit_task("g/2", |t| t.node = Some("n".into()));
+        k.with_state(|st| assert_eq!(Gang.job_ready(st, job_ix(st, "g")), Some(true)));
+        k.status("g/3", TaskStatus::Failed)
+            .status("g/2", TaskStatus::Failed);
+        k.with_state(|st| {
+            assert_eq!(
+                Gang.job_valid(st, job_ix(st, "g")).map(|v| v.reason),
+                Some("NotEnoughTasks".into())
+            );
+        });
+    }
+
+    #[test]
+    fn victims_never_break_a_running_gang() {
+        let mut k = kit();
+        k.status("g/2", TaskStatus::Running)
+            .edit_task("g/2", |t| t.node = Some("n".into()));
+        k.with_state(|st| {
+            let all: Vec<TaskIx> = ["g/0", "g/1", "g/2"]
+                .iter()
+                .map(|n| task_ix(st, n))
+                .collect();
+            // 3 running, minMember 3: nothing may go.
+            assert_eq!(Gang.preemptable(st, all[0], &all), Some(vec![]));
+        });
+        k.job("g", 1, 0);
+        k.with_state(|st| {
+            let all: Vec<TaskIx> = ["g/0", "g/1", "g/2"]
+                .iter()
+                .map(|n| task_ix(st, n))
+                .collect();
+            // minMember 1: two of three may go, in candidate order.
+            assert_eq!(
+                Gang.reclaimable(st, all[0], &all),
+                Some(vec![all[0], all[1]])
+            );
+        });
+    }
+
+    #[test]
+    fn summary_counts_failed_tasks_and_reasons() {
+        let k = kit();
+        k.with_state(|st| {
+            let why = Unschedulable {
+                failed_tasks: 3,
+                reasons: [
+                    ("Insufficient nvidia.com/gpu".to_owned(), 3),
+                    ("Too many pods".to_owned(), 1),
+                ]
+                .into(),
+            };
+            assert_eq!(
+                unschedulable_summary(st, job_ix(st, "g"), &why),
+                "3/4 tasks in gang unschedulable: 3 Insufficient nvidia.com/gpu, 1 Too many pods"
+            );
+        });
+    }
+}

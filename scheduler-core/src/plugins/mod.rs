@@ -1,0 +1,12 @@
+//! The built-in plugins. Each module owns one plugin: its arguments, its hooks and its tests.
+//! Names are Volcano's; semantics follow reference §4.5 unless a module says otherwise.
+
+pub mod binpack;
+pub mod conformance;
+pub mod gang;
+pub mod nodeorder;
+pub mod predicates;
+pub mod priority;
+
+#[cfg(test)]
+pub(crate) mod testkit;

@@ -1,0 +1,125 @@
+//! A configuration resolved against a registry, ready to run sessions: [`Scheduler::new`] is where
+//! unknown names and bad arguments fail (start-up), [`Scheduler::run`] is one session.
+
+use crate::actions::Action;
+use crate::config::{Arguments, ConfigError, SchedulerConfig};
+use crate::dispatch::{Entry, PluginSet, enabled_hooks};
+use crate::model::Snapshot;
+use crate::plugin::{Hooks, Plugin};
+use crate::registry::Registry;
+use crate::session::{Session, SessionError, SessionResult, State};
+
+/// A validated scheduler: actions in order and plugin prototypes in tiers.
+pub struct Scheduler {
+    actions: Vec<Box<dyn Action>>,
+    tiers: Vec<Vec<(Hooks, Box<dyn Plugin>)>>,
+}
+
+impl std::fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let actions: Vec<&str> = self.actions.iter().map(|a| a.name()).collect();
+        let tiers: Vec<Vec<&str>> = self
+            .tiers
+            .iter()
+            .map(|t| t.iter().map(|(_, p)| p.name()).collect())
+            .collect();
+        f.debug_struct("Scheduler")
+            .field("actions", &actions)
+            .field("tiers", &tiers)
+            .finish()
+    }
+}
+
+impl Scheduler {
+    /// Resolves `config`: every action and plugin must exist in `registry`, appear once, and
+    /// accept its arguments.
+    pub fn new(config: &SchedulerConfig, registry: &Registry) -> Result<Self, ConfigError> {
+        let names = config.action_names();
+        if names.is_empty() {
+            return Err(ConfigError::NoActions);
+        }
+        let unknown_action = |name: &str| ConfigError::UnknownAction {
+            name: name.to_owned(),
+            known: registry.action_names().join(", "),
+        };
+        for c in &config.configurations {
+            registry
+                .action(&c.name)
+                .ok_or_else(|| unknown_action(&c.name))?;
+        }
+        let mut actions = Vec::with_capacity(names.len());
+        for (i, name) in names.iter().enumerate() {
+            if names[..i].contains(name) {
+                return Err(ConfigError::DuplicateAction((*name).to_owned()));
+            }
+            let factory = registry.action(name).ok_or_else(|| unknown_action(name))?;
+            actions.push(factory(&config.action_arguments(name))?);
+        }
+        let mut seen: Vec<&str> = Vec::new();
+        let mut tiers = Vec::with_capacity(config.tiers.len());
+        for (t, tier) in config.tiers.iter().enumerate() {
+            let mut entries = Vec::with_capacity(tier.plugins.len());
+            for p in &tier.plugins {
+                if seen.contains(&p.name.as_str()) {
+                    return Err(ConfigError::DuplicatePlugin(p.name.clone()));
+                }
+                seen.push(&p.name);
+                let factory =
+                    registry
+                        .plugin(&p.name)
+                        .ok_or_else(|| ConfigError::UnknownPlugin {
+                            name: p.name.clone(),
+                            tier: t,
+                            known: registry.plugin_names().join(", "),
+                        })?;
+                let args = Arguments::new(format!("plugin {:?}", p.name), p.arguments.clone());
+                entries.push((enabled_hooks(p), factory(&args)?));
+            }
+            tiers.push(entries);
+        }
+        Ok(Self { actions, tiers })
+    }
+
+    /// Parses Volcano YAML and resolves it against the built-in registry.
+    pub fn from_yaml(text: &str) -> Result<Self, ConfigError> {
+        Self::new(&SchedulerConfig::from_yaml(text)?, &Registry::builtin())
+    }
+
+    /// Action names in order.
+    pub fn action_names(&self) -> Vec<&'static str> {
+        self.actions.iter().map(|a| a.name()).collect()
+    }
+
+    /// Runs one session over `snapshot`.
+    pub fn run(&self, snapshot: &Snapshot) -> Result<SessionResult, SessionError> {
+        let state = State::build(snapshot)?;
+        let plugins = PluginSet {
+            tiers: self
+                .tiers
+                .iter()
+                .map(|tier| {
+                    tier.iter()
+                        .map(|(enabled, proto)| Entry {
+                            hooks: enabled.and(proto.hooks()),
+                            plugin: proto.clone_box(),
+                        })
+                        .collect()
+                })
+                .collect(),
+        };
+        let mut ssn = Session::open(state, plugins, self.action_names());
+        for action in &self.actions {
+            action.execute(&mut ssn);
+        }
+        Ok(ssn.close())
+    }
+}
+
+/// One session: `scheduler.run(snapshot)`. The entry point the controllers' loop and the
+/// simulator call.
+pub fn run_session(
+    snapshot: &Snapshot,
+    scheduler: &Scheduler,
+) -> Result<SessionResult, SessionError> {
+    scheduler.run(snapshot)
+}

@@ -1,0 +1,147 @@
+//! Session close: PodGroup phases and conditions, queue `allocated`, and explanations.
+
+use std::collections::BTreeMap;
+
+use super::{Session, SessionResult, SessionStats};
+use crate::effects::{Effect, Explanation, ReasonCount};
+use crate::model::{JobPhase, TaskStatus};
+use crate::plugin::{CloseContext, Unschedulable};
+use crate::plugins::gang::unschedulable_summary;
+use crate::resources::add_into;
+use crate::session::JobIx;
+
+impl Session<'_> {
+    fn phase_at_close(&self, job: JobIx) -> JobPhase {
+        use TaskStatus::*;
+        let st = &self.state;
+        let j = &st.jobs[job.ix()];
+        let total = j.tasks.len() as u32;
+        let finished = st.count(job, Succeeded) + st.count(job, Failed);
+        let placed: u32 = [Allocated, Binding, Bound, Running, Succeeded]
+            .iter()
+            .map(|s| st.count(job, *s))
+            .sum();
+        if total > 0 && finished == total {
+            JobPhase::Completed
+        } else if placed >= j.spec.min_member.max(1) {
+            JobPhase::Running
+        } else if j.phase == JobPhase::Running {
+            JobPhase::Unknown
+        } else {
+            j.phase
+        }
+    }
+
+    /// Ends the session: plugins report conditions, then status and explanation effects follow
+    /// the committed binds and evictions.
+    pub fn close(mut self) -> SessionResult {
+        let unschedulable: BTreeMap<JobIx, Unschedulable> = self
+            .failures
+            .iter()
+            .filter(|(job, _)| !self.plugins.job_ready(&self.state, **job))
+            .map(|(job, f)| (*job, f.summary.clone()))
+            .collect();
+        let ctx = CloseContext {
+            unschedulable: &unschedulable,
+            invalid: &self.invalid,
+        };
+        let mut report = self.plugins.close(&self.state, &ctx);
+        let mut effects = std::mem::take(&mut self.effects);
+        let st = &self.state;
+        for job in (0..st.jobs.len()).map(|i| JobIx(i as u32)) {
+            let phase = self.phase_at_close(job);
+            let conditions = report.conditions.remove(&job).unwrap_or_default();
+            if phase != st.jobs[job.ix()].spec.phase || !conditions.is_empty() {
+                effects.push(Effect::PodGroupStatus {
+                    job: st.jobs[job.ix()].id.clone(),
+                    phase,
+                    conditions,
+                });
+            }
+        }
+        for q in &st.queues {
+            let mut allocated = vec![0i64; st.dims.len()];
+            for &job in &q.jobs {
+                for &task in &st.jobs[job.ix()].tasks {
+                    if st.tasks[task.ix()].status.is_allocated() {
+                        add_into(&mut allocated, st.request(task));
+                    }
+                }
+            }
+            effects.push(Effect::QueueStatus {
+                queue: q.id.clone(),
+                allocated: st.dims.resources(&allocated),
+            });
+        }
+        let mut stats = SessionStats {
+            enqueued_jobs: self.enqueued,
+            ..SessionStats::default()
+        };
+        let mut explained: Vec<(JobIx, Explanation)> = Vec::new();
+        for (job, why) in &self.invalid {
+            let summary = why.message.clone();
+            let id = st.jobs[job.ix()].id.clone();
+            explained.push((
+                *job,
+                Explanation {
+                    job: id,
+                    summary,
+                    task: None,
+                    nodes: 0,
+                    reasons: Vec::new(),
+                },
+            ));
+        }
+        for (job, hist) in &unschedulable {
+            let Some(failure) = self.failures.get(job) else {
+                continue;
+            };
+            let summary = unschedulable_summary(st, *job, hist);
+            let (task, nodes, reasons) = match &failure.first {
+                Some((task, diag)) => {
+                    let mut reasons: Vec<ReasonCount> = diag
+                        .reasons
+                        .iter()
+                        .map(|(reason, tally)| ReasonCount {
+                            reason: reason.clone(),
+                            nodes: tally.nodes,
+                            shortfall: tally.shortfall.clone(),
+                        })
+                        .collect();
+                    reasons.sort_by(|a, b| {
+                        b.nodes.cmp(&a.nodes).then_with(|| a.reason.cmp(&b.reason))
+                    });
+                    (Some(st.tasks[task.ix()].id.clone()), diag.nodes, reasons)
+                }
+                None => (None, 0, Vec::new()),
+            };
+            let id = st.jobs[job.ix()].id.clone();
+            explained.push((
+                *job,
+                Explanation {
+                    job: id,
+                    summary,
+                    task,
+                    nodes,
+                    reasons,
+                },
+            ));
+        }
+        explained.sort_by_key(|(job, _)| *job);
+        stats.unschedulable_jobs = explained.len() as u32;
+        effects.extend(explained.into_iter().map(|(_, e)| Effect::Explanation(e)));
+        for e in &effects {
+            match e {
+                Effect::Bind { .. } => stats.binds += 1,
+                Effect::Evict { .. } => stats.evictions += 1,
+                _ => {}
+            }
+        }
+        stats.pipelined = st
+            .tasks
+            .iter()
+            .filter(|t| t.status == TaskStatus::Pipelined)
+            .count() as u32;
+        SessionResult { effects, stats }
+    }
+}

@@ -1,0 +1,174 @@
+//! One scheduling session: open (build state, open plugins), run the configured actions in
+//! order, close (plugins report conditions; PodGroup, queue and explanation effects).
+//!
+//! The session owns the working state, the plugins and the effects emitted so far. Actions change
+//! state only through a [`Statement`] (see `statement`), and choose nodes with
+//! [`Session::select_node`] (see `placement`). Nothing here reads a clock or does I/O.
+
+mod close;
+mod placement;
+mod state;
+mod statement;
+
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+
+use thiserror::Error;
+
+pub use placement::{FitDiagnosis, NodeSearch, Placement, Tally};
+pub use state::{
+    JobIx, JobState, NodeIx, NodeState, QueueIx, QueueState, State, TaskIx, TaskState,
+};
+pub use statement::Statement;
+
+use crate::dispatch::PluginSet;
+use crate::effects::Effect;
+use crate::ids::{JobId, NodeId, TaskId};
+use crate::model::TaskStatus;
+use crate::plugin::{JobInvalid, Unschedulable};
+
+/// The snapshot is inconsistent.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum SessionError {
+    /// A task names a PodGroup that is not in the snapshot.
+    #[error(
+        "task {task} belongs to job {job}, which is not in the snapshot; add the PodGroup or drop the task"
+    )]
+    UnknownJob {
+        /// Task.
+        task: TaskId,
+        /// Missing job.
+        job: JobId,
+    },
+    /// A task sits on a node that is not in the snapshot.
+    #[error(
+        "task {task} is on node {node}, which is not in the snapshot; add the node or drop the task"
+    )]
+    UnknownNode {
+        /// Task.
+        task: TaskId,
+        /// Missing node.
+        node: NodeId,
+    },
+    /// A task in a node-holding status has no node.
+    #[error("task {task} has status {status:?} but no node; set task.node or make it Pending")]
+    MissingNode {
+        /// Task.
+        task: TaskId,
+        /// Its status.
+        status: TaskStatus,
+    },
+}
+
+/// What a session produced.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SessionResult {
+    /// Decisions, in a deterministic order (see [`crate::effects`]).
+    pub effects: Vec<Effect>,
+    /// Counters for logs and metrics.
+    pub stats: SessionStats,
+}
+
+/// Session counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    /// Bind effects.
+    pub binds: u32,
+    /// Evict effects.
+    pub evictions: u32,
+    /// Tasks left pipelined (reserved, not bound).
+    pub pipelined: u32,
+    /// Jobs with an explanation.
+    pub unschedulable_jobs: u32,
+    /// Jobs moved Pending → Inqueue.
+    pub enqueued_jobs: u32,
+}
+
+/// Why a job's tasks failed this session.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct JobFailure {
+    /// Failed task count and reason histogram.
+    pub summary: Unschedulable,
+    /// The first failing task and its node diagnosis.
+    pub first: Option<(TaskIx, Rc<FitDiagnosis>)>,
+}
+
+/// Constraint class, pipelining allowed, request.
+type FitKey = (u32, bool, Box<[i64]>);
+
+/// A running session.
+pub struct Session<'s> {
+    /// Working state.
+    pub state: State<'s>,
+    /// Plugins in tiers.
+    pub plugins: PluginSet,
+    actions: Vec<&'static str>,
+    effects: Vec<Effect>,
+    class_nodes: Vec<Option<Rc<placement::ClassNodes>>>,
+    fit_cache: HashMap<FitKey, (u64, Rc<FitDiagnosis>)>,
+    release_epoch: u64,
+    scan_offset: usize,
+    failures: BTreeMap<JobIx, JobFailure>,
+    invalid: BTreeMap<JobIx, JobInvalid>,
+    enqueued: u32,
+}
+
+impl<'s> Session<'s> {
+    /// Opens a session: builds state and opens every plugin.
+    pub fn open(state: State<'s>, mut plugins: PluginSet, actions: Vec<&'static str>) -> Self {
+        plugins.open(&state);
+        let classes = state.classes.len();
+        Self {
+            state,
+            plugins,
+            actions,
+            effects: Vec::new(),
+            class_nodes: vec![None; classes],
+            fit_cache: HashMap::new(),
+            release_epoch: 0,
+            scan_offset: 0,
+            failures: BTreeMap::new(),
+            invalid: BTreeMap::new(),
+            enqueued: 0,
+        }
+    }
+
+    /// Whether `action` is configured in this session (allocate defers Pending jobs to enqueue).
+    pub fn has_action(&self, action: &str) -> bool {
+        self.actions.contains(&action)
+    }
+
+    /// Appends committed effects.
+    pub fn emit(&mut self, effects: impl IntoIterator<Item = Effect>) {
+        self.effects.extend(effects);
+    }
+
+    /// Records that `task` of `job` found no node.
+    pub fn record_unschedulable(&mut self, job: JobIx, task: TaskIx, diag: &Rc<FitDiagnosis>) {
+        let f = self.failures.entry(job).or_default();
+        f.summary.failed_tasks += 1;
+        for reason in diag.reasons.keys() {
+            *f.summary.reasons.entry(reason.clone()).or_insert(0) += 1;
+        }
+        if f.first.is_none() {
+            f.first = Some((task, Rc::clone(diag)));
+        }
+    }
+
+    /// Records that `job` failed validation.
+    pub fn record_invalid(&mut self, job: JobIx, why: JobInvalid) {
+        self.invalid.insert(job, why);
+    }
+
+    /// Moves a Pending job to Inqueue and tells the plugins.
+    pub fn enqueue_job(&mut self, job: JobIx) {
+        self.state.jobs[job.ix()].phase = crate::model::JobPhase::Inqueue;
+        self.plugins.job_enqueued(&self.state, job);
+        self.enqueued += 1;
+    }
+
+    /// Forgets failures recorded for `job` (it became ready later in the session).
+    pub fn clear_failure(&mut self, job: JobIx) {
+        self.failures.remove(&job);
+    }
+}

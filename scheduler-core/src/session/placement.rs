@@ -1,0 +1,290 @@
+//! Choosing a node for a task: static feasibility cached per constraint class, then a rotating,
+//! budgeted scan over the feasible nodes that checks idle / future-idle fit and dynamic
+//! predicates and keeps the best score. When nothing fits, a full diagnosis says why per node.
+//!
+//! The budget mirrors Volcano's (and kube-scheduler's) `percentageOfNodesToFind`: stop after
+//! enough feasible nodes, continue the next scan where this one stopped. With fewer nodes than
+//! `minimum_feasible` every node is scored.
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use super::{NodeIx, Session, TaskIx};
+use crate::plugin::Hooks;
+use crate::resources::fits;
+
+/// Node-finding budget (Volcano flags `--minimum-feasible-nodes`,
+/// `--minimum-percentage-nodes-to-find`, `--percentage-nodes-to-find`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NodeSearch {
+    /// Never stop before this many feasible nodes (default 100).
+    pub minimum_feasible: usize,
+    /// Floor of the adaptive percentage (default 5).
+    pub minimum_percentage: usize,
+    /// Fixed percentage; 0 = adaptive (50% at 0 nodes, −1% per 125 nodes), 100 = all.
+    pub percentage: usize,
+}
+
+impl Default for NodeSearch {
+    fn default() -> Self {
+        Self {
+            minimum_feasible: 100,
+            minimum_percentage: 5,
+            percentage: 0,
+        }
+    }
+}
+
+impl NodeSearch {
+    /// Score every feasible node.
+    pub const EXHAUSTIVE: NodeSearch = NodeSearch {
+        minimum_feasible: usize::MAX,
+        minimum_percentage: 100,
+        percentage: 100,
+    };
+
+    /// How many feasible nodes to find among `n`.
+    pub fn nodes_to_find(&self, n: usize) -> usize {
+        if n <= self.minimum_feasible || self.percentage >= 100 {
+            return n;
+        }
+        let pct = if self.percentage > 0 {
+            self.percentage
+        } else {
+            50usize.saturating_sub(n / 125).max(self.minimum_percentage)
+        };
+        (n * pct / 100).max(self.minimum_feasible).min(n)
+    }
+}
+
+/// Where a task can go.
+#[derive(Clone, Debug)]
+pub enum Placement {
+    /// Fits in idle resources: allocate.
+    Idle(NodeIx),
+    /// Fits only once releasing resources are freed: pipeline.
+    Future(NodeIx),
+    /// Nowhere; why.
+    Unfit(Rc<FitDiagnosis>),
+}
+
+/// Per reason, how many nodes failed a task and by how much.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FitDiagnosis {
+    /// Nodes in the cluster.
+    pub nodes: u32,
+    /// reason → how many nodes failed it.
+    pub reasons: BTreeMap<String, Tally>,
+}
+
+/// Nodes failing one reason, and for resources by how much.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Nodes that failed the reason.
+    pub nodes: u32,
+    /// (resource, need, largest free among those nodes).
+    pub shortfall: Option<(String, i64, i64)>,
+}
+
+impl FitDiagnosis {
+    fn add(&mut self, reason: &str, shortfall: Option<(&str, i64, i64)>) {
+        let e = self.reasons.entry(reason.to_owned()).or_default();
+        e.nodes += 1;
+        if let Some((res, need, free)) = shortfall {
+            match &mut e.shortfall {
+                Some((_, _, largest)) => *largest = (*largest).max(free),
+                None => e.shortfall = Some((res.to_owned(), need, free)),
+            }
+        }
+    }
+}
+
+/// Nodes that pass the static predicates for one constraint class.
+#[derive(Debug)]
+pub(crate) struct ClassNodes {
+    feasible: Vec<NodeIx>,
+    rejected: FitDiagnosis,
+}
+
+impl Session<'_> {
+    fn class_nodes(&mut self, task: TaskIx) -> Rc<ClassNodes> {
+        let class = self.state.tasks[task.ix()].class as usize;
+        if let Some(c) = &self.class_nodes[class] {
+            return Rc::clone(c);
+        }
+        let mut feasible = Vec::with_capacity(self.state.nodes.len());
+        let mut rejected = FitDiagnosis::default();
+        for i in 0..self.state.nodes.len() {
+            let node = NodeIx(i as u32);
+            match self.plugins.static_predicate(&self.state, task, node) {
+                Ok(()) => feasible.push(node),
+                Err(unfit) => rejected.add(&unfit.reason, None),
+            }
+        }
+        let c = Rc::new(ClassNodes { feasible, rejected });
+        self.class_nodes[class] = Some(Rc::clone(&c));
+        c
+    }
+
+    /// Finds the best node for `task`. `allow_future` permits pipelining onto resources being
+    /// released (allocate does, backfill does not).
+    pub fn select_node(
+        &mut self,
+        task: TaskIx,
+        search: &NodeSearch,
+        allow_future: bool,
+    ) -> Placement {
+        let class = self.state.tasks[task.ix()].class;
+        let key = (
+            class,
+            allow_future,
+            self.state.tasks[task.ix()].request.clone(),
+        );
+        if let Some((epoch, diag)) = self.fit_cache.get(&key)
+            && *epoch == self.release_epoch
+        {
+            return Placement::Unfit(Rc::clone(diag));
+        }
+        let nodes = self.class_nodes(task);
+        let n = nodes.feasible.len();
+        let placement = if n == 0 {
+            None
+        } else {
+            self.scan(task, &nodes.feasible, search, allow_future)
+        };
+        match placement {
+            Some(p) => p,
+            None => {
+                let diag = Rc::new(self.diagnose(task, &nodes, allow_future));
+                self.fit_cache
+                    .insert(key, (self.release_epoch, Rc::clone(&diag)));
+                Placement::Unfit(diag)
+            }
+        }
+    }
+
+    fn scan(
+        &mut self,
+        task: TaskIx,
+        feasible: &[NodeIx],
+        search: &NodeSearch,
+        allow_future: bool,
+    ) -> Option<Placement> {
+        let st = &self.state;
+        let plugins = &self.plugins;
+        let n = feasible.len();
+        let want = search.nodes_to_find(n);
+        let start = self.scan_offset % n;
+        let req = st.request(task);
+        let has_predicates = plugins.any(Hooks::PREDICATE);
+        let has_best_node = plugins.any(Hooks::BEST_NODE);
+        let mut future_buf = vec![0i64; req.len()];
+        let mut best_idle: Option<(f64, NodeIx)> = None;
+        let mut best_future: Option<(f64, NodeIx)> = None;
+        let mut scored_idle: Vec<(NodeIx, f64)> = Vec::new();
+        let mut found = 0usize;
+        let mut processed = 0usize;
+        for k in 0..n {
+            let node = feasible[(start + k) % n];
+            processed += 1;
+            let idle_fit = fits(req, st.idle.row(node.ix()));
+            if !idle_fit {
+                if !allow_future || best_idle.is_some() {
+                    continue;
+                }
+                st.future_idle(node, &mut future_buf);
+                if !fits(req, &future_buf) {
+                    continue;
+                }
+            }
+            if has_predicates && plugins.predicate(st, task, node).is_err() {
+                continue;
+            }
+            found += 1;
+            let score = plugins.node_score(st, task, node);
+            let best = if idle_fit {
+                &mut best_idle
+            } else {
+                &mut best_future
+            };
+            if best.is_none_or(|(s, _)| score > s) {
+                *best = Some((score, node));
+            }
+            if idle_fit && has_best_node {
+                scored_idle.push((node, score));
+            }
+            if found >= want && best_idle.is_some() {
+                break;
+            }
+        }
+        self.scan_offset = (start + processed) % n;
+        if let Some((_, node)) = best_idle {
+            let chosen = if has_best_node {
+                plugins.best_node(st, task, &scored_idle)
+            } else {
+                None
+            };
+            return Some(Placement::Idle(chosen.unwrap_or(node)));
+        }
+        best_future.map(|(_, node)| Placement::Future(node))
+    }
+
+    fn diagnose(&self, task: TaskIx, nodes: &ClassNodes, allow_future: bool) -> FitDiagnosis {
+        let st = &self.state;
+        let mut diag = nodes.rejected.clone();
+        diag.nodes = st.nodes.len() as u32;
+        let req = st.request(task);
+        let mut avail = vec![0i64; req.len()];
+        for &node in &nodes.feasible {
+            if allow_future {
+                st.future_idle(node, &mut avail);
+            } else {
+                avail.copy_from_slice(st.idle.row(node.ix()));
+            }
+            if fits(req, &avail) {
+                match self.plugins.predicate(st, task, node) {
+                    Err(unfit) => diag.add(
+                        &unfit.reason,
+                        unfit
+                            .shortfall
+                            .as_ref()
+                            .map(|s| (s.resource.as_str(), s.need, s.free)),
+                    ),
+                    Ok(()) => diag.add("node(s) did not fit for an unknown reason", None),
+                }
+                continue;
+            }
+            for (d, (&need, &free)) in req.iter().zip(&avail).enumerate() {
+                if need > 0 && need > free {
+                    let name = st.dims.name(d);
+                    diag.add(
+                        &format!("Insufficient {name}"),
+                        Some((name, need, free.max(0))),
+                    );
+                }
+            }
+        }
+        diag
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_budget_matches_volcano_adaptive_rule() {
+        let s = NodeSearch::default();
+        assert_eq!(s.nodes_to_find(50), 50);
+        assert_eq!(s.nodes_to_find(500), 230); // 50 − 4 = 46%
+        assert_eq!(s.nodes_to_find(5000), 500); // 50 − 40 = 10%
+        assert_eq!(s.nodes_to_find(20_000), 1000); // floor 5%
+        assert_eq!(s.nodes_to_find(1000), 420);
+        assert_eq!(NodeSearch::EXHAUSTIVE.nodes_to_find(5000), 5000);
+        let fixed = NodeSearch {
+            percentage: 1,
+            ..NodeSearch::default()
+        };
+        assert_eq!(fixed.nodes_to_find(5000), 100);
+    }
+}

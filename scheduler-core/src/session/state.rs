@@ -1,0 +1,339 @@
+//! The session's working copy of the snapshot: dense indices, interned resource rows and the
+//! per-job status counts that gang and the actions query on every step.
+//!
+//! Only the `Statement` (and session open) mutates it; plugins and actions read it. It borrows the
+//! snapshot for everything that does not change during a session (names, labels, annotations).
+
+use std::collections::HashMap;
+
+use super::SessionError;
+use crate::ids::{JobId, NodeId, QueueId, TaskId};
+use crate::model::{Constraints, Job, JobPhase, Node, Queue, Snapshot, Task, TaskStatus};
+use crate::resources::{ResourceDims, ResourceTable, add_into, sub_into};
+
+macro_rules! index_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(pub u32);
+
+        impl $name {
+            /// As a `usize` for indexing.
+            #[inline]
+            pub fn ix(self) -> usize {
+                self.0 as usize
+            }
+        }
+    };
+}
+
+index_type!(
+    /// Dense index of a node in [`State::nodes`] (id order).
+    NodeIx
+);
+index_type!(
+    /// Dense index of a task in [`State::tasks`] (id order).
+    TaskIx
+);
+index_type!(
+    /// Dense index of a job in [`State::jobs`] (id order).
+    JobIx
+);
+index_type!(
+    /// Dense index of a queue in [`State::queues`] (id order).
+    QueueIx
+);
+
+const STATUSES: usize = 9;
+
+fn status_slot(s: TaskStatus) -> usize {
+    s as usize
+}
+
+/// A node in the session.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeState<'s> {
+    /// Name.
+    pub id: &'s NodeId,
+    /// Snapshot data.
+    pub spec: &'s Node,
+    /// Pods on the node, including tasks allocated or pipelined in this session.
+    pub pod_count: u32,
+}
+
+/// A task in the session.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskState<'s> {
+    /// Name.
+    pub id: &'s TaskId,
+    /// Snapshot data.
+    pub spec: &'s Task,
+    /// Owning job.
+    pub job: JobIx,
+    /// Requests as a `dims`-wide row.
+    pub request: Box<[i64]>,
+    /// All requests zero (BestEffort): placed by backfill, not allocate.
+    pub best_effort: bool,
+    /// Index into [`State::classes`]: tasks with equal constraints share static feasibility.
+    pub class: u32,
+    /// Current status.
+    pub status: TaskStatus,
+    /// Current node.
+    pub node: Option<NodeIx>,
+}
+
+/// A job (PodGroup) in the session.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobState<'s> {
+    /// Name.
+    pub id: &'s JobId,
+    /// Snapshot data.
+    pub spec: &'s Job,
+    /// Its queue, if that queue exists.
+    pub queue: Option<QueueIx>,
+    /// Its tasks in id order.
+    pub tasks: Vec<TaskIx>,
+    /// Current phase (enqueue may move it).
+    pub phase: JobPhase,
+    counts: [u32; STATUSES],
+}
+
+/// A queue in the session.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueueState<'s> {
+    /// Name.
+    pub id: &'s QueueId,
+    /// Snapshot data.
+    pub spec: &'s Queue,
+    /// Its jobs in id order.
+    pub jobs: Vec<JobIx>,
+}
+
+/// The session's mutable view of the cluster.
+#[derive(Clone, Debug, PartialEq)]
+pub struct State<'s> {
+    /// Interned resource names.
+    pub dims: ResourceDims,
+    /// Nodes in id order.
+    pub nodes: Vec<NodeState<'s>>,
+    /// Tasks in id order.
+    pub tasks: Vec<TaskState<'s>>,
+    /// Jobs in id order.
+    pub jobs: Vec<JobState<'s>>,
+    /// Queues in id order.
+    pub queues: Vec<QueueState<'s>>,
+    /// Distinct task constraints.
+    pub classes: Vec<&'s Constraints>,
+    /// Per node: allocatable.
+    pub allocatable: ResourceTable,
+    /// Per node: used (external + occupying tasks).
+    pub used: ResourceTable,
+    /// Per node: allocatable − used.
+    pub idle: ResourceTable,
+    /// Per node: requests of Releasing tasks.
+    pub releasing: ResourceTable,
+    /// Per node: requests of Pipelined tasks.
+    pub pipelined: ResourceTable,
+    /// Σ allocatable of all nodes.
+    pub total_allocatable: Vec<i64>,
+}
+
+impl<'s> State<'s> {
+    /// Builds the working copy, checking references between objects.
+    pub fn build(snap: &'s Snapshot) -> Result<Self, SessionError> {
+        let names = snap
+            .nodes
+            .values()
+            .flat_map(|n| n.allocatable.iter().chain(n.used.iter()).map(|(k, _)| k))
+            .chain(
+                snap.tasks
+                    .values()
+                    .flat_map(|t| t.requests.iter().map(|(k, _)| k)),
+            )
+            .chain(
+                snap.jobs
+                    .values()
+                    .filter_map(|j| j.min_resources.as_ref())
+                    .flat_map(|r| r.iter().map(|(k, _)| k)),
+            );
+        let dims = ResourceDims::new(names);
+        let d = dims.len();
+        let n = snap.nodes.len();
+        let mut st = State {
+            nodes: snap
+                .nodes
+                .iter()
+                .map(|(id, spec)| NodeState {
+                    id,
+                    spec,
+                    pod_count: spec.pod_count,
+                })
+                .collect(),
+            tasks: Vec::with_capacity(snap.tasks.len()),
+            jobs: Vec::with_capacity(snap.jobs.len()),
+            queues: snap
+                .queues
+                .iter()
+                .map(|(id, spec)| QueueState {
+                    id,
+                    spec,
+                    jobs: Vec::new(),
+                })
+                .collect(),
+            classes: Vec::new(),
+            allocatable: ResourceTable::zeros(d, n),
+            used: ResourceTable::zeros(d, n),
+            idle: ResourceTable::zeros(d, n),
+            releasing: ResourceTable::zeros(d, n),
+            pipelined: ResourceTable::zeros(d, n),
+            total_allocatable: vec![0; d],
+            dims,
+        };
+        let node_ix: HashMap<&NodeId, NodeIx> = snap
+            .nodes
+            .keys()
+            .enumerate()
+            .map(|(i, id)| (id, NodeIx(i as u32)))
+            .collect();
+        let queue_ix: HashMap<&QueueId, QueueIx> = snap
+            .queues
+            .keys()
+            .enumerate()
+            .map(|(i, id)| (id, QueueIx(i as u32)))
+            .collect();
+        let job_ix: HashMap<&JobId, JobIx> = snap
+            .jobs
+            .keys()
+            .enumerate()
+            .map(|(i, id)| (id, JobIx(i as u32)))
+            .collect();
+        for (i, node) in snap.nodes.values().enumerate() {
+            let alloc = st.dims.vector(&node.allocatable);
+            let used = st.dims.vector(&node.used);
+            add_into(&mut st.total_allocatable, &alloc);
+            st.allocatable.row_mut(i).copy_from_slice(&alloc);
+            st.used.row_mut(i).copy_from_slice(&used);
+        }
+        for (i, (id, spec)) in snap.jobs.iter().enumerate() {
+            let queue = queue_ix.get(&spec.queue).copied();
+            if let Some(q) = queue {
+                st.queues[q.ix()].jobs.push(JobIx(i as u32));
+            }
+            st.jobs.push(JobState {
+                id,
+                spec,
+                queue,
+                tasks: Vec::new(),
+                phase: spec.phase,
+                counts: [0; STATUSES],
+            });
+        }
+        let mut class_ix: HashMap<&Constraints, u32> = HashMap::new();
+        for (i, (id, spec)) in snap.tasks.iter().enumerate() {
+            let job = *job_ix
+                .get(&spec.job)
+                .ok_or_else(|| SessionError::UnknownJob {
+                    task: id.clone(),
+                    job: spec.job.clone(),
+                })?;
+            let needs_node = spec.status.occupies_node() || spec.status == TaskStatus::Pipelined;
+            let node = match &spec.node {
+                Some(name) if needs_node => {
+                    Some(*node_ix.get(name).ok_or_else(|| SessionError::UnknownNode {
+                        task: id.clone(),
+                        node: name.clone(),
+                    })?)
+                }
+                None if needs_node => {
+                    return Err(SessionError::MissingNode {
+                        task: id.clone(),
+                        status: spec.status,
+                    });
+                }
+                _ => None,
+            };
+            let next = class_ix.len() as u32;
+            let class = *class_ix.entry(&spec.constraints).or_insert(next);
+            if class == next {
+                st.classes.push(&spec.constraints);
+            }
+            let request = st.dims.vector(&spec.requests).into_boxed_slice();
+            let best_effort = request.iter().all(|v| *v <= 0);
+            let task = TaskIx(i as u32);
+            st.jobs[job.ix()].tasks.push(task);
+            st.jobs[job.ix()].counts[status_slot(spec.status)] += 1;
+            if let Some(nx) = node {
+                st.nodes[nx.ix()].pod_count += 1;
+                if spec.status.occupies_node() {
+                    add_into(st.used.row_mut(nx.ix()), &request);
+                }
+                if spec.status == TaskStatus::Releasing {
+                    add_into(st.releasing.row_mut(nx.ix()), &request);
+                }
+                if spec.status == TaskStatus::Pipelined {
+                    add_into(st.pipelined.row_mut(nx.ix()), &request);
+                }
+            }
+            st.tasks.push(TaskState {
+                id,
+                spec,
+                job,
+                request,
+                best_effort,
+                class,
+                status: spec.status,
+                node,
+            });
+        }
+        for i in 0..n {
+            let mut idle = st.allocatable.row(i).to_vec();
+            sub_into(&mut idle, st.used.row(i));
+            st.idle.row_mut(i).copy_from_slice(&idle);
+        }
+        Ok(st)
+    }
+
+    /// Number of the job's tasks in `status`.
+    pub fn count(&self, job: JobIx, status: TaskStatus) -> u32 {
+        self.jobs[job.ix()].counts[status_slot(status)]
+    }
+
+    /// Tasks counted ready by gang: Allocated, Binding, Bound, Running, Succeeded.
+    pub fn ready_count(&self, job: JobIx) -> u32 {
+        use TaskStatus::*;
+        [Allocated, Binding, Bound, Running, Succeeded]
+            .iter()
+            .map(|s| self.count(job, *s))
+            .sum()
+    }
+
+    /// Tasks that are valid gang members (everything but Releasing and Failed).
+    pub fn valid_count(&self, job: JobIx) -> u32 {
+        let j = &self.jobs[job.ix()];
+        j.tasks.len() as u32
+            - self.count(job, TaskStatus::Releasing)
+            - self.count(job, TaskStatus::Failed)
+    }
+
+    /// Changes a task's status, keeping the job's counts right. The caller moves resources.
+    pub(crate) fn set_status(&mut self, task: TaskIx, status: TaskStatus) {
+        let t = &mut self.tasks[task.ix()];
+        let job = &mut self.jobs[t.job.ix()];
+        job.counts[status_slot(t.status)] -= 1;
+        job.counts[status_slot(status)] += 1;
+        t.status = status;
+    }
+
+    /// Idle + releasing − pipelined on `node`, written into `out`.
+    pub fn future_idle(&self, node: NodeIx, out: &mut [i64]) {
+        out.copy_from_slice(self.idle.row(node.ix()));
+        add_into(out, self.releasing.row(node.ix()));
+        sub_into(out, self.pipelined.row(node.ix()));
+    }
+
+    /// The task's request row.
+    #[inline]
+    pub fn request(&self, task: TaskIx) -> &[i64] {
+        &self.tasks[task.ix()].request
+    }
+}

@@ -1,0 +1,220 @@
+//! The statement: an undo log over the session state. Every operation applies immediately (so
+//! later decisions in the same session see it) and fires the plugins' allocate/deallocate events;
+//! `discard` undoes in reverse order, firing the opposite events; `commit` turns the log into
+//! effects. Volcano `framework/statement.go`, without its error paths: the core has no I/O.
+
+use std::collections::BTreeMap;
+
+use super::{NodeIx, Session, TaskIx};
+use crate::effects::Effect;
+use crate::model::TaskStatus;
+use crate::resources::{add_into, sub_into};
+
+#[derive(Debug)]
+enum Op {
+    Allocate {
+        task: TaskIx,
+        node: NodeIx,
+        annotations: BTreeMap<String, String>,
+    },
+    Pipeline {
+        task: TaskIx,
+        node: NodeIx,
+    },
+    Evict {
+        task: TaskIx,
+        previous: TaskStatus,
+        reason: String,
+    },
+}
+
+/// A transaction over a session. End it with [`Session::commit`], [`Session::discard`] or
+/// [`Statement::keep`] (pipelined allocations that stay in-session without effects).
+#[must_use = "a statement must be committed, discarded or kept"]
+#[derive(Debug, Default)]
+pub struct Statement {
+    ops: Vec<Op>,
+}
+
+impl Statement {
+    /// An empty statement.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of operations recorded.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// No operations recorded.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// Leaves the operations applied in the session without producing effects (Volcano keeps a
+    /// pipelined-but-not-ready job's statement this way: it reserves resources for the rest of
+    /// the session and is never bound). Returns how many tasks stay pipelined or allocated.
+    pub fn keep(mut self) -> usize {
+        std::mem::take(&mut self.ops).len()
+    }
+}
+
+impl Drop for Statement {
+    fn drop(&mut self) {
+        debug_assert!(
+            self.ops.is_empty(),
+            "statement dropped without commit, discard or keep"
+        );
+    }
+}
+
+impl Session<'_> {
+    /// Places Pending `task` on `node`'s idle resources.
+    pub fn allocate(&mut self, stmt: &mut Statement, task: TaskIx, node: NodeIx) {
+        let st = &mut self.state;
+        debug_assert_eq!(
+            st.tasks[task.ix()].status,
+            TaskStatus::Pending,
+            "allocate of non-pending task"
+        );
+        let req = &st.tasks[task.ix()].request;
+        sub_into(st.idle.row_mut(node.ix()), req);
+        add_into(st.used.row_mut(node.ix()), req);
+        st.nodes[node.ix()].pod_count += 1;
+        st.tasks[task.ix()].node = Some(node);
+        st.set_status(task, TaskStatus::Allocated);
+        let mut annotations = BTreeMap::new();
+        self.plugins
+            .on_allocate(&self.state, task, node, &mut annotations);
+        stmt.ops.push(Op::Allocate {
+            task,
+            node,
+            annotations,
+        });
+    }
+
+    /// Reserves Pending `task` on `node`'s future-idle resources (no bind).
+    pub fn pipeline(&mut self, stmt: &mut Statement, task: TaskIx, node: NodeIx) {
+        let st = &mut self.state;
+        debug_assert_eq!(
+            st.tasks[task.ix()].status,
+            TaskStatus::Pending,
+            "pipeline of non-pending task"
+        );
+        add_into(
+            st.pipelined.row_mut(node.ix()),
+            &st.tasks[task.ix()].request,
+        );
+        st.nodes[node.ix()].pod_count += 1;
+        st.tasks[task.ix()].node = Some(node);
+        st.set_status(task, TaskStatus::Pipelined);
+        let mut ignored = BTreeMap::new();
+        self.plugins
+            .on_allocate(&self.state, task, node, &mut ignored);
+        stmt.ops.push(Op::Pipeline { task, node });
+    }
+
+    /// Marks a node-holding `task` Releasing; its resources count as future idle.
+    pub fn evict(&mut self, stmt: &mut Statement, task: TaskIx, reason: impl Into<String>) {
+        let st = &mut self.state;
+        let t = &st.tasks[task.ix()];
+        let (previous, Some(node)) = (t.status, t.node) else {
+            debug_assert!(false, "evict of a task without a node");
+            return;
+        };
+        debug_assert!(previous.occupies_node() && previous != TaskStatus::Releasing);
+        add_into(
+            st.releasing.row_mut(node.ix()),
+            &st.tasks[task.ix()].request,
+        );
+        st.set_status(task, TaskStatus::Releasing);
+        self.plugins.on_deallocate(&self.state, task, node);
+        self.release_epoch += 1;
+        stmt.ops.push(Op::Evict {
+            task,
+            previous,
+            reason: reason.into(),
+        });
+    }
+
+    /// Undoes every operation in reverse order, firing the opposite plugin events.
+    pub fn discard(&mut self, mut stmt: Statement) {
+        let ops = std::mem::take(&mut stmt.ops);
+        if !ops.is_empty() {
+            // Undoing frees resources: cached "no node fits" answers are stale now.
+            self.release_epoch += 1;
+        }
+        for op in ops.into_iter().rev() {
+            match op {
+                Op::Allocate { task, node, .. } => {
+                    self.plugins.on_deallocate(&self.state, task, node);
+                    let st = &mut self.state;
+                    let req = &st.tasks[task.ix()].request;
+                    add_into(st.idle.row_mut(node.ix()), req);
+                    sub_into(st.used.row_mut(node.ix()), req);
+                    st.nodes[node.ix()].pod_count -= 1;
+                    st.tasks[task.ix()].node = None;
+                    st.set_status(task, TaskStatus::Pending);
+                }
+                Op::Pipeline { task, node } => {
+                    self.plugins.on_deallocate(&self.state, task, node);
+                    let st = &mut self.state;
+                    sub_into(
+                        st.pipelined.row_mut(node.ix()),
+                        &st.tasks[task.ix()].request,
+                    );
+                    st.nodes[node.ix()].pod_count -= 1;
+                    st.tasks[task.ix()].node = None;
+                    st.set_status(task, TaskStatus::Pending);
+                }
+                Op::Evict { task, previous, .. } => {
+                    let st = &mut self.state;
+                    let Some(node) = st.tasks[task.ix()].node else {
+                        continue;
+                    };
+                    sub_into(
+                        st.releasing.row_mut(node.ix()),
+                        &st.tasks[task.ix()].request,
+                    );
+                    st.set_status(task, previous);
+                    let mut ignored = BTreeMap::new();
+                    self.plugins
+                        .on_allocate(&self.state, task, node, &mut ignored);
+                }
+            }
+        }
+    }
+
+    /// Turns the log into effects: allocations become binds (task → Binding), evictions become
+    /// evicts, pipelines produce nothing.
+    pub fn commit(&mut self, mut stmt: Statement) -> Vec<Effect> {
+        let ops = std::mem::take(&mut stmt.ops);
+        let mut out = Vec::with_capacity(ops.len());
+        for op in ops {
+            match op {
+                Op::Allocate {
+                    task,
+                    node,
+                    annotations,
+                } => {
+                    self.state.set_status(task, TaskStatus::Binding);
+                    let st = &self.state;
+                    out.push(Effect::Bind {
+                        task: st.tasks[task.ix()].id.clone(),
+                        node: st.nodes[node.ix()].id.clone(),
+                        annotations,
+                    });
+                }
+                Op::Pipeline { .. } => {}
+                Op::Evict { task, reason, .. } => {
+                    out.push(Effect::Evict {
+                        task: self.state.tasks[task.ix()].id.clone(),
+                        reason,
+                    });
+                }
+            }
+        }
+        out
+    }
+}
