@@ -1,0 +1,362 @@
+//! Schema checks of request bodies: structural-schema validation of custom resources (types,
+//! enums, required, bounds), defaulting and pruning of unknown fields, and unknown-field
+//! detection for built-in kinds against their OpenAPI components. Produces field errors in
+//! the API server's wording; it does not decide the HTTP answer (the caller does).
+
+use serde_json::{Map, Value};
+
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Paths of fields that the schema does not declare (already pruned from the object).
+    pub unknown: Vec<String>,
+    /// (field path, message) pairs.
+    pub errors: Vec<(String, String)>,
+}
+
+fn join(path: &str, k: &str) -> String {
+    if path.is_empty() {
+        k.to_string()
+    } else {
+        format!("{path}.{k}")
+    }
+}
+
+fn show(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("{s:?}"),
+        other => other.to_string(),
+    }
+}
+
+/// Validates, defaults and prunes a custom resource in place.
+pub fn validate_cr(schema: &Value, obj: &mut Value) -> Report {
+    let mut r = Report::default();
+    let Value::Object(top) = obj else {
+        r.errors.push((
+            String::new(),
+            "Invalid value: the object must be a JSON object".into(),
+        ));
+        return r;
+    };
+    let props = schema.get("properties").and_then(Value::as_object);
+    let preserve = schema
+        .get("x-kubernetes-preserve-unknown-fields")
+        .and_then(Value::as_bool)
+        == Some(true);
+    apply_defaults(schema, top);
+    let keys: Vec<String> = top.keys().cloned().collect();
+    for k in keys {
+        if matches!(k.as_str(), "apiVersion" | "kind" | "metadata") {
+            continue;
+        }
+        match props.and_then(|p| p.get(&k)) {
+            Some(s) => {
+                if let Some(v) = top.get_mut(&k) {
+                    walk(s, v, &k, &mut r);
+                }
+            }
+            None if preserve => {}
+            None => {
+                top.remove(&k);
+                r.unknown.push(k);
+            }
+        }
+    }
+    check_required(schema, top, "", &mut r);
+    r
+}
+
+fn apply_defaults(schema: &Value, m: &mut Map<String, Value>) {
+    if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+        for (k, s) in props {
+            if !m.contains_key(k)
+                && let Some(d) = s.get("default")
+            {
+                m.insert(k.clone(), d.clone());
+            }
+        }
+    }
+}
+
+fn check_required(schema: &Value, m: &Map<String, Value>, path: &str, r: &mut Report) {
+    if let Some(req) = schema.get("required").and_then(Value::as_array) {
+        for k in req.iter().filter_map(Value::as_str) {
+            if m.get(k).is_none_or(Value::is_null) {
+                r.errors.push((join(path, k), "Required value".into()));
+            }
+        }
+    }
+}
+
+fn type_ok(t: &str, v: &Value) -> bool {
+    match t {
+        "object" => v.is_object(),
+        "array" => v.is_array(),
+        "string" => v.is_string(),
+        "boolean" => v.is_boolean(),
+        "number" => v.is_number(),
+        "integer" => v.is_i64() || v.is_u64() || v.as_f64().is_some_and(|f| f.fract() == 0.0),
+        _ => true,
+    }
+}
+
+fn walk(schema: &Value, v: &mut Value, path: &str, r: &mut Report) {
+    if v.is_null() {
+        return;
+    }
+    let int_or_string = schema
+        .get("x-kubernetes-int-or-string")
+        .and_then(Value::as_bool)
+        == Some(true);
+    if int_or_string {
+        if !(v.is_string() || v.is_i64() || v.is_u64()) {
+            r.errors.push((
+                path.into(),
+                format!(
+                    "Invalid value: {}: {path} in body must be of type int-or-string",
+                    show(v)
+                ),
+            ));
+        }
+        return;
+    }
+    if let Some(t) = schema.get("type").and_then(Value::as_str)
+        && !type_ok(t, v)
+    {
+        let actual = match v {
+            Value::String(_) => "string",
+            Value::Number(_) => "number",
+            Value::Bool(_) => "boolean",
+            Value::Array(_) => "array",
+            Value::Object(_) => "object",
+            Value::Null => "null",
+        };
+        r.errors.push((
+            path.into(),
+            format!(
+                "Invalid value: \"{actual}\": {path} in body must be of type {t}: \"{actual}\""
+            ),
+        ));
+        return;
+    }
+    if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
+        && !allowed.contains(v)
+    {
+        let list: Vec<String> = allowed.iter().map(show).collect();
+        r.errors.push((
+            path.into(),
+            format!(
+                "Unsupported value: {}: supported values: {}",
+                show(v),
+                list.join(", ")
+            ),
+        ));
+    }
+    let num = |k: &str| schema.get(k).and_then(Value::as_f64);
+    if let Some(x) = v.as_f64() {
+        if let Some(min) = num("minimum")
+            && x < min
+        {
+            r.errors.push((
+                path.into(),
+                format!(
+                    "Invalid value: {}: {path} in body should be greater than or equal to {min}",
+                    show(v)
+                ),
+            ));
+        }
+        if let Some(max) = num("maximum")
+            && x > max
+        {
+            r.errors.push((
+                path.into(),
+                format!(
+                    "Invalid value: {}: {path} in body should be less than or equal to {max}",
+                    show(v)
+                ),
+            ));
+        }
+    }
+    if let Some(s) = v.as_str() {
+        let n = s.chars().count() as f64;
+        if num("minLength").is_some_and(|m| n < m) {
+            r.errors.push((
+                path.into(),
+                format!(
+                    "Invalid value: {}: {path} in body should be at least {} chars long",
+                    show(v),
+                    num("minLength").unwrap_or(0.0)
+                ),
+            ));
+        }
+        if num("maxLength").is_some_and(|m| n > m) {
+            r.errors.push((
+                path.into(),
+                format!(
+                    "Too long: may not be more than {} bytes",
+                    num("maxLength").unwrap_or(0.0)
+                ),
+            ));
+        }
+    }
+    match v {
+        Value::Array(items) => {
+            let n = items.len() as f64;
+            if num("minItems").is_some_and(|m| n < m) {
+                r.errors.push((
+                    path.into(),
+                    format!(
+                        "Invalid value: {n}: {path} in body should have at least {} items",
+                        num("minItems").unwrap_or(0.0)
+                    ),
+                ));
+            }
+            if num("maxItems").is_some_and(|m| n > m) {
+                r.errors.push((
+                    path.into(),
+                    format!(
+                        "Too many: {n}: must have at most {} items",
+                        num("maxItems").unwrap_or(0.0)
+                    ),
+                ));
+            }
+            if let Some(is) = schema.get("items") {
+                for (i, item) in items.iter_mut().enumerate() {
+                    walk(is, item, &format!("{path}[{i}]"), r);
+                }
+            }
+        }
+        Value::Object(m) => {
+            let preserve = schema
+                .get("x-kubernetes-preserve-unknown-fields")
+                .and_then(Value::as_bool)
+                == Some(true);
+            let embedded = schema
+                .get("x-kubernetes-embedded-resource")
+                .and_then(Value::as_bool)
+                == Some(true);
+            apply_defaults(schema, m);
+            let props = schema.get("properties").and_then(Value::as_object);
+            let additional = schema.get("additionalProperties");
+            let keys: Vec<String> = m.keys().cloned().collect();
+            for k in keys {
+                let sub = join(path, &k);
+                if let Some(s) = props.and_then(|p| p.get(&k)) {
+                    if let Some(c) = m.get_mut(&k) {
+                        walk(s, c, &sub, r);
+                    }
+                } else if let Some(a) = additional.filter(|a| a.is_object()) {
+                    if let Some(c) = m.get_mut(&k) {
+                        walk(a, c, &sub, r);
+                    }
+                } else if preserve
+                    || additional.and_then(Value::as_bool) == Some(true)
+                    || (embedded && matches!(k.as_str(), "apiVersion" | "kind" | "metadata"))
+                    || (props.is_none() && schema.get("type").is_none())
+                {
+                } else {
+                    m.remove(&k);
+                    r.unknown.push(sub);
+                }
+            }
+            check_required(schema, m, path, r);
+        }
+        _ => {}
+    }
+}
+
+/// Unknown fields of a built-in object (pruned in place) against the OpenAPI components.
+pub fn prune_builtin(defs: &Map<String, Value>, schema_name: &str, obj: &mut Value) -> Vec<String> {
+    let mut out = vec![];
+    if let Some(s) = defs.get(schema_name) {
+        walk_builtin(defs, s, obj, "", &mut out, 0);
+    }
+    out
+}
+
+fn resolve<'a>(defs: &'a Map<String, Value>, s: &'a Value) -> &'a Value {
+    match s
+        .get("$ref")
+        .and_then(Value::as_str)
+        .and_then(|r| r.rsplit('/').next())
+    {
+        Some(name) => defs.get(name).unwrap_or(s),
+        None => s,
+    }
+}
+
+fn walk_builtin(
+    defs: &Map<String, Value>,
+    schema: &Value,
+    v: &mut Value,
+    path: &str,
+    out: &mut Vec<String>,
+    depth: usize,
+) {
+    if depth > 64 {
+        return;
+    }
+    let s = resolve(defs, schema);
+    match v {
+        Value::Object(m) => {
+            if let Some(props) = s.get("properties").and_then(Value::as_object) {
+                let keys: Vec<String> = m.keys().cloned().collect();
+                for k in keys {
+                    let sub = join(path, &k);
+                    match props.get(&k) {
+                        Some(ps) => {
+                            if let Some(c) = m.get_mut(&k) {
+                                walk_builtin(defs, ps, c, &sub, out, depth + 1);
+                            }
+                        }
+                        None if s.get("additionalProperties").is_some() => {}
+                        None => {
+                            m.remove(&k);
+                            out.push(sub);
+                        }
+                    }
+                }
+            } else if let Some(a) = s.get("additionalProperties").filter(|a| a.is_object()) {
+                for (k, c) in m.iter_mut() {
+                    walk_builtin(defs, a, c, &join(path, k), out, depth + 1);
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(is) = s.get("items") {
+                for (i, item) in items.iter_mut().enumerate() {
+                    walk_builtin(defs, is, item, &format!("{path}[{i}]"), out, depth + 1);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn enum_required_default_prune() {
+        let schema = json!({"type":"object","properties":{"spec":{"type":"object","required":["size"],
+            "properties":{"size":{"type":"integer","minimum":0},"mode":{"type":"string","default":"fast",
+            "enum":["fast","slow"]},"policies":{"type":"array","items":{"type":"object",
+            "properties":{"event":{"type":"string","enum":["PodFailed","PodEvicted"]}}}}}}}});
+        let mut obj = json!({"apiVersion":"x/v1","kind":"W","metadata":{},"spec":{"size":-1,"bogus":1,
+            "policies":[{"event":"PodFial"}]}});
+        let r = validate_cr(&schema, &mut obj);
+        assert_eq!(r.unknown, vec!["spec.bogus"]);
+        assert_eq!(obj["spec"]["mode"], "fast");
+        let fields: Vec<&str> = r.errors.iter().map(|(f, _)| f.as_str()).collect();
+        assert!(fields.contains(&"spec.size"));
+        assert!(r.errors.iter().any(|(f, m)| f == "spec.policies[0].event"
+            && m == "Unsupported value: \"PodFial\": supported values: \"PodFailed\", \"PodEvicted\""));
+        let mut missing = json!({"spec":{}});
+        assert_eq!(
+            validate_cr(&schema, &mut missing).errors[0],
+            ("spec.size".into(), "Required value".into())
+        );
+    }
+}
