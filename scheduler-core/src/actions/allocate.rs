@@ -1,4 +1,5 @@
-//! `allocate`: place pending tasks, queue by queue (queue order, skipping overused queues), job by
+//! `allocate`: place pending tasks (BestEffort ones only when a gang needs them to reach
+//! minMember), queue by queue (queue order, skipping overused queues), job by
 //! job (job order), task by task (task order), one statement per job turn.
 //!
 //! For each task: `allocatable` vote, then the best node — idle fit → allocate, future-idle fit →
@@ -73,15 +74,22 @@ impl Allocate {
                 JobPhase::Pending if enqueue_runs => continue,
                 _ => {}
             }
-            let mut tasks: Vec<TaskIx> = j
-                .tasks
-                .iter()
-                .copied()
-                .filter(|t| {
-                    let t = &ssn.state.tasks[t.ix()];
-                    t.status == TaskStatus::Pending && !t.best_effort
-                })
-                .collect();
+            let pending = |best_effort: bool| -> Vec<TaskIx> {
+                j.tasks
+                    .iter()
+                    .copied()
+                    .filter(|t| {
+                        let t = &ssn.state.tasks[t.ix()];
+                        t.status == TaskStatus::Pending && t.best_effort == best_effort
+                    })
+                    .collect()
+            };
+            let mut tasks = pending(false);
+            // A gang that needs its BestEffort members to reach minMember places them here, in
+            // the same statement; otherwise they are backfill's.
+            if (tasks.len() as u32) + ssn.state.ready_count(job) < j.spec.min_member {
+                tasks.extend(pending(true));
+            }
             if tasks.is_empty() {
                 continue;
             }
@@ -126,7 +134,6 @@ impl Allocate {
         if ssn.plugins.job_ready(&ssn.state, job) {
             let effects = ssn.commit(stmt);
             ssn.emit(effects);
-            ssn.clear_failure(job);
             work.next < work.tasks.len()
         } else if !stmt.is_empty() && ssn.plugins.job_pipelined(&ssn.state, job) {
             let _kept = stmt.keep();

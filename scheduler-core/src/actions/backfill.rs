@@ -1,4 +1,4 @@
-//! `backfill`: place BestEffort (zero-request) pending tasks of admitted, valid jobs on any node
+//! `backfill`: place BestEffort (zero-request) pending tasks of admitted, valid, ready jobs on any node
 //! that passes the predicates, best score first, committed one task at a time (no gang
 //! statement: zero-request pods cannot hold resources hostage). Never pipelines.
 
@@ -47,6 +47,10 @@ impl Action for Backfill {
         for job in jobs {
             if let Some(why) = ssn.plugins.job_valid(&ssn.state, job) {
                 ssn.record_invalid(job, why);
+                continue;
+            }
+            // Binding BestEffort members of a gang that is not ready would start it partially.
+            if !ssn.plugins.job_ready(&ssn.state, job) {
                 continue;
             }
             let mut tasks: Vec<TaskIx> = ssn.state.jobs[job.ix()]

@@ -23,14 +23,21 @@ pub fn factory(_: &Arguments) -> Result<Box<dyn Plugin>, ConfigError> {
 }
 
 /// `N/M tasks in gang unschedulable: 3 Insufficient nvidia.com/gpu, 1 Too many pods`, where N is
-/// the number of tasks that found no node and M the job's task count; reasons by count.
-pub fn unschedulable_summary(st: &State<'_>, job: JobIx, why: &Unschedulable) -> String {
+/// the number of tasks that found no node and M the job's task count; reasons by count. Without
+/// `gang` (the job is ready, some extra tasks did not fit) it reads `N/M tasks unschedulable: …`.
+pub fn unschedulable_summary(
+    st: &State<'_>,
+    job: JobIx,
+    why: &Unschedulable,
+    gang: bool,
+) -> String {
     let mut reasons: Vec<(&String, &u32)> = why.reasons.iter().collect();
     reasons.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
     let hist: Vec<String> = reasons.iter().map(|(r, n)| format!("{n} {r}")).collect();
     let total = st.jobs[job.ix()].tasks.len();
+    let what = if gang { "tasks in gang" } else { "tasks" };
     format!(
-        "{}/{total} tasks in gang unschedulable: {}",
+        "{}/{total} {what} unschedulable: {}",
         why.failed_tasks,
         hist.join(", ")
     )
@@ -164,7 +171,7 @@ impl Plugin for Gang {
                     kind: "Unschedulable".into(),
                     status: true,
                     reason: "NotEnoughResources".into(),
-                    message: unschedulable_summary(st, *job, why),
+                    message: unschedulable_summary(st, *job, why, true),
                 });
         }
         for (job, why) in ctx.invalid {
@@ -327,7 +334,7 @@ mod tests {
                 .into(),
             };
             assert_eq!(
-                unschedulable_summary(st, job_ix(st, "g"), &why),
+                unschedulable_summary(st, job_ix(st, "g"), &why, true),
                 "3/4 tasks in gang unschedulable: 3 Insufficient nvidia.com/gpu, 1 Too many pods"
             );
         });

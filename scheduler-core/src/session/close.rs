@@ -35,11 +35,22 @@ impl Session<'_> {
     /// Ends the session: plugins report conditions, then status and explanation effects follow
     /// the committed binds and evictions.
     pub fn close(mut self) -> SessionResult {
-        let unschedulable: BTreeMap<JobIx, Unschedulable> = self
+        // Gang conditions are for jobs that are still not ready; explanations cover every job
+        // with a task that found no node (an elastic job can be ready and still have some).
+        let all_failed: BTreeMap<JobIx, (bool, Unschedulable)> = self
             .failures
             .iter()
-            .filter(|(job, _)| !self.plugins.job_ready(&self.state, **job))
-            .map(|(job, f)| (*job, f.summary.clone()))
+            .map(|(job, f)| {
+                (
+                    *job,
+                    (self.plugins.job_ready(&self.state, *job), f.summary.clone()),
+                )
+            })
+            .collect();
+        let unschedulable: BTreeMap<JobIx, Unschedulable> = all_failed
+            .iter()
+            .filter(|(_, (ready, _))| !ready)
+            .map(|(j, (_, u))| (*j, u.clone()))
             .collect();
         let ctx = CloseContext {
             unschedulable: &unschedulable,
@@ -92,11 +103,11 @@ impl Session<'_> {
                 },
             ));
         }
-        for (job, hist) in &unschedulable {
+        for (job, (ready, why)) in &all_failed {
             let Some(failure) = self.failures.get(job) else {
                 continue;
             };
-            let summary = unschedulable_summary(st, *job, hist);
+            let summary = unschedulable_summary(st, *job, why, !ready);
             let (task, nodes, reasons) = match &failure.first {
                 Some((task, diag)) => {
                     let mut reasons: Vec<ReasonCount> = diag

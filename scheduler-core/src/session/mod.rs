@@ -166,9 +166,4 @@ impl<'s> Session<'s> {
         self.plugins.job_enqueued(&self.state, job);
         self.enqueued += 1;
     }
-
-    /// Forgets failures recorded for `job` (it became ready later in the session).
-    pub fn clear_failure(&mut self, job: JobIx) {
-        self.failures.remove(&job);
-    }
 }

@@ -1,0 +1,301 @@
+//! Scenario tests: Volcano's gang e2e cases (reference §7) and the behaviours each action owns.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::{Cluster, GI, binds, explanations, gpu_pod};
+use scheduler_core::model::{JobPhase, TaskStatus};
+use scheduler_core::resources::{CPU, NVIDIA_GPU};
+use scheduler_core::{Effect, Resources};
+
+fn per_node(b: &[(String, String)]) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for (_, node) in b {
+        *m.entry(node.clone()).or_insert(0) += 1;
+    }
+    m
+}
+
+fn phase_of(r: &scheduler_core::SessionResult, job: &str) -> Option<JobPhase> {
+    r.effects.iter().find_map(|e| match e {
+        Effect::PodGroupStatus { job: j, phase, .. } if j.as_str() == job => Some(*phase),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_four_pod_gang_never_starts_two_pods() {
+    let mut c = Cluster::new();
+    c.gpu_node("n1", 1, 0).gpu_node("n2", 1, 0);
+    c.gang("train", 4, 4, gpu_pod(1));
+    let r = c.run();
+    assert!(binds(&r).is_empty(), "partial gang bound: {:?}", binds(&r));
+    assert_eq!(r.stats.pipelined, 0);
+    let cond = r.effects.iter().find_map(|e| match e {
+        Effect::PodGroupStatus { conditions, .. } => conditions.first().cloned(),
+        _ => None,
+    });
+    let cond = cond.expect("unschedulable condition");
+    assert_eq!(
+        (cond.kind.as_str(), cond.reason.as_str()),
+        ("Unschedulable", "NotEnoughResources")
+    );
+    assert_eq!(
+        cond.message,
+        "2/4 tasks in gang unschedulable: 2 Insufficient nvidia.com/gpu"
+    );
+    let why = explanations(&r);
+    assert_eq!(why.len(), 1);
+    assert!(
+        why[0].contains("2 nodes: Insufficient nvidia.com/gpu (need 1, largest free 0)"),
+        "{}",
+        why[0]
+    );
+}
+
+#[test]
+fn a_discarded_gang_gives_its_nodes_back_to_the_next_job() {
+    let mut c = Cluster::new();
+    c.gpu_node("n1", 1, 0).gpu_node("n2", 1, 0);
+    c.gang("big", 4, 4, gpu_pod(1))
+        .gang("small", 2, 2, gpu_pod(1));
+    c.job_mut("small").creation = 1;
+    let b = binds(&c.run());
+    assert_eq!(b.len(), 2);
+    assert!(b.iter().all(|(t, _)| t.starts_with("small-")), "{b:?}");
+}
+
+#[test]
+fn a_gang_that_fits_across_nodes_is_placed_across_nodes() {
+    let mut c = Cluster::new();
+    for i in 0..4 {
+        c.gpu_node(&format!("n{i}"), 2, 0);
+    }
+    c.gang("dist", 8, 8, gpu_pod(1));
+    let r = c.run();
+    let b = binds(&r);
+    assert_eq!(b.len(), 8);
+    assert_eq!(
+        per_node(&b).values().copied().collect::<Vec<_>>(),
+        [2, 2, 2, 2]
+    );
+    assert_eq!(phase_of(&r, "dist"), Some(JobPhase::Running));
+    assert!(explanations(&r).is_empty());
+}
+
+#[test]
+fn a_16_gpu_gang_fits_in_22_free_gpus_split_6_5_7_4() {
+    let mut c = Cluster::new();
+    c.gpu_node("a", 8, 2)
+        .gpu_node("b", 8, 3)
+        .gpu_node("c", 8, 1)
+        .gpu_node("d", 8, 4);
+    c.gang(
+        "llm",
+        16,
+        16,
+        Resources::new().with(NVIDIA_GPU, 1).with(CPU, 4000),
+    );
+    let r = c.run();
+    let b = binds(&r);
+    assert_eq!(b.len(), 16, "{:?}", explanations(&r));
+    let free = BTreeMap::from([("a", 6), ("b", 5), ("c", 7), ("d", 4)]);
+    for (node, n) in per_node(&b) {
+        assert!(n <= free[node.as_str()], "{node} got {n} pods");
+    }
+}
+
+#[test]
+fn explanation_says_how_short_each_node_is() {
+    let mut c = Cluster::new();
+    c.gpu_node("a", 8, 1)
+        .gpu_node("b", 8, 2)
+        .cpu_node("c", 4000);
+    c.gang("big", 1, 1, Resources::new().with(NVIDIA_GPU, 8));
+    let r = c.run();
+    let x = r
+        .effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Explanation(x) => Some(x.clone()),
+            _ => None,
+        })
+        .expect("explanation");
+    assert_eq!(
+        x.summary,
+        "1/1 tasks in gang unschedulable: 1 Insufficient nvidia.com/gpu"
+    );
+    assert_eq!(x.nodes, 3);
+    let lines: Vec<String> = x.reasons.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        lines,
+        ["3 nodes: Insufficient nvidia.com/gpu (need 8, largest free 7)"]
+    );
+}
+
+#[test]
+fn static_reasons_appear_in_explanations() {
+    let mut c = Cluster::new();
+    c.gpu_node("a", 8, 0)
+        .gpu_node("b", 8, 0)
+        .gpu_node("c", 8, 0);
+    c.snap.nodes.get_mut(&"a".into()).expect("a").unschedulable = true;
+    c.gang("sel", 1, 1, gpu_pod(1));
+    c.task_mut("sel-0")
+        .constraints
+        .node_selector
+        .insert("pool".into(), "x".into());
+    let x = explanations(&c.run());
+    assert_eq!(x.len(), 1);
+    assert!(
+        x[0].contains("2 nodes: node(s) didn't match Pod's node affinity/selector"),
+        "{}",
+        x[0]
+    );
+    assert!(
+        x[0].contains("1 node: node(s) were unschedulable"),
+        "{}",
+        x[0]
+    );
+}
+
+#[test]
+fn binpack_fills_the_fullest_node_and_spread_the_emptiest() {
+    let mut c = Cluster::new();
+    c.gpu_node("empty", 8, 0).gpu_node("busy", 8, 6);
+    c.gang("one", 1, 1, gpu_pod(1));
+    c.snap.nodes.get_mut(&"busy".into()).expect("busy").used =
+        Resources::cpu_mem_gpu(48_000, 384 * GI, 6);
+    assert_eq!(binds(&c.run())[0].1, "busy", "default config has binpack");
+    let spread = "actions: allocate\ntiers:\n- plugins:\n  - name: gang\n  - name: nodeorder\n";
+    assert_eq!(binds(&c.run_with(spread))[0].1, "empty");
+    let pack = "actions: allocate\ntiers:\n- plugins:\n  - name: nodeorder\n    arguments: {nodeorder.policy: binpack, nodeorder.weight: 100}\n";
+    assert_eq!(binds(&c.run_with(pack))[0].1, "busy");
+}
+
+#[test]
+fn higher_priority_job_goes_first_when_only_one_fits() {
+    let mut c = Cluster::new();
+    c.gpu_node("n", 1, 0);
+    c.gang("low", 1, 1, gpu_pod(1))
+        .gang("high", 1, 1, gpu_pod(1));
+    c.job_mut("high").priority = 100;
+    c.job_mut("high").creation = 5;
+    assert_eq!(binds(&c.run()), [("high-0".to_owned(), "n".to_owned())]);
+}
+
+#[test]
+fn tasks_on_releasing_resources_are_pipelined_not_bound() {
+    let mut c = Cluster::new();
+    c.gpu_node("n", 1, 0);
+    c.gang("old", 1, 1, gpu_pod(1))
+        .gang("new", 1, 1, gpu_pod(1));
+    let old = c.task_mut("old-0");
+    old.status = TaskStatus::Releasing;
+    old.node = Some("n".into());
+    let r = c.run();
+    assert!(binds(&r).is_empty());
+    assert_eq!(r.stats.pipelined, 1);
+    assert!(explanations(&r).is_empty());
+}
+
+#[test]
+fn enqueue_admits_what_fits_and_holds_the_rest() {
+    let mut c = Cluster::new();
+    c.gpu_node("n", 8, 0);
+    c.gang("fits", 2, 2, gpu_pod(2))
+        .gang("huge", 2, 2, gpu_pod(8));
+    for (job, gpus) in [("fits", 4), ("huge", 16)] {
+        let j = c.job_mut(job);
+        j.phase = JobPhase::Pending;
+        j.min_resources = Some(Resources::new().with(NVIDIA_GPU, gpus));
+    }
+    c.job_mut("huge").creation = 1;
+    let r = c.run();
+    assert_eq!(binds(&r).len(), 2);
+    assert_eq!(phase_of(&r, "fits"), Some(JobPhase::Running));
+    assert_eq!(
+        phase_of(&r, "huge"),
+        None,
+        "huge stays Pending: no status change"
+    );
+    assert_eq!(r.stats.enqueued_jobs, 1);
+    // Without enqueue in the config, allocate admits Pending jobs itself.
+    let r = c.run_with("actions: allocate\ntiers:\n- plugins:\n  - name: gang\n");
+    assert_eq!(binds(&r).len(), 2);
+}
+
+#[test]
+fn backfill_places_best_effort_pods_and_respects_predicates() {
+    let mut c = Cluster::new();
+    c.gpu_node("a", 8, 0).gpu_node("b", 8, 0);
+    c.gang("be", 2, 1, Resources::new());
+    c.job_mut("be").phase = JobPhase::Running;
+    c.task_mut("be-1")
+        .constraints
+        .node_selector
+        .insert("pool".into(), "none".into());
+    let r = c.run();
+    let b = binds(&r);
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[0].0, "be-0");
+    let x = explanations(&r);
+    assert!(x.len() == 1 && x[0].contains("didn't match"), "{x:?}");
+}
+
+#[test]
+fn pod_limits_and_queue_status() {
+    let mut c = Cluster::new();
+    c.cpu_node("n", 96_000);
+    c.snap.nodes.get_mut(&"n".into()).expect("n").max_pods = Some(3);
+    c.gang("many", 5, 1, Resources::new().with(CPU, 1000));
+    let r = c.run();
+    assert_eq!(binds(&r).len(), 3);
+    let allocated = r.effects.iter().find_map(|e| match e {
+        Effect::QueueStatus { queue, allocated } if queue.as_str() == "default" => {
+            Some(allocated.clone())
+        }
+        _ => None,
+    });
+    assert_eq!(allocated, Some(Resources::new().with(CPU, 3000)));
+    let x = explanations(&r);
+    assert!(
+        x.len() == 1 && x[0].contains("1 node: Too many pods"),
+        "{x:?}"
+    );
+}
+
+#[test]
+fn invalid_gangs_are_explained_not_scheduled() {
+    let mut c = Cluster::new();
+    c.gpu_node("n", 8, 0);
+    c.gang("short", 2, 3, gpu_pod(1));
+    let r = c.run();
+    assert!(binds(&r).is_empty());
+    let x = explanations(&r);
+    assert!(
+        x.len() == 1 && x[0].contains("2 valid tasks, fewer than minMember 3"),
+        "{x:?}"
+    );
+}
+
+#[test]
+fn inconsistent_snapshots_are_errors() {
+    let mut c = Cluster::new();
+    c.gang("j", 1, 1, gpu_pod(1));
+    c.task_mut("j-0").status = TaskStatus::Running;
+    let s = scheduler_core::Scheduler::from_yaml(common::DEFAULT_CONFIG).expect("loads");
+    let err = s.run(&c.snap).expect_err("running without node");
+    assert!(
+        err.to_string().contains("has status Running but no node"),
+        "{err}"
+    );
+    c.task_mut("j-0").node = Some("ghost".into());
+    assert!(
+        s.run(&c.snap)
+            .expect_err("unknown node")
+            .to_string()
+            .contains("ghost")
+    );
+}
