@@ -1,0 +1,239 @@
+//! The simulated cluster's hardware: a cluster spec file (YAML), the built-in presets
+//! (`seed-4x8`, `w-synth-64`, `openb`, `openb-gpu`), and the openb node-list reader.
+//!
+//! The spec format is the simulator's own until `basalt up --cluster` publishes a shared type
+//! (see docs/simulator.md): a list of node groups, each `count` identical nodes. This module only
+//! describes hardware; who holds what at a given time lives in `engine`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result, TraceError};
+use crate::trace::Csv;
+
+/// One node of the simulated cluster.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeSpec {
+    /// Node name (also the tie-break order: names sort).
+    pub name: String,
+    /// Allocatable CPU in millicores.
+    pub cpu_milli: i64,
+    /// Allocatable memory in bytes.
+    pub memory_bytes: i64,
+    /// Number of GPU cards.
+    pub gpus: u32,
+    /// GPU model name (`gpu-card-model` label).
+    pub gpu_model: String,
+    /// Memory per card in MiB.
+    pub gpu_memory_mib: u64,
+    /// Node labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// The whole simulated cluster.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ClusterSpec {
+    /// Nodes in name order.
+    pub nodes: Vec<NodeSpec>,
+}
+
+/// A group of identical nodes in a cluster spec file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NodeGroup {
+    /// Name, or name prefix when `count > 1` (`<name>-0`, `<name>-1`, …).
+    pub name: String,
+    /// How many nodes (1).
+    #[serde(default = "one")]
+    pub count: u32,
+    /// GPU cards per node.
+    #[serde(default)]
+    pub gpus: u32,
+    /// GPU model (NVIDIA-A100-SXM4-80GB).
+    #[serde(default = "default_model")]
+    pub gpu_model: String,
+    /// Memory per card as a quantity (80Gi).
+    #[serde(default = "default_gpu_memory")]
+    pub gpu_memory: String,
+    /// CPU as a quantity (96).
+    #[serde(default = "default_cpu")]
+    pub cpu: String,
+    /// Memory as a quantity (768Gi).
+    #[serde(default = "default_memory")]
+    pub memory: String,
+    /// Labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+fn one() -> u32 {
+    1
+}
+fn default_model() -> String {
+    "NVIDIA-A100-SXM4-80GB".into()
+}
+fn default_gpu_memory() -> String {
+    "80Gi".into()
+}
+fn default_cpu() -> String {
+    "96".into()
+}
+fn default_memory() -> String {
+    "768Gi".into()
+}
+
+/// The file format: `nodes: [NodeGroup…]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterFile {
+    /// Node groups.
+    pub nodes: Vec<NodeGroup>,
+}
+
+/// Names of the built-in presets.
+pub const PRESETS: &[&str] = &["seed-4x8", "w-synth-64", "openb", "openb-gpu"];
+
+impl ClusterSpec {
+    /// `count` nodes `<prefix>-NN` with `gpus` A100-80GB cards, 96 CPUs and 768 GiB each.
+    pub fn uniform(prefix: &str, count: u32, gpus: u32) -> Self {
+        let width = count.saturating_sub(1).to_string().len().max(2);
+        let nodes = (0..count)
+            .map(|i| NodeSpec {
+                name: format!("{prefix}-{i:0width$}"),
+                cpu_milli: 96_000,
+                memory_bytes: 768 << 30,
+                gpus,
+                gpu_model: default_model(),
+                gpu_memory_mib: 80 * 1024,
+                labels: BTreeMap::new(),
+            })
+            .collect();
+        Self { nodes }
+    }
+
+    /// A built-in preset; `traces` is the directory holding `openb-2023/` (for the openb ones).
+    pub fn preset(name: &str, traces: &Path) -> Result<Self> {
+        match name {
+            "seed-4x8" => Ok(Self::uniform("gpu-node", 4, 8)),
+            "w-synth-64" => Ok(Self::uniform("node", 64, 8)),
+            "openb" => Self::read_openb(&traces.join("openb-2023/openb_node_list_all_node.csv")),
+            "openb-gpu" => {
+                Self::read_openb(&traces.join("openb-2023/openb_node_list_gpu_node.csv"))
+            }
+            other => Err(Error::UnknownPreset {
+                name: other.into(),
+                known: PRESETS.join(", "),
+            }),
+        }
+    }
+
+    /// Parses a cluster spec file's text; `origin` names it in errors.
+    pub fn from_yaml(text: &str, origin: &str) -> Result<Self> {
+        let file: ClusterFile = serde_saphyr::from_str(text).map_err(|e| Error::Yaml {
+            file: origin.into(),
+            reason: e.to_string(),
+        })?;
+        let mut nodes = Vec::new();
+        for g in &file.nodes {
+            let q = |field: &str, name: &str, text: &str| {
+                scheduler_core::parse_resource_amount(name, text).map_err(|e| Error::Field {
+                    file: origin.into(),
+                    field: format!("nodes[{}].{field}", g.name),
+                    reason: e.to_string(),
+                })
+            };
+            let cpu_milli = q("cpu", "cpu", &g.cpu)?;
+            let memory_bytes = q("memory", "memory", &g.memory)?;
+            let gpu_memory_mib = (q("gpuMemory", "memory", &g.gpu_memory)? >> 20) as u64;
+            for i in 0..g.count {
+                let name = if g.count == 1 {
+                    g.name.clone()
+                } else {
+                    format!("{}-{i}", g.name)
+                };
+                nodes.push(NodeSpec {
+                    name,
+                    cpu_milli,
+                    memory_bytes,
+                    gpus: g.gpus,
+                    gpu_model: g.gpu_model.clone(),
+                    gpu_memory_mib,
+                    labels: g.labels.clone(),
+                });
+            }
+        }
+        nodes.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(Self { nodes })
+    }
+
+    /// Reads the openb node list (`sn, cpu_milli, memory_mib, gpu, model`).
+    pub fn read_openb(path: &Path) -> Result<Self> {
+        let csv = Csv::read(path)?;
+        let sn = csv.column("sn")?;
+        let cpu = csv.column("cpu_milli")?;
+        let mem = csv.column("memory_mib")?;
+        let gpu = csv.column("gpu")?;
+        let model = csv.column("model")?;
+        let mut nodes = Vec::with_capacity(csv.rows.len());
+        for row in &csv.rows {
+            let gpus: u32 = row.parse(gpu)?;
+            let gpu_model = row.get(model).to_owned();
+            nodes.push(NodeSpec {
+                name: row.get(sn).to_owned(),
+                cpu_milli: row.parse(cpu)?,
+                memory_bytes: row.parse::<i64>(mem)? << 20,
+                gpus,
+                gpu_memory_mib: 0,
+                labels: BTreeMap::from([("gpu-card-model".to_owned(), gpu_model.clone())]),
+                gpu_model,
+            });
+        }
+        if nodes.is_empty() {
+            return Err(TraceError::new(path, 1, "sn", "the node list has no rows").into());
+        }
+        Ok(Self { nodes })
+    }
+
+    /// Total GPU cards.
+    pub fn total_gpus(&self) -> u64 {
+        self.nodes.iter().map(|n| u64::from(n.gpus)).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_and_spec_files_describe_the_expected_hardware() {
+        let traces = Path::new("/work/shared/traces");
+        let seed = ClusterSpec::preset("seed-4x8", traces).unwrap();
+        assert_eq!((seed.nodes.len(), seed.total_gpus()), (4, 32));
+        let spec = ClusterSpec::from_yaml(
+            "nodes:\n- name: gpu-node\n  count: 4\n  gpus: 8\n  cpu: \"96\"\n  memory: 768Gi\n",
+            "inline",
+        )
+        .unwrap();
+        assert_eq!(spec.total_gpus(), 32);
+        assert_eq!(spec.nodes[0].cpu_milli, 96_000);
+        assert_eq!(spec.nodes[3].name, "gpu-node-3");
+        let err = ClusterSpec::preset("nope", traces).unwrap_err().to_string();
+        assert!(err.contains("seed-4x8"), "{err}");
+        let bad = ClusterSpec::from_yaml("nodes:\n- name: a\n  cpu: lots\n", "c.yaml");
+        assert!(bad.unwrap_err().to_string().contains("nodes[a].cpu"));
+    }
+
+    #[test]
+    fn openb_presets_match_the_trace_readme() {
+        let traces = Path::new("/work/shared/traces");
+        if !traces.exists() {
+            panic!("the shared traces are missing at /work/shared/traces; this test needs them");
+        }
+        let all = ClusterSpec::preset("openb", traces).unwrap();
+        assert_eq!((all.nodes.len(), all.total_gpus()), (1523, 6212));
+        let gpu = ClusterSpec::preset("openb-gpu", traces).unwrap();
+        assert_eq!((gpu.nodes.len(), gpu.total_gpus()), (1213, 6212));
+    }
+}
