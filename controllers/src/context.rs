@@ -1,0 +1,174 @@
+//! The shared reconcile context and the controller configuration.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::Client;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use tokio::sync::watch;
+use tracing::warn;
+
+use crate::metrics::Metrics;
+
+/// Where the scheduler configuration (Volcano's YAML) comes from.
+#[derive(Clone, Debug, Default)]
+pub enum SchedulerConfigSource {
+    /// The built-in default (`config/scheduler/basalt-default.yaml`).
+    #[default]
+    BuiltIn,
+    /// A file, re-read when it changes.
+    File(PathBuf),
+    /// A ConfigMap key, re-read on every change.
+    ConfigMap {
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+        /// Key holding the YAML (Volcano uses `volcano-scheduler.conf`).
+        key: String,
+    },
+}
+
+/// Leader election settings.
+#[derive(Clone, Debug)]
+pub struct LeaderElection {
+    /// Namespace of the Lease.
+    pub namespace: String,
+    /// Lease name.
+    pub name: String,
+    /// This replica's identity.
+    pub identity: String,
+    /// How long a lease is valid without renewal.
+    pub lease_duration: Duration,
+    /// How often the holder renews and a standby retries.
+    pub retry_period: Duration,
+}
+
+impl LeaderElection {
+    /// Defaults: Lease `basalt-controller`, 10 s lease, 2 s retry (a standby takes over within 12 s).
+    pub fn new(namespace: impl Into<String>, identity: impl Into<String>) -> Self {
+        Self {
+            namespace: namespace.into(),
+            name: "basalt-controller".to_owned(),
+            identity: identity.into(),
+            lease_duration: Duration::from_secs(10),
+            retry_period: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Configuration of [`crate::run`].
+#[derive(Clone, Debug)]
+pub struct ControllerConfig {
+    /// Scheduler names whose pods are Basalt's.
+    pub scheduler_names: Vec<String>,
+    /// Session period.
+    pub schedule_period: Duration,
+    /// Scheduler configuration source.
+    pub scheduler_config: SchedulerConfigSource,
+    /// Maximum concurrent API writes when executing a session's effects.
+    pub effect_parallelism: usize,
+    /// Metrics/health listen address (`None` disables the server).
+    pub metrics_addr: Option<SocketAddr>,
+    /// Leader election (`None`: this replica always leads).
+    pub leader_election: Option<LeaderElection>,
+    /// Reconcile concurrency per controller.
+    pub concurrency: u16,
+}
+
+impl Default for ControllerConfig {
+    fn default() -> Self {
+        Self {
+            scheduler_names: vec!["volcano".to_owned(), "basalt".to_owned()],
+            schedule_period: Duration::from_secs(1),
+            scheduler_config: SchedulerConfigSource::BuiltIn,
+            effect_parallelism: 64,
+            metrics_addr: None,
+            leader_election: None,
+            concurrency: 16,
+        }
+    }
+}
+
+impl ControllerConfig {
+    /// True when `name` is one of Basalt's scheduler names.
+    pub fn is_ours(&self, name: Option<&str>) -> bool {
+        let name = name.unwrap_or("default-scheduler");
+        self.scheduler_names.iter().any(|n| n == name)
+    }
+}
+
+/// Everything a reconciler needs, shared in an `Arc`.
+pub struct Context {
+    /// API client.
+    pub client: Client,
+    /// Event recorder (reporting controller `basalt`).
+    pub recorder: Recorder,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Configuration.
+    pub config: ControllerConfig,
+    /// True while this replica leads.
+    pub leader: watch::Receiver<bool>,
+}
+
+impl Context {
+    /// Builds a context.
+    pub fn new(
+        client: Client,
+        config: ControllerConfig,
+        metrics: Arc<Metrics>,
+        leader: watch::Receiver<bool>,
+    ) -> Self {
+        let reporter = Reporter {
+            controller: "basalt".to_owned(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        let recorder = Recorder::new(client.clone(), reporter);
+        Self {
+            client,
+            recorder,
+            metrics,
+            config,
+            leader,
+        }
+    }
+
+    /// True while this replica may write.
+    pub fn is_leader(&self) -> bool {
+        *self.leader.borrow()
+    }
+
+    /// Publishes an event; failures are logged, never fatal.
+    pub async fn event(
+        &self,
+        regarding: &ObjectReference,
+        warning: bool,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
+        let event = Event {
+            type_: if warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: reason.to_owned(),
+            note: Some(note.chars().take(1000).collect()),
+            action: action.to_owned(),
+            secondary: None,
+        };
+        if let Err(error) = self.recorder.publish(&event, regarding).await {
+            warn!(%error, reason, "publishing an event failed");
+        }
+    }
+}
+
+/// Field manager for writes of `component`.
+pub fn field_manager(component: &str) -> String {
+    format!("basalt/{component}")
+}

@@ -1,0 +1,84 @@
+//! The crate's error type: every failure names the object and what to do about it.
+
+use thiserror::Error;
+
+/// Errors of the controllers and the scheduler loop.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// An API call failed.
+    #[error("{verb} {kind} {name:?} failed: {source}")]
+    Kube {
+        /// What was attempted (`create`, `delete`, `replace status of`, ...).
+        verb: &'static str,
+        /// Object kind.
+        kind: &'static str,
+        /// `namespace/name` or name.
+        name: String,
+        /// The client error.
+        #[source]
+        source: kube::Error,
+    },
+    /// The CRDs are not installed or the API server is unreachable.
+    #[error(
+        "cannot list {kind} ({source}); are the Basalt CRDs installed (`basalt crds | kubectl apply -f -`) and the API server reachable?"
+    )]
+    Startup {
+        /// The kind that could not be listed.
+        kind: &'static str,
+        /// The client error.
+        #[source]
+        source: kube::Error,
+    },
+    /// A scheduler configuration could not be loaded.
+    #[error(
+        "scheduler configuration from {source_name} is invalid: {message}; fix it or remove it to use the built-in default"
+    )]
+    SchedulerConfig {
+        /// File path or `ConfigMap ns/name`.
+        source_name: String,
+        /// Why.
+        message: String,
+    },
+    /// The metrics/health server could not bind.
+    #[error("cannot listen for metrics on {addr}: {source}; pick another --metrics-addr")]
+    MetricsBind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A key could not be generated for the ssh job plugin.
+    #[error(transparent)]
+    SshKey(#[from] crate::job::sshkey::KeyError),
+}
+
+impl Error {
+    /// Builds a [`Error::Kube`].
+    pub fn kube(
+        verb: &'static str,
+        kind: &'static str,
+        name: impl Into<String>,
+        source: kube::Error,
+    ) -> Self {
+        Self::Kube {
+            verb,
+            kind,
+            name: name.into(),
+            source,
+        }
+    }
+
+    /// True for HTTP 409 (conflict or already exists).
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Self::Kube { source: kube::Error::Api(s), .. } if s.code == 409)
+    }
+}
+
+/// True when `e` is an API error with HTTP status `code`.
+pub fn is_status(e: &kube::Error, code: u16) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == code)
+}
+
+/// Crate result.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,218 @@
+//! Lifecycle-policy resolution: which observed pod facts are Volcano events, and which action the
+//! Job's policies (task-level before job-level) attach to them (reference/volcano.md §2.1–2.2).
+//!
+//! Pure: the caller passes the pods it observed and the current time. Events are derived from
+//! the *current* state of pods of the Job's current version (level-triggered), so a restart that
+//! bumps the version also retires the events that caused it.
+
+use std::time::Duration;
+
+use crds::job::{Action, Event, Job, LifecyclePolicy};
+use k8s_openapi::jiff::Timestamp;
+
+use super::view::{PodPhase, PodView};
+
+/// What an action applies to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// The whole job.
+    Job,
+    /// One task, by name.
+    Task(String),
+    /// One pod, by name.
+    Pod(String),
+}
+
+/// The outcome of policy resolution.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Resolution {
+    /// No policy matched.
+    None,
+    /// Take `action` now, because of `event`.
+    Act {
+        action: Action,
+        event: Event,
+        target: Target,
+    },
+    /// A policy matched but its `timeout` has not elapsed: look again after this long.
+    Wait(Duration),
+}
+
+/// One observed event with the pod and task it concerns.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Observation {
+    /// The event.
+    pub event: Event,
+    /// Task name.
+    pub task: String,
+    /// Pod name (None for task-level events).
+    pub pod: Option<String>,
+    /// Exit code of a failed pod.
+    pub exit_code: Option<i32>,
+    /// When the observed state began (for policy timeouts).
+    pub since: Option<Timestamp>,
+}
+
+/// Derives Volcano events from the pods of the job's current version.
+pub fn observe(job: &Job, pods: &[PodView], version: i32) -> Vec<Observation> {
+    let mut out = Vec::new();
+    let current = || pods.iter().filter(move |p| p.version >= version);
+    for task in &job.spec.tasks {
+        let name = super::task_name(task);
+        let replicas = task.replicas.unwrap_or(0);
+        let mine: Vec<&PodView> = current().filter(|p| p.task == name).collect();
+        for p in &mine {
+            let obs = |event, exit_code| Observation {
+                event,
+                task: name.clone(),
+                pod: Some(p.name.clone()),
+                exit_code,
+                since: p.since,
+            };
+            if p.deleting && !p.phase.is_finished() && p.index < replicas {
+                out.push(obs(Event::PodEvicted, None));
+            } else if p.phase == PodPhase::Failed {
+                out.push(obs(Event::PodFailed, p.exit_code));
+            } else if p.phase == PodPhase::Pending && !p.deleting {
+                out.push(obs(Event::PodPending, None));
+            } else if p.phase == PodPhase::Unknown {
+                out.push(obs(Event::Unknown, None));
+            }
+        }
+        let succeeded = mine
+            .iter()
+            .filter(|p| p.phase == PodPhase::Succeeded)
+            .count();
+        if replicas > 0 && succeeded >= replicas as usize {
+            out.push(Observation {
+                event: Event::TaskCompleted,
+                task: name.clone(),
+                pod: None,
+                exit_code: None,
+                since: None,
+            });
+        }
+        // Volcano: restarts of live pods at or above the task's maxRetry (default 3, -1 never).
+        let limit = task.max_retry.unwrap_or(3);
+        let restarts: i32 = mine
+            .iter()
+            .filter(|p| p.phase.is_alive())
+            .map(|p| p.restarts)
+            .sum();
+        if limit > 0 && restarts >= limit {
+            out.push(Observation {
+                event: Event::TaskFailed,
+                task: name.clone(),
+                pod: None,
+                exit_code: None,
+                since: None,
+            });
+        }
+    }
+    out
+}
+
+/// Resolves observations against the job's policies; the first observation that matches wins.
+pub fn resolve(job: &Job, observations: &[Observation], now: Timestamp) -> Resolution {
+    let mut wait: Option<Duration> = None;
+    for obs in observations {
+        let task_policies = job
+            .spec
+            .tasks
+            .iter()
+            .find(|t| super::task_name(t) == obs.task)
+            .and_then(|t| t.policies.as_deref())
+            .unwrap_or(&[]);
+        let job_policies = job.spec.policies.as_deref().unwrap_or(&[]);
+        let Some(policy) = task_policies
+            .iter()
+            .chain(job_policies)
+            .find(|p| matches(p, obs))
+        else {
+            continue;
+        };
+        let Some(action) = policy.action else {
+            continue;
+        };
+        if let Some(timeout) = policy.timeout.as_deref().and_then(parse_go_duration) {
+            let since = obs.since.unwrap_or(now);
+            let elapsed = now.duration_since(since).unsigned_abs();
+            if elapsed < timeout {
+                let left = timeout - elapsed;
+                wait = Some(wait.map_or(left, |w| w.min(left)));
+                continue;
+            }
+        }
+        let target = match (action, &obs.pod) {
+            (Action::RestartTask, _) => Target::Task(obs.task.clone()),
+            (Action::RestartPod, Some(pod)) => Target::Pod(pod.clone()),
+            _ => Target::Job,
+        };
+        return Resolution::Act {
+            action,
+            event: obs.event,
+            target,
+        };
+    }
+    wait.map_or(Resolution::None, Resolution::Wait)
+}
+
+fn matches(policy: &LifecyclePolicy, obs: &Observation) -> bool {
+    // Volcano applies PodPending policies only when they carry a timeout.
+    if obs.event == Event::PodPending && policy.timeout.is_none() {
+        return false;
+    }
+    if let Some(code) = policy.exit_code {
+        return obs.event == Event::PodFailed && obs.exit_code == Some(code);
+    }
+    let listed = policy.event.iter().chain(policy.events.iter().flatten());
+    listed
+        .into_iter()
+        .any(|e| *e == obs.event || *e == Event::Any)
+}
+
+/// Parses a Go duration such as `30s`, `1m30s`, `2h`, `1.5h`, `500ms`.
+pub fn parse_go_duration(text: &str) -> Option<Duration> {
+    let mut rest = text.trim();
+    if rest == "0" {
+        return Some(Duration::ZERO);
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let value: f64 = rest[..num_len].parse().ok()?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        total += value * scale;
+    }
+    Some(Duration::from_secs_f64(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations_parse() {
+        assert_eq!(parse_go_duration("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_go_duration("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_go_duration("2h"), Some(Duration::from_secs(7200)));
+        assert_eq!(parse_go_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_go_duration("3 days"), None);
+        assert_eq!(parse_go_duration("x"), None);
+    }
+}

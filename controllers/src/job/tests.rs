@@ -1,0 +1,406 @@
+//! Table-style tests of the pure job state machine, builders and plugins.
+
+use crds::job::{Action, Job, JobPhase, JobState, JobStatus};
+use crds::labels;
+use crds::podgroup::PodGroupPhase;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+
+use super::state::{Observed, Plan, PodGroupAction, PodGroupView, plan};
+use super::view::{PodPhase, PodView, pod};
+use super::{build, plugins};
+
+fn job() -> Job {
+    let text = include_str!("../../../examples/03-gang-distributed-training-job.yaml");
+    let mut job: Job = serde_saphyr::from_str(text).unwrap();
+    job.metadata.namespace = Some("default".into());
+    job.metadata.uid = Some("u1".into());
+    job
+}
+
+fn with_phase(mut job: Job, phase: JobPhase, version: i32, retry: i32) -> Job {
+    job.status = Some(JobStatus {
+        state: Some(JobState {
+            phase: Some(phase),
+            ..Default::default()
+        }),
+        version: Some(version),
+        retry_count: Some(retry),
+        ..Default::default()
+    });
+    job
+}
+
+fn now() -> Timestamp {
+    Timestamp::from_second(1_000_000).unwrap()
+}
+
+fn run(job: &Job, pods: &[PodView], pg: Option<PodGroupPhase>, command: Option<Action>) -> Plan {
+    let podgroup = Some(PodGroupView {
+        phase: pg,
+        version: job.status.as_ref().and_then(|s| s.version).unwrap_or(0),
+    });
+    plan(
+        job,
+        Observed {
+            pods,
+            podgroup,
+            command,
+            now: now(),
+        },
+    )
+}
+
+fn phase(plan: &Plan) -> JobPhase {
+    plan.status.state.as_ref().and_then(|s| s.phase).unwrap()
+}
+
+fn gang(version: i32, phase: PodPhase) -> Vec<PodView> {
+    let mut v = vec![pod("master", 0, version, phase)];
+    v.extend((0..3).map(|i| pod("worker", i, version, phase)));
+    v
+}
+
+#[test]
+fn new_job_creates_podgroup_but_no_pods_until_admitted() {
+    let p = plan(
+        &job(),
+        Observed {
+            pods: &[],
+            podgroup: None,
+            command: None,
+            now: now(),
+        },
+    );
+    assert_eq!(phase(&p), JobPhase::Pending);
+    assert_eq!(p.podgroup, PodGroupAction::Ensure);
+    assert!(p.create_pods.is_empty());
+    assert_eq!(p.status.min_available, Some(4));
+    let p = run(&job(), &[], Some(PodGroupPhase::Pending), None);
+    assert!(p.create_pods.is_empty(), "pods wait for the enqueue action");
+}
+
+#[test]
+fn admitted_job_creates_every_missing_pod_once() {
+    let j = with_phase(job(), JobPhase::Pending, 0, 0);
+    let p = run(&j, &[], Some(PodGroupPhase::Inqueue), None);
+    assert_eq!(p.create_pods.len(), 4);
+    let p = run(
+        &j,
+        &gang(0, PodPhase::Pending),
+        Some(PodGroupPhase::Inqueue),
+        None,
+    );
+    assert!(p.create_pods.is_empty());
+    assert!(p.delete_pods.is_empty());
+    assert!(p.transition.is_none());
+}
+
+#[test]
+fn pending_becomes_running_at_min_available() {
+    let j = with_phase(job(), JobPhase::Pending, 0, 0);
+    let mut pods = gang(0, PodPhase::Running);
+    pods[3].phase = PodPhase::Pending;
+    assert_eq!(
+        phase(&run(&j, &pods, Some(PodGroupPhase::Running), None)),
+        JobPhase::Pending
+    );
+    let p = run(
+        &j,
+        &gang(0, PodPhase::Running),
+        Some(PodGroupPhase::Running),
+        None,
+    );
+    assert_eq!(phase(&p), JobPhase::Running);
+    assert_eq!(p.status.running, Some(4));
+    assert_eq!(p.transition.as_ref().map(|t| t.to), Some(JobPhase::Running));
+}
+
+#[test]
+fn pod_failed_restarts_job_until_max_retry_then_fails() {
+    let mut pods = gang(0, PodPhase::Running);
+    pods[1].phase = PodPhase::Failed;
+    let j = with_phase(job(), JobPhase::Running, 0, 0);
+    let p = run(&j, &pods, Some(PodGroupPhase::Running), None);
+    assert_eq!(phase(&p), JobPhase::Restarting);
+    assert_eq!(p.status.retry_count, Some(1));
+    assert_eq!(p.status.version, Some(1));
+    assert_eq!(p.delete_pods.len(), 4, "RestartJob kills every pod");
+    assert_eq!(p.podgroup, PodGroupAction::Delete);
+
+    // Restarting with old pods still around: keep killing, stay Restarting.
+    let j = with_phase(job(), JobPhase::Restarting, 1, 1);
+    let p = run(&j, &pods, None, None);
+    assert_eq!(phase(&p), JobPhase::Restarting);
+    assert_eq!(p.delete_pods.len(), 4);
+    // Pods gone: back to Pending, which re-creates the PodGroup.
+    let p = run(&j, &[], None, None);
+    assert_eq!(phase(&p), JobPhase::Pending);
+
+    // Third failure uses the budget (maxRetry 3): Restarting then Failed.
+    let j = with_phase(job(), JobPhase::Running, 2, 2);
+    let mut pods = gang(2, PodPhase::Running);
+    pods[0].phase = PodPhase::Failed;
+    let p = run(&j, &pods, Some(PodGroupPhase::Running), None);
+    assert_eq!(p.status.retry_count, Some(3));
+    assert!(
+        !p.delete_pods.contains(&pods[0].name),
+        "the last retry keeps the failed pod"
+    );
+    let j = with_phase(job(), JobPhase::Restarting, 3, 3);
+    assert_eq!(phase(&run(&j, &pods, None, None)), JobPhase::Failed);
+}
+
+#[test]
+fn stale_failed_pod_does_not_trigger_a_second_restart() {
+    let mut pods = gang(1, PodPhase::Running);
+    pods.push(PodView {
+        name: "old".into(),
+        ..pod("worker", 9, 0, PodPhase::Failed)
+    });
+    let j = with_phase(job(), JobPhase::Running, 1, 1);
+    let p = run(&j, &pods, Some(PodGroupPhase::Running), None);
+    assert_eq!(phase(&p), JobPhase::Running);
+    assert!(p.delete_pods.contains("old"));
+    assert_eq!(p.status.retry_count, Some(1));
+}
+
+#[test]
+fn evicted_pod_restarts_job() {
+    let mut pods = gang(0, PodPhase::Running);
+    pods[2].deleting = true;
+    let j = with_phase(job(), JobPhase::Running, 0, 0);
+    let p = run(&j, &pods, Some(PodGroupPhase::Running), None);
+    assert_eq!(phase(&p), JobPhase::Restarting);
+    assert_eq!(p.transition.unwrap().reason, "PodEvicted");
+}
+
+#[test]
+fn task_completed_completes_job() {
+    let mut pods = gang(0, PodPhase::Running);
+    pods[0].phase = PodPhase::Succeeded;
+    let j = with_phase(job(), JobPhase::Running, 0, 0);
+    let p = run(&j, &pods, Some(PodGroupPhase::Running), None);
+    assert_eq!(phase(&p), JobPhase::Completing);
+    assert_eq!(
+        p.delete_pods.len(),
+        3,
+        "running workers are killed, the succeeded master kept"
+    );
+    let j = with_phase(job(), JobPhase::Completing, 1, 0);
+    let p = run(&j, &pods[..1], None, None);
+    assert_eq!(phase(&p), JobPhase::Completed);
+}
+
+#[test]
+fn all_pods_finished_decides_completed_or_failed() {
+    let mut j = job();
+    j.spec.policies = None;
+    let j = with_phase(j, JobPhase::Running, 0, 0);
+    let p = run(
+        &j,
+        &gang(0, PodPhase::Succeeded),
+        Some(PodGroupPhase::Running),
+        None,
+    );
+    assert_eq!(phase(&p), JobPhase::Completed);
+    let mut pods = gang(0, PodPhase::Succeeded);
+    pods[0].phase = PodPhase::Failed;
+    let p = run(&j, &pods, Some(PodGroupPhase::Running), None);
+    assert_eq!(phase(&p), JobPhase::Failed, "3 succeeded < minAvailable 4");
+}
+
+#[test]
+fn commands_abort_resume_and_terminate() {
+    let j = with_phase(job(), JobPhase::Running, 0, 0);
+    let pods = gang(0, PodPhase::Running);
+    let p = run(
+        &j,
+        &pods,
+        Some(PodGroupPhase::Running),
+        Some(Action::AbortJob),
+    );
+    assert_eq!(phase(&p), JobPhase::Aborting);
+    assert_eq!(p.delete_pods.len(), 4);
+    let aborting = with_phase(job(), JobPhase::Aborting, 1, 0);
+    assert_eq!(phase(&run(&aborting, &[], None, None)), JobPhase::Aborted);
+    let aborted = with_phase(job(), JobPhase::Aborted, 1, 0);
+    let p = run(&aborted, &[], None, Some(Action::ResumeJob));
+    assert_eq!(phase(&p), JobPhase::Restarting);
+    let p = run(
+        &j,
+        &pods,
+        Some(PodGroupPhase::Running),
+        Some(Action::TerminateJob),
+    );
+    assert_eq!(phase(&p), JobPhase::Terminating);
+    let p = run(
+        &j,
+        &pods,
+        Some(PodGroupPhase::Running),
+        Some(Action::RestartJob),
+    );
+    assert_eq!(
+        (phase(&p), p.status.retry_count),
+        (JobPhase::Restarting, Some(1))
+    );
+}
+
+#[test]
+fn ttl_deletes_finished_job_after_deadline() {
+    let mut j = with_phase(job(), JobPhase::Completed, 0, 0);
+    j.spec.ttl_seconds_after_finished = Some(60);
+    let finished = Timestamp::from_second(1_000_000 - 30).unwrap();
+    j.status
+        .as_mut()
+        .unwrap()
+        .state
+        .as_mut()
+        .unwrap()
+        .last_transition_time = Some(Time(finished));
+    let p = run(&j, &[], None, None);
+    assert!(!p.delete_job);
+    assert_eq!(p.requeue_after, Some(std::time::Duration::from_secs(30)));
+    j.spec.ttl_seconds_after_finished = Some(10);
+    assert!(run(&j, &[], None, None).delete_job);
+}
+
+#[test]
+fn policy_timeout_waits_then_acts() {
+    let mut j = job();
+    j.spec.policies.as_mut().unwrap()[1].timeout = Some("1m".into());
+    let j = with_phase(j, JobPhase::Running, 0, 0);
+    let mut pods = gang(0, PodPhase::Running);
+    pods[1].phase = PodPhase::Failed;
+    pods[1].since = Some(Timestamp::from_second(1_000_000 - 20).unwrap());
+    let p = run(&j, &pods, Some(PodGroupPhase::Running), None);
+    assert_eq!(phase(&p), JobPhase::Running);
+    assert_eq!(p.requeue_after, Some(std::time::Duration::from_secs(40)));
+    pods[1].since = Some(Timestamp::from_second(1_000_000 - 61).unwrap());
+    assert_eq!(
+        phase(&run(&j, &pods, Some(PodGroupPhase::Running), None)),
+        JobPhase::Restarting
+    );
+}
+
+#[test]
+fn exit_code_policy_and_restart_task() {
+    let mut j = job();
+    j.spec.policies = None;
+    j.spec.tasks[1].policies = Some(vec![crds::job::LifecyclePolicy {
+        action: Some(Action::RestartTask),
+        exit_code: Some(137),
+        ..Default::default()
+    }]);
+    let j = with_phase(j, JobPhase::Running, 0, 0);
+    let mut pods = gang(0, PodPhase::Running);
+    pods[2].phase = PodPhase::Failed;
+    pods[2].exit_code = Some(1);
+    assert_eq!(
+        phase(&run(&j, &pods, Some(PodGroupPhase::Running), None)),
+        JobPhase::Running
+    );
+    pods[2].exit_code = Some(137);
+    let p = run(&j, &pods, Some(PodGroupPhase::Running), None);
+    assert_eq!(phase(&p), JobPhase::Restarting);
+    assert_eq!(p.delete_pods.len(), 3, "only the worker task restarts");
+    assert_eq!(p.status.version, Some(0));
+}
+
+#[test]
+fn scaling_down_deletes_surplus_pods() {
+    let mut j = with_phase(job(), JobPhase::Running, 0, 0);
+    j.spec.tasks[1].replicas = Some(2);
+    j.spec.min_available = Some(3);
+    let p = run(
+        &j,
+        &gang(0, PodPhase::Running),
+        Some(PodGroupPhase::Running),
+        None,
+    );
+    assert_eq!(
+        p.delete_pods.iter().collect::<Vec<_>>(),
+        vec!["distributed-training-worker-2"]
+    );
+}
+
+#[test]
+fn plan_is_idempotent() {
+    let j = with_phase(job(), JobPhase::Running, 0, 0);
+    let pods = gang(0, PodPhase::Running);
+    assert_eq!(
+        run(&j, &pods, Some(PodGroupPhase::Running), None),
+        run(&j, &pods, Some(PodGroupPhase::Running), None)
+    );
+}
+
+#[test]
+fn pods_carry_volcano_labels_annotations_and_owner() {
+    let mut j = with_phase(job(), JobPhase::Pending, 2, 1);
+    j.metadata.annotations = Some([(labels::PREEMPTABLE.to_owned(), "false".to_owned())].into());
+    let task = &j.spec.tasks[1];
+    let mut pod = build::pod(&j, task, 2);
+    plugins::mutate_pod(&j, "worker", 2, &mut pod);
+    let meta = &pod.metadata;
+    assert_eq!(meta.name.as_deref(), Some("distributed-training-worker-2"));
+    let l = meta.labels.as_ref().unwrap();
+    assert_eq!(l[labels::JOB_NAME], "distributed-training");
+    assert_eq!(l[labels::TASK_INDEX], "2");
+    assert_eq!(l[labels::MANAGED_BY], "basalt");
+    let a = meta.annotations.as_ref().unwrap();
+    assert_eq!(a[labels::GROUP_NAME], "distributed-training-u1");
+    assert_eq!(a[labels::JOB_VERSION], "2");
+    assert_eq!(a[labels::JOB_RETRY_COUNT], "1");
+    assert_eq!(a[labels::TEMPLATE_UID], "distributed-training-worker");
+    assert_eq!(a[labels::PREEMPTABLE], "false");
+    assert_eq!(a["sim.basalt.dev/duration"], "120s");
+    assert_eq!(
+        meta.owner_references.as_ref().unwrap()[0].controller,
+        Some(true)
+    );
+    let spec = pod.spec.as_ref().unwrap();
+    assert_eq!(spec.scheduler_name.as_deref(), Some("volcano"));
+    assert_eq!(
+        spec.hostname.as_deref(),
+        Some("distributed-training-worker-2")
+    );
+    assert_eq!(spec.subdomain.as_deref(), Some("distributed-training"));
+    let env = spec.containers[0].env.as_ref().unwrap();
+    assert!(
+        env.iter()
+            .any(|e| e.name == "VK_TASK_INDEX" && e.value.as_deref() == Some("2"))
+    );
+    assert!(env.iter().any(|e| e.name == "VC_WORKER_HOSTS"));
+    let view = PodView::from_pod(&pod);
+    assert_eq!(
+        (view.task.as_str(), view.index, view.version),
+        ("worker", 2, 2)
+    );
+}
+
+#[test]
+fn podgroup_sums_min_resources_of_the_gang() {
+    let mut j = job();
+    j.spec.min_available = Some(3);
+    let pg = build::podgroup(&j);
+    assert_eq!(pg.metadata.name.as_deref(), Some("distributed-training-u1"));
+    assert_eq!(pg.spec.min_member, Some(3));
+    assert_eq!(pg.spec.queue.as_deref(), Some("default"));
+    assert_eq!(pg.spec.min_resources.unwrap()["nvidia.com/gpu"].0, "6");
+}
+
+#[test]
+fn svc_plugin_lists_hosts_per_task() {
+    let (svc, cm) = plugins::svc_objects(&job()).unwrap();
+    assert_eq!(svc.spec.unwrap().cluster_ip.as_deref(), Some("None"));
+    let data = cm.data.unwrap();
+    assert_eq!(data["VC_WORKER_NUM"], "3");
+    assert_eq!(
+        data["master.host"],
+        "distributed-training-master-0.distributed-training"
+    );
+    assert_eq!(
+        data["VC_WORKER_HOSTS"],
+        "distributed-training-worker-0.distributed-training,distributed-training-worker-1.distributed-training,distributed-training-worker-2.distributed-training"
+    );
+}
