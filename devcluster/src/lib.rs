@@ -11,6 +11,7 @@ mod error;
 mod gc;
 mod http;
 mod kinds;
+pub mod nodes;
 mod openapi;
 mod patch;
 mod persist;

@@ -17,13 +17,21 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     let mut total = 0.0f64;
     let mut rest = text;
     while !rest.is_empty() {
-        let end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         if end == 0 {
-            return Err(format!("invalid duration {text:?}; write e.g. 30s, 5m or 1h30m"));
+            return Err(format!(
+                "invalid duration {text:?}; write e.g. 30s, 5m or 1h30m"
+            ));
         }
-        let number: f64 = rest[..end].parse().map_err(|_| format!("invalid number in duration {text:?}"))?;
+        let number: f64 = rest[..end]
+            .parse()
+            .map_err(|_| format!("invalid number in duration {text:?}"))?;
         rest = &rest[end..];
-        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let scale = match &rest[..unit_end] {
             "ns" => 1e-9,
             "us" | "µs" => 1e-6,
@@ -32,8 +40,16 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             "m" => 60.0,
             "h" => 3600.0,
             "d" => 86400.0,
-            "" => return Err(format!("missing unit in duration {text:?}; write e.g. 30s, 5m or 1h30m")),
-            unit => return Err(format!("unknown unit {unit:?} in duration {text:?}; use ms, s, m, h or d")),
+            "" => {
+                return Err(format!(
+                    "missing unit in duration {text:?}; write e.g. 30s, 5m or 1h30m"
+                ));
+            }
+            unit => {
+                return Err(format!(
+                    "unknown unit {unit:?} in duration {text:?}; use ms, s, m, h or d"
+                ));
+            }
         };
         total += number * scale;
         rest = &rest[unit_end..];
@@ -49,6 +65,7 @@ fn seconds(secs: f64, text: &str) -> Result<Duration, String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

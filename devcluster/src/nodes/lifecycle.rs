@@ -26,7 +26,9 @@ pub struct RunPlan {
 }
 
 fn annotation<'a>(pod: &'a Value, key: &str) -> Option<&'a str> {
-    pod.pointer("/metadata/annotations").and_then(|a| a.get(key)).and_then(Value::as_str)
+    pod.pointer("/metadata/annotations")
+        .and_then(|a| a.get(key))
+        .and_then(Value::as_str)
 }
 
 /// Plans run number `run` (1-based, counted per namespace/name) of `pod`.
@@ -46,7 +48,9 @@ pub fn plan_run(pod: &Value, run: u32, default_duration: Option<Duration>) -> Ru
         None => 0,
         Some(Ok(code)) => code,
         Some(Err(_)) => {
-            warnings.push(format!("annotation {EXIT_CODE} must be an integer such as \"1\"; using 0"));
+            warnings.push(format!(
+                "annotation {EXIT_CODE} must be an integer such as \"1\"; using 0"
+            ));
             0
         }
     };
@@ -54,9 +58,15 @@ pub fn plan_run(pod: &Value, run: u32, default_duration: Option<Duration>) -> Ru
         None => {}
         Some(Ok(n)) if run <= n => exit_code = 1,
         Some(Ok(_)) => {}
-        Some(Err(_)) => warnings.push(format!("annotation {FAIL_TIMES} must be a whole number such as \"2\"")),
+        Some(Err(_)) => warnings.push(format!(
+            "annotation {FAIL_TIMES} must be a whole number such as \"2\""
+        )),
     }
-    RunPlan { duration, exit_code, warnings }
+    RunPlan {
+        duration,
+        exit_code,
+        warnings,
+    }
 }
 
 /// Counts runs per pod name, across pod re-creations (which get new UIDs): the bookkeeping
@@ -69,14 +79,20 @@ pub struct RunLedger {
 impl RunLedger {
     /// Records a new run and returns its 1-based number.
     pub fn start_run(&mut self, namespace: &str, name: &str) -> u32 {
-        let n = self.runs.entry((namespace.to_string(), name.to_string())).or_insert(0);
+        let n = self
+            .runs
+            .entry((namespace.to_string(), name.to_string()))
+            .or_insert(0);
         *n += 1;
         *n
     }
 
     /// After a restart of `basalt up`, a pod already running its `run`-th run is recorded.
     pub fn at_least(&mut self, namespace: &str, name: &str, run: u32) -> u32 {
-        let n = self.runs.entry((namespace.to_string(), name.to_string())).or_insert(0);
+        let n = self
+            .runs
+            .entry((namespace.to_string(), name.to_string()))
+            .or_insert(0);
         *n = (*n).max(run);
         *n
     }
@@ -84,7 +100,11 @@ impl RunLedger {
 
 /// Whether the container starts again after exiting with `exit_code` (the pod's restartPolicy).
 pub fn restarts(pod: &Value, exit_code: i32) -> bool {
-    match pod.pointer("/spec/restartPolicy").and_then(Value::as_str).unwrap_or("Always") {
+    match pod
+        .pointer("/spec/restartPolicy")
+        .and_then(Value::as_str)
+        .unwrap_or("Always")
+    {
         "Never" => false,
         "OnFailure" => exit_code != 0,
         _ => true,
@@ -92,12 +112,21 @@ pub fn restarts(pod: &Value, exit_code: i32) -> bool {
 }
 
 fn containers<'a>(pod: &'a Value, field: &str) -> impl Iterator<Item = &'a Value> {
-    pod.pointer(&format!("/spec/{field}")).and_then(Value::as_array).into_iter().flatten()
+    pod.pointer(&format!("/spec/{field}"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
 }
 
 fn container_id(pod: &Value, container: &str, restart: u32) -> String {
-    let uid = pod.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("");
-    format!("containerd://{}", super::node::gpu_uuid(&format!("{uid}/{container}"), restart).to_lowercase())
+    let uid = pod
+        .pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    format!(
+        "containerd://{}",
+        super::node::gpu_uuid(&format!("{uid}/{container}"), restart).to_lowercase()
+    )
 }
 
 fn conditions(now: &str, ready: bool, reason: Option<&str>) -> Value {
@@ -118,7 +147,14 @@ fn conditions(now: &str, ready: bool, reason: Option<&str>) -> Value {
     ])
 }
 
-fn container_status(pod: &Value, c: &Value, state: Value, ready: bool, restart: u32, last: Option<&Value>) -> Value {
+fn container_status(
+    pod: &Value,
+    c: &Value,
+    state: Value,
+    ready: bool,
+    restart: u32,
+    last: Option<&Value>,
+) -> Value {
     let name = c.get("name").and_then(Value::as_str).unwrap_or("");
     let image = c.get("image").and_then(Value::as_str).unwrap_or("");
     json!({
@@ -151,11 +187,21 @@ pub struct Placement {
 }
 
 /// `status` of a pod whose containers (re)started at `started` after `restart` restarts.
-pub fn running_status(pod: &Value, at: &Placement, started: &str, restart: u32, last: Option<&Value>) -> Value {
-    let pod_started = pod.pointer("/status/startTime").and_then(Value::as_str).unwrap_or(started);
+pub fn running_status(
+    pod: &Value,
+    at: &Placement,
+    started: &str,
+    restart: u32,
+    last: Option<&Value>,
+) -> Value {
+    let pod_started = pod
+        .pointer("/status/startTime")
+        .and_then(Value::as_str)
+        .unwrap_or(started);
     let state = json!({"running": {"startedAt": started}});
-    let statuses: Vec<Value> =
-        containers(pod, "containers").map(|c| container_status(pod, c, state.clone(), true, restart, last)).collect();
+    let statuses: Vec<Value> = containers(pod, "containers")
+        .map(|c| container_status(pod, c, state.clone(), true, restart, last))
+        .collect();
     json!({
         "phase": "Running",
         "conditions": conditions(started, true, None),
@@ -171,17 +217,33 @@ pub fn running_status(pod: &Value, at: &Placement, started: &str, restart: u32, 
 }
 
 /// The `terminated` container state of a run that started at `started` and ended at `finished`.
-pub fn terminated_state(exit_code: i32, started: &str, finished: &str, reason: Option<&str>) -> Value {
+pub fn terminated_state(
+    exit_code: i32,
+    started: &str,
+    finished: &str,
+    reason: Option<&str>,
+) -> Value {
     let reason = reason.unwrap_or(if exit_code == 0 { "Completed" } else { "Error" });
     json!({"terminated": {"exitCode": exit_code, "reason": reason, "startedAt": started, "finishedAt": finished}})
 }
 
 /// `status` of a pod whose containers ended for good: Succeeded on exit 0, else Failed.
-pub fn terminated_status(pod: &Value, at: &Placement, exit_code: i32, started: &str, finished: &str, restart: u32) -> Value {
+pub fn terminated_status(
+    pod: &Value,
+    at: &Placement,
+    exit_code: i32,
+    started: &str,
+    finished: &str,
+    restart: u32,
+) -> Value {
     let state = terminated_state(exit_code, started, finished, None);
-    let statuses: Vec<Value> =
-        containers(pod, "containers").map(|c| container_status(pod, c, state.clone(), false, restart, None)).collect();
-    let pod_started = pod.pointer("/status/startTime").and_then(Value::as_str).unwrap_or(started);
+    let statuses: Vec<Value> = containers(pod, "containers")
+        .map(|c| container_status(pod, c, state.clone(), false, restart, None))
+        .collect();
+    let pod_started = pod
+        .pointer("/status/startTime")
+        .and_then(Value::as_str)
+        .unwrap_or(started);
     json!({
         "phase": if exit_code == 0 { "Succeeded" } else { "Failed" },
         "conditions": conditions(finished, false, Some("PodCompleted")),
@@ -235,10 +297,18 @@ pub fn observe(pod: &Value) -> Observed {
         Some("Succeeded" | "Failed") => Observed::Finished,
         Some("Running") => {
             let first = pod.pointer("/status/containerStatuses/0");
-            let started = first.and_then(|c| c.pointer("/state/running/startedAt")).and_then(Value::as_str);
-            let restart = first.and_then(|c| c.get("restartCount")).and_then(Value::as_u64).unwrap_or(0);
+            let started = first
+                .and_then(|c| c.pointer("/state/running/startedAt"))
+                .and_then(Value::as_str);
+            let restart = first
+                .and_then(|c| c.get("restartCount"))
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
             match started {
-                Some(s) => Observed::Running { started: s.to_string(), restart: u32::try_from(restart).unwrap_or(u32::MAX) },
+                Some(s) => Observed::Running {
+                    started: s.to_string(),
+                    restart: u32::try_from(restart).unwrap_or(u32::MAX),
+                },
                 None => Observed::Pending,
             }
         }
@@ -247,6 +317,7 @@ pub fn observe(pod: &Value) -> Observed {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -255,7 +326,7 @@ mod tests {
             "metadata": {"name": "p", "namespace": "default", "uid": "u1", "annotations": annotations},
             "spec": {"restartPolicy": policy, "nodeName": "n",
                      "containers": [{"name": "main", "image": "busybox",
-                                     "resources": {"requests": {"cpu": "1"}, "limits": {"cpu": "1", "memory": "1Gi"}}}]},
+                                     "resources": {"requests": {"cpu": "500m"}, "limits": {"cpu": "1", "memory": "1Gi"}}}]},
         })
     }
 
@@ -272,12 +343,18 @@ mod tests {
     fn default_duration_applies_without_annotation() {
         let p = pod(json!({}), "Never");
         assert_eq!(plan_run(&p, 1, None).duration, None);
-        assert_eq!(plan_run(&p, 1, Some(Duration::from_secs(5))).duration, Some(Duration::from_secs(5)));
+        assert_eq!(
+            plan_run(&p, 1, Some(Duration::from_secs(5))).duration,
+            Some(Duration::from_secs(5))
+        );
     }
 
     #[test]
     fn bad_annotations_warn_and_fall_back() {
-        let p = pod(json!({DURATION: "soon", EXIT_CODE: "x", FAIL_TIMES: "-1"}), "Never");
+        let p = pod(
+            json!({DURATION: "soon", EXIT_CODE: "x", FAIL_TIMES: "-1"}),
+            "Never",
+        );
         let plan = plan_run(&p, 1, Some(Duration::from_secs(7)));
         assert_eq!(plan.duration, Some(Duration::from_secs(7)));
         assert_eq!(plan.exit_code, 0);
@@ -288,8 +365,9 @@ mod tests {
     fn fail_times_fails_the_first_n_runs_of_a_name() {
         let p = pod(json!({FAIL_TIMES: "2"}), "Never");
         let mut ledger = RunLedger::default();
-        let codes: Vec<i32> =
-            (0..4).map(|_| plan_run(&p, ledger.start_run("default", "p"), None).exit_code).collect();
+        let codes: Vec<i32> = (0..4)
+            .map(|_| plan_run(&p, ledger.start_run("default", "p"), None).exit_code)
+            .collect();
         assert_eq!(codes, [1, 1, 0, 0]);
         // Another namespace has its own count.
         assert_eq!(ledger.start_run("other", "p"), 1);
@@ -308,17 +386,36 @@ mod tests {
     #[test]
     fn statuses_have_the_shape_kubectl_expects() {
         let p = pod(json!({}), "Never");
-        let at = Placement { host_ip: "10.0.0.2".into(), pod_ip: "10.244.0.5".into() };
+        let at = Placement {
+            host_ip: "10.0.0.2".into(),
+            pod_ip: "10.244.0.5".into(),
+        };
         let s = running_status(&p, &at, "2026-01-01T00:00:00Z", 0, None);
         assert_eq!(s["phase"], "Running");
         assert_eq!(s["containerStatuses"][0]["ready"], true);
-        assert_eq!(s["containerStatuses"][0]["state"]["running"]["startedAt"], "2026-01-01T00:00:00Z");
+        assert_eq!(
+            s["containerStatuses"][0]["state"]["running"]["startedAt"],
+            "2026-01-01T00:00:00Z"
+        );
         assert_eq!(s["podIP"], "10.244.0.5");
         assert_eq!(s["qosClass"], "Burstable");
-        let t = terminated_status(&p, &at, 1, "2026-01-01T00:00:00Z", "2026-01-01T00:00:30Z", 0);
+        let t = terminated_status(
+            &p,
+            &at,
+            1,
+            "2026-01-01T00:00:00Z",
+            "2026-01-01T00:00:30Z",
+            0,
+        );
         assert_eq!(t["phase"], "Failed");
-        assert_eq!(t["containerStatuses"][0]["state"]["terminated"]["exitCode"], 1);
-        assert_eq!(t["containerStatuses"][0]["state"]["terminated"]["reason"], "Error");
+        assert_eq!(
+            t["containerStatuses"][0]["state"]["terminated"]["exitCode"],
+            1
+        );
+        assert_eq!(
+            t["containerStatuses"][0]["state"]["terminated"]["reason"],
+            "Error"
+        );
         let ok = terminated_status(&p, &at, 0, "a", "b", 0);
         assert_eq!(ok["phase"], "Succeeded");
     }
@@ -327,16 +424,28 @@ mod tests {
     fn observe_resumes_running_pods() {
         let mut p = pod(json!({}), "Never");
         assert_eq!(observe(&p), Observed::Pending);
-        let at = Placement { host_ip: "h".into(), pod_ip: "i".into() };
+        let at = Placement {
+            host_ip: "h".into(),
+            pod_ip: "i".into(),
+        };
         p["status"] = running_status(&p, &at, "2026-01-01T00:00:00Z", 2, None);
-        assert_eq!(observe(&p), Observed::Running { started: "2026-01-01T00:00:00Z".into(), restart: 2 });
+        assert_eq!(
+            observe(&p),
+            Observed::Running {
+                started: "2026-01-01T00:00:00Z".into(),
+                restart: 2
+            }
+        );
         p["status"]["phase"] = json!("Succeeded");
         assert_eq!(observe(&p), Observed::Finished);
     }
 
     #[test]
     fn qos_classes() {
-        assert_eq!(qos_class(&json!({"spec": {"containers": [{"name": "a"}]}})), "BestEffort");
+        assert_eq!(
+            qos_class(&json!({"spec": {"containers": [{"name": "a"}]}})),
+            "BestEffort"
+        );
         let g = json!({"spec": {"containers": [{"name": "a", "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]}});
         assert_eq!(qos_class(&g), "Guaranteed");
     }

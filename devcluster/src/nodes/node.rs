@@ -26,7 +26,14 @@ pub fn gpu_uuid(node: &str, index: u32) -> String {
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     let hex = format!("{h:016x}{:016x}", h.rotate_left(29) ^ 0x9e37_79b9_7f4a_7c15);
-    format!("GPU-{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+    format!(
+        "GPU-{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
 }
 
 /// HAMi's `hami.io/node-nvidia-register` value: a JSON array with one entry per card.
@@ -100,9 +107,15 @@ pub fn labels(node: &SimNode) -> Value {
     if node.gpus > 0 {
         labels.insert("nvidia.com/gpu.present".into(), json!("true"));
         labels.insert("nvidia.com/gpu.product".into(), json!(node.gpu_model));
-        labels.insert("nvidia.com/gpu.memory".into(), json!(quantity::mib(node.gpu_memory).to_string()));
+        labels.insert(
+            "nvidia.com/gpu.memory".into(),
+            json!(quantity::mib(node.gpu_memory).to_string()),
+        );
         labels.insert("nvidia.com/gpu.count".into(), json!(node.gpus.to_string()));
-        labels.insert("nvidia.com/gpu.family".into(), json!(gpu_family(&node.gpu_model)));
+        labels.insert(
+            "nvidia.com/gpu.family".into(),
+            json!(gpu_family(&node.gpu_model)),
+        );
         // HAMi's device plugin only runs on nodes labelled gpu=on.
         labels.insert("gpu".into(), json!("on"));
     }
@@ -224,12 +237,16 @@ pub fn lease_object(node: &str, now_micro: &str) -> Value {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::super::spec::ClusterSpec;
     use super::*;
 
     fn a100() -> SimNode {
-        ClusterSpec::uniform(1, 8, "NVIDIA-A100-SXM4-80GB", "80Gi").resolve().unwrap().remove(0)
+        ClusterSpec::uniform(1, 8, "NVIDIA-A100-SXM4-80GB", "80Gi")
+            .resolve()
+            .unwrap()
+            .remove(0)
     }
 
     #[test]
@@ -260,15 +277,23 @@ mod tests {
         assert_eq!(l["nvidia.com/gpu.product"], "NVIDIA-A100-SXM4-80GB");
         assert_eq!(l["nvidia.com/gpu.memory"], "81920");
         assert_eq!(l["nvidia.com/gpu.count"], "8");
-        let reg: Vec<Value> =
-            serde_json::from_str(obj["metadata"]["annotations"]["hami.io/node-nvidia-register"].as_str().unwrap())
-                .unwrap();
+        let reg: Vec<Value> = serde_json::from_str(
+            obj["metadata"]["annotations"]["hami.io/node-nvidia-register"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
         assert_eq!(reg.len(), 8);
         assert_eq!(reg[3]["devmem"], 81920);
         assert_eq!(reg[3]["index"], 3);
         assert!(reg[3]["id"].as_str().unwrap().starts_with("GPU-"));
         assert_ne!(reg[0]["id"], reg[1]["id"]);
-        let ready = obj["status"]["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Ready").unwrap();
+        let ready = obj["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "Ready")
+            .unwrap();
         assert_eq!(ready["status"], "True");
     }
 

@@ -11,7 +11,9 @@ pub fn parse(text: &str) -> Option<f64> {
     if text.is_empty() {
         return None;
     }
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+')).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
+        .unwrap_or(text.len());
     let (number, suffix) = text.split_at(split);
     let base: f64 = number.parse().ok()?;
     let factor = match suffix {
@@ -50,7 +52,11 @@ pub fn from_json(value: &serde_json::Value) -> Option<f64> {
 /// Formats cores as a millicore quantity (`1500m`), or whole cores when exact (`96`).
 pub fn cpu(cores: f64) -> String {
     let millis = (cores * 1000.0).round().max(0.0) as u64;
-    if millis % 1000 == 0 { (millis / 1000).to_string() } else { format!("{millis}m") }
+    if millis.is_multiple_of(1000) {
+        (millis / 1000).to_string()
+    } else {
+        format!("{millis}m")
+    }
 }
 
 /// Formats bytes as the largest exact binary suffix (`80Gi`), or plain bytes.
@@ -60,7 +66,7 @@ pub fn bytes(value: f64) -> String {
         return "0".into();
     }
     for suffix in ["", "Ki", "Mi", "Gi", "Ti", "Pi"] {
-        if n % 1024 != 0 || suffix == "Pi" {
+        if !n.is_multiple_of(1024) || suffix == "Pi" {
             return format!("{n}{suffix}");
         }
         n /= 1024;
@@ -74,6 +80,7 @@ pub fn mib(bytes: f64) -> u64 {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -23,11 +23,18 @@ pub const DEFAULT_PODS: u32 = 110;
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
     #[error("cannot read cluster spec {file}: {source}")]
-    Read { file: String, source: std::io::Error },
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
     #[error("cluster spec {origin} is not valid YAML: {message}")]
     Yaml { origin: String, message: String },
     #[error("cluster spec {origin}: {field}: {message}")]
-    Field { origin: String, field: String, message: String },
+    Field {
+        origin: String,
+        field: String,
+        message: String,
+    },
 }
 
 /// A quantity written as a YAML number (`96`) or string (`"80Gi"`).
@@ -149,28 +156,48 @@ impl ClusterSpec {
     /// Reads and validates a spec file.
     pub fn from_file(path: &Path) -> Result<Self, SpecError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read { file: file.clone(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
+            file: file.clone(),
+            source,
+        })?;
         Self::from_yaml(&text, &file)
     }
 
     /// Parses and validates a spec; `origin` names the source in errors.
     pub fn from_yaml(text: &str, origin: &str) -> Result<Self, SpecError> {
-        let yaml = |message: String| SpecError::Yaml { origin: origin.into(), message };
-        let field = |field: String, message: String| SpecError::Field { origin: origin.into(), field, message };
-        let doc: serde_json::Value = serde_saphyr::from_str(text).map_err(|e| yaml(e.to_string()))?;
+        let yaml = |message: String| SpecError::Yaml {
+            origin: origin.into(),
+            message,
+        };
+        let field = |field: String, message: String| SpecError::Field {
+            origin: origin.into(),
+            field,
+            message,
+        };
+        let doc: serde_json::Value =
+            serde_saphyr::from_str(text).map_err(|e| yaml(e.to_string()))?;
         let Some(top) = doc.as_object() else {
-            return Err(field("(top level)".into(), "expected a mapping with a `nodes:` list".into()));
+            return Err(field(
+                "(top level)".into(),
+                "expected a mapping with a `nodes:` list".into(),
+            ));
         };
         if let Some(unknown) = top.keys().find(|k| k.as_str() != "nodes") {
-            return Err(field(unknown.clone(), "unknown field; the only top-level field is `nodes`".into()));
+            return Err(field(
+                unknown.clone(),
+                "unknown field; the only top-level field is `nodes`".into(),
+            ));
         }
         let Some(groups) = top.get("nodes").and_then(|n| n.as_array()) else {
-            return Err(field("nodes".into(), "required: a list of node groups".into()));
+            return Err(field(
+                "nodes".into(),
+                "required: a list of node groups".into(),
+            ));
         };
         let mut nodes = Vec::with_capacity(groups.len());
         for (i, group) in groups.iter().enumerate() {
-            let group: NodeGroup =
-                serde_json::from_value(group.clone()).map_err(|e| field(format!("nodes[{i}]"), e.to_string()))?;
+            let group: NodeGroup = serde_json::from_value(group.clone())
+                .map_err(|e| field(format!("nodes[{i}]"), e.to_string()))?;
             nodes.push(group);
         }
         let spec = ClusterSpec { nodes };
@@ -184,9 +211,16 @@ impl ClusterSpec {
     }
 
     fn resolve_in(&self, origin: &str) -> Result<Vec<SimNode>, SpecError> {
-        let field = |field: String, message: String| SpecError::Field { origin: origin.into(), field, message };
+        let field = |field: String, message: String| SpecError::Field {
+            origin: origin.into(),
+            field,
+            message,
+        };
         if self.nodes.is_empty() {
-            return Err(field("nodes".into(), "the list is empty; describe at least one node group".into()));
+            return Err(field(
+                "nodes".into(),
+                "the list is empty; describe at least one node group".into(),
+            ));
         }
         let mut out: Vec<SimNode> = vec![];
         for (i, g) in self.nodes.iter().enumerate() {
@@ -198,28 +232,47 @@ impl ClusterSpec {
                 };
                 match v {
                     Some(v) if v >= 0.0 => Ok(v),
-                    _ => Err(field(at(f), format!("{q:?} is not a valid quantity; write e.g. 96, 500m, 80Gi"))),
+                    _ => Err(field(
+                        at(f),
+                        format!("{q:?} is not a valid quantity; write e.g. 96, 500m, 80Gi"),
+                    )),
                 }
             };
             if !is_dns_label(&g.name) {
                 return Err(field(
                     at("name"),
-                    format!("{:?} is not a valid node name (lowercase letters, digits and '-', at most 58 characters)", g.name),
+                    format!(
+                        "{:?} is not a valid node name (lowercase letters, digits and '-', at most 58 characters)",
+                        g.name
+                    ),
                 ));
             }
             if g.count == 0 {
                 return Err(field(at("count"), "must be at least 1".into()));
             }
-            for (f, v) in [("cpu", g.usage.cpu), ("memory", g.usage.memory), ("gpu", g.usage.gpu)] {
+            for (f, v) in [
+                ("cpu", g.usage.cpu),
+                ("memory", g.usage.memory),
+                ("gpu", g.usage.gpu),
+            ] {
                 if !(0.0..=1.0).contains(&v) {
-                    return Err(field(at(&format!("usage.{f}")), format!("{v} is not a fraction in 0..=1")));
+                    return Err(field(
+                        at(&format!("usage.{f}")),
+                        format!("{v} is not a fraction in 0..=1"),
+                    ));
                 }
             }
             for (t, taint) in g.taints.iter().enumerate() {
-                if !matches!(taint.effect.as_str(), "NoSchedule" | "PreferNoSchedule" | "NoExecute") {
+                if !matches!(
+                    taint.effect.as_str(),
+                    "NoSchedule" | "PreferNoSchedule" | "NoExecute"
+                ) {
                     return Err(field(
                         at(&format!("taints[{t}].effect")),
-                        format!("{:?} is not one of NoSchedule, PreferNoSchedule, NoExecute", taint.effect),
+                        format!(
+                            "{:?} is not one of NoSchedule, PreferNoSchedule, NoExecute",
+                            taint.effect
+                        ),
                     ));
                 }
             }
@@ -227,10 +280,17 @@ impl ClusterSpec {
             let memory = qty("memory", &g.memory, DEFAULT_MEMORY)?;
             let gpu_memory = qty("gpuMemory", &g.gpu_memory, DEFAULT_GPU_MEMORY)?;
             if g.gpus > 0 && gpu_memory <= 0.0 {
-                return Err(field(at("gpuMemory"), "must be positive on a node with GPUs".into()));
+                return Err(field(
+                    at("gpuMemory"),
+                    "must be positive on a node with GPUs".into(),
+                ));
             }
             for n in 0..g.count {
-                let name = if g.count == 1 { g.name.clone() } else { format!("{}-{n}", g.name) };
+                let name = if g.count == 1 {
+                    g.name.clone()
+                } else {
+                    format!("{}-{n}", g.name)
+                };
                 if out.iter().any(|o| o.name == name) {
                     return Err(field(at("name"), format!("node {name:?} is defined twice")));
                 }
@@ -242,7 +302,10 @@ impl ClusterSpec {
                     memory,
                     pods: g.pods.unwrap_or(DEFAULT_PODS),
                     gpus: g.gpus,
-                    gpu_model: g.gpu_model.clone().unwrap_or_else(|| DEFAULT_GPU_MODEL.into()),
+                    gpu_model: g
+                        .gpu_model
+                        .clone()
+                        .unwrap_or_else(|| DEFAULT_GPU_MODEL.into()),
                     gpu_memory,
                     background: g.usage,
                 });
@@ -255,12 +318,15 @@ impl ClusterSpec {
 fn is_dns_label(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 58
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !name.starts_with('-')
         && !name.ends_with('-')
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -298,7 +364,9 @@ nodes:
 
     #[test]
     fn uniform_matches_the_flag_defaults() {
-        let nodes = ClusterSpec::uniform(4, 8, DEFAULT_GPU_MODEL, "80Gi").resolve().unwrap();
+        let nodes = ClusterSpec::uniform(4, 8, DEFAULT_GPU_MODEL, "80Gi")
+            .resolve()
+            .unwrap();
         assert_eq!(nodes.len(), 4);
         assert_eq!(nodes[3].name, "gpu-node-3");
         assert_eq!(nodes[0].cpu, 96.0);
@@ -306,7 +374,9 @@ nodes:
     }
 
     fn err(yaml: &str) -> String {
-        ClusterSpec::from_yaml(yaml, "c.yaml").unwrap_err().to_string()
+        ClusterSpec::from_yaml(yaml, "c.yaml")
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -314,7 +384,10 @@ nodes:
         let e = err("nodes:\n  - name: a\n    memory: lots\n");
         assert!(e.contains("c.yaml") && e.contains("nodes[0].memory"), "{e}");
         let e = err("nodes:\n  - name: a\n    gpu: 8\n");
-        assert!(e.contains("nodes[0]") && e.contains("unknown field `gpu`"), "{e}");
+        assert!(
+            e.contains("nodes[0]") && e.contains("unknown field `gpu`"),
+            "{e}"
+        );
         let e = err("nodes:\n  - name: a\n  - name: b\n    usage: {cpu: 1.5}\n");
         assert!(e.contains("nodes[1].usage.cpu"), "{e}");
         let e = err("nodes:\n  - name: a\n    taints: [{key: k, effect: Never}]\n");
@@ -333,7 +406,9 @@ nodes:
 
     #[test]
     fn missing_file_is_named() {
-        let e = ClusterSpec::from_file(Path::new("/nonexistent/cluster.yaml")).unwrap_err().to_string();
+        let e = ClusterSpec::from_file(Path::new("/nonexistent/cluster.yaml"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("/nonexistent/cluster.yaml"), "{e}");
     }
 }
