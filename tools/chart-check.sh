@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Every check on the Helm chart (config/helm/basalt); exits non-zero on any problem.
+#
+#   tools/chart-check.sh          run the checks
+#   tools/chart-check.sh --sync   first copy config/crd/*.yaml into the chart's crds/
+#
+# 1. the chart's crds/ are identical to config/crd/ (copies, since `helm package` and chart
+#    repositories need real files there); files/scheduler.yaml is a symlink to
+#    config/scheduler/basalt-default.yaml, so the default scheduler config cannot drift
+# 2. lint --strict (Helm v4 via helm-python-sdk) with the default values and every ci/*.yaml
+# 3. render each values set; kubernetes-validate --strict -k 1.32.0 on every built-in object;
+#    custom resources (and examples/*.yaml) against our CRD schemas; the chart's own policy
+#    (non-root, read-only, requests, PDBs, HA, webhook CA)
+# 4. RBAC: the chart's roles equal docs/rbac.md and cover the API calls in the code
+# 5. the checks can fail: bad values, a bad render and a bad custom resource must be rejected
+#
+# Python tools live in a venv under $HOME/.cache/basalt-venv (created once, reused).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+CHART=config/helm/basalt
+VENV="${BASALT_VENV:-$HOME/.cache/basalt-venv}"
+PINS=(helm-python-sdk==0.2.2 kubernetes-validate==1.37.0 openapi-schema-validator==0.9.0 pyyaml==6.0.4)
+KUBE_VERSION=1.32.0
+
+failures=0
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+step() { printf '\n== %s\n' "$1"; }
+
+if [[ "${1:-}" == "--sync" ]]; then
+    rm -f "$CHART"/crds/*.yaml
+    cp config/crd/*.yaml "$CHART/crds/"
+    echo "synced $CHART/crds from config/crd"
+fi
+
+step "python tools ($VENV)"
+stamp="$VENV/.basalt-pins"
+if [[ ! -x "$VENV/bin/python" || "$(cat "$stamp" 2>/dev/null)" != "${PINS[*]}" ]]; then
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "${PINS[@]}"
+    echo "${PINS[*]}" > "$stamp"
+fi
+PY="$VENV/bin/python"
+KV="$VENV/bin/kubernetes-validate"
+echo "using ${PINS[*]}"
+
+step "chart copies are in sync"
+if ! diff -r config/crd "$CHART/crds"; then
+    fail "$CHART/crds differs from config/crd (run tools/chart-check.sh --sync and commit)"
+fi
+if [[ "$(readlink -f "$CHART/files/scheduler.yaml")" != "$ROOT/config/scheduler/basalt-default.yaml" \
+      || ! -f config/scheduler/basalt-default.yaml ]]; then
+    fail "$CHART/files/scheduler.yaml must be a symlink to config/scheduler/basalt-default.yaml"
+fi
+
+OUT=$(mktemp -d)
+trap 'rm -rf "$OUT"' EXIT
+value_sets=(default "$CHART"/ci/*.yaml)
+for set in "${value_sets[@]}"; do
+    label=$(basename "$set" .yaml)
+    fargs=()
+    [[ "$set" != default ]] && fargs=(-f "$set")
+    step "values: $label"
+    "$PY" tools/helmcheck.py lint "$CHART" --strict --kube-version "v$KUBE_VERSION" "${fargs[@]}" || fail "lint ($label)"
+    for mode in install upgrade; do
+        extra=()
+        [[ $mode == upgrade ]] && extra=(--upgrade)
+        if ! "$PY" tools/helmcheck.py template basalt "$CHART" -n basalt-system --include-crds "${extra[@]}" "${fargs[@]}" \
+            > "$OUT/$label-$mode.yaml"; then
+            fail "render ($label, $mode)"
+            continue
+        fi
+    done
+    rendered="$OUT/$label-install.yaml"
+    [[ -s "$rendered" ]] || { fail "empty render ($label)"; continue; }
+    "$KV" --strict --quiet -k "$KUBE_VERSION" "$rendered" || fail "kubernetes-validate ($label)"
+    "$PY" tools/validate_crs.py --crds config/crd "$rendered" >/dev/null || fail "custom resources ($label)"
+    policy=()
+    case "$label" in
+        default) policy=(--expect-ha --expect-webhook) ;;
+        certmanager-values|issuer-override-values) policy=(--expect-webhook) ;;
+    esac
+    "$PY" tools/chart_policy.py "$rendered" "${policy[@]}" || fail "policy ($label)"
+done
+
+step "examples against the CRD schemas"
+"$PY" tools/validate_crs.py --crds config/crd examples/*.yaml || fail "examples/*.yaml"
+
+step "RBAC: chart roles == docs/rbac.md, and cover the code's API calls"
+"$PY" tools/rbac_check.py --rendered "$OUT/default-install.yaml" --doc docs/rbac.md --root "$ROOT" || fail "rbac"
+
+step "the checks reject bad input"
+if "$PY" tools/helmcheck.py lint "$CHART" --strict -f tools/testdata/chart/bad-schema-values.yaml > "$OUT/neg1.txt" 2>&1; then
+    fail "lint accepted tools/testdata/chart/bad-schema-values.yaml"
+else
+    grep -q "replicas" "$OUT/neg1.txt" || fail "lint rejected bad values without naming controller.replicas: $(cat "$OUT/neg1.txt")"
+    echo "ok: bad values rejected"
+fi
+if "$PY" tools/helmcheck.py template basalt "$CHART" -f tools/testdata/chart/bad-leader-values.yaml > /dev/null 2> "$OUT/neg2.txt"; then
+    fail "render accepted 2 controller replicas without leader election"
+else
+    grep -q "leaderElection" "$OUT/neg2.txt" || fail "render failed without naming leaderElection: $(cat "$OUT/neg2.txt")"
+    echo "ok: 2 replicas without leader election rejected"
+fi
+if "$PY" tools/validate_crs.py --crds config/crd tools/testdata/chart/bad-queue.yaml > "$OUT/neg3.txt" 2>&1; then
+    fail "validate_crs accepted tools/testdata/chart/bad-queue.yaml"
+else
+    grep -q "weight" "$OUT/neg3.txt" && grep -q "bogus" "$OUT/neg3.txt" || fail "bad queue rejected without naming weight and bogus: $(cat "$OUT/neg3.txt")"
+    echo "ok: bad custom resource rejected"
+fi
+
+echo
+if (( failures > 0 )); then
+    echo "chart-check: $failures problem(s)" >&2
+    exit 1
+fi
+echo "chart-check: all chart checks passed"
