@@ -98,19 +98,18 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
 {{/*
-The admission endpoints the webhook serves, by path: kind of webhook, API group, version,
-resource and operations. The schema's enum for webhook.enabledAdmissions is this list's keys.
+The admission endpoints `basalt webhook` serves (webhooks::Route::ALL), by path: kind of webhook,
+API group, version, resource and operations. The schema's enum for webhook.enabledAdmissions is
+this list's keys.
 */}}
 {{- define "basalt.admissions" -}}
 /jobs/mutate: {type: mutating, group: batch.volcano.sh, version: v1alpha1, resource: jobs, operations: [CREATE]}
 /jobs/validate: {type: validating, group: batch.volcano.sh, version: v1alpha1, resource: jobs, operations: [CREATE, UPDATE]}
-/podgroups/mutate: {type: mutating, group: scheduling.volcano.sh, version: v1beta1, resource: podgroups, operations: [CREATE]}
 /podgroups/validate: {type: validating, group: scheduling.volcano.sh, version: v1beta1, resource: podgroups, operations: [CREATE]}
 /queues/mutate: {type: mutating, group: scheduling.volcano.sh, version: v1beta1, resource: queues, operations: [CREATE]}
 /queues/validate: {type: validating, group: scheduling.volcano.sh, version: v1beta1, resource: queues, operations: [CREATE, UPDATE, DELETE]}
 /jobflows/validate: {type: validating, group: flow.volcano.sh, version: v1alpha1, resource: jobflows, operations: [CREATE, UPDATE]}
-/pods/validate: {type: validating, group: "", version: v1, resource: pods, operations: [CREATE]}
-/pods/mutate: {type: mutating, group: "", version: v1, resource: pods, operations: [CREATE]}
+/jobtemplates/validate: {type: validating, group: flow.volcano.sh, version: v1alpha1, resource: jobtemplates, operations: [CREATE, UPDATE]}
 {{- end -}}
 
 {{/* The scheduler configuration: the values override when set, else the shipped default. */}}
