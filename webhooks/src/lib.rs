@@ -1,0 +1,94 @@
+//! Basalt's admission webhooks: Volcano's defaulting (mutation) and validation rules for Jobs,
+//! Queues, PodGroups, JobFlows and JobTemplates, plus quota checks that refuse a job whose gang
+//! could never start, each with a message naming the object, the field and the fix.
+//!
+//! Layout: [`review`] (AdmissionReview v1 wire format), [`admit`] (dispatch per route),
+//! [`mutate`] and [`validate`] (pure rules), [`quota`], [`state`] (cluster lookups; kube
+//! reflectors in production, in-memory for tests).
+//! This crate must not write to the cluster: it only reads and answers.
+
+// Tests may unwrap: a panic is the failure report.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod admit;
+pub mod error;
+pub mod metrics;
+pub mod mutate;
+pub mod quota;
+pub mod report;
+pub mod resources;
+pub mod review;
+pub mod state;
+pub mod validate;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+
+pub use admit::Route;
+pub use error::Error;
+pub use metrics::Metrics;
+pub use state::{Capacity, ClusterState, InMemoryState};
+
+/// What the handlers share: cluster lookups and metrics.
+#[derive(Clone)]
+pub struct WebhookState {
+    /// Read-only view of queues, nodes and podgroups.
+    pub cluster: Arc<dyn ClusterState>,
+    /// Review counters and latency.
+    pub metrics: Arc<Metrics>,
+}
+
+impl WebhookState {
+    /// State over `cluster` with fresh metrics.
+    pub fn new(cluster: Arc<dyn ClusterState>) -> Self {
+        Self {
+            cluster,
+            metrics: Arc::new(Metrics::default()),
+        }
+    }
+}
+
+/// The admission router: one POST route per kind and operation ([`Route::ALL`]).
+pub fn router(state: WebhookState) -> Router {
+    let mut router = Router::new();
+    for route in Route::ALL {
+        router = router.route(
+            route.path(),
+            post(move |s: State<WebhookState>, body: Bytes| handle(route, s, body)),
+        );
+    }
+    router.with_state(state)
+}
+
+async fn handle(route: Route, State(state): State<WebhookState>, body: Bytes) -> Response {
+    let started = Instant::now();
+    let result = admit::review(route, &body, state.cluster.as_ref());
+    let seconds = started.elapsed().as_secs_f64();
+    match result {
+        Ok((review, allowed)) => {
+            state.metrics.observe(
+                route.path(),
+                if allowed { "allowed" } else { "denied" },
+                seconds,
+            );
+            axum::Json(review).into_response()
+        }
+        Err(bad) => {
+            state.metrics.observe(route.path(), "bad_request", seconds);
+            tracing::debug!(route = route.path(), error = %bad, "malformed admission review");
+            (
+                StatusCode::BAD_REQUEST,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                bad.to_string(),
+            )
+                .into_response()
+        }
+    }
+}
