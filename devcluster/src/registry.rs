@@ -392,15 +392,6 @@ impl Registry {
             .cloned()
     }
 
-    /// The resource of a kind in a group/version (for owner references and admission).
-    pub fn by_kind(&self, api_version: &str, kind: &str) -> Option<Arc<ResourceInfo>> {
-        let (g, v) = api_version.split_once('/').unwrap_or(("", api_version));
-        self.resources
-            .values()
-            .find(|r| r.group == g && r.version == v && r.kind == kind)
-            .cloned()
-    }
-
     /// Group → versions (preferred first), sorted by group name with the core group excluded.
     pub fn groups(&self) -> BTreeMap<String, Vec<String>> {
         let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();

@@ -21,16 +21,6 @@ pub enum EventType {
     Deleted,
 }
 
-impl EventType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Added => "ADDED",
-            Self::Modified => "MODIFIED",
-            Self::Deleted => "DELETED",
-        }
-    }
-}
-
 /// One change of one object, shared by every watcher.
 #[derive(Debug)]
 pub struct Change {
@@ -114,10 +104,6 @@ impl Store {
 
     pub fn get(&self, key: &Key) -> Option<Arc<Value>> {
         self.lock().objects.get(key).cloned()
-    }
-
-    pub fn exists_uid(&self, uid: &str) -> bool {
-        self.lock().uids.contains_key(uid)
     }
 
     /// Objects of one storage key (optionally one namespace), in key order, with the list RV.

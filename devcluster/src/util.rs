@@ -18,15 +18,6 @@ pub fn now_rfc3339() -> String {
     format_rfc3339(now_secs())
 }
 
-/// Current time with microseconds, like metav1.MicroTime.
-pub fn now_rfc3339_micro() -> String {
-    let d = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let base = format_rfc3339(d.as_secs() as i64);
-    format!("{}.{:06}Z", base.trim_end_matches('Z'), d.subsec_micros())
-}
-
 pub fn format_rfc3339(secs: i64) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
@@ -181,10 +172,6 @@ pub fn ensure_obj<'a>(v: &'a mut Value, path: &[&str]) -> &'a mut Map<String, Va
         Value::Object(m) => m,
         _ => unreachable!("made an object just above"),
     }
-}
-
-pub fn meta(v: &Value) -> Option<&Map<String, Value>> {
-    v.get("metadata")?.as_object()
 }
 
 pub fn name_of(v: &Value) -> &str {

@@ -9,7 +9,9 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 
 pub async fn client_for(kubeconfig: &str) -> anyhow::Result<kube::Client> {
     let kc = Kubeconfig::from_yaml(kubeconfig)?;
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await?;
+    let mut cfg = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await?;
+    // 429 (eviction blocked by a PDB) must reach the test, not be retried for minutes.
+    cfg.default_retry = false;
     Ok(kube::Client::try_from(cfg)?)
 }
 

@@ -1,0 +1,508 @@
+//! Integration tests through real HTTPS with a kube client: watch semantics, conflicts,
+//! finalizers, garbage collection, server-side apply, binding, eviction with a PDB, auth,
+//! persistence, CRD validation, fault injection.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{eventually, start, start_with, temp_dir};
+use devcluster::DevCluster;
+use futures_util::{FutureExt, StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::api::{
+    Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
+};
+use kube::core::DynamicObject;
+use kube::discovery::ApiResource;
+use serde_json::json;
+
+fn cm(name: &str) -> ConfigMap {
+    serde_json::from_value(json!({"metadata": {"name": name}, "data": {"a": "1"}}))
+        .expect("configmap")
+}
+
+fn pod(name: &str, labels: serde_json::Value) -> Pod {
+    serde_json::from_value(json!({"metadata": {"name": name, "labels": labels},
+        "spec": {"schedulerName": "nobody", "containers": [{"name": "main", "image": "busybox"}]}}))
+    .expect("pod")
+}
+
+#[tokio::test]
+async fn auth_is_required() -> anyhow::Result<()> {
+    let (h, _) = start().await?;
+    let bad = h.kubeconfig().replace(h.token(), "not-the-token");
+    let client = common::client_for(&bad).await?;
+    let err = Api::<ConfigMap>::default_namespaced(client)
+        .list(&ListParams::default())
+        .await
+        .unwrap_err();
+    match err {
+        kube::Error::Api(s) => assert_eq!(s.code, 401),
+        other => panic!("expected 401, got {other}"),
+    }
+    h.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn list_watch_resume_and_too_old_is_in_stream_410() -> anyhow::Result<()> {
+    let (h, client) = start_with(DevCluster::builder().history(5)).await?;
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    api.create(&PostParams::default(), &cm("w0")).await?;
+    let list = api.list(&ListParams::default()).await?;
+    let rv = list.metadata.resource_version.clone().expect("list rv");
+    api.create(&PostParams::default(), &cm("w1")).await?;
+    // resume from the list RV: only the change after it is replayed
+    let mut s = api
+        .watch(&WatchParams::default().timeout(2), &rv)
+        .await?
+        .boxed();
+    match s.try_next().await? {
+        Some(WatchEvent::Added(o)) => assert_eq!(o.metadata.name.as_deref(), Some("w1")),
+        other => panic!("expected ADDED w1, got {other:?}"),
+    }
+    for i in 2..12 {
+        api.create(&PostParams::default(), &cm(&format!("w{i}")))
+            .await?;
+    }
+    // the history holds 5 changes: the old RV is gone, as an ERROR event inside the stream
+    let mut s = api.watch(&WatchParams::default(), &rv).await?.boxed();
+    match s.try_next().await? {
+        Some(WatchEvent::Error(e)) => assert_eq!(e.code, 410),
+        other => panic!("expected an in-stream 410, got {other:?}"),
+    }
+    // kube-runtime's watcher relists after the 410 and sees every object
+    let w = kube::runtime::watcher(api.clone(), kube::runtime::watcher::Config::default());
+    let store = kube::runtime::reflector::store::Writer::<ConfigMap>::default();
+    let reader = store.as_reader();
+    let task = tokio::spawn(kube::runtime::reflector(store, w).for_each(|_| async {}));
+    assert!(
+        eventually(10, || async { reader.state().len() == 12 }).await,
+        "reflector saw {}",
+        reader.state().len()
+    );
+    api.delete("w0", &DeleteParams::default()).await?;
+    assert!(eventually(10, || async { reader.state().len() == 11 }).await);
+    task.abort();
+    h.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn stale_write_conflicts() -> anyhow::Result<()> {
+    let (h, client) = start().await?;
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    let first = api.create(&PostParams::default(), &cm("c")).await?;
+    let mut fresh = first.clone();
+    fresh.data = Some([("a".to_string(), "2".to_string())].into());
+    api.replace("c", &PostParams::default(), &fresh).await?;
+    let mut stale = first;
+    stale.data = Some([("a".to_string(), "3".to_string())].into());
+    match api.replace("c", &PostParams::default(), &stale).await {
+        Err(kube::Error::Api(s)) => assert_eq!((s.code, s.reason.as_str()), (409, "Conflict")),
+        other => panic!("expected 409, got {other:?}"),
+    }
+    assert_eq!(api.get("c").await?.data.unwrap_or_default()["a"], "2");
+    h.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn finalizer_holds_deletion_until_removed() -> anyhow::Result<()> {
+    let (h, client) = start().await?;
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    api.create(&PostParams::default(), &cm("f")).await?;
+    // kube-runtime's finalizer(): a `test` of the missing list against null, then add
+    let add = json!([{"op": "test", "path": "/metadata/finalizers", "value": null},
+                     {"op": "add", "path": "/metadata/finalizers", "value": ["example.com/hold"]}]);
+    api.patch(
+        "f",
+        &PatchParams::default(),
+        &Patch::<()>::Json(serde_json::from_value(add)?),
+    )
+    .await?;
+    api.delete("f", &DeleteParams::default()).await?;
+    let held = api.get("f").await?;
+    assert!(held.metadata.deletion_timestamp.is_some());
+    // no new finalizers once terminating
+    let more = json!({"metadata": {"finalizers": ["example.com/hold", "example.com/other"]}});
+    assert!(
+        api.patch("f", &PatchParams::default(), &Patch::Merge(more))
+            .await
+            .is_err()
+    );
+    let rm = json!([{"op": "test", "path": "/metadata/finalizers/0", "value": "example.com/hold"},
+                    {"op": "remove", "path": "/metadata/finalizers/0"}]);
+    api.patch(
+        "f",
+        &PatchParams::default(),
+        &Patch::<()>::Json(serde_json::from_value(rm)?),
+    )
+    .await?;
+    assert!(api.get_opt("f").await?.is_none());
+    h.shutdown().await;
+    Ok(())
+}
+
+async fn owner_and_pods(
+    api_cm: &Api<ConfigMap>,
+    pods: &Api<Pod>,
+    tag: &str,
+    block: bool,
+) -> anyhow::Result<String> {
+    let owner = api_cm
+        .create(&PostParams::default(), &cm(&format!("owner-{tag}")))
+        .await?;
+    let uid = owner.metadata.uid.clone().expect("uid");
+    for i in 0..2 {
+        let mut p = pod(&format!("{tag}-{i}"), json!({"gc": tag}));
+        p.metadata.owner_references = Some(vec![serde_json::from_value(
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "name": format!("owner-{tag}"), "uid": uid, "blockOwnerDeletion": block}),
+        )?]);
+        pods.create(&PostParams::default(), &p).await?;
+    }
+    Ok(uid)
+}
+
+#[tokio::test]
+async fn garbage_collection_background_foreground_orphan() -> anyhow::Result<()> {
+    let (h, client) = start().await?;
+    let cms: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    let pods: Api<Pod> = Api::default_namespaced(client);
+    let count = |tag: &'static str| {
+        let pods = pods.clone();
+        async move {
+            pods.list(&ListParams::default().labels(&format!("gc={tag}")))
+                .await
+                .map(|l| l.items.len())
+                .unwrap_or(99)
+        }
+    };
+    owner_and_pods(&cms, &pods, "bg", false).await?;
+    cms.delete("owner-bg", &DeleteParams::background()).await?;
+    assert!(
+        eventually(10, || count("bg").map(|n| n == 0)).await,
+        "background GC left pods"
+    );
+
+    owner_and_pods(&cms, &pods, "fg", true).await?;
+    pods.patch(
+        "fg-0",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": ["example.com/hold"]}})),
+    )
+    .await?;
+    cms.delete("owner-fg", &DeleteParams::foreground()).await?;
+    assert!(
+        eventually(10, || async {
+            pods.get_opt("fg-1").await.ok().flatten().is_none()
+        })
+        .await
+    );
+    let owner = cms.get("owner-fg").await?;
+    assert!(
+        owner
+            .metadata
+            .finalizers
+            .unwrap_or_default()
+            .contains(&"foregroundDeletion".to_string())
+    );
+    pods.patch(
+        "fg-0",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await?;
+    assert!(
+        eventually(10, || async {
+            cms.get_opt("owner-fg").await.ok().flatten().is_none()
+        })
+        .await,
+        "owner kept"
+    );
+
+    let uid = owner_and_pods(&cms, &pods, "or", false).await?;
+    cms.delete("owner-or", &DeleteParams::orphan()).await?;
+    assert!(
+        eventually(10, || async {
+            cms.get_opt("owner-or").await.ok().flatten().is_none()
+        })
+        .await
+    );
+    assert!(
+        eventually(10, || async {
+            pods.get("or-0").await.is_ok_and(|p| {
+                p.metadata
+                    .owner_references
+                    .unwrap_or_default()
+                    .iter()
+                    .all(|r| r.uid != uid)
+            })
+        })
+        .await
+    );
+    assert_eq!(count("or").await, 2);
+    h.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn server_side_apply_creates_and_tracks_owners() -> anyhow::Result<()> {
+    let (h, client) = start().await?;
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    let applied = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"}, "data": {"a": "1", "b": "2"}});
+    let o = api
+        .patch("ssa", &PatchParams::apply("m1"), &Patch::Apply(&applied))
+        .await?;
+    assert_eq!(o.data.unwrap_or_default().len(), 2);
+    let o = api
+        .patch("ssa", &PatchParams::apply("m1"), &Patch::Apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"}, "data": {"a": "1"}})))
+        .await?;
+    assert_eq!(
+        o.data.unwrap_or_default().len(),
+        1,
+        "field dropped by its manager stays"
+    );
+    let other = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"}, "data": {"a": "x"}});
+    match api
+        .patch("ssa", &PatchParams::apply("m2"), &Patch::Apply(&other))
+        .await
+    {
+        Err(kube::Error::Api(s)) => assert_eq!(s.code, 409),
+        other => panic!("expected an apply conflict, got {other:?}"),
+    }
+    let o = api
+        .patch(
+            "ssa",
+            &PatchParams::apply("m2").force(),
+            &Patch::Apply(&other),
+        )
+        .await?;
+    assert_eq!(o.data.unwrap_or_default()["a"], "x");
+    h.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn binding_sets_node_once() -> anyhow::Result<()> {
+    let (h, client) = start().await?;
+    let pods: Api<Pod> = Api::default_namespaced(client);
+    let p = pods
+        .create(&PostParams::default(), &pod("b", json!({})))
+        .await?;
+    assert_eq!(p.status.and_then(|s| s.phase).as_deref(), Some("Pending"));
+    let binding = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "b"}, "target": {"kind": "Node", "name": "n1"}});
+    let _: serde_json::Value = pods
+        .create_subresource("binding", "b", &PostParams::default(), &binding)
+        .await?;
+    let p = pods.get("b").await?;
+    assert_eq!(p.spec.and_then(|s| s.node_name).as_deref(), Some("n1"));
+    let conds = p.status.and_then(|s| s.conditions).unwrap_or_default();
+    assert!(
+        conds
+            .iter()
+            .any(|c| c.type_ == "PodScheduled" && c.status == "True")
+    );
+    let again: Result<serde_json::Value, _> = pods
+        .create_subresource("binding", "b", &PostParams::default(), &binding)
+        .await;
+    assert!(
+        matches!(again, Err(kube::Error::Api(ref s)) if s.code == 409),
+        "{again:?}"
+    );
+    let on_node = pods
+        .list(&ListParams::default().fields("spec.nodeName=n1"))
+        .await?;
+    assert_eq!(on_node.items.len(), 1);
+    h.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn eviction_respects_pod_disruption_budget() -> anyhow::Result<()> {
+    let (h, client) = start().await?;
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    for n in ["e1", "e2"] {
+        pods.create(&PostParams::default(), &pod(n, json!({"app": "db"})))
+            .await?;
+        let status = json!({"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}});
+        pods.patch_status(n, &PatchParams::default(), &Patch::Merge(status))
+            .await?;
+    }
+    let pdbs: Api<PodDisruptionBudget> = Api::default_namespaced(client);
+    let pdb = json!({"metadata": {"name": "db"}, "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": "db"}}}});
+    pdbs.create(&PostParams::default(), &serde_json::from_value(pdb)?)
+        .await?;
+    match pods.evict("e1", &Default::default()).await {
+        Err(kube::Error::Api(s)) => assert_eq!(s.code, 429),
+        other => panic!("expected 429, got {other:?}"),
+    }
+    pdbs.patch(
+        "db",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"minAvailable": 1}})),
+    )
+    .await?;
+    pods.evict("e1", &Default::default()).await?;
+    assert!(pods.get_opt("e1").await?.is_none());
+    h.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn persistence_across_restart() -> anyhow::Result<()> {
+    let dir = temp_dir("persist");
+    let (h, client) = start_with(DevCluster::builder().data_dir(&dir)).await?;
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    api.create(&PostParams::default(), &cm("kept")).await?;
+    api.create(&PostParams::default(), &cm("gone")).await?;
+    api.delete("gone", &DeleteParams::default()).await?;
+    let rv = h.resource_version();
+    h.shutdown().await;
+
+    let (h, client) = start_with(DevCluster::builder().data_dir(&dir)).await?;
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    assert_eq!(api.get("kept").await?.data.unwrap_or_default()["a"], "1");
+    assert!(api.get_opt("gone").await?.is_none());
+    assert!(h.resource_version() >= rv, "resourceVersion went backwards");
+    let o = api.create(&PostParams::default(), &cm("new")).await?;
+    let new_rv: u64 = o.metadata.resource_version.unwrap_or_default().parse()?;
+    assert!(new_rv > rv);
+    h.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+fn widget_crd() -> serde_json::Value {
+    json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.test.example.com"},
+        "spec": {"group": "test.example.com", "scope": "Namespaced",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "shortNames": ["wdg"]},
+            "versions": [{"name": "v1", "served": true, "storage": true, "subresources": {"status": {}},
+                "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                    "spec": {"type": "object", "required": ["size"], "properties": {
+                        "size": {"type": "integer", "minimum": 0},
+                        "mode": {"type": "string", "enum": ["Fast", "Slow"], "default": "Fast"}}},
+                    "status": {"type": "object", "properties": {"phase": {"type": "string"}}}}}}}]}})
+}
+
+#[tokio::test]
+async fn crd_registration_and_validation() -> anyhow::Result<()> {
+    let (h, client) = start().await?;
+    h.register_crd(widget_crd()).await?;
+    let ar = ApiResource::from_gvk_with_plural(
+        &kube::core::GroupVersionKind::gvk("test.example.com", "v1", "Widget"),
+        "widgets",
+    );
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), "default", &ar);
+    let ok: DynamicObject = serde_json::from_value(
+        json!({"apiVersion": "test.example.com/v1", "kind": "Widget",
+        "metadata": {"name": "w1"}, "spec": {"size": 3, "extra": true}}),
+    )?;
+    let created = api.create(&PostParams::default(), &ok).await?;
+    assert_eq!(
+        created.data["spec"]["mode"], "Fast",
+        "schema default applied"
+    );
+    assert!(
+        created.data["spec"].get("extra").is_none(),
+        "unknown field pruned"
+    );
+    assert_eq!(created.metadata.generation, Some(1));
+    let bad: DynamicObject = serde_json::from_value(
+        json!({"apiVersion": "test.example.com/v1", "kind": "Widget",
+        "metadata": {"name": "w2"}, "spec": {"size": 1, "mode": "Fsat"}}),
+    )?;
+    match api.create(&PostParams::default(), &bad).await {
+        Err(kube::Error::Api(s)) => {
+            assert_eq!(s.code, 422);
+            assert!(s.message.contains("Widget.test.example.com \"w2\" is invalid: spec.mode: Unsupported value: \"Fsat\": supported values: \"Fast\", \"Slow\""), "{}", s.message);
+        }
+        other => panic!("expected 422, got {other:?}"),
+    }
+    let missing: DynamicObject = serde_json::from_value(
+        json!({"apiVersion": "test.example.com/v1", "kind": "Widget",
+        "metadata": {"name": "w3"}, "spec": {}}),
+    )?;
+    let err = api
+        .create(&PostParams::default(), &missing)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("spec.size: Required value"), "{err}");
+    // a spec change bumps generation, a status write does not
+    api.patch(
+        "w1",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"size": 4}})),
+    )
+    .await?;
+    let o = api
+        .patch_status(
+            "w1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"phase": "Ready"}})),
+        )
+        .await?;
+    assert_eq!(
+        (o.metadata.generation, o.data["status"]["phase"].as_str()),
+        (Some(2), Some("Ready"))
+    );
+    // strategic merge patch is refused for custom resources
+    let smp = api
+        .patch(
+            "w1",
+            &PatchParams::default(),
+            &Patch::Strategic(json!({"spec": {"size": 5}})),
+        )
+        .await;
+    assert!(
+        matches!(smp, Err(kube::Error::Api(ref s)) if s.code == 415),
+        "{smp:?}"
+    );
+    // discovery knows the kind
+    let d = kube::Discovery::new(client).run().await?;
+    assert!(d.groups().any(|g| g.name() == "test.example.com"));
+    h.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn volcano_crds_from_config_dir_are_served() -> anyhow::Result<()> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/crd");
+    let (h, client) = start().await?;
+    let n = h.register_crd_dir(&dir).await?;
+    assert!(
+        n >= 6,
+        "expected the six Volcano CRDs in {}, found {n} files",
+        dir.display()
+    );
+    let ar = ApiResource::from_gvk_with_plural(
+        &kube::core::GroupVersionKind::gvk("scheduling.volcano.sh", "v1beta1", "Queue"),
+        "queues",
+    );
+    let queues: Api<DynamicObject> = Api::all_with(client, &ar);
+    assert!(queues.list(&ListParams::default()).await?.items.is_empty());
+    h.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn fault_injection_fails_writes() -> anyhow::Result<()> {
+    let (h, client) = start_with(DevCluster::builder().fault_rate(1.0)).await?;
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    match api.create(&PostParams::default(), &cm("x")).await {
+        Err(kube::Error::Api(s)) => assert!(s.code == 500 || s.code == 409, "{}", s.code),
+        other => panic!("expected an injected failure, got {other:?}"),
+    }
+    assert!(
+        api.list(&ListParams::default()).await?.items.is_empty(),
+        "reads are not failed"
+    );
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    h.shutdown().await;
+    Ok(())
+}
