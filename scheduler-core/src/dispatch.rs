@@ -94,6 +94,15 @@ impl PluginSet {
         self.with_hook(hook).next().is_some()
     }
 
+    /// Whether every plugin with a predicate or node score is [`Plugin::node_local`].
+    pub fn node_local(&self) -> bool {
+        self.tiers
+            .iter()
+            .flatten()
+            .filter(|e| e.hooks.and(Hooks::PREDICATE | Hooks::NODE_SCORE) != Hooks::NONE)
+            .all(|e| e.plugin.node_local())
+    }
+
     /// Session open for every plugin.
     pub fn open(&mut self, st: &State<'_>) {
         for e in self.tiers.iter_mut().flatten() {

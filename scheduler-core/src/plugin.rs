@@ -204,6 +204,15 @@ pub trait Plugin: PluginClone + Send + Sync {
     /// The hooks this plugin implements. Dispatchers never call undeclared hooks.
     fn hooks(&self) -> Hooks;
 
+    /// Whether this plugin's `predicate` and `node_score` depend only on the node's current
+    /// state and on the task's constraints and requests — not on other tasks or on which task of
+    /// a job is asking. When every plugin with those hooks says so, the session caches both per
+    /// (constraints, requests) and node until that node changes, which makes scans of large
+    /// clusters cheap. Default false (always recompute).
+    fn node_local(&self) -> bool {
+        false
+    }
+
     /// Session open: precompute per-session data (shares, deserved resources, …).
     fn open(&mut self, st: &State<'_>) {}
 

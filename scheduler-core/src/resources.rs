@@ -98,12 +98,15 @@ pub struct ResourceDims {
 impl ResourceDims {
     /// Interns `cpu`, `memory`, then every other name yielded, in sorted order.
     pub fn new<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
-        let mut rest: Vec<&str> = names
-            .into_iter()
-            .filter(|n| *n != CPU && *n != MEMORY)
-            .collect();
+        // Distinct names are few while occurrences are many (one per pod): dedupe as we go
+        // instead of collecting and sorting every occurrence.
+        let mut rest: Vec<&str> = Vec::new();
+        for n in names {
+            if n != CPU && n != MEMORY && !rest.contains(&n) {
+                rest.push(n);
+            }
+        }
         rest.sort_unstable();
-        rest.dedup();
         let names: Vec<String> = [CPU, MEMORY]
             .into_iter()
             .chain(rest)
@@ -134,6 +137,10 @@ impl ResourceDims {
 
     /// Index of `name`, if interned.
     pub fn index_of(&self, name: &str) -> Option<usize> {
+        // A handful of dimensions is the norm; comparing names beats hashing them.
+        if self.names.len() <= 8 {
+            return self.names.iter().position(|n| n == name);
+        }
         self.index.get(name).copied()
     }
 
@@ -147,6 +154,16 @@ impl ResourceDims {
             }
         }
         out
+    }
+
+    /// Interns a map into `row` (of this width), overwriting it.
+    pub fn fill(&self, resources: &Resources, row: &mut [i64]) {
+        row.fill(0);
+        for (name, v) in resources.iter() {
+            if let Some(i) = self.index_of(name) {
+                row[i] = v;
+            }
+        }
     }
 
     /// Turns a vector back into a map.

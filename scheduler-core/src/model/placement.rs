@@ -136,6 +136,13 @@ impl Toleration {
 }
 
 impl Constraints {
+    /// No selector, affinity or tolerations.
+    pub fn is_empty(&self) -> bool {
+        self.node_selector.is_empty()
+            && self.required_affinity.is_empty()
+            && self.tolerations.is_empty()
+    }
+
     /// nodeSelector matches.
     pub fn selector_matches(&self, labels: &BTreeMap<String, String>) -> bool {
         self.node_selector

@@ -47,6 +47,10 @@ impl Plugin for Binpack {
         "binpack"
     }
 
+    fn node_local(&self) -> bool {
+        true
+    }
+
     fn hooks(&self) -> Hooks {
         Hooks::NODE_SCORE
     }

@@ -76,17 +76,23 @@ pub fn most_allocated(requested: i64, capacity: i64) -> i64 {
 
 /// `(1 − std(fractions)) × 100` over (requested, capacity) pairs with capacity > 0.
 pub fn balanced_allocation(pairs: &[(i64, i64)]) -> i64 {
-    let fractions: Vec<f64> = pairs
+    let mut fractions = [0.0f64; 8];
+    let mut n = 0;
+    for (req, cap) in pairs
         .iter()
         .filter(|(_, cap)| *cap > 0)
-        .map(|(req, cap)| (*req as f64 / *cap as f64).min(1.0))
-        .collect();
-    let std = match fractions.len() {
+        .take(fractions.len())
+    {
+        fractions[n] = (*req as f64 / *cap as f64).min(1.0);
+        n += 1;
+    }
+    let f = &fractions[..n];
+    let std = match n {
         0 | 1 => 0.0,
-        2 => (fractions[0] - fractions[1]).abs() / 2.0,
-        n => {
-            let mean = fractions.iter().sum::<f64>() / n as f64;
-            (fractions.iter().map(|f| (f - mean).powi(2)).sum::<f64>() / n as f64).sqrt()
+        2 => (f[0] - f[1]).abs() / 2.0,
+        _ => {
+            let mean = f.iter().sum::<f64>() / n as f64;
+            (f.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64).sqrt()
         }
     };
     ((1.0 - std) * 100.0) as i64
@@ -95,6 +101,10 @@ pub fn balanced_allocation(pairs: &[(i64, i64)]) -> i64 {
 impl Plugin for NodeOrder {
     fn name(&self) -> &'static str {
         "nodeorder"
+    }
+
+    fn node_local(&self) -> bool {
+        true
     }
 
     fn hooks(&self) -> Hooks {

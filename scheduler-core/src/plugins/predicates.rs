@@ -56,6 +56,10 @@ impl Plugin for Predicates {
         "predicates"
     }
 
+    fn node_local(&self) -> bool {
+        true
+    }
+
     fn hooks(&self) -> Hooks {
         Hooks::STATIC_PREDICATE | Hooks::PREDICATE
     }

@@ -93,6 +93,9 @@ pub(crate) struct JobFailure {
     pub first: Option<(TaskIx, Rc<FitDiagnosis>)>,
 }
 
+/// Version no node ever has: marks an empty score-cache slot.
+const STALE: u32 = u32::MAX;
+
 /// Constraint class, pipelining allowed, request.
 type FitKey = (u32, bool, Box<[i64]>);
 
@@ -109,6 +112,10 @@ pub struct Session<'s> {
     release_epoch: u64,
     scan_offset: usize,
     failures: BTreeMap<JobIx, JobFailure>,
+    node_version: Vec<u32>,
+    node_local: bool,
+    shapes: HashMap<(u32, Box<[i64]>), u32>,
+    shape_scores: Vec<Vec<(u32, f64)>>,
     invalid: BTreeMap<JobIx, JobInvalid>,
     enqueued: u32,
 }
@@ -118,6 +125,8 @@ impl<'s> Session<'s> {
     pub fn open(state: State<'s>, mut plugins: PluginSet, actions: Vec<&'static str>) -> Self {
         plugins.open(&state);
         let classes = state.classes.len();
+        let node_local = plugins.node_local();
+        let nodes = state.nodes.len();
         Self {
             state,
             plugins,
@@ -128,6 +137,10 @@ impl<'s> Session<'s> {
             release_epoch: 0,
             scan_offset: 0,
             failures: BTreeMap::new(),
+            node_version: vec![0; nodes],
+            node_local,
+            shapes: HashMap::new(),
+            shape_scores: Vec::new(),
             invalid: BTreeMap::new(),
             enqueued: 0,
         }
@@ -136,6 +149,12 @@ impl<'s> Session<'s> {
     /// Whether `action` is configured in this session (allocate defers Pending jobs to enqueue).
     pub fn has_action(&self, action: &str) -> bool {
         self.actions.contains(&action)
+    }
+
+    /// Marks `node` changed: cached per-shape predicate and score answers for it are stale.
+    fn touch(&mut self, node: NodeIx) {
+        let v = &mut self.node_version[node.ix()];
+        *v = v.wrapping_add(1) % STALE;
     }
 
     /// Appends committed effects.

@@ -9,9 +9,16 @@
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use super::{NodeIx, Session, TaskIx};
+use super::{NodeIx, STALE, Session, TaskIx};
 use crate::plugin::Hooks;
 use crate::resources::fits;
+
+/// Cached "predicate failed" answer (a score no plugin produces).
+const REJECTED: f64 = f64::NEG_INFINITY;
+
+/// Distinct (constraints, requests) shapes whose per-node answers are cached; beyond this the
+/// session recomputes (bounds memory at 64 × nodes × 16 bytes).
+const MAX_CACHED_SHAPES: usize = 64;
 
 /// Node-finding budget (Volcano flags `--minimum-feasible-nodes`,
 /// `--minimum-percentage-nodes-to-find`, `--percentage-nodes-to-find`).
@@ -135,11 +142,7 @@ impl Session<'_> {
         allow_future: bool,
     ) -> Placement {
         let class = self.state.tasks[task.ix()].class;
-        let key = (
-            class,
-            allow_future,
-            self.state.tasks[task.ix()].request.clone(),
-        );
+        let key = (class, allow_future, Box::from(self.state.request(task)));
         if let Some((epoch, diag)) = self.fit_cache.get(&key)
             && *epoch == self.release_epoch
         {
@@ -170,11 +173,23 @@ impl Session<'_> {
         search: &NodeSearch,
         allow_future: bool,
     ) -> Option<Placement> {
-        let st = &self.state;
-        let plugins = &self.plugins;
+        let slot = if self.node_local {
+            self.shape_slot(task)
+        } else {
+            None
+        };
+        let Session {
+            state: st,
+            plugins,
+            shape_scores,
+            node_version,
+            scan_offset,
+            ..
+        } = self;
+        let mut cache = slot.map(|i| &mut shape_scores[i]);
         let n = feasible.len();
         let want = search.nodes_to_find(n);
-        let start = self.scan_offset % n;
+        let start = *scan_offset % n;
         let req = st.request(task);
         let has_predicates = plugins.any(Hooks::PREDICATE);
         let has_best_node = plugins.any(Hooks::BEST_NODE);
@@ -184,8 +199,8 @@ impl Session<'_> {
         let mut scored_idle: Vec<(NodeIx, f64)> = Vec::new();
         let mut found = 0usize;
         let mut processed = 0usize;
-        for k in 0..n {
-            let node = feasible[(start + k) % n];
+        // Rotate without a division per node: [start, n) then [0, start).
+        for &node in feasible[start..].iter().chain(&feasible[..start]) {
             processed += 1;
             let idle_fit = fits(req, st.idle.row(node.ix()));
             if !idle_fit {
@@ -197,11 +212,31 @@ impl Session<'_> {
                     continue;
                 }
             }
-            if has_predicates && plugins.predicate(st, task, node).is_err() {
+            let evaluate = || {
+                if has_predicates && plugins.predicate(st, task, node).is_err() {
+                    REJECTED
+                } else {
+                    plugins.node_score(st, task, node)
+                }
+            };
+            let score = match cache.as_deref_mut() {
+                Some(c) => {
+                    let version = node_version[node.ix()];
+                    match c[node.ix()] {
+                        (v, score) if v == version => score,
+                        _ => {
+                            let score = evaluate();
+                            c[node.ix()] = (version, score);
+                            score
+                        }
+                    }
+                }
+                None => evaluate(),
+            };
+            if score == REJECTED {
                 continue;
             }
             found += 1;
-            let score = plugins.node_score(st, task, node);
             let best = if idle_fit {
                 &mut best_idle
             } else {
@@ -217,7 +252,7 @@ impl Session<'_> {
                 break;
             }
         }
-        self.scan_offset = (start + processed) % n;
+        *scan_offset = (start + processed) % n;
         if let Some((_, node)) = best_idle {
             let chosen = if has_best_node {
                 plugins.best_node(st, task, &scored_idle)
@@ -227,6 +262,26 @@ impl Session<'_> {
             return Some(Placement::Idle(chosen.unwrap_or(node)));
         }
         best_future.map(|(_, node)| Placement::Future(node))
+    }
+
+    /// The score-cache slot for the task's (constraints, requests), if the cache has room.
+    fn shape_slot(&mut self, task: TaskIx) -> Option<usize> {
+        let t = &self.state.tasks[task.ix()];
+        if let Some(i) = self
+            .shapes
+            .get(&(t.class, Box::from(self.state.request(task))))
+        {
+            return Some(*i as usize);
+        }
+        if self.shape_scores.len() >= MAX_CACHED_SHAPES {
+            return None;
+        }
+        let i = self.shape_scores.len();
+        self.shape_scores
+            .push(vec![(STALE, 0.0); self.state.nodes.len()]);
+        self.shapes
+            .insert((t.class, Box::from(self.state.request(task))), i as u32);
+        Some(i)
     }
 
     fn diagnose(&self, task: TaskIx, nodes: &ClassNodes, allow_future: bool) -> FitDiagnosis {

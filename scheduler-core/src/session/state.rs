@@ -5,6 +5,7 @@
 //! snapshot for everything that does not change during a session (names, labels, annotations).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use super::SessionError;
 use crate::ids::{JobId, NodeId, QueueId, TaskId};
@@ -46,6 +47,36 @@ index_type!(
 
 const STATUSES: usize = 9;
 
+/// FNV-1a: several times faster than SipHash on short names. Keys are object names from the
+/// cluster; a user able to craft colliding names slows only their own sessions' opening.
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
+
+static NO_CONSTRAINTS: Constraints = Constraints {
+    node_selector: std::collections::BTreeMap::new(),
+    required_affinity: Vec::new(),
+    tolerations: Vec::new(),
+};
+
 fn status_slot(s: TaskStatus) -> usize {
     s as usize
 }
@@ -70,8 +101,6 @@ pub struct TaskState<'s> {
     pub spec: &'s Task,
     /// Owning job.
     pub job: JobIx,
-    /// Requests as a `dims`-wide row.
-    pub request: Box<[i64]>,
     /// All requests zero (BestEffort): placed by backfill, not allocate.
     pub best_effort: bool,
     /// Index into [`State::classes`]: tasks with equal constraints share static feasibility.
@@ -124,6 +153,8 @@ pub struct State<'s> {
     pub queues: Vec<QueueState<'s>>,
     /// Distinct task constraints.
     pub classes: Vec<&'s Constraints>,
+    /// Per task: requests.
+    pub requests: ResourceTable,
     /// Per node: allocatable.
     pub allocatable: ResourceTable,
     /// Per node: used (external + occupying tasks).
@@ -180,7 +211,9 @@ impl<'s> State<'s> {
                     jobs: Vec::new(),
                 })
                 .collect(),
-            classes: Vec::new(),
+            // Class 0 is "no constraints", the common case, found without hashing.
+            classes: vec![&NO_CONSTRAINTS],
+            requests: ResourceTable::zeros(d, snap.tasks.len()),
             allocatable: ResourceTable::zeros(d, n),
             used: ResourceTable::zeros(d, n),
             idle: ResourceTable::zeros(d, n),
@@ -189,19 +222,23 @@ impl<'s> State<'s> {
             total_allocatable: vec![0; d],
             dims,
         };
-        let node_ix: HashMap<&NodeId, NodeIx> = snap
+        // Tasks sorted by name mostly come in runs of the same job (and often node): remember
+        // the last lookup before hashing.
+        let mut last_job: Option<(&JobId, JobIx)> = None;
+        let mut last_node: Option<(&NodeId, NodeIx)> = None;
+        let node_ix: FastMap<&NodeId, NodeIx> = snap
             .nodes
             .keys()
             .enumerate()
             .map(|(i, id)| (id, NodeIx(i as u32)))
             .collect();
-        let queue_ix: HashMap<&QueueId, QueueIx> = snap
+        let queue_ix: FastMap<&QueueId, QueueIx> = snap
             .queues
             .keys()
             .enumerate()
             .map(|(i, id)| (id, QueueIx(i as u32)))
             .collect();
-        let job_ix: HashMap<&JobId, JobIx> = snap
+        let job_ix: FastMap<&JobId, JobIx> = snap
             .jobs
             .keys()
             .enumerate()
@@ -228,22 +265,34 @@ impl<'s> State<'s> {
                 counts: [0; STATUSES],
             });
         }
-        let mut class_ix: HashMap<&Constraints, u32> = HashMap::new();
+        let mut class_ix: FastMap<&Constraints, u32> = FastMap::default();
         for (i, (id, spec)) in snap.tasks.iter().enumerate() {
-            let job = *job_ix
-                .get(&spec.job)
-                .ok_or_else(|| SessionError::UnknownJob {
-                    task: id.clone(),
-                    job: spec.job.clone(),
-                })?;
+            let job = match last_job {
+                Some((name, ix)) if *name == spec.job => ix,
+                _ => {
+                    let ix = *job_ix
+                        .get(&spec.job)
+                        .ok_or_else(|| SessionError::UnknownJob {
+                            task: id.clone(),
+                            job: spec.job.clone(),
+                        })?;
+                    last_job = Some((&spec.job, ix));
+                    ix
+                }
+            };
             let needs_node = spec.status.occupies_node() || spec.status == TaskStatus::Pipelined;
             let node = match &spec.node {
-                Some(name) if needs_node => {
-                    Some(*node_ix.get(name).ok_or_else(|| SessionError::UnknownNode {
-                        task: id.clone(),
-                        node: name.clone(),
-                    })?)
-                }
+                Some(name) if needs_node => match last_node {
+                    Some((prev, ix)) if prev == name => Some(ix),
+                    _ => {
+                        let ix = *node_ix.get(name).ok_or_else(|| SessionError::UnknownNode {
+                            task: id.clone(),
+                            node: name.clone(),
+                        })?;
+                        last_node = Some((name, ix));
+                        Some(ix)
+                    }
+                },
                 None if needs_node => {
                     return Err(SessionError::MissingNode {
                         task: id.clone(),
@@ -252,12 +301,18 @@ impl<'s> State<'s> {
                 }
                 _ => None,
             };
-            let next = class_ix.len() as u32;
-            let class = *class_ix.entry(&spec.constraints).or_insert(next);
-            if class == next {
-                st.classes.push(&spec.constraints);
-            }
-            let request = st.dims.vector(&spec.requests).into_boxed_slice();
+            let class = if spec.constraints.is_empty() {
+                0
+            } else {
+                let next = st.classes.len() as u32;
+                let class = *class_ix.entry(&spec.constraints).or_insert(next);
+                if class == next {
+                    st.classes.push(&spec.constraints);
+                }
+                class
+            };
+            st.dims.fill(&spec.requests, st.requests.row_mut(i));
+            let request = st.requests.row(i);
             let best_effort = request.iter().all(|v| *v <= 0);
             let task = TaskIx(i as u32);
             st.jobs[job.ix()].tasks.push(task);
@@ -265,20 +320,19 @@ impl<'s> State<'s> {
             if let Some(nx) = node {
                 st.nodes[nx.ix()].pod_count += 1;
                 if spec.status.occupies_node() {
-                    add_into(st.used.row_mut(nx.ix()), &request);
+                    add_into(st.used.row_mut(nx.ix()), request);
                 }
                 if spec.status == TaskStatus::Releasing {
-                    add_into(st.releasing.row_mut(nx.ix()), &request);
+                    add_into(st.releasing.row_mut(nx.ix()), request);
                 }
                 if spec.status == TaskStatus::Pipelined {
-                    add_into(st.pipelined.row_mut(nx.ix()), &request);
+                    add_into(st.pipelined.row_mut(nx.ix()), request);
                 }
             }
             st.tasks.push(TaskState {
                 id,
                 spec,
                 job,
-                request,
                 best_effort,
                 class,
                 status: spec.status,
@@ -334,6 +388,6 @@ impl<'s> State<'s> {
     /// The task's request row.
     #[inline]
     pub fn request(&self, task: TaskIx) -> &[i64] {
-        &self.tasks[task.ix()].request
+        self.requests.row(task.ix())
     }
 }

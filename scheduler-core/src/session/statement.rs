@@ -78,12 +78,13 @@ impl Session<'_> {
             TaskStatus::Pending,
             "allocate of non-pending task"
         );
-        let req = &st.tasks[task.ix()].request;
+        let req = st.requests.row(task.ix());
         sub_into(st.idle.row_mut(node.ix()), req);
         add_into(st.used.row_mut(node.ix()), req);
         st.nodes[node.ix()].pod_count += 1;
         st.tasks[task.ix()].node = Some(node);
         st.set_status(task, TaskStatus::Allocated);
+        self.touch(node);
         let mut annotations = BTreeMap::new();
         self.plugins
             .on_allocate(&self.state, task, node, &mut annotations);
@@ -102,13 +103,11 @@ impl Session<'_> {
             TaskStatus::Pending,
             "pipeline of non-pending task"
         );
-        add_into(
-            st.pipelined.row_mut(node.ix()),
-            &st.tasks[task.ix()].request,
-        );
+        add_into(st.pipelined.row_mut(node.ix()), st.requests.row(task.ix()));
         st.nodes[node.ix()].pod_count += 1;
         st.tasks[task.ix()].node = Some(node);
         st.set_status(task, TaskStatus::Pipelined);
+        self.touch(node);
         let mut ignored = BTreeMap::new();
         self.plugins
             .on_allocate(&self.state, task, node, &mut ignored);
@@ -124,11 +123,9 @@ impl Session<'_> {
             return;
         };
         debug_assert!(previous.occupies_node() && previous != TaskStatus::Releasing);
-        add_into(
-            st.releasing.row_mut(node.ix()),
-            &st.tasks[task.ix()].request,
-        );
+        add_into(st.releasing.row_mut(node.ix()), st.requests.row(task.ix()));
         st.set_status(task, TaskStatus::Releasing);
+        self.touch(node);
         self.plugins.on_deallocate(&self.state, task, node);
         self.release_epoch += 1;
         stmt.ops.push(Op::Evict {
@@ -146,11 +143,18 @@ impl Session<'_> {
             self.release_epoch += 1;
         }
         for op in ops.into_iter().rev() {
+            let touched = match &op {
+                Op::Allocate { node, .. } | Op::Pipeline { node, .. } => Some(*node),
+                Op::Evict { task, .. } => self.state.tasks[task.ix()].node,
+            };
+            if let Some(node) = touched {
+                self.touch(node);
+            }
             match op {
                 Op::Allocate { task, node, .. } => {
                     self.plugins.on_deallocate(&self.state, task, node);
                     let st = &mut self.state;
-                    let req = &st.tasks[task.ix()].request;
+                    let req = st.requests.row(task.ix());
                     add_into(st.idle.row_mut(node.ix()), req);
                     sub_into(st.used.row_mut(node.ix()), req);
                     st.nodes[node.ix()].pod_count -= 1;
@@ -160,10 +164,7 @@ impl Session<'_> {
                 Op::Pipeline { task, node } => {
                     self.plugins.on_deallocate(&self.state, task, node);
                     let st = &mut self.state;
-                    sub_into(
-                        st.pipelined.row_mut(node.ix()),
-                        &st.tasks[task.ix()].request,
-                    );
+                    sub_into(st.pipelined.row_mut(node.ix()), st.requests.row(task.ix()));
                     st.nodes[node.ix()].pod_count -= 1;
                     st.tasks[task.ix()].node = None;
                     st.set_status(task, TaskStatus::Pending);
@@ -173,10 +174,7 @@ impl Session<'_> {
                     let Some(node) = st.tasks[task.ix()].node else {
                         continue;
                     };
-                    sub_into(
-                        st.releasing.row_mut(node.ix()),
-                        &st.tasks[task.ix()].request,
-                    );
+                    sub_into(st.releasing.row_mut(node.ix()), st.requests.row(task.ix()));
                     st.set_status(task, previous);
                     let mut ignored = BTreeMap::new();
                     self.plugins
