@@ -1,1 +1,58 @@
-fn main() {}
+//! Runs the shipped experiments and prints wall time and simulated events per second:
+//! `cargo bench -p basalt-simulator --bench experiments [-- article|w-synth|fgd]`.
+//! Targets (issue #9): article benchmark < 60 s, 64-node W-synth < 5 min in release.
+
+use std::path::Path;
+
+use simulator::experiment::{Setup, run};
+
+fn main() {
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/simulator");
+    let traces = std::env::var("BASALT_TRACES").unwrap_or_else(|_| "/work/shared/traces".into());
+    for (key, file) in [
+        ("article", "article-benchmark.yaml"),
+        ("w-synth", "w-synth-64.yaml"),
+        ("fgd", "fgd-openb.yaml"),
+    ] {
+        if !filter.is_empty() && !filter.iter().any(|f| f == key) {
+            continue;
+        }
+        let setup = match Setup::load(&root.join(file), Path::new(&traces)) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("{key}: {e}");
+                std::process::exit(1);
+            }
+        };
+        let t0 = std::time::Instant::now();
+        match run(&setup, &[], false) {
+            Ok((report, timing)) => {
+                println!(
+                    "{key}: {} jobs/pods, total wall {:.2} s",
+                    report.jobs,
+                    t0.elapsed().as_secs_f64()
+                );
+                for r in &timing.runs {
+                    println!(
+                        "  {:<14} wall {:>8.2} s  events {:>8}  {:>10.0} events/s",
+                        r.policy, r.wall_s, r.events, r.events_per_s
+                    );
+                }
+                for l in &timing.latency {
+                    println!(
+                        "  {:<14} sessions {:>7}  p50 {:>8.1} µs  p99 {:>9.1} µs  max {:>9.1} µs  {:.1} µs/bind",
+                        l.policy, l.sessions, l.p50_us, l.p99_us, l.max_us, l.per_bind_us
+                    );
+                }
+            }
+            Err(e) => {
+                eprintln!("{key}: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+}

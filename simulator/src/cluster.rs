@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use scheduler_core::model::{Taint, TaintEffect};
 use serde::Deserialize;
 
 use crate::error::{Error, Result, TraceError};
@@ -30,6 +31,8 @@ pub struct NodeSpec {
     pub gpu_memory_mib: u64,
     /// Node labels.
     pub labels: BTreeMap<String, String>,
+    /// Node taints.
+    pub taints: Vec<Taint>,
 }
 
 /// The whole simulated cluster.
@@ -39,7 +42,56 @@ pub struct ClusterSpec {
     pub nodes: Vec<NodeSpec>,
 }
 
-/// A group of identical nodes in a cluster spec file.
+/// A quantity written as a YAML number (`96`) or string (`"80Gi"`), as in devcluster's format.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Quantity {
+    /// A plain number.
+    Number(f64),
+    /// A Kubernetes quantity string.
+    Text(String),
+}
+
+impl Quantity {
+    fn text(&self) -> String {
+        match self {
+            Self::Number(n) => format!("{n}"),
+            Self::Text(t) => t.clone(),
+        }
+    }
+}
+
+/// A node taint in a cluster spec file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaintSpec {
+    /// Key.
+    pub key: String,
+    /// Value.
+    #[serde(default)]
+    pub value: Option<String>,
+    /// NoSchedule, PreferNoSchedule or NoExecute.
+    pub effect: String,
+}
+
+/// Background usage fractions (accepted for format compatibility; the simulator ignores them).
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageSpec {
+    /// CPU fraction.
+    #[serde(default)]
+    pub cpu: f64,
+    /// Memory fraction.
+    #[serde(default)]
+    pub memory: f64,
+    /// GPU fraction.
+    #[serde(default)]
+    pub gpu: f64,
+}
+
+/// A group of identical nodes in a cluster spec file: the same format as `basalt up --cluster`
+/// (docs/cluster-spec.md, devcluster's `nodes::spec`), re-declared here so the simulator does not
+/// depend on the kube stack; a test parses the same example text.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NodeGroup {
@@ -48,24 +100,33 @@ pub struct NodeGroup {
     /// How many nodes (1).
     #[serde(default = "one")]
     pub count: u32,
-    /// GPU cards per node.
+    /// CPU (96).
+    #[serde(default)]
+    pub cpu: Option<Quantity>,
+    /// Memory (1Ti).
+    #[serde(default)]
+    pub memory: Option<Quantity>,
+    /// Max pods (accepted; the simulator does not limit pod counts).
+    #[serde(default)]
+    pub pods: Option<u32>,
+    /// GPU cards per node (0).
     #[serde(default)]
     pub gpus: u32,
     /// GPU model (NVIDIA-A100-SXM4-80GB).
-    #[serde(default = "default_model")]
-    pub gpu_model: String,
-    /// Memory per card as a quantity (80Gi).
-    #[serde(default = "default_gpu_memory")]
-    pub gpu_memory: String,
-    /// CPU as a quantity (96).
-    #[serde(default = "default_cpu")]
-    pub cpu: String,
-    /// Memory as a quantity (768Gi).
-    #[serde(default = "default_memory")]
-    pub memory: String,
+    #[serde(default)]
+    pub gpu_model: Option<String>,
+    /// Memory per card (80Gi).
+    #[serde(default)]
+    pub gpu_memory: Option<Quantity>,
     /// Labels.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// Taints.
+    #[serde(default)]
+    pub taints: Vec<TaintSpec>,
+    /// Background usage.
+    #[serde(default)]
+    pub usage: UsageSpec,
 }
 
 fn one() -> u32 {
@@ -73,15 +134,6 @@ fn one() -> u32 {
 }
 fn default_model() -> String {
     "NVIDIA-A100-SXM4-80GB".into()
-}
-fn default_gpu_memory() -> String {
-    "80Gi".into()
-}
-fn default_cpu() -> String {
-    "96".into()
-}
-fn default_memory() -> String {
-    "768Gi".into()
 }
 
 /// The file format: `nodes: [NodeGroup…]`.
@@ -108,6 +160,7 @@ impl ClusterSpec {
                 gpu_model: default_model(),
                 gpu_memory_mib: 80 * 1024,
                 labels: BTreeMap::new(),
+                taints: Vec::new(),
             })
             .collect();
         Self { nodes }
@@ -144,9 +197,36 @@ impl ClusterSpec {
                     reason: e.to_string(),
                 })
             };
-            let cpu_milli = q("cpu", "cpu", &g.cpu)?;
-            let memory_bytes = q("memory", "memory", &g.memory)?;
-            let gpu_memory_mib = (q("gpuMemory", "memory", &g.gpu_memory)? >> 20) as u64;
+            let text = |v: &Option<Quantity>, default: &str| {
+                v.as_ref()
+                    .map_or_else(|| default.to_owned(), Quantity::text)
+            };
+            let cpu_milli = q("cpu", "cpu", &text(&g.cpu, "96"))?;
+            let memory_bytes = q("memory", "memory", &text(&g.memory, "1Ti"))?;
+            let gpu_memory_mib =
+                (q("gpuMemory", "memory", &text(&g.gpu_memory, "80Gi"))? >> 20) as u64;
+            let mut taints = Vec::new();
+            for t in &g.taints {
+                let effect = match t.effect.as_str() {
+                    "NoSchedule" => TaintEffect::NoSchedule,
+                    "PreferNoSchedule" => TaintEffect::PreferNoSchedule,
+                    "NoExecute" => TaintEffect::NoExecute,
+                    other => {
+                        return Err(Error::Field {
+                            file: origin.into(),
+                            field: format!("nodes[{}].taints", g.name),
+                            reason: format!(
+                                "effect {other:?} is not NoSchedule, PreferNoSchedule or NoExecute"
+                            ),
+                        });
+                    }
+                };
+                taints.push(Taint {
+                    key: t.key.clone(),
+                    value: t.value.clone().unwrap_or_default(),
+                    effect,
+                });
+            }
             for i in 0..g.count {
                 let name = if g.count == 1 {
                     g.name.clone()
@@ -158,9 +238,10 @@ impl ClusterSpec {
                     cpu_milli,
                     memory_bytes,
                     gpus: g.gpus,
-                    gpu_model: g.gpu_model.clone(),
+                    gpu_model: g.gpu_model.clone().unwrap_or_else(default_model),
                     gpu_memory_mib,
                     labels: g.labels.clone(),
+                    taints: taints.clone(),
                 });
             }
         }
@@ -187,6 +268,7 @@ impl ClusterSpec {
                 gpus,
                 gpu_memory_mib: 0,
                 labels: BTreeMap::from([("gpu-card-model".to_owned(), gpu_model.clone())]),
+                taints: Vec::new(),
                 gpu_model,
             });
         }
@@ -221,6 +303,15 @@ mod tests {
         assert_eq!(spec.nodes[3].name, "gpu-node-3");
         let err = ClusterSpec::preset("nope", traces).unwrap_err().to_string();
         assert!(err.contains("seed-4x8"), "{err}");
+        // devcluster's format: numbers or strings, taints, usage, pods.
+        let up = ClusterSpec::from_yaml(
+            "nodes:\n- name: big\n  count: 2\n  cpu: 64\n  memory: 512Gi\n  pods: 110\n  gpus: 4\n  gpuModel: H100\n  taints:\n  - {key: gpu, effect: NoSchedule}\n  usage: {cpu: 0.1}\n",
+            "up.yaml",
+        )
+        .unwrap();
+        assert_eq!(up.nodes[1].gpu_model, "H100");
+        assert_eq!(up.nodes[0].taints[0].effect, TaintEffect::NoSchedule);
+        assert_eq!(up.nodes[0].memory_bytes, 512 << 30);
         let bad = ClusterSpec::from_yaml("nodes:\n- name: a\n  cpu: lots\n", "c.yaml");
         assert!(bad.unwrap_err().to_string().contains("nodes[a].cpu"));
     }

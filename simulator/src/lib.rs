@@ -10,10 +10,19 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod cluster;
+pub mod engine;
 pub mod error;
+pub mod experiment;
+pub mod fgd;
 pub mod generator;
+pub mod metrics;
 pub mod policy;
+pub mod progress;
+pub mod recorder;
+pub mod report;
 pub mod rng;
+pub mod snapshot;
+pub mod svg;
 pub mod trace;
 pub mod workload;
 

@@ -1,0 +1,367 @@
+//! The FGD fragmentation experiment (reference/fgd.md): the openb pod list, shuffled and inflated
+//! with resampled clones to 130 % of the cluster's GPU capacity, placed one pod per session by
+//! scheduler-core with no departures; after every pod, the unallocated-GPU share and the FGD
+//! fragmentation F(M) are logged against the arrived workload (% of capacity).
+//!
+//! Without the deviceshare plugin the core sees GPUs as one scalar per node (milli-GPU in
+//! `nvidia.com/gpu`), so its node choice is card-blind: the simulator then assigns cards (whole
+//! pods: lowest fully free cards; sharing pods: the tightest card) and a pod that fits the node's
+//! total but no card fails, as a filter failure would. The `fgd` policy itself needs deviceshare.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use scheduler_core::resources::{CPU, MEMORY, NVIDIA_GPU};
+use scheduler_core::{Effect, Job, JobId, Queue, Resources, Snapshot, Task, TaskId, run_session};
+use serde::{Deserialize, Serialize};
+
+use crate::cluster::ClusterSpec;
+use crate::error::{Error, Result};
+use crate::experiment::RunTiming;
+use crate::metrics::r4;
+use crate::policy::Policy;
+use crate::rng::Rng;
+use crate::trace::{OpenbPod, read_openb_pods};
+
+/// The `fgd:` section of an experiment.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FgdSpec {
+    /// Pod list relative to the traces directory.
+    pub pod_list: String,
+    /// Inflate to this % of GPU capacity (130).
+    #[serde(default = "default_target")]
+    pub target_percent: f64,
+    /// Seeds (one run per seed per policy).
+    pub seeds: Vec<u64>,
+}
+
+fn default_target() -> f64 {
+    130.0
+}
+
+/// FGD results.
+#[derive(Clone, Debug, Serialize)]
+pub struct FgdReport {
+    /// Pods per run (after inflation, first seed).
+    pub pods: usize,
+    /// Per policy: arrived % → mean over seeds of (unallocated GPU %, frag rate %).
+    pub curves: BTreeMap<String, Vec<FgdPoint>>,
+    /// Per policy: pods that failed (mean over seeds) and of those card-infeasible.
+    pub failed: BTreeMap<String, (f64, f64)>,
+    /// The paper's unallocated GPU % at 100 % arrived (default trace), for comparison.
+    pub paper_at_100: BTreeMap<String, f64>,
+}
+
+/// One x of the curves.
+#[derive(Clone, Debug, Serialize)]
+pub struct FgdPoint {
+    /// Arrived workload, % of GPU capacity.
+    pub arrived: u32,
+    /// Unallocated GPUs, % of capacity.
+    pub unallocated: f64,
+    /// Fragmented ÷ idle GPUs, %.
+    pub frag_rate: f64,
+}
+
+/// Typical pods M: (cpu, milli, num_gpu, spec) → probability.
+type Typical = Vec<((i64, u32, u32, Vec<String>), f64)>;
+
+fn typical(pods: &[OpenbPod]) -> Typical {
+    let mut counts: BTreeMap<(i64, u32, u32, Vec<String>), u64> = BTreeMap::new();
+    for p in pods {
+        let key = (
+            p.cpu_milli.max(100),
+            p.gpu_milli,
+            p.num_gpu,
+            p.gpu_spec.clone(),
+        );
+        *counts.entry(key).or_insert(0) += 1;
+    }
+    let total = pods.len() as f64;
+    let mut v: Vec<_> = counts.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut kept = Vec::new();
+    let mut covered = 0u64;
+    for (k, n) in v {
+        if covered as f64 >= 0.95 * total {
+            break;
+        }
+        covered += n;
+        kept.push((k, n));
+    }
+    let sum: u64 = kept.iter().map(|k| k.1).sum();
+    kept.into_iter()
+        .map(|(k, n)| (k, n as f64 / sum as f64))
+        .collect()
+}
+
+/// F_n(M) in milli-GPU for a node with free CPU `cpu`, free card vector `cards`, model `model`.
+fn node_frag(m: &Typical, cpu: i64, cards: &[u32], model: &str) -> f64 {
+    let idle: u32 = cards.iter().sum();
+    if idle == 0 {
+        return 0.0;
+    }
+    let mut f = 0.0;
+    for ((c, d, k, spec), p) in m {
+        let frag = if *d == 0 || (!spec.is_empty() && !spec.iter().any(|s| s == model)) {
+            idle
+        } else if cards.iter().filter(|r| **r >= *d).count() as u32 >= *k && cpu >= *c {
+            cards.iter().filter(|r| **r < *d).sum()
+        } else {
+            idle
+        };
+        f += p * f64::from(frag);
+    }
+    f
+}
+
+/// Shuffles and inflates the trace per fgd.md §1.2.
+fn arrivals(pods: &[OpenbPod], seed: u64, capacity_milli: u64, target: f64) -> Vec<OpenbPod> {
+    let mut rng = Rng::derive(seed, "fgd");
+    let mut sorted = pods.to_vec();
+    sorted.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut seq = sorted.clone();
+    rng.shuffle(&mut seq);
+    let goal = (target / 100.0 * capacity_milli as f64) as u64;
+    let demand = |p: &OpenbPod| u64::from(p.num_gpu) * u64::from(p.gpu_milli);
+    let mut total: u64 = seq.iter().map(demand).sum();
+    while total > goal && !seq.is_empty() {
+        let i = rng.below(seq.len() as u64) as usize;
+        total -= demand(&seq.remove(i));
+    }
+    while total < goal && !sorted.is_empty() {
+        let p = sorted[rng.below(sorted.len() as u64) as usize].clone();
+        total += demand(&p);
+        seq.push(p);
+    }
+    seq
+}
+
+struct RunLog {
+    by_bin: BTreeMap<u32, (f64, f64, u32)>,
+    failed: u32,
+    card_failed: u32,
+}
+
+fn one_run(
+    policy: &Policy,
+    cluster: &ClusterSpec,
+    seq: &[OpenbPod],
+    m: &Typical,
+) -> Result<RunLog> {
+    let cap: u64 = cluster.total_gpus() * 1000;
+    let mut snap = Snapshot::default();
+    snap.queues.insert("default".into(), Queue::open());
+    let mut cards: Vec<Vec<u32>> = Vec::new();
+    let mut cpu_free: Vec<i64> = Vec::new();
+    let mut frag: Vec<f64> = Vec::new();
+    let mut index = BTreeMap::new();
+    for (i, n) in cluster.nodes.iter().enumerate() {
+        let mut node = crate::snapshot::node(n);
+        node.allocatable.set(NVIDIA_GPU, i64::from(n.gpus) * 1000);
+        node.gpus.clear();
+        snap.nodes.insert(n.name.as_str().into(), node);
+        cards.push(vec![1000; n.gpus as usize]);
+        cpu_free.push(n.cpu_milli);
+        frag.push(node_frag(m, n.cpu_milli, &cards[i], &n.gpu_model));
+        index.insert(n.name.clone(), i);
+    }
+    let mut log = RunLog {
+        by_bin: BTreeMap::new(),
+        failed: 0,
+        card_failed: 0,
+    };
+    let (mut arrived, mut used) = (0u64, 0u64);
+    let jid = JobId::new("default/pod");
+    let tid = TaskId::new("default/pod-0");
+    for p in seq {
+        let demand = u64::from(p.num_gpu) * u64::from(p.gpu_milli);
+        let requests = Resources::new()
+            .with(CPU, p.cpu_milli)
+            .with(MEMORY, p.memory_mib << 20)
+            .with(NVIDIA_GPU, demand as i64);
+        let job = JobSpecLite {
+            gpu_models: p.gpu_spec.clone(),
+            gpus: p.num_gpu,
+        };
+        snap.jobs.insert(jid.clone(), Job::new("default", 1));
+        let mut task = Task::pending(jid.clone(), requests.clone());
+        if job.gpus > 0 && !job.gpu_models.is_empty() {
+            task.constraints.required_affinity = vec![scheduler_core::model::NodeAffinityTerm {
+                match_expressions: vec![scheduler_core::model::NodeSelectorRequirement {
+                    key: "gpu-card-model".into(),
+                    operator: scheduler_core::model::NodeSelectorOperator::In,
+                    values: job.gpu_models.clone(),
+                }],
+            }];
+        }
+        snap.tasks.insert(tid.clone(), task);
+        let result = run_session(&snap, &policy.scheduler)
+            .map_err(|source| Error::Session { at_ms: 0, source })?;
+        let node = result.effects.iter().find_map(|e| match e {
+            Effect::Bind { node, .. } => Some(node.as_str().to_owned()),
+            _ => None,
+        });
+        snap.tasks.clear();
+        snap.jobs.clear();
+        arrived += demand;
+        match node.and_then(|n| index.get(&n).copied()) {
+            None => log.failed += 1,
+            Some(i) => {
+                let c = &mut cards[i];
+                let ok = if p.num_gpu == 0 {
+                    true
+                } else if p.gpu_milli < 1000 {
+                    let best = (0..c.len())
+                        .filter(|&g| c[g] >= p.gpu_milli)
+                        .min_by_key(|&g| (c[g], g));
+                    best.map(|g| c[g] -= p.gpu_milli).is_some()
+                } else {
+                    let free: Vec<usize> = (0..c.len())
+                        .filter(|&g| c[g] == 1000)
+                        .take(p.num_gpu as usize)
+                        .collect();
+                    if free.len() == p.num_gpu as usize {
+                        free.iter().for_each(|&g| c[g] = 0);
+                        true
+                    } else {
+                        false
+                    }
+                };
+                if ok {
+                    cpu_free[i] -= p.cpu_milli;
+                    used += demand;
+                    if let Some(n) = snap
+                        .nodes
+                        .get_mut(&scheduler_core::NodeId::new(cluster.nodes[i].name.clone()))
+                    {
+                        n.used.add(&requests);
+                    }
+                    frag[i] = node_frag(m, cpu_free[i], &cards[i], &cluster.nodes[i].gpu_model);
+                } else {
+                    log.failed += 1;
+                    log.card_failed += 1;
+                }
+            }
+        }
+        let x = (100.0 * arrived as f64 / cap as f64).round() as u32;
+        let idle = (cap - used) as f64;
+        let unalloc = 100.0 * idle / cap as f64;
+        let rate = if idle > 0.0 {
+            100.0 * frag.iter().sum::<f64>() / idle
+        } else {
+            0.0
+        };
+        let e = log.by_bin.entry(x).or_insert((0.0, 0.0, 0));
+        e.0 += unalloc;
+        e.1 += rate;
+        e.2 += 1;
+    }
+    Ok(log)
+}
+
+struct JobSpecLite {
+    gpu_models: Vec<String>,
+    gpus: u32,
+}
+
+/// Runs the FGD experiment for `policies` over the spec's seeds.
+pub fn run(
+    spec: &FgdSpec,
+    cluster: &ClusterSpec,
+    policies: &[String],
+    _seed: u64,
+    traces: &Path,
+    progress: bool,
+) -> Result<(FgdReport, Vec<RunTiming>)> {
+    let pods = read_openb_pods(&traces.join(&spec.pod_list))?;
+    let m = typical(&pods);
+    let cap = cluster.total_gpus() * 1000;
+    let mut report = FgdReport {
+        pods: 0,
+        curves: BTreeMap::new(),
+        failed: BTreeMap::new(),
+        paper_at_100: BTreeMap::from([
+            ("random".to_owned(), 13.70),
+            ("dotprod".to_owned(), 9.38),
+            ("clustering".to_owned(), 8.35),
+            ("packing".to_owned(), 8.22),
+            ("bestfit".to_owned(), 7.14),
+            ("fgd".to_owned(), 4.77),
+        ]),
+    };
+    let mut timings = Vec::new();
+    for name in policies {
+        let policy = Policy::load(name)?;
+        let t0 = Instant::now();
+        let mut bins: BTreeMap<u32, (f64, f64, u32)> = BTreeMap::new();
+        let (mut failed, mut card_failed, mut events) = (0.0, 0.0, 0u64);
+        for &seed in &spec.seeds {
+            let seq = arrivals(&pods, seed, cap, spec.target_percent);
+            if report.pods == 0 {
+                report.pods = seq.len();
+            }
+            events += seq.len() as u64;
+            let log = one_run(&policy, cluster, &seq, &m)?;
+            if progress {
+                eprintln!(
+                    "fgd {name} seed {seed}: {} pods, {} failed",
+                    seq.len(),
+                    log.failed
+                );
+            }
+            failed += f64::from(log.failed);
+            card_failed += f64::from(log.card_failed);
+            for (x, (u, r, n)) in log.by_bin {
+                let e = bins.entry(x).or_insert((0.0, 0.0, 0));
+                e.0 += u / f64::from(n);
+                e.1 += r / f64::from(n);
+                e.2 += 1;
+            }
+        }
+        let seeds = spec.seeds.len().max(1) as f64;
+        report
+            .failed
+            .insert(name.clone(), (r4(failed / seeds), r4(card_failed / seeds)));
+        report.curves.insert(
+            name.clone(),
+            bins.into_iter()
+                .map(|(x, (u, r, n))| FgdPoint {
+                    arrived: x,
+                    unallocated: r4(u / f64::from(n)),
+                    frag_rate: r4(r / f64::from(n)),
+                })
+                .collect(),
+        );
+        let wall = t0.elapsed().as_secs_f64();
+        timings.push(RunTiming {
+            policy: name.clone(),
+            wall_s: r4(wall),
+            events,
+            events_per_s: (events as f64 / wall.max(1e-9)).round(),
+        });
+    }
+    Ok((report, timings))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_fragmentation_follows_the_paper_definition() {
+        // One task type: 1 CPU, half a GPU. Cards [1000, 300]: the 300 card is a fragment.
+        let m: Typical = vec![((1000, 500, 1, vec![]), 1.0)];
+        assert_eq!(node_frag(&m, 4000, &[1000, 300], "G2"), 300.0);
+        // Not enough CPU: every idle GPU is a fragment.
+        assert_eq!(node_frag(&m, 500, &[1000, 300], "G2"), 1300.0);
+        // CPU-only tasks count every idle GPU.
+        let cpu_only: Typical = vec![((1000, 0, 0, vec![]), 1.0)];
+        assert_eq!(node_frag(&cpu_only, 4000, &[1000], "G2"), 1000.0);
+        // Model constraint not met.
+        let typed: Typical = vec![((1000, 1000, 1, vec!["T4".into()]), 1.0)];
+        assert_eq!(node_frag(&typed, 4000, &[1000], "G2"), 1000.0);
+    }
+}
