@@ -11,8 +11,10 @@
 # 3. render each values set; kubernetes-validate --strict -k 1.32.0 on every built-in object;
 #    custom resources (and examples/*.yaml) against our CRD schemas; the chart's own policy
 #    (non-root, read-only, requests, PDBs, HA, webhook CA)
-# 4. RBAC: the chart's roles equal docs/rbac.md and cover the API calls in the code
-# 5. the checks can fail: bad values, a bad render and a bad custom resource must be rejected
+# 4. the Dockerfile agrees with the chart (static binary, distroless/scratch, same uid)
+# 5. the Grafana dashboard (config/grafana) queries only metrics the code registers
+# 6. RBAC: the chart's roles equal docs/rbac.md and cover the API calls in the code
+# 7. the checks can fail: bad values, a bad render, a bad custom resource and a bad dashboard are rejected
 #
 # Python tools live in a venv under $HOME/.cache/basalt-venv (created once, reused).
 set -euo pipefail
@@ -83,6 +85,18 @@ for set in "${value_sets[@]}"; do
     "$PY" tools/chart_policy.py "$rendered" "${policy[@]}" || fail "policy ($label)"
 done
 
+step "Dockerfile matches the chart (static binary, distroless/scratch, uid of podSecurityContext)"
+uid=$("$PY" -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["podSecurityContext"]["runAsUser"])' "$CHART/values.yaml")
+final_from=$(grep -E '^FROM ' Dockerfile | tail -1)
+[[ "$final_from" =~ distroless/static|^FROM\ scratch ]] || fail "Dockerfile: the final stage must be distroless/static or scratch, not: $final_from"
+grep -qE "^USER ${uid}(:${uid})?\$" Dockerfile || fail "Dockerfile: USER must be $uid, the chart's podSecurityContext.runAsUser"
+grep -q -- '-unknown-linux-musl' Dockerfile || fail "Dockerfile: the binary must be built for a musl target (static)"
+grep -qE '^ENTRYPOINT \["/usr/local/bin/basalt"\]' Dockerfile || fail "Dockerfile: ENTRYPOINT must be the basalt binary (the chart passes subcommands as args)"
+echo "ok: Dockerfile final stage '$final_from', user $uid"
+
+step "Grafana dashboard queries only registered metrics"
+"$PY" tools/dashboard_check.py config/grafana/basalt.json --root "$ROOT" || fail "config/grafana/basalt.json"
+
 step "examples against the CRD schemas"
 "$PY" tools/validate_crs.py --crds config/crd examples/*.yaml || fail "examples/*.yaml"
 
@@ -107,6 +121,13 @@ if "$PY" tools/validate_crs.py --crds config/crd tools/testdata/chart/bad-queue.
 else
     grep -q "weight" "$OUT/neg3.txt" && grep -q "bogus" "$OUT/neg3.txt" || fail "bad queue rejected without naming weight and bogus: $(cat "$OUT/neg3.txt")"
     echo "ok: bad custom resource rejected"
+fi
+
+sed 's/basalt_controller_leader{/basalt_controller_no_such_metric{/' config/grafana/basalt.json > "$OUT/bad-dashboard.json"
+if "$PY" tools/dashboard_check.py "$OUT/bad-dashboard.json" --root "$ROOT" > "$OUT/neg4.txt" 2>&1; then
+    fail "dashboard_check accepted a dashboard querying an unregistered metric"
+else
+    echo "ok: dashboard with an unregistered metric rejected"
 fi
 
 echo
