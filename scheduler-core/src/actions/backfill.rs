@@ -1,6 +1,7 @@
-//! `backfill`: place BestEffort (zero-request) pending tasks of admitted, valid, ready jobs on any node
-//! that passes the predicates, best score first, committed one task at a time (no gang
-//! statement: zero-request pods cannot hold resources hostage). Never pipelines.
+//! `backfill`: place BestEffort (zero-request) pending tasks of admitted, valid jobs on any node
+//! that passes the predicates, best score first. One statement per job, committed only if the job
+//! is then ready (so a gang is never started partially through its BestEffort members).
+//! Never pipelines.
 
 use crate::actions::Action;
 use crate::actions::allocate::node_search;
@@ -49,10 +50,6 @@ impl Action for Backfill {
                 ssn.record_invalid(job, why);
                 continue;
             }
-            // Binding BestEffort members of a gang that is not ready would start it partially.
-            if !ssn.plugins.job_ready(&ssn.state, job) {
-                continue;
-            }
             let mut tasks: Vec<TaskIx> = ssn.state.jobs[job.ix()]
                 .tasks
                 .iter()
@@ -66,17 +63,21 @@ impl Action for Backfill {
                 let (plugins, st) = (&ssn.plugins, &ssn.state);
                 tasks.sort_by(|a, b| plugins.task_order(st, *a, *b));
             }
+            // One statement per job: a gang that needs these members to be ready binds all of
+            // them or none; a ready job commits whatever fitted.
+            let mut stmt = Statement::new();
             for task in tasks {
                 match ssn.select_node(task, &self.search, false) {
-                    Placement::Idle(node) => {
-                        let mut stmt = Statement::new();
-                        ssn.allocate(&mut stmt, task, node);
-                        let effects = ssn.commit(stmt);
-                        ssn.emit(effects);
-                    }
+                    Placement::Idle(node) => ssn.allocate(&mut stmt, task, node),
                     Placement::Future(_) => {}
                     Placement::Unfit(diag) => ssn.record_unschedulable(job, task, &diag),
                 }
+            }
+            if ssn.plugins.job_ready(&ssn.state, job) {
+                let effects = ssn.commit(stmt);
+                ssn.emit(effects);
+            } else {
+                ssn.discard(stmt);
             }
         }
     }
