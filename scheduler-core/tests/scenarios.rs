@@ -299,3 +299,18 @@ fn inconsistent_snapshots_are_errors() {
             .contains("ghost")
     );
 }
+
+#[test]
+fn jobs_of_missing_queues_are_explained() {
+    let mut c = Cluster::new();
+    c.gpu_node("n", 8, 0);
+    c.gang("lost", 1, 1, gpu_pod(1));
+    c.job_mut("lost").queue = "team-x".into();
+    let r = c.run();
+    assert!(binds(&r).is_empty());
+    let x = explanations(&r);
+    assert!(
+        x.len() == 1 && x[0].contains("queue \"team-x\" of job lost does not exist"),
+        "{x:?}"
+    );
+}

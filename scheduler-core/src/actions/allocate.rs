@@ -18,6 +18,7 @@
 use crate::actions::{Action, OrderedHeap};
 use crate::config::{Arguments, ConfigError};
 use crate::model::{JobPhase, TaskStatus};
+use crate::plugin::JobInvalid;
 use crate::session::{JobIx, NodeSearch, Placement, QueueIx, Session, Statement, TaskIx};
 
 /// The `allocate` action.
@@ -68,7 +69,6 @@ impl Allocate {
         for (i, slot) in work.iter_mut().enumerate() {
             let job = JobIx(i as u32);
             let j = &ssn.state.jobs[i];
-            let Some(q) = j.queue else { continue };
             match j.phase {
                 JobPhase::Completed => continue,
                 JobPhase::Pending if enqueue_runs => continue,
@@ -93,6 +93,18 @@ impl Allocate {
             if tasks.is_empty() {
                 continue;
             }
+            let Some(q) = j.queue else {
+                let why = JobInvalid {
+                    reason: "QueueNotFound".into(),
+                    message: format!(
+                        "queue {:?} of job {} does not exist; create the queue or change the PodGroup's spec.queue",
+                        j.spec.queue.as_str(),
+                        j.id
+                    ),
+                };
+                ssn.record_invalid(job, why);
+                continue;
+            };
             if let Some(why) = ssn.plugins.job_valid(&ssn.state, job) {
                 ssn.record_invalid(job, why);
                 continue;

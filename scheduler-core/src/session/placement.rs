@@ -143,7 +143,10 @@ impl Session<'_> {
     ) -> Placement {
         let class = self.state.tasks[task.ix()].class;
         let key = (class, allow_future, Box::from(self.state.request(task)));
-        if let Some((epoch, diag)) = self.fit_cache.get(&key)
+        // "Nothing fits" stays true until resources are freed, provided the predicates only
+        // look at nodes and the task's shape (see `Plugin::node_local`).
+        if self.node_local
+            && let Some((epoch, diag)) = self.fit_cache.get(&key)
             && *epoch == self.release_epoch
         {
             return Placement::Unfit(Rc::clone(diag));
@@ -159,8 +162,10 @@ impl Session<'_> {
             Some(p) => p,
             None => {
                 let diag = Rc::new(self.diagnose(task, &nodes, allow_future));
-                self.fit_cache
-                    .insert(key, (self.release_epoch, Rc::clone(&diag)));
+                if self.node_local {
+                    self.fit_cache
+                        .insert(key, (self.release_epoch, Rc::clone(&diag)));
+                }
                 Placement::Unfit(diag)
             }
         }

@@ -63,7 +63,7 @@ impl Statement {
 impl Drop for Statement {
     fn drop(&mut self) {
         debug_assert!(
-            self.ops.is_empty(),
+            self.ops.is_empty() || std::thread::panicking(),
             "statement dropped without commit, discard or keep"
         );
     }
