@@ -2,17 +2,133 @@
 //! scheduler loop (reflector stores → `scheduler_core` session → bind/evict/status effects),
 //! Lease-based leader election and the metrics/health server.
 //!
-//! Decisions live in pure modules (`job::state`, `job::build`, `queue::state`, `scheduler::snapshot`)
-//! and in `scheduler_core`; the reconcilers only read, call them, and write.
+//! Decisions live in pure modules (`job::state`, `job::build`, `queue::next_state`,
+//! `scheduler::snapshot`, `leader::decide`) and in `scheduler_core`; the reconcilers only read,
+//! call them, and write. Entry point: [`run`].
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod command;
+pub mod context;
 pub mod error;
 pub mod job;
+pub mod leader;
 pub mod metrics;
+pub mod podgroup;
+pub mod queue;
 pub mod resources;
+pub mod scheduler;
 
-pub use error::{Error, Result};
-pub mod context;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use kube::Client;
+use kube::api::{Api, ListParams};
+use tokio::sync::watch;
+use tracing::{info, warn};
 
 pub use context::{Context, ControllerConfig, LeaderElection, SchedulerConfigSource};
+pub use error::{Error, Result};
+pub use metrics::{Health, Metrics};
+
+/// A cloneable shutdown signal usable where kube-runtime wants `Send + Sync + 'static`.
+fn signal(rx: &watch::Receiver<bool>) -> impl Future<Output = ()> + Send + Sync + 'static {
+    let mut rx = rx.clone();
+    async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    }
+}
+
+/// Runs every reconciler, the scheduler loop, leader election and (if configured) the
+/// metrics/health server until `shutdown` resolves, then stops them and releases the lease.
+///
+/// # Errors
+/// [`Error::Startup`] when the Volcano CRDs are not served; [`Error::MetricsBind`] when the
+/// metrics address is taken.
+pub async fn run(
+    client: Client,
+    config: ControllerConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<()> {
+    Api::<crds::Job>::all(client.clone())
+        .list(&ListParams::default().limit(1))
+        .await
+        .map_err(|source| Error::Startup {
+            kind: "jobs.batch.volcano.sh",
+            source,
+        })?;
+    let metrics = Arc::new(Metrics::new());
+    let health = Arc::new(Health::default());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (leader_tx, leader_rx) = watch::channel(config.leader_election.is_none());
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        config.clone(),
+        metrics.clone(),
+        leader_rx.clone(),
+    ));
+
+    let mut tasks = Vec::new();
+    if let Some(addr) = config.metrics_addr {
+        let (bound, server) = metrics::serve(addr, metrics.clone(), health.clone()).await?;
+        info!(%bound, "serving /metrics, /healthz, /readyz");
+        let stop = signal(&stop_rx);
+        tasks.push(tokio::spawn(async move {
+            tokio::select! { () = server => {}, () = stop => {} }
+        }));
+    }
+    if let Some(le) = config.leader_election.clone() {
+        tasks.push(tokio::spawn(leader::run(
+            client.clone(),
+            le,
+            leader_tx,
+            signal(&stop_rx),
+        )));
+    }
+    {
+        let ctx = ctx.clone();
+        let mut leading = leader_rx.clone();
+        let metrics = metrics.clone();
+        tasks.push(tokio::spawn(async move {
+            // Default queues are created by whichever replica leads first; retried until done.
+            loop {
+                if leading.wait_for(|l| *l).await.is_err() {
+                    return;
+                }
+                metrics.leader.set(1);
+                match queue::ensure_default_queues(&ctx).await {
+                    Ok(()) => break,
+                    Err(error) => warn!(%error, "creating the default queues failed; retrying"),
+                }
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            while leading.changed().await.is_ok() {
+                metrics.leader.set(i64::from(*leading.borrow()));
+            }
+        }));
+    }
+    tasks.push(tokio::spawn(job::reconcile::run(
+        ctx.clone(),
+        signal(&stop_rx),
+    )));
+    tasks.push(tokio::spawn(podgroup::run(ctx.clone(), signal(&stop_rx))));
+    tasks.push(tokio::spawn(queue::run(ctx.clone(), signal(&stop_rx))));
+    tasks.push(tokio::spawn(command::run(ctx.clone(), signal(&stop_rx))));
+    tasks.push(tokio::spawn(scheduler::run(ctx.clone(), signal(&stop_rx))));
+    health.ready.store(true, Ordering::Relaxed);
+    info!(schedulers = ?config.scheduler_names, "basalt controllers running");
+
+    shutdown.await;
+    info!("shutting down controllers");
+    let _ = stop_tx.send(true);
+    for task in tasks {
+        if tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .is_err()
+        {
+            warn!("a controller did not stop within 10 s");
+        }
+    }
+    Ok(())
+}

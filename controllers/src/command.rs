@@ -1,0 +1,171 @@
+//! The Command controller: consumes each `bus.volcano.sh/v1alpha1` Command exactly once by
+//! deleting it first (UID precondition; a failed delete means another replica or an earlier
+//! attempt consumed it), then applying its action to the target Job or Queue.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crds::command::Command;
+use crds::job::Action as JobAction;
+use crds::labels;
+use futures_util::StreamExt;
+use k8s_openapi::api::core::v1::{ObjectReference, Pod};
+use kube::api::{Api, DeleteParams, ListParams, Preconditions};
+use kube::runtime::controller::Action;
+use kube::runtime::{Controller, watcher};
+use kube::{Resource, ResourceExt};
+use tracing::{info, warn};
+
+use crate::context::Context;
+use crate::error::{Error, Result, is_status};
+
+const COMPONENT: &str = "command";
+
+/// What a command acts on.
+#[derive(Debug, PartialEq, Eq)]
+pub enum CommandTarget {
+    /// A Job action on `name` in the command's namespace.
+    Job(String),
+    /// A queue action.
+    Queue(String),
+    /// Not for this controller (JobFlow actions, missing target or action).
+    Ignore,
+}
+
+/// Pure: where a command goes.
+pub fn route(cmd: &Command) -> (CommandTarget, Option<JobAction>) {
+    let Some(action) = cmd.spec.action else {
+        return (CommandTarget::Ignore, None);
+    };
+    let Some(target) = &cmd.spec.target else {
+        return (CommandTarget::Ignore, Some(action));
+    };
+    let t = match (target.kind.as_str(), action) {
+        ("Queue", JobAction::OpenQueue | JobAction::CloseQueue) => {
+            CommandTarget::Queue(target.name.clone())
+        }
+        (
+            "Job",
+            JobAction::AbortJob
+            | JobAction::RestartJob
+            | JobAction::RestartTask
+            | JobAction::TerminateJob
+            | JobAction::CompleteJob
+            | JobAction::ResumeJob,
+        ) => CommandTarget::Job(target.name.clone()),
+        _ => CommandTarget::Ignore,
+    };
+    (t, Some(action))
+}
+
+/// Runs the Command controller until `shutdown`.
+pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+    Controller::new(
+        Api::<Command>::all(ctx.client.clone()),
+        watcher::Config::default(),
+    )
+    .graceful_shutdown_on(shutdown)
+    .run(reconcile, error_policy, ctx)
+    .for_each(|_| async {})
+    .await;
+}
+
+async fn reconcile(cmd: Arc<Command>, ctx: Arc<Context>) -> Result<Action> {
+    if !ctx.is_leader() {
+        return Ok(Action::requeue(Duration::from_secs(2)));
+    }
+    let (target, action) = route(&cmd);
+    let (CommandTarget::Job(_) | CommandTarget::Queue(_), Some(action)) = (&target, action) else {
+        return Ok(Action::await_change());
+    };
+    let ns = cmd.namespace().unwrap_or_default();
+    let name = cmd.name_any();
+    let api: Api<Command> = Api::namespaced(ctx.client.clone(), &ns);
+    let dp = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: cmd.uid(),
+            resource_version: None,
+        }),
+        ..Default::default()
+    };
+    match api.delete(&name, &dp).await {
+        Ok(_) => {}
+        Err(e) if is_status(&e, 404) || is_status(&e, 409) => return Ok(Action::await_change()),
+        Err(e) => return Err(Error::kube("delete", "Command", format!("{ns}/{name}"), e)),
+    }
+    info!(command = %name, ?action, ?target, "consuming command");
+    let result = match &target {
+        CommandTarget::Job(job) => {
+            let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
+            let lp = ListParams::default().labels(&format!("{}={job}", labels::JOB_NAME));
+            let list = pods
+                .list(&lp)
+                .await
+                .map_err(|e| Error::kube("list", "Pod", format!("{ns}/{job}"), e))?;
+            crate::job::reconcile::sync(&ctx, &ns, job, list.items, Some(action))
+                .await
+                .map(|_| ())
+        }
+        CommandTarget::Queue(queue) => crate::queue::apply_command(&ctx, queue, action).await,
+        CommandTarget::Ignore => Ok(()),
+    };
+    ctx.metrics.reconciled(COMPONENT, result.is_ok());
+    let reference = match &target {
+        CommandTarget::Job(job) => ObjectReference {
+            api_version: Some("batch.volcano.sh/v1alpha1".into()),
+            kind: Some("Job".into()),
+            name: Some(job.clone()),
+            namespace: Some(ns.clone()),
+            ..Default::default()
+        },
+        _ => cmd.object_ref(&()),
+    };
+    let (warning, note) = match &result {
+        Ok(()) => (false, format!("command {name:?} applied {action:?}")),
+        Err(e) => (
+            true,
+            format!("command {name:?} ({action:?}) was consumed but failed: {e}"),
+        ),
+    };
+    ctx.event(
+        &reference,
+        warning,
+        "CommandIssued",
+        &format!("{action:?}"),
+        note,
+    )
+    .await;
+    // The command is gone; a failure is reported, not retried.
+    Ok(Action::await_change())
+}
+
+fn error_policy(cmd: Arc<Command>, error: &Error, ctx: Arc<Context>) -> Action {
+    warn!(command = %cmd.name_any(), %error, "command reconcile failed");
+    ctx.metrics.reconciled(COMPONENT, false);
+    Action::requeue(Duration::from_secs(5))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmd(text: &str) -> Command {
+        serde_saphyr::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn routes_the_example_and_queue_commands() {
+        let c = cmd(include_str!("../../examples/command-abort-job.yaml"));
+        let (t, a) = route(&c);
+        assert!(matches!(t, CommandTarget::Job(_)));
+        assert_eq!(a, Some(JobAction::AbortJob));
+        let c = cmd(
+            "apiVersion: bus.volcano.sh/v1alpha1\nkind: Command\nmetadata: {name: c}\naction: CloseQueue\ntarget: {apiVersion: scheduling.volcano.sh/v1beta1, kind: Queue, name: q, uid: x}\n",
+        );
+        assert_eq!(route(&c).0, CommandTarget::Queue("q".into()));
+        let c = cmd(
+            "apiVersion: bus.volcano.sh/v1alpha1\nkind: Command\nmetadata: {name: c}\naction: CloseQueue\ntarget: {apiVersion: batch.volcano.sh/v1alpha1, kind: Job, name: j, uid: x}\n",
+        );
+        assert_eq!(route(&c).0, CommandTarget::Ignore);
+    }
+}

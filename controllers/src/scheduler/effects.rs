@@ -1,0 +1,356 @@
+//! Executes a session's effects against the API server with bounded parallelism: binds
+//! (annotations first, then `pods/binding`), evictions (Eviction API), PodGroup status (plain
+//! replace: PodGroup has no status subresource), Queue `status.allocated` (status subresource),
+//! and `PodScheduled=False` + `FailedScheduling` for explanations.
+//!
+//! The status builders (`podgroup_status`, `unschedulable_condition`) are pure; the rest is I/O.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crds::podgroup::{PodGroup, PodGroupCondition, PodGroupPhase, PodGroupStatus};
+use crds::queue::Queue;
+use futures_util::{StreamExt, stream};
+use k8s_openapi::api::core::v1::{ObjectReference, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, EvictParams, Patch, PatchParams, PostParams};
+use kube::{Resource, ResourceExt};
+use scheduler_core::{Effect, Explanation, JobPhase, NodeId, TaskId};
+use serde_json::json;
+use tracing::{debug, warn};
+
+use crate::context::{Context, field_manager};
+use crate::error::is_status;
+use crate::resources::to_list;
+
+const COMPONENT: &str = "scheduler";
+/// Pods of one unschedulable job that get `PodScheduled=False`.
+const EXPLAINED_PODS: usize = 50;
+/// Pods of one unschedulable job that get a `FailedScheduling` event.
+const EVENT_PODS: usize = 5;
+
+/// What executing one session's effects did.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Binds that succeeded, with the node.
+    pub bound: Vec<(TaskId, NodeId)>,
+    /// Binds that failed.
+    pub failed: Vec<TaskId>,
+}
+
+fn split(id: &str) -> (&str, &str) {
+    id.split_once('/').unwrap_or(("", id))
+}
+
+/// Pure: the PodGroup status for a phase and the core's conditions, keeping
+/// `lastTransitionTime` of conditions whose status did not change, plus pod counts.
+pub fn podgroup_status(
+    current: Option<&PodGroupStatus>,
+    phase: JobPhase,
+    conditions: &[scheduler_core::plugin::JobCondition],
+    pods: &[&Pod],
+    now: Timestamp,
+) -> PodGroupStatus {
+    let phase = match phase {
+        JobPhase::Pending => PodGroupPhase::Pending,
+        JobPhase::Inqueue => PodGroupPhase::Inqueue,
+        JobPhase::Running => PodGroupPhase::Running,
+        JobPhase::Unknown => PodGroupPhase::Unknown,
+        JobPhase::Completed => PodGroupPhase::Completed,
+    };
+    let old = current
+        .and_then(|c| c.conditions.clone())
+        .unwrap_or_default();
+    let conditions: Vec<PodGroupCondition> = conditions
+        .iter()
+        .map(|c| {
+            let status = if c.status { "True" } else { "False" };
+            let prev = old
+                .iter()
+                .find(|o| o.type_.as_deref() == Some(c.kind.as_str()));
+            let time = match prev {
+                Some(p) if p.status.as_deref() == Some(status) => p.last_transition_time.clone(),
+                _ => Some(Time(now)),
+            };
+            PodGroupCondition {
+                type_: Some(c.kind.clone()),
+                status: Some(status.to_owned()),
+                transition_id: None,
+                last_transition_time: time,
+                reason: Some(c.reason.clone()),
+                message: Some(c.message.clone()),
+            }
+        })
+        .collect();
+    let count = |ph: &str| {
+        pods.iter()
+            .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some(ph))
+            .count() as i32
+    };
+    PodGroupStatus {
+        phase: Some(phase),
+        conditions: (!conditions.is_empty()).then_some(conditions),
+        running: Some(count("Running")),
+        succeeded: Some(count("Succeeded")),
+        failed: Some(count("Failed")),
+    }
+}
+
+/// Executes `effects`. `podgroups` and `pods_by_group` come from the caches the snapshot was
+/// built from; `explained` remembers the last explanation per job so unchanged ones are not
+/// re-published every second.
+pub async fn execute(
+    ctx: &Arc<Context>,
+    effects: Vec<Effect>,
+    podgroups: &BTreeMap<String, Arc<PodGroup>>,
+    queues: &BTreeMap<String, Arc<Queue>>,
+    pods_by_group: &BTreeMap<scheduler_core::JobId, Vec<&Pod>>,
+    explained: &mut BTreeMap<String, String>,
+) -> Outcome {
+    let parallelism = ctx.config.effect_parallelism.max(1);
+    let mut binds = Vec::new();
+    let mut writes: Vec<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>> = Vec::new();
+    let now = Timestamp::now();
+    for effect in effects {
+        match effect {
+            Effect::Bind {
+                task,
+                node,
+                annotations,
+            } => binds.push((task, node, annotations)),
+            Effect::Evict { task, reason } => {
+                writes.push(Box::pin(evict(ctx.clone(), task, reason)))
+            }
+            Effect::PodGroupStatus {
+                job,
+                phase,
+                conditions,
+            } => {
+                let Some(pg) = podgroups.get(job.as_str()) else {
+                    continue;
+                };
+                let pods = pods_by_group.get(&job).map(Vec::as_slice).unwrap_or(&[]);
+                let desired = podgroup_status(pg.status.as_ref(), phase, &conditions, pods, now);
+                if pg.status.as_ref() != Some(&desired) {
+                    writes.push(Box::pin(write_podgroup(
+                        ctx.clone(),
+                        (**pg).clone(),
+                        desired,
+                    )));
+                }
+            }
+            Effect::QueueStatus { queue, allocated } => {
+                let list = to_list(&allocated);
+                for (resource, amount) in allocated.iter() {
+                    let label = crate::metrics::QueueResource {
+                        queue: queue.to_string(),
+                        resource: resource.to_owned(),
+                    };
+                    ctx.metrics
+                        .queue_allocated
+                        .get_or_create(&label)
+                        .set(amount);
+                }
+                let current = queues
+                    .get(queue.as_str())
+                    .and_then(|q| q.status.as_ref())
+                    .and_then(|s| s.allocated.clone());
+                if current.unwrap_or_default() != list {
+                    writes.push(Box::pin(write_queue(ctx.clone(), queue.to_string(), list)));
+                }
+            }
+            Effect::Explanation(explanation) => {
+                let text = explanation.to_string();
+                if explained.get(explanation.job.as_str()) == Some(&text) {
+                    continue;
+                }
+                explained.insert(explanation.job.to_string(), text);
+                let pods: Vec<Pod> = pods_by_group
+                    .get(&explanation.job)
+                    .into_iter()
+                    .flatten()
+                    .filter(|p| p.spec.as_ref().is_some_and(|s| s.node_name.is_none()))
+                    .map(|p| (*p).clone())
+                    .collect();
+                writes.push(Box::pin(explain(ctx.clone(), explanation, pods)));
+            }
+        }
+    }
+    let bind_futs = binds.into_iter().map(|(task, node, annotations)| {
+        let ctx = ctx.clone();
+        async move {
+            let ok = bind(&ctx, &task, &node, annotations).await;
+            (task, node, ok)
+        }
+    });
+    let results: Vec<(TaskId, NodeId, bool)> = stream::iter(bind_futs)
+        .buffer_unordered(parallelism)
+        .collect()
+        .await;
+    stream::iter(writes)
+        .buffer_unordered(parallelism)
+        .for_each(|()| async {})
+        .await;
+    let mut outcome = Outcome::default();
+    for (task, node, ok) in results {
+        if ok {
+            ctx.metrics.pods_bound.inc();
+            outcome.bound.push((task, node));
+        } else {
+            ctx.metrics.bind_failures.inc();
+            outcome.failed.push(task);
+        }
+    }
+    outcome
+}
+
+async fn bind(
+    ctx: &Context,
+    task: &TaskId,
+    node: &NodeId,
+    annotations: BTreeMap<String, String>,
+) -> bool {
+    let (ns, name) = split(task.as_str());
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
+    let pm = PatchParams {
+        field_manager: Some(field_manager(COMPONENT)),
+        ..Default::default()
+    };
+    if !annotations.is_empty() {
+        let patch = json!({"metadata": {"annotations": annotations}});
+        if let Err(error) = api.patch(name, &pm, &Patch::Merge(&patch)).await {
+            warn!(pod = %task, %error, "annotating pod before bind failed");
+            return false;
+        }
+    }
+    let binding = json!({
+        "apiVersion": "v1", "kind": "Binding",
+        "metadata": {"name": name, "namespace": ns, "annotations": annotations},
+        "target": {"apiVersion": "v1", "kind": "Node", "name": node.as_str()},
+    });
+    let pp = PostParams {
+        dry_run: false,
+        field_manager: Some(field_manager(COMPONENT)),
+    };
+    match api
+        .create_subresource::<_, serde_json::Value>("binding", name, &pp, &binding)
+        .await
+    {
+        Ok(_) => true,
+        Err(error) => {
+            warn!(pod = %task, node = %node, %error, "bind failed");
+            false
+        }
+    }
+}
+
+async fn evict(ctx: Arc<Context>, task: TaskId, reason: String) {
+    let (ns, name) = split(task.as_str());
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
+    match api.evict(name, &EvictParams::default()).await {
+        Ok(_) => {
+            ctx.metrics.pods_evicted.inc();
+            let reference = ObjectReference {
+                api_version: Some("v1".into()),
+                kind: Some("Pod".into()),
+                name: Some(name.to_owned()),
+                namespace: Some(ns.to_owned()),
+                ..Default::default()
+            };
+            ctx.event(
+                &reference,
+                true,
+                "Evict",
+                "Preempt",
+                format!("pod evicted by the scheduler: {reason}"),
+            )
+            .await;
+        }
+        Err(e) if is_status(&e, 404) => {}
+        Err(error) => warn!(pod = %task, %error, "eviction failed"),
+    }
+}
+
+async fn write_podgroup(ctx: Arc<Context>, mut pg: PodGroup, status: PodGroupStatus) {
+    let ns = pg.namespace().unwrap_or_default();
+    let name = pg.name_any();
+    let api: Api<PodGroup> = Api::namespaced(ctx.client.clone(), &ns);
+    pg.status = Some(status);
+    let pp = PostParams {
+        dry_run: false,
+        field_manager: Some(field_manager(COMPONENT)),
+    };
+    match api.replace(&name, &pp, &pg).await {
+        Ok(_) => {}
+        Err(e) if is_status(&e, 409) || is_status(&e, 404) => {
+            debug!(podgroup = %name, "podgroup changed; next session rewrites")
+        }
+        Err(error) => warn!(podgroup = %name, %error, "writing podgroup status failed"),
+    }
+}
+
+async fn write_queue(ctx: Arc<Context>, queue: String, allocated: crds::ResourceList) {
+    let api: Api<Queue> = Api::all(ctx.client.clone());
+    // A merge patch replaces the map's keys one by one; null out resources no longer allocated.
+    let patch = json!({"status": {"allocated": null}});
+    let pp = PatchParams {
+        field_manager: Some(field_manager(COMPONENT)),
+        ..Default::default()
+    };
+    let set = json!({"status": {"allocated": allocated}});
+    let result = match api.patch_status(&queue, &pp, &Patch::Merge(&patch)).await {
+        Ok(_) => api.patch_status(&queue, &pp, &Patch::Merge(&set)).await,
+        Err(e) => Err(e),
+    };
+    if let Err(error) = result {
+        warn!(%queue, %error, "writing queue status failed");
+    }
+}
+
+/// Pure: the `PodScheduled=False` condition for an unschedulable pod.
+pub fn unschedulable_condition(message: &str, now: Timestamp) -> serde_json::Value {
+    json!({"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+        "message": message, "lastTransitionTime": Time(now)})
+}
+
+async fn explain(ctx: Arc<Context>, explanation: Explanation, pods: Vec<Pod>) {
+    let message = explanation.to_string();
+    let now = Timestamp::now();
+    // Bounded: a 1,000-pod gang gets the condition on its first pods, not a write storm.
+    for (i, pod) in pods.into_iter().take(EXPLAINED_PODS).enumerate() {
+        let ns = pod.namespace().unwrap_or_default();
+        let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
+        let mut conditions: Vec<serde_json::Value> = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .into_iter()
+            .flatten()
+            .filter(|c| c.type_ != "PodScheduled")
+            .filter_map(|c| serde_json::to_value(c).ok())
+            .collect();
+        conditions.push(unschedulable_condition(&message, now));
+        let patch = json!({"status": {"conditions": conditions}});
+        if let Err(error) = api
+            .patch_status(
+                &pod.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+        {
+            debug!(pod = %pod.name_any(), %error, "setting PodScheduled=False failed");
+        }
+        if i < EVENT_PODS {
+            ctx.event(
+                &pod.object_ref(&()),
+                true,
+                "FailedScheduling",
+                "Scheduling",
+                message.clone(),
+            )
+            .await;
+        }
+    }
+}

@@ -1,0 +1,326 @@
+//! Pure mapping from Kubernetes objects to the scheduler core's [`Snapshot`].
+//!
+//! Every pod bound to a node counts against that node, whichever scheduler placed it: pods that
+//! are not Basalt tasks go into the node's `used` and `pod_count`. Basalt's pods become tasks of
+//! their PodGroup (`scheduling.k8s.io/group-name`); binds issued but not yet visible in the cache
+//! (`in_flight`) are `Binding` on their node so a session never places a pod twice.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crds::labels;
+use crds::podgroup::{PodGroup, PodGroupPhase};
+use crds::queue::{Queue, QueueState};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::ResourceExt;
+use scheduler_core::model::{
+    Constraints, NodeAffinityTerm, NodeSelectorOperator, NodeSelectorRequirement, Taint,
+    TaintEffect, Toleration, TolerationOperator,
+};
+use scheduler_core::{JobId, JobPhase, NodeId, QueueId, Snapshot, Task, TaskId, TaskStatus};
+
+use crate::resources::{parse_list, pod_requests};
+
+/// The objects a snapshot is built from.
+pub struct Inputs<'a> {
+    /// All pods.
+    pub pods: &'a [&'a Pod],
+    /// All nodes.
+    pub nodes: &'a [&'a Node],
+    /// All PodGroups.
+    pub podgroups: &'a [&'a PodGroup],
+    /// All queues.
+    pub queues: &'a [&'a Queue],
+    /// Binds issued and not yet observed.
+    pub in_flight: &'a BTreeMap<TaskId, NodeId>,
+}
+
+/// `namespace/name`.
+pub fn task_id(pod: &Pod) -> TaskId {
+    TaskId::new(format!(
+        "{}/{}",
+        pod.namespace().unwrap_or_default(),
+        pod.name_any()
+    ))
+}
+
+fn millis(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> u64 {
+    meta.creation_timestamp
+        .as_ref()
+        .map_or(0, |t| t.0.as_millisecond().max(0) as u64)
+}
+
+/// Builds the snapshot; `is_ours` decides which scheduler names are Basalt's.
+pub fn build(inputs: &Inputs<'_>, is_ours: impl Fn(Option<&str>) -> bool) -> Snapshot {
+    let mut snap = Snapshot::default();
+    for node in inputs.nodes {
+        let status = node.status.as_ref();
+        let mut allocatable = parse_list(status.and_then(|s| s.allocatable.as_ref()));
+        let max_pods = allocatable.get("pods");
+        allocatable.set("pods", 0);
+        let spec = node.spec.as_ref();
+        snap.nodes.insert(
+            NodeId::new(node.name_any()),
+            scheduler_core::Node {
+                allocatable,
+                labels: node.labels().clone(),
+                taints: spec
+                    .and_then(|s| s.taints.as_ref())
+                    .into_iter()
+                    .flatten()
+                    .filter_map(taint)
+                    .collect(),
+                unschedulable: spec.and_then(|s| s.unschedulable).unwrap_or(false),
+                max_pods: (max_pods > 0).then_some(max_pods as u32),
+                ..Default::default()
+            },
+        );
+    }
+    for q in inputs.queues {
+        let spec = &q.spec;
+        let state = match q.status.as_ref().and_then(|s| s.state) {
+            Some(QueueState::Closed) => scheduler_core::QueueState::Closed,
+            Some(QueueState::Closing) => scheduler_core::QueueState::Closing,
+            _ => scheduler_core::QueueState::Open,
+        };
+        let opt = |l: Option<&crds::ResourceList>| l.map(|l| parse_list(Some(l)));
+        snap.queues.insert(
+            QueueId::new(q.name_any()),
+            scheduler_core::Queue {
+                weight: spec.weight.unwrap_or(1).max(1) as u32,
+                capability: opt(spec.capability.as_ref()),
+                guarantee: opt(spec.guarantee.as_ref().and_then(|g| g.resource.as_ref())),
+                deserved: opt(spec.deserved.as_ref()),
+                reclaimable: spec.reclaimable.unwrap_or(true),
+                parent: spec
+                    .parent
+                    .clone()
+                    .filter(|p| !p.is_empty())
+                    .map(QueueId::new),
+                state,
+                priority: spec.priority.unwrap_or(0),
+                creation: millis(&q.metadata),
+            },
+        );
+    }
+    for pg in inputs.podgroups {
+        let spec = &pg.spec;
+        let phase = match pg.status.as_ref().and_then(|s| s.phase).unwrap_or_default() {
+            PodGroupPhase::Pending => JobPhase::Pending,
+            PodGroupPhase::Inqueue => JobPhase::Inqueue,
+            PodGroupPhase::Running => JobPhase::Running,
+            PodGroupPhase::Unknown => JobPhase::Unknown,
+            PodGroupPhase::Completed => JobPhase::Completed,
+        };
+        let id = JobId::new(format!(
+            "{}/{}",
+            pg.namespace().unwrap_or_default(),
+            pg.name_any()
+        ));
+        snap.jobs.insert(
+            id,
+            scheduler_core::Job {
+                queue: QueueId::new(spec.queue.clone().unwrap_or_else(|| "default".to_owned())),
+                min_member: spec.min_member.unwrap_or(1).max(0) as u32,
+                min_task_member: spec
+                    .min_task_member
+                    .iter()
+                    .flatten()
+                    .map(|(k, v)| (k.clone(), (*v).max(0) as u32))
+                    .collect(),
+                min_resources: spec.min_resources.as_ref().map(|l| parse_list(Some(l))),
+                priority: 0,
+                phase,
+                creation: millis(&pg.metadata),
+                annotations: pg.annotations().clone(),
+            },
+        );
+    }
+    for pod in inputs.pods {
+        add_pod(&mut snap, pod, inputs.in_flight, &is_ours);
+    }
+    snap
+}
+
+fn add_pod(
+    snap: &mut Snapshot,
+    pod: &Pod,
+    in_flight: &BTreeMap<TaskId, NodeId>,
+    is_ours: &impl Fn(Option<&str>) -> bool,
+) {
+    let Some(spec) = pod.spec.as_ref() else {
+        return;
+    };
+    let phase = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .unwrap_or("Pending");
+    let finished = matches!(phase, "Succeeded" | "Failed");
+    let id = task_id(pod);
+    let node = spec
+        .node_name
+        .clone()
+        .filter(|n| !n.is_empty())
+        .map(NodeId::new)
+        .or_else(|| in_flight.get(&id).cloned());
+    let node = node.filter(|n| snap.nodes.contains_key(n));
+    let job = pod
+        .annotations()
+        .get(labels::GROUP_NAME)
+        .map(|g| JobId::new(format!("{}/{g}", pod.namespace().unwrap_or_default())))
+        .filter(|j| snap.jobs.contains_key(j));
+    let requests = pod_requests(spec);
+    let (Some(job), true) = (job, is_ours(spec.scheduler_name.as_deref())) else {
+        // Not a Basalt task: it only consumes node capacity.
+        if let (Some(n), false) = (&node, finished)
+            && let Some(node) = snap.nodes.get_mut(n)
+        {
+            node.used.add(&requests);
+            node.pod_count += 1;
+        }
+        return;
+    };
+    let deleting = pod.metadata.deletion_timestamp.is_some();
+    let status = match (phase, &node, deleting) {
+        ("Succeeded", ..) => TaskStatus::Succeeded,
+        ("Failed", ..) => TaskStatus::Failed,
+        (_, Some(_), true) => TaskStatus::Releasing,
+        (_, None, true) => return,
+        ("Running", Some(_), _) => TaskStatus::Running,
+        (_, Some(_), _) if spec.node_name.as_deref().is_some_and(|n| !n.is_empty()) => {
+            TaskStatus::Bound
+        }
+        (_, Some(_), _) => TaskStatus::Binding,
+        (_, None, _) => TaskStatus::Pending,
+    };
+    let preemptable = pod
+        .annotations()
+        .get(labels::PREEMPTABLE)
+        .or_else(|| pod.labels().get(labels::PREEMPTABLE))
+        .is_none_or(|v| v != "false");
+    snap.tasks.insert(
+        id,
+        Task {
+            job,
+            namespace: pod.namespace().unwrap_or_default(),
+            role: pod.annotations().get(labels::TASK_SPEC).cloned(),
+            requests,
+            constraints: constraints(spec),
+            priority: spec.priority.unwrap_or(0),
+            priority_class: spec.priority_class_name.clone(),
+            preemptable,
+            status,
+            node: if status.occupies_node() || finished {
+                node
+            } else {
+                None
+            },
+            annotations: pod.annotations().clone(),
+            creation: millis(&pod.metadata),
+        },
+    );
+}
+
+fn taint(t: &k8s_openapi::api::core::v1::Taint) -> Option<Taint> {
+    Some(Taint {
+        key: t.key.clone(),
+        value: t.value.clone().unwrap_or_default(),
+        effect: effect(&t.effect)?,
+    })
+}
+
+fn effect(e: &str) -> Option<TaintEffect> {
+    match e {
+        "NoSchedule" => Some(TaintEffect::NoSchedule),
+        "PreferNoSchedule" => Some(TaintEffect::PreferNoSchedule),
+        "NoExecute" => Some(TaintEffect::NoExecute),
+        _ => None,
+    }
+}
+
+fn constraints(spec: &k8s_openapi::api::core::v1::PodSpec) -> Constraints {
+    let required = spec
+        .affinity
+        .as_ref()
+        .and_then(|a| a.node_affinity.as_ref())
+        .and_then(|n| {
+            n.required_during_scheduling_ignored_during_execution
+                .as_ref()
+        });
+    let terms = required
+        .map(|r| r.node_selector_terms.as_slice())
+        .unwrap_or(&[]);
+    Constraints {
+        node_selector: spec.node_selector.clone().unwrap_or_default(),
+        required_affinity: terms
+            .iter()
+            .map(|t| NodeAffinityTerm {
+                match_expressions: t
+                    .match_expressions
+                    .iter()
+                    .flatten()
+                    .filter_map(|r| {
+                        let operator = match r.operator.as_str() {
+                            "In" => NodeSelectorOperator::In,
+                            "NotIn" => NodeSelectorOperator::NotIn,
+                            "Exists" => NodeSelectorOperator::Exists,
+                            "DoesNotExist" => NodeSelectorOperator::DoesNotExist,
+                            "Gt" => NodeSelectorOperator::Gt,
+                            "Lt" => NodeSelectorOperator::Lt,
+                            _ => return None,
+                        };
+                        Some(NodeSelectorRequirement {
+                            key: r.key.clone(),
+                            operator,
+                            values: r.values.clone().unwrap_or_default(),
+                        })
+                    })
+                    .collect(),
+            })
+            .collect(),
+        tolerations: spec
+            .tolerations
+            .iter()
+            .flatten()
+            .map(|t| Toleration {
+                key: t.key.clone().unwrap_or_default(),
+                operator: if t.operator.as_deref() == Some("Exists") {
+                    TolerationOperator::Exists
+                } else {
+                    TolerationOperator::Equal
+                },
+                value: t.value.clone().unwrap_or_default(),
+                effect: t.effect.as_deref().and_then(effect),
+            })
+            .collect(),
+    }
+}
+
+/// Pod names per PodGroup id, for status counts and explanations.
+pub fn pods_by_group<'a>(pods: &[&'a Pod]) -> BTreeMap<JobId, Vec<&'a Pod>> {
+    let mut out: BTreeMap<JobId, Vec<&Pod>> = BTreeMap::new();
+    for p in pods {
+        if let Some(g) = p.annotations().get(labels::GROUP_NAME) {
+            out.entry(JobId::new(format!(
+                "{}/{g}",
+                p.namespace().unwrap_or_default()
+            )))
+            .or_default()
+            .push(p);
+        }
+    }
+    out
+}
+
+/// Tasks whose bind is visible in `pods` (so they can leave the in-flight set).
+pub fn observed_binds(pods: &[&Pod]) -> BTreeSet<TaskId> {
+    pods.iter()
+        .filter(|p| {
+            p.spec
+                .as_ref()
+                .and_then(|s| s.node_name.as_deref())
+                .is_some_and(|n| !n.is_empty())
+        })
+        .map(|p| task_id(p))
+        .collect()
+}
