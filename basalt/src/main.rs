@@ -5,6 +5,8 @@
 
 use std::path::PathBuf;
 
+mod webhook;
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
@@ -18,6 +20,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Serve the admission webhooks (defaulting, validation, quota checks) over TLS.
+    Webhook(webhook::WebhookArgs),
     /// Print the CustomResourceDefinitions (Job, Command, PodGroup, Queue, JobFlow, JobTemplate).
     Crds {
         /// Write one file per CRD into this directory instead of printing to stdout.
@@ -29,6 +33,7 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Webhook(args) => webhook::run(args),
         Command::Crds { write } => crds_command(write),
     }
 }

@@ -100,14 +100,16 @@ impl Route {
 }
 
 /// Reviews `body` on `route`: `Err` when the body is not an AdmissionReview (answer 400),
-/// otherwise the response review (always well-formed, echoing the request uid).
+/// otherwise the response review (always well-formed, echoing the request uid) and whether it
+/// allowed. `scheduler` is the name Job defaults use.
 pub fn review(
     route: Route,
     body: &[u8],
     state: &dyn ClusterState,
+    scheduler: &str,
 ) -> Result<(Value, bool), BadReview> {
     let request = parse(body)?;
-    let verdict = catch_unwind(AssertUnwindSafe(|| decide(route, &request, state))).unwrap_or_else(|_| {
+    let verdict = catch_unwind(AssertUnwindSafe(|| decide(route, &request, state, scheduler))).unwrap_or_else(|_| {
         Verdict::deny(format!(
             "internal error in the {} webhook while reviewing {} {:?}; please report it with the object that triggered it",
             route.path(),
@@ -120,7 +122,12 @@ pub fn review(
 }
 
 /// The pure decision for a parsed request.
-pub fn decide(route: Route, req: &AdmissionRequest, state: &dyn ClusterState) -> Verdict {
+pub fn decide(
+    route: Route,
+    req: &AdmissionRequest,
+    state: &dyn ClusterState,
+    scheduler: &str,
+) -> Verdict {
     if !req.kind.kind.is_empty() && req.kind.kind != route.kind() {
         return Verdict::deny(format!(
             "{} admits {} objects but received a {} {:?}; fix the webhook configuration's rules",
@@ -139,7 +146,7 @@ pub fn decide(route: Route, req: &AdmissionRequest, state: &dyn ClusterState) ->
                 return r.into_verdict();
             };
             let mut ops = spec_missing(req.object.as_ref());
-            ops.extend(default_job(&mut job.spec));
+            ops.extend(default_job(&mut job.spec, scheduler));
             return Verdict {
                 patch: ops,
                 ..Verdict::allow()
@@ -164,13 +171,13 @@ pub fn decide(route: Route, req: &AdmissionRequest, state: &dyn ClusterState) ->
             let Some(mut job) = typed::<Job>(req.object.as_ref(), &mut r) else {
                 return r.into_verdict();
             };
-            default_job(&mut job.spec);
+            default_job(&mut job.spec, scheduler);
             let mut old = match req.operation {
                 Operation::Update => typed::<Job>(req.old_object.as_ref(), &mut r),
                 _ => None,
             };
             if let Some(old) = &mut old {
-                default_job(&mut old.spec);
+                default_job(&mut old.spec, scheduler);
                 job::check_update(&old.spec, &job.spec, &mut r);
             }
             job::check_spec(&job.spec, &name, &mut r);
@@ -228,7 +235,7 @@ pub fn decide(route: Route, req: &AdmissionRequest, state: &dyn ClusterState) ->
             let Some(mut jt) = typed::<JobTemplate>(req.object.as_ref(), &mut r) else {
                 return r.into_verdict();
             };
-            default_job(&mut jt.spec.job);
+            default_job(&mut jt.spec.job, scheduler);
             job::check_spec(&jt.spec.job, &name, &mut r);
             let queue_name = jt.spec.job.queue.clone().unwrap_or_default();
             job::check_queue(&queue_name, "spec.queue", true, state, &mut r, true);

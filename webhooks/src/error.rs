@@ -35,6 +35,9 @@ pub enum Error {
         /// Why.
         source: std::io::Error,
     },
+    /// No Kubernetes client could be configured.
+    #[error("cannot connect to the Kubernetes API: {0}; set KUBECONFIG or run inside a cluster")]
+    Kube(String),
     /// The server stopped with an I/O error.
     #[error("server on {addr} stopped: {source}")]
     Serve {

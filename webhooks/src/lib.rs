@@ -4,20 +4,25 @@
 //!
 //! Layout: [`review`] (AdmissionReview v1 wire format), [`admit`] (dispatch per route),
 //! [`mutate`] and [`validate`] (pure rules), [`quota`], [`state`] (cluster lookups; kube
-//! reflectors in production, in-memory for tests).
+//! reflectors in [`kube_state`], in-memory for tests), [`server`] (TLS, certificate
+//! reload, health/metrics port) and [`registration`] (the configurations to register).
 //! This crate must not write to the cluster: it only reads and answers.
 
 // Tests may unwrap: a panic is the failure report.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod admit;
+pub mod certs;
 pub mod error;
+pub mod kube_state;
 pub mod metrics;
 pub mod mutate;
 pub mod quota;
+pub mod registration;
 pub mod report;
 pub mod resources;
 pub mod review;
+pub mod server;
 pub mod state;
 pub mod validate;
 
@@ -33,7 +38,10 @@ use axum::routing::post;
 
 pub use admit::Route;
 pub use error::Error;
+pub use kube_state::KubeState;
 pub use metrics::Metrics;
+pub use registration::{ClientConfig, configurations};
+pub use server::{Server, ServerConfig, TlsSource, serve};
 pub use state::{Capacity, ClusterState, InMemoryState};
 
 /// What the handlers share: cluster lookups and metrics.
@@ -43,6 +51,8 @@ pub struct WebhookState {
     pub cluster: Arc<dyn ClusterState>,
     /// Review counters and latency.
     pub metrics: Arc<Metrics>,
+    /// Scheduler name set on Jobs that name none.
+    pub scheduler_name: String,
 }
 
 impl WebhookState {
@@ -51,6 +61,7 @@ impl WebhookState {
         Self {
             cluster,
             metrics: Arc::new(Metrics::default()),
+            scheduler_name: mutate::DEFAULT_SCHEDULER.to_owned(),
         }
     }
 }
@@ -69,7 +80,7 @@ pub fn router(state: WebhookState) -> Router {
 
 async fn handle(route: Route, State(state): State<WebhookState>, body: Bytes) -> Response {
     let started = Instant::now();
-    let result = admit::review(route, &body, state.cluster.as_ref());
+    let result = admit::review(route, &body, state.cluster.as_ref(), &state.scheduler_name);
     let seconds = started.elapsed().as_secs_f64();
     match result {
         Ok((review, allowed)) => {

@@ -17,19 +17,16 @@ pub const DEFAULT_MAX_RETRY: i32 = 3;
 /// Distributed-training plugins that need the `svc` plugin (pods find each other by name).
 const NEEDS_SVC: &[&str] = &["tensorflow", "mpi", "pytorch", "ray"];
 
-/// Fills a Job spec's defaults in place and returns the patch that does the same to the object.
-pub fn default_job(spec: &mut JobSpec) -> Vec<PatchOp> {
+/// Fills a Job spec's defaults in place (`scheduler_name` for a Job naming no scheduler) and returns the patch that does the same to the object.
+pub fn default_job(spec: &mut JobSpec, scheduler_name: &str) -> Vec<PatchOp> {
     let mut ops = Vec::new();
     if spec.queue.as_deref().is_none_or(str::is_empty) {
         spec.queue = Some(DEFAULT_QUEUE.to_owned());
         ops.push(PatchOp::add("/spec/queue", json!(DEFAULT_QUEUE)));
     }
     if spec.scheduler_name.as_deref().is_none_or(str::is_empty) {
-        spec.scheduler_name = Some(DEFAULT_SCHEDULER.to_owned());
-        ops.push(PatchOp::add(
-            "/spec/schedulerName",
-            json!(DEFAULT_SCHEDULER),
-        ));
+        spec.scheduler_name = Some(scheduler_name.to_owned());
+        ops.push(PatchOp::add("/spec/schedulerName", json!(scheduler_name)));
     }
     if spec.max_retry.unwrap_or(0) == 0 {
         spec.max_retry = Some(DEFAULT_MAX_RETRY);
@@ -164,7 +161,7 @@ mod tests {
             plugins: Some([("mpi".to_owned(), vec![])].into()),
             ..Default::default()
         };
-        let ops = default_job(&mut spec);
+        let ops = default_job(&mut spec, DEFAULT_SCHEDULER);
         assert_eq!(spec.queue.as_deref(), Some("default"));
         assert_eq!(spec.scheduler_name.as_deref(), Some("volcano"));
         assert_eq!(spec.max_retry, Some(3));
@@ -175,6 +172,6 @@ mod tests {
         assert!(plugins.contains_key("svc") && plugins.contains_key("ssh"));
         assert!(ops.iter().any(|o| o.path == "/spec/plugins/ssh"));
         // Defaulting twice changes nothing.
-        assert!(default_job(&mut spec).is_empty());
+        assert!(default_job(&mut spec, DEFAULT_SCHEDULER).is_empty());
     }
 }

@@ -49,6 +49,10 @@ pub trait ClusterState: Send + Sync + 'static {
     fn capacity(&self) -> Capacity;
     /// How many PodGroups name `queue` (a queue with work cannot be deleted).
     fn podgroups_in_queue(&self, queue: &str) -> usize;
+    /// Whether the view is complete enough to decide (reflectors listed once).
+    fn ready(&self) -> bool {
+        true
+    }
 }
 
 /// Whether a queue accepts new work. A queue without status has not been seen by the queue

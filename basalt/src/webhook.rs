@@ -1,0 +1,82 @@
+//! `basalt webhook`: the admission server (TLS) for a real cluster. Parses flags, connects the
+//! reflector-backed cluster view and runs `webhooks::serve` until SIGTERM/SIGINT. The rules,
+//! the server and the certificate reload live in the `webhooks` crate.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use webhooks::{KubeState, ServerConfig, TlsSource};
+
+/// Flags of `basalt webhook` (the Helm chart passes the same names).
+#[derive(clap::Args, Debug)]
+pub struct WebhookArgs {
+    /// HTTPS address of the admission routes.
+    #[arg(long, default_value = "0.0.0.0:8443")]
+    bind_address: SocketAddr,
+    /// PEM certificate chain; reloaded when the file changes. Without it a self-signed
+    /// certificate is generated (development only: the API server cannot verify it).
+    #[arg(long, requires = "tls_key_file")]
+    tls_cert_file: Option<PathBuf>,
+    /// PEM private key of the certificate.
+    #[arg(long, requires = "tls_cert_file")]
+    tls_key_file: Option<PathBuf>,
+    /// Scheduler names; the first is set on Jobs that name none (repeatable).
+    #[arg(long = "scheduler-name", default_value = "volcano")]
+    scheduler_names: Vec<String>,
+    /// Plain-HTTP address of /metrics.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    metrics_bind_address: SocketAddr,
+    /// Plain-HTTP address of /healthz and /readyz.
+    #[arg(long, default_value = "0.0.0.0:8081")]
+    health_bind_address: SocketAddr,
+    /// Seconds between checks of the certificate files for changes.
+    #[arg(long, default_value_t = 2)]
+    cert_reload_seconds: u64,
+}
+
+/// Runs the admission server until a signal arrives.
+pub fn run(args: WebhookArgs) -> anyhow::Result<()> {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .try_init();
+    webhooks::certs::install_default_provider();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: WebhookArgs) -> anyhow::Result<()> {
+    let tls = match (args.tls_cert_file, args.tls_key_file) {
+        (Some(cert), Some(key)) => TlsSource::Files { cert, key },
+        _ => {
+            tracing::warn!("no --tls-cert-file/--tls-key-file: serving a self-signed certificate");
+            TlsSource::SelfSigned(vec!["localhost".into(), "127.0.0.1".into()])
+        }
+    };
+    let config = ServerConfig {
+        bind_address: args.bind_address,
+        tls,
+        health_bind_address: args.health_bind_address,
+        metrics_bind_address: (args.metrics_bind_address != args.health_bind_address)
+            .then_some(args.metrics_bind_address),
+        scheduler_name: args
+            .scheduler_names
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "volcano".into()),
+        reload_interval: Duration::from_secs(args.cert_reload_seconds.max(1)),
+    };
+    let cluster = KubeState::connect().await?;
+    webhooks::serve(config, Arc::new(cluster), async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+    .context("running the admission server")
+}

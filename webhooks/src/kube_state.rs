@@ -1,0 +1,119 @@
+//! [`ClusterState`] backed by kube-runtime reflectors: watches Queues, PodGroups and Nodes and
+//! answers lookups from the in-memory stores, so a review never waits on the API server.
+//! Needs `get, list, watch` on queues, podgroups (scheduling.volcano.sh) and nodes.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crds::{PodGroup, Queue};
+use futures_util::StreamExt;
+use k8s_openapi::api::core::v1::Node;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, Resource};
+
+use crate::state::{Capacity, ClusterState};
+
+/// Reflector-backed cluster view.
+#[derive(Clone)]
+pub struct KubeState {
+    queues: Store<Queue>,
+    podgroups: Store<PodGroup>,
+    nodes: Store<Node>,
+    ready: Arc<AtomicBool>,
+}
+
+impl KubeState {
+    /// Connects with the default client configuration (KUBECONFIG, ~/.kube/config or the
+    /// in-cluster service account) and starts the reflectors.
+    pub async fn connect() -> Result<Self, crate::Error> {
+        let client = Client::try_default()
+            .await
+            .map_err(|e| crate::Error::Kube(e.to_string()))?;
+        Ok(Self::start(client))
+    }
+
+    /// Starts the three reflectors on the current tokio runtime; they run until the process ends
+    /// (watch errors are retried with backoff).
+    pub fn start(client: Client) -> Self {
+        let queues = reflect::<Queue>(Api::all(client.clone()));
+        let podgroups = reflect::<PodGroup>(Api::all(client.clone()));
+        let nodes = reflect::<Node>(Api::all(client));
+        let ready = Arc::new(AtomicBool::new(false));
+        let (q, p, n, flag) = (
+            queues.clone(),
+            podgroups.clone(),
+            nodes.clone(),
+            ready.clone(),
+        );
+        tokio::spawn(async move {
+            let all = async {
+                q.wait_until_ready().await?;
+                p.wait_until_ready().await?;
+                n.wait_until_ready().await
+            };
+            if all.await.is_ok() {
+                flag.store(true, Ordering::Release);
+                tracing::info!("admission view of queues, podgroups and nodes is ready");
+            }
+        });
+        Self {
+            queues,
+            podgroups,
+            nodes,
+            ready,
+        }
+    }
+}
+
+fn reflect<K>(api: Api<K>) -> Store<K>
+where
+    K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
+{
+    let (reader, writer) = reflector::store();
+    let stream = reflector::reflector(writer, watcher(api, watcher::Config::default()))
+        .default_backoff()
+        .applied_objects();
+    tokio::spawn(async move {
+        stream
+            .for_each(|event| async move {
+                if let Err(e) = event {
+                    tracing::debug!(error = %e, "admission reflector watch error; retrying");
+                }
+            })
+            .await;
+    });
+    reader
+}
+
+impl ClusterState for KubeState {
+    fn queue(&self, name: &str) -> Option<Arc<Queue>> {
+        self.queues.get(&ObjectRef::new(name))
+    }
+
+    fn queues(&self) -> Vec<Arc<Queue>> {
+        self.queues.state()
+    }
+
+    fn capacity(&self) -> Capacity {
+        let nodes = self.nodes.state();
+        Capacity::from_allocatable(
+            nodes
+                .iter()
+                .filter_map(|n| n.status.as_ref()?.allocatable.as_ref()),
+        )
+    }
+
+    fn podgroups_in_queue(&self, queue: &str) -> usize {
+        self.podgroups
+            .state()
+            .iter()
+            .filter(|pg| pg.spec.queue.as_deref().unwrap_or("default") == queue)
+            .count()
+    }
+
+    fn ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+}
