@@ -65,7 +65,11 @@ pub fn step_job(
         TemplateSource::Object(t) => (t.spec.job.clone(), BTreeMap::new(), BTreeMap::new()),
         TemplateSource::Inline(t) => {
             let meta = t.metadata.clone().unwrap_or_default();
-            (t.spec.clone(), meta.labels.unwrap_or_default(), meta.annotations.unwrap_or_default())
+            (
+                t.spec.clone(),
+                meta.labels.unwrap_or_default(),
+                meta.annotations.unwrap_or_default(),
+            )
         }
     };
     let spec = match step.patch.as_ref().and_then(|p| p.job_spec.as_ref()) {
@@ -80,10 +84,16 @@ pub fn step_job(
     for map in [&mut labels_map, &mut annotations] {
         map.insert(labels::CREATED_BY_JOB_FLOW.to_owned(), by_flow.clone());
         if let TemplateSource::Object(t) = source {
-            map.insert(labels::CREATED_BY_JOB_TEMPLATE.to_owned(), created_by(&ns, &t.name_any()));
+            map.insert(
+                labels::CREATED_BY_JOB_TEMPLATE.to_owned(),
+                created_by(&ns, &t.name_any()),
+            );
         }
     }
-    labels_map.insert(labels::MANAGED_BY.to_owned(), labels::MANAGED_BY_VALUE.to_owned());
+    labels_map.insert(
+        labels::MANAGED_BY.to_owned(),
+        labels::MANAGED_BY_VALUE.to_owned(),
+    );
     labels_map.insert(STEP.to_owned(), step.name.clone());
     annotations.insert(ATTEMPT.to_owned(), attempt.to_string());
     annotations.insert(JOB_RETRY_ROUND.to_owned(), round.to_string());
@@ -137,7 +147,9 @@ pub fn merge(base: &mut Value, patch: &Value) {
 }
 
 fn named(items: &[Value]) -> bool {
-    items.iter().all(|v| v.get("name").is_some_and(Value::is_string))
+    items
+        .iter()
+        .all(|v| v.get("name").is_some_and(Value::is_string))
 }
 
 #[cfg(test)]
@@ -154,39 +166,64 @@ mod tests {
 
     #[test]
     fn inline_template_builds_flow_step_jobs() {
-        let f = flow(include_str!("../../../examples/07-credit-ml-pipeline-jobflow.yaml"));
+        let f = flow(include_str!(
+            "../../../examples/07-credit-ml-pipeline-jobflow.yaml"
+        ));
         let step = &f.spec.flows.as_ref().unwrap()[3];
         let inline = f.spec.job_template.as_ref().unwrap();
         let job = step_job(&f, step, TemplateSource::Inline(inline), 2, 0).unwrap();
         assert_eq!(job.name_any(), "credit-ml-pipeline-model-training");
-        assert_eq!(job.labels()[labels::CREATED_BY_JOB_FLOW], "ml.credit-ml-pipeline");
-        assert_eq!(job.annotations()[labels::CREATED_BY_JOB_FLOW], "ml.credit-ml-pipeline");
+        assert_eq!(
+            job.labels()[labels::CREATED_BY_JOB_FLOW],
+            "ml.credit-ml-pipeline"
+        );
+        assert_eq!(
+            job.annotations()[labels::CREATED_BY_JOB_FLOW],
+            "ml.credit-ml-pipeline"
+        );
         assert!(!job.labels().contains_key(labels::CREATED_BY_JOB_TEMPLATE));
         assert_eq!(job.annotations()[ATTEMPT], "2");
         assert_eq!(job.labels()[labels::MANAGED_BY], "basalt");
         let owner = &job.owner_references()[0];
-        assert_eq!((owner.kind.as_str(), owner.uid.as_str(), owner.controller), ("JobFlow", "uid-1", Some(true)));
+        assert_eq!(
+            (owner.kind.as_str(), owner.uid.as_str(), owner.controller),
+            ("JobFlow", "uid-1", Some(true))
+        );
         assert_eq!(job.spec, inline.spec);
     }
 
     #[test]
     fn jobtemplate_and_patch_merge_by_task_name() {
-        let docs: Vec<serde_json::Value> =
-            serde_saphyr::from_multiple(include_str!("../../../examples/jobtemplate-and-flow.yaml")).unwrap();
+        let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(include_str!(
+            "../../../examples/jobtemplate-and-flow.yaml"
+        ))
+        .unwrap();
         let train: JobTemplate = serde_json::from_value(docs[1].clone()).unwrap();
         let f: JobFlow = serde_json::from_value(docs[2].clone()).unwrap();
         let mut f = f;
         f.metadata.namespace = Some("default".into());
         let step = &f.spec.flows.as_ref().unwrap()[1];
         let job = step_job(&f, step, TemplateSource::Object(&train), 1, 0).unwrap();
-        assert_eq!(job.labels()[labels::CREATED_BY_JOB_TEMPLATE], "default.train");
+        assert_eq!(
+            job.labels()[labels::CREATED_BY_JOB_TEMPLATE],
+            "default.train"
+        );
         assert_eq!(job.spec.tasks.len(), 1);
         let task = &job.spec.tasks[0];
         assert_eq!(task.replicas, Some(2));
         let containers = &task.template.spec.as_ref().unwrap().containers;
         assert_eq!(containers.len(), 1, "containers merge by name");
         // The template's GPU limit survives a patch that does not mention resources.
-        assert!(containers[0].resources.as_ref().unwrap().limits.as_ref().unwrap().contains_key("nvidia.com/gpu"));
+        assert!(
+            containers[0]
+                .resources
+                .as_ref()
+                .unwrap()
+                .limits
+                .as_ref()
+                .unwrap()
+                .contains_key("nvidia.com/gpu")
+        );
         assert_eq!(job.spec.min_available, Some(2));
     }
 

@@ -24,10 +24,15 @@ impl Dag {
         let mut seen = BTreeSet::new();
         for f in flows {
             if f.name.is_empty() {
-                return Err(FlowError::EmptyStepName { flow: flow_name.to_owned() });
+                return Err(FlowError::EmptyStepName {
+                    flow: flow_name.to_owned(),
+                });
             }
             if !seen.insert(f.name.clone()) {
-                return Err(FlowError::DuplicateStep { flow: flow_name.to_owned(), step: f.name.clone() });
+                return Err(FlowError::DuplicateStep {
+                    flow: flow_name.to_owned(),
+                    step: f.name.clone(),
+                });
             }
             steps.push(f.name.clone());
         }
@@ -50,14 +55,20 @@ impl Dag {
         }
         let dag = Self { steps, targets };
         if let Some(cycle) = dag.find_cycle() {
-            return Err(FlowError::Cycle { flow: flow_name.to_owned(), cycle: cycle.join(" -> ") });
+            return Err(FlowError::Cycle {
+                flow: flow_name.to_owned(),
+                cycle: cycle.join(" -> "),
+            });
         }
         Ok(dag)
     }
 
     /// The steps `step` waits for.
     pub fn targets_of(&self, step: &str) -> &[String] {
-        self.targets.get(step).map(Vec::as_slice).unwrap_or_default()
+        self.targets
+            .get(step)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
     }
 
     /// Steps ordered so that every step comes after its targets (ties in declaration order).
@@ -68,7 +79,9 @@ impl Dag {
         while order.len() < self.steps.len() {
             let before = order.len();
             for s in &self.steps {
-                if !done.contains(s.as_str()) && self.targets_of(s).iter().all(|t| done.contains(t.as_str())) {
+                if !done.contains(s.as_str())
+                    && self.targets_of(s).iter().all(|t| done.contains(t.as_str()))
+                {
                     done.insert(s.as_str());
                     order.push(s.as_str());
                 }
@@ -102,7 +115,8 @@ impl Dag {
             Active,
             Done,
         }
-        let mut marks: BTreeMap<&str, Mark> = self.steps.iter().map(|s| (s.as_str(), Mark::New)).collect();
+        let mut marks: BTreeMap<&str, Mark> =
+            self.steps.iter().map(|s| (s.as_str(), Mark::New)).collect();
         for start in &self.steps {
             if marks[start.as_str()] != Mark::New {
                 continue;
@@ -125,7 +139,8 @@ impl Dag {
                     Mark::Active => {
                         // `path` runs from dependent to dependency; print it in execution order.
                         let from = path.iter().position(|(s, _)| *s == next).unwrap_or(0);
-                        let mut cycle: Vec<String> = path[from..].iter().map(|(s, _)| (*s).to_owned()).collect();
+                        let mut cycle: Vec<String> =
+                            path[from..].iter().map(|(s, _)| (*s).to_owned()).collect();
                         cycle.push(next.to_owned());
                         cycle.reverse();
                         return Some(cycle);
@@ -144,7 +159,10 @@ impl Dag {
 
 /// The declared targets of a step.
 pub fn depends_on(f: &Flow) -> &[String] {
-    f.depends_on.as_ref().and_then(|d| d.targets.as_deref()).unwrap_or_default()
+    f.depends_on
+        .as_ref()
+        .and_then(|d| d.targets.as_deref())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -157,8 +175,10 @@ mod tests {
 
     #[test]
     fn the_article_pipeline_is_a_chain() {
-        let flow: crds::jobflow::JobFlow =
-            serde_saphyr::from_str(include_str!("../../../examples/07-credit-ml-pipeline-jobflow.yaml")).unwrap();
+        let flow: crds::jobflow::JobFlow = serde_saphyr::from_str(include_str!(
+            "../../../examples/07-credit-ml-pipeline-jobflow.yaml"
+        ))
+        .unwrap();
         let dag = Dag::build("credit-ml-pipeline", &flow.spec).unwrap();
         assert_eq!(dag.steps.len(), 6);
         assert_eq!(dag.targets_of("model-training"), ["feature-extraction"]);
@@ -168,7 +188,11 @@ mod tests {
 
     #[test]
     fn rejects_unknown_targets_and_duplicates() {
-        let e = Dag::build("f", &spec("flows: [{name: a}, {name: b, dependsOn: {targets: [x]}}]")).unwrap_err();
+        let e = Dag::build(
+            "f",
+            &spec("flows: [{name: a}, {name: b, dependsOn: {targets: [x]}}]"),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("\"x\""), "{e}");
         assert!(matches!(e, FlowError::UnknownTarget { .. }));
         let e = Dag::build("f", &spec("flows: [{name: a}, {name: a}]")).unwrap_err();
@@ -183,7 +207,8 @@ mod tests {
         );
         let e = Dag::build("f", &s).unwrap_err();
         assert!(e.to_string().contains("b -> c -> d -> b"), "{e}");
-        let e = Dag::build("f", &spec("flows: [{name: a, dependsOn: {targets: [a]}}]")).unwrap_err();
+        let e =
+            Dag::build("f", &spec("flows: [{name: a, dependsOn: {targets: [a]}}]")).unwrap_err();
         assert!(e.to_string().contains("a -> a"), "{e}");
     }
 
@@ -195,8 +220,16 @@ mod tests {
         );
         let dag = Dag::build("f", &s).unwrap();
         assert_eq!(dag.targets_of("d"), ["b", "c"]);
-        assert_eq!(dag.downstream("a").into_iter().collect::<Vec<_>>(), ["b", "c", "d"]);
-        let s = spec("flows: [{name: d, dependsOn: {targets: [b, c]}}, {name: c, dependsOn: {targets: [a]}}, {name: b, dependsOn: {targets: [a]}}, {name: a}]");
-        assert_eq!(Dag::build("f", &s).unwrap().topological(), ["a", "c", "b", "d"]);
+        assert_eq!(
+            dag.downstream("a").into_iter().collect::<Vec<_>>(),
+            ["b", "c", "d"]
+        );
+        let s = spec(
+            "flows: [{name: d, dependsOn: {targets: [b, c]}}, {name: c, dependsOn: {targets: [a]}}, {name: b, dependsOn: {targets: [a]}}, {name: a}]",
+        );
+        assert_eq!(
+            Dag::build("f", &s).unwrap().topological(),
+            ["a", "c", "b", "d"]
+        );
     }
 }

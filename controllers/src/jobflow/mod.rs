@@ -16,10 +16,10 @@ pub mod dag;
 pub mod plan;
 pub mod status;
 
-#[cfg(test)]
-mod tests;
 pub mod probe;
 pub mod reconcile;
+#[cfg(test)]
+mod tests;
 
 use thiserror::Error;
 
@@ -37,13 +37,17 @@ pub const STEP: &str = "flow.basalt.dev/step";
 #[derive(Debug, Error, PartialEq)]
 pub enum FlowError {
     /// A step without a name.
-    #[error("jobflow {flow:?} has a step with an empty name; give every entry of spec.flows a name")]
+    #[error(
+        "jobflow {flow:?} has a step with an empty name; give every entry of spec.flows a name"
+    )]
     EmptyStepName {
         /// Flow name.
         flow: String,
     },
     /// Two steps share a name.
-    #[error("jobflow {flow:?} declares step {step:?} twice in spec.flows; step names must be unique")]
+    #[error(
+        "jobflow {flow:?} declares step {step:?} twice in spec.flows; step names must be unique"
+    )]
     DuplicateStep {
         /// Flow name.
         flow: String,
@@ -63,7 +67,9 @@ pub enum FlowError {
         target: String,
     },
     /// The dependencies form a cycle.
-    #[error("jobflow {flow:?} has a dependency cycle {cycle}; remove one of these dependsOn.targets")]
+    #[error(
+        "jobflow {flow:?} has a dependency cycle {cycle}; remove one of these dependsOn.targets"
+    )]
     Cycle {
         /// Flow name.
         flow: String,
@@ -83,7 +89,9 @@ pub enum FlowError {
         namespace: String,
     },
     /// The patch could not be applied.
-    #[error("jobflow {flow:?} step {step:?}: patch.jobSpec does not merge into a valid JobSpec: {message}")]
+    #[error(
+        "jobflow {flow:?} step {step:?}: patch.jobSpec does not merge into a valid JobSpec: {message}"
+    )]
     BadPatch {
         /// Flow name.
         flow: String,

@@ -11,7 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use crds::job::{Job, JobPhase, TaskState};
-use crds::jobflow::{FlowPhase, FlowState, JobFlowSpec, JobFlowStatus, JobRunningHistory, JobStatusEntry};
+use crds::jobflow::{
+    FlowPhase, FlowState, JobFlowSpec, JobFlowStatus, JobRunningHistory, JobStatusEntry,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
@@ -44,7 +46,11 @@ pub struct ObservedJob {
 impl ObservedJob {
     /// Reads a Job.
     pub fn from_job(job: &Job) -> Self {
-        let number = |key: &str| job.annotations().get(key).and_then(|v| v.parse::<u32>().ok());
+        let number = |key: &str| {
+            job.annotations()
+                .get(key)
+                .and_then(|v| v.parse::<u32>().ok())
+        };
         let state = job.status.as_ref().and_then(|s| s.state.as_ref());
         Self {
             phase: state.and_then(|s| s.phase).unwrap_or_default(),
@@ -54,7 +60,10 @@ impl ObservedJob {
             transitioned: state.and_then(|s| s.last_transition_time.clone()),
             deleting: job.metadata.deletion_timestamp.is_some(),
             running_duration: job.status.as_ref().and_then(|s| s.running_duration.clone()),
-            task_status_count: job.status.as_ref().and_then(|s| s.task_status_count.clone()),
+            task_status_count: job
+                .status
+                .as_ref()
+                .and_then(|s| s.task_status_count.clone()),
         }
     }
 }
@@ -118,18 +127,29 @@ pub struct Plan {
 impl Plan {
     /// Steps in `state`-matching states.
     pub fn steps_where(&self, f: impl Fn(&StepState) -> bool) -> impl Iterator<Item = &str> {
-        self.steps.iter().filter(move |(_, s)| f(s)).map(|(n, _)| n.as_str())
+        self.steps
+            .iter()
+            .filter(move |(_, s)| f(s))
+            .map(|(n, _)| n.as_str())
     }
 }
 
 /// Failure phases that trigger a retry (Volcano treats Aborted as resumable; a flow step does not).
 pub fn is_failure(phase: JobPhase) -> bool {
-    matches!(phase, JobPhase::Failed | JobPhase::Aborted | JobPhase::Terminated)
+    matches!(
+        phase,
+        JobPhase::Failed | JobPhase::Aborted | JobPhase::Terminated
+    )
 }
 
 /// Retry budget of a step: its own `retryPolicy`, else the flow's, else none.
 pub fn retry_budget(spec: &JobFlowSpec, step: &str) -> (u32, Duration) {
-    let own = spec.flows.iter().flatten().find(|f| f.name == step).and_then(|f| f.retry_policy.as_ref());
+    let own = spec
+        .flows
+        .iter()
+        .flatten()
+        .find(|f| f.name == step)
+        .and_then(|f| f.retry_policy.as_ref());
     let policy = own.or(spec.retry_policy.as_ref());
     let max = policy.and_then(|p| p.max_retries).unwrap_or(0).max(0) as u32;
     let backoff = policy.and_then(|p| p.backoff_seconds).unwrap_or(0).max(0) as u64;
@@ -138,13 +158,15 @@ pub fn retry_budget(spec: &JobFlowSpec, step: &str) -> (u32, Duration) {
 
 fn has_probe(spec: &JobFlowSpec, step: &str) -> bool {
     let f = spec.flows.iter().flatten().find(|f| f.name == step);
-    f.and_then(|f| f.depends_on.as_ref()).and_then(|d| d.probe.as_ref()).is_some_and(|p| {
-        let n = |l: Option<usize>| l.unwrap_or(0);
-        n(p.http_get_list.as_ref().map(Vec::len))
-            + n(p.tcp_socket_list.as_ref().map(Vec::len))
-            + n(p.task_status_list.as_ref().map(Vec::len))
-            > 0
-    })
+    f.and_then(|f| f.depends_on.as_ref())
+        .and_then(|d| d.probe.as_ref())
+        .is_some_and(|p| {
+            let n = |l: Option<usize>| l.unwrap_or(0);
+            n(p.http_get_list.as_ref().map(Vec::len))
+                + n(p.tcp_socket_list.as_ref().map(Vec::len))
+                + n(p.task_status_list.as_ref().map(Vec::len))
+                > 0
+        })
 }
 
 /// Decides the flow's next step (see the module docs).
@@ -176,7 +198,12 @@ pub fn plan(input: &Input<'_>) -> Plan {
                     restarts_now = job.attempt;
                     StepState::Retry
                 } else if job.attempt <= max {
-                    let since = job.transitioned.as_ref().or(job.created.as_ref()).map(|t| t.0).unwrap_or(input.now);
+                    let since = job
+                        .transitioned
+                        .as_ref()
+                        .or(job.created.as_ref())
+                        .map(|t| t.0)
+                        .unwrap_or(input.now);
                     let elapsed = input.now.duration_since(since).unsigned_abs();
                     if elapsed >= backoff {
                         restarts_now = job.attempt;
@@ -219,7 +246,9 @@ pub fn plan(input: &Input<'_>) -> Plan {
         decided.insert(name, restarts_now);
         states.insert(step, state);
     }
-    let failed = states.values().any(|s| matches!(s, StepState::Exhausted(_)));
+    let failed = states
+        .values()
+        .any(|s| matches!(s, StepState::Exhausted(_)));
     if failed {
         // Fail fast: once a step is out of retries nothing new starts (running steps finish).
         for s in states.values_mut() {
@@ -244,24 +273,46 @@ pub fn plan(input: &Input<'_>) -> Plan {
     } else {
         FlowPhase::Pending
     };
-    let steps: Vec<(String, StepState)> =
-        order.iter().map(|s| ((*s).to_owned(), states.remove(*s).unwrap_or(StepState::Waiting))).collect();
+    let steps: Vec<(String, StepState)> = order
+        .iter()
+        .map(|s| {
+            (
+                (*s).to_owned(),
+                states.remove(*s).unwrap_or(StepState::Waiting),
+            )
+        })
+        .collect();
     let status = super::status::compute(input, &steps, &decided, phase);
     let delete_all = phase == FlowPhase::Succeed
         && input.spec.job_retain_policy == Some(crds::jobflow::RetainPolicy::Delete)
         && !input.jobs.is_empty();
-    Plan { steps, status, requeue, delete_all }
+    Plan {
+        steps,
+        status,
+        requeue,
+        delete_all,
+    }
 }
 
 /// Appends a running-history period when the phase changed (closing the previous one at `now`).
-pub fn histories(previous: Option<&JobStatusEntry>, phase: Option<JobPhase>, now: &Time) -> Vec<JobRunningHistory> {
-    let mut h = previous.and_then(|e| e.running_histories.clone()).unwrap_or_default();
+pub fn histories(
+    previous: Option<&JobStatusEntry>,
+    phase: Option<JobPhase>,
+    now: &Time,
+) -> Vec<JobRunningHistory> {
+    let mut h = previous
+        .and_then(|e| e.running_histories.clone())
+        .unwrap_or_default();
     let Some(phase) = phase else { return h };
     if h.last().and_then(|l| l.state) != Some(phase) {
         if let Some(last) = h.last_mut() {
             last.end_timestamp.get_or_insert_with(|| now.clone());
         }
-        h.push(JobRunningHistory { start_timestamp: Some(now.clone()), end_timestamp: None, state: Some(phase) });
+        h.push(JobRunningHistory {
+            start_timestamp: Some(now.clone()),
+            end_timestamp: None,
+            state: Some(phase),
+        });
     }
     h
 }

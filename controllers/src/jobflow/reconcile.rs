@@ -47,11 +47,14 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         let _ = rx.wait_for(|s| *s).await;
     };
     let jobs = watcher::Config::default().labels(labels::CREATED_BY_JOB_FLOW);
-    let flows = Controller::new(Api::<JobFlow>::all(client.clone()), watcher::Config::default())
-        .owns(Api::<Job>::all(client.clone()), jobs)
-        .graceful_shutdown_on(signal(rx.clone()))
-        .run(reconcile, error_policy, ctx.clone())
-        .for_each(|_| async {});
+    let flows = Controller::new(
+        Api::<JobFlow>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .owns(Api::<Job>::all(client.clone()), jobs)
+    .graceful_shutdown_on(signal(rx.clone()))
+    .run(reconcile, error_policy, ctx.clone())
+    .for_each(|_| async {});
     let commands = Controller::new(Api::<Command>::all(client), watcher::Config::default())
         .graceful_shutdown_on(signal(rx))
         .run(reconcile_command, command_error_policy, ctx)
@@ -77,20 +80,37 @@ async fn sync(ctx: &Context, flow: &JobFlow) -> Result<Action> {
         Err(e) => return invalid(ctx, flow, e).await,
     };
     let jobs_api: Api<Job> = Api::namespaced(ctx.client.clone(), &ns);
-    let lp = ListParams::default().labels(&format!("{}={}", labels::CREATED_BY_JOB_FLOW, created_by(&ns, &name)));
-    let listed = jobs_api.list(&lp).await.map_err(|e| Error::kube("list", "Job", format!("{ns}/{name}"), e))?;
+    let lp = ListParams::default().labels(&format!(
+        "{}={}",
+        labels::CREATED_BY_JOB_FLOW,
+        created_by(&ns, &name)
+    ));
+    let listed = jobs_api
+        .list(&lp)
+        .await
+        .map_err(|e| Error::kube("list", "Job", format!("{ns}/{name}"), e))?;
     let uid = flow.uid();
     let by_step: BTreeMap<String, Job> = listed
         .items
         .into_iter()
-        .filter(|j| j.owner_references().iter().any(|o| Some(&o.uid) == uid.as_ref()))
+        .filter(|j| {
+            j.owner_references()
+                .iter()
+                .any(|o| Some(&o.uid) == uid.as_ref())
+        })
         .filter_map(|j| Some((j.labels().get(STEP)?.clone(), j)))
         .filter(|(step, _)| dag.steps.contains(step))
         .collect();
-    let observed: BTreeMap<String, ObservedJob> =
-        by_step.iter().map(|(s, j)| (s.clone(), ObservedJob::from_job(j))).collect();
+    let observed: BTreeMap<String, ObservedJob> = by_step
+        .iter()
+        .map(|(s, j)| (s.clone(), ObservedJob::from_job(j)))
+        .collect();
     let previous = flow.status.clone().unwrap_or_default();
-    let round = flow.annotations().get(RETRY_ROUND).and_then(|r| r.parse().ok()).unwrap_or(0);
+    let round = flow
+        .annotations()
+        .get(RETRY_ROUND)
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(0);
     let none = BTreeSet::new();
     let mut input = Input {
         flow: &name,
@@ -104,8 +124,15 @@ async fn sync(ctx: &Context, flow: &JobFlow) -> Result<Action> {
         now: Timestamp::now(),
     };
     let first = plan(&input);
-    let waiting: Vec<String> = first.steps_where(|s| *s == StepState::AwaitingProbe).map(str::to_owned).collect();
-    let passed = if waiting.is_empty() { none.clone() } else { run_probes(ctx, flow, &dag, &by_step, &waiting).await? };
+    let waiting: Vec<String> = first
+        .steps_where(|s| *s == StepState::AwaitingProbe)
+        .map(str::to_owned)
+        .collect();
+    let passed = if waiting.is_empty() {
+        none.clone()
+    } else {
+        run_probes(ctx, flow, &dag, &by_step, &waiting).await?
+    };
     let decision = if passed.is_empty() {
         first
     } else {
@@ -113,7 +140,10 @@ async fn sync(ctx: &Context, flow: &JobFlow) -> Result<Action> {
         plan(&input)
     };
     let hint = execute(ctx, flow, &decision, &by_step).await?;
-    let delay = [decision.requeue, hint].into_iter().flatten().fold(RESYNC, Duration::min);
+    let delay = [decision.requeue, hint]
+        .into_iter()
+        .flatten()
+        .fold(RESYNC, Duration::min);
     Ok(Action::requeue(delay))
 }
 
@@ -123,7 +153,14 @@ async fn invalid(ctx: &Context, flow: &JobFlow, e: FlowError) -> Result<Action> 
     if status.state.as_ref().and_then(|s| s.phase) != Some(FlowPhase::Failed) {
         status.state = super::plan::flow_state(FlowPhase::Failed);
         write_status(ctx, flow, status).await?;
-        ctx.event(&flow.object_ref(&()), true, "InvalidFlow", "Validate", e.to_string()).await;
+        ctx.event(
+            &flow.object_ref(&()),
+            true,
+            "InvalidFlow",
+            "Validate",
+            e.to_string(),
+        )
+        .await;
     }
     Ok(Action::await_change())
 }
@@ -139,7 +176,14 @@ async fn run_probes(
     let pods_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
     let mut passed = BTreeSet::new();
     for step in steps {
-        let Some(probe) = flow.spec.flows.iter().flatten().find(|f| &f.name == step).and_then(|f| f.depends_on.as_ref()?.probe.as_ref()) else {
+        let Some(probe) = flow
+            .spec
+            .flows
+            .iter()
+            .flatten()
+            .find(|f| &f.name == step)
+            .and_then(|f| f.depends_on.as_ref()?.probe.as_ref())
+        else {
             continue;
         };
         let targets: Vec<Target> = dag
@@ -147,14 +191,20 @@ async fn run_probes(
             .iter()
             .map(|t| Target {
                 job: job_name(&flow.name_any(), t),
-                tasks: jobs.get(t).and_then(|j| j.status.as_ref()?.task_status_count.clone()).unwrap_or_default(),
+                tasks: jobs
+                    .get(t)
+                    .and_then(|j| j.status.as_ref()?.task_status_count.clone())
+                    .unwrap_or_default(),
             })
             .collect();
         let mut pods = Vec::new();
         if probe.http_get_list.is_some() || probe.tcp_socket_list.is_some() {
             for t in &targets {
                 let lp = ListParams::default().labels(&format!("{}={}", labels::JOB_NAME, t.job));
-                let list = pods_api.list(&lp).await.map_err(|e| Error::kube("list", "Pod", format!("{ns}/{}", t.job), e))?;
+                let list = pods_api
+                    .list(&lp)
+                    .await
+                    .map_err(|e| Error::kube("list", "Pod", format!("{ns}/{}", t.job), e))?;
                 pods.extend(list.items);
             }
         }
@@ -169,11 +219,20 @@ async fn run_probes(
 }
 
 /// Writes the plan; returns an extra requeue hint.
-async fn execute(ctx: &Context, flow: &JobFlow, decision: &Plan, jobs: &BTreeMap<String, Job>) -> Result<Option<Duration>> {
+async fn execute(
+    ctx: &Context,
+    flow: &JobFlow,
+    decision: &Plan,
+    jobs: &BTreeMap<String, Job>,
+) -> Result<Option<Duration>> {
     let ns = flow.namespace().unwrap_or_default();
     let name = flow.name_any();
     let reference = flow.object_ref(&());
-    let before = flow.status.as_ref().and_then(|s| s.state.as_ref()).and_then(|s| s.phase);
+    let before = flow
+        .status
+        .as_ref()
+        .and_then(|s| s.state.as_ref())
+        .and_then(|s| s.phase);
     if flow.status.as_ref() != Some(&decision.status) {
         write_status(ctx, flow, decision.status.clone()).await?;
     }
@@ -181,7 +240,14 @@ async fn execute(ctx: &Context, flow: &JobFlow, decision: &Plan, jobs: &BTreeMap
     if before != after {
         let phase = after.unwrap_or_default();
         let note = format!("jobflow {name:?} is {phase:?}");
-        ctx.event(&reference, phase == FlowPhase::Failed, &format!("{phase:?}"), "Sync", note).await;
+        ctx.event(
+            &reference,
+            phase == FlowPhase::Failed,
+            &format!("{phase:?}"),
+            "Sync",
+            note,
+        )
+        .await;
     }
     let api: Api<Job> = Api::namespaced(ctx.client.clone(), &ns);
     let mut hint = None;
@@ -194,16 +260,29 @@ async fn execute(ctx: &Context, flow: &JobFlow, decision: &Plan, jobs: &BTreeMap
                 }
                 // Foreground: the Job disappears only after its pods, whose names the next attempt reuses.
                 let dp = DeleteParams {
-                    preconditions: Some(Preconditions { uid: job.uid(), resource_version: None }),
+                    preconditions: Some(Preconditions {
+                        uid: job.uid(),
+                        resource_version: None,
+                    }),
                     ..DeleteParams::foreground()
                 };
                 match api.delete(&job.name_any(), &dp).await {
                     Ok(_) => {
-                        let note = format!("step {step:?} failed; retrying it (the retry is counted in status.jobStatusList)");
-                        ctx.event(&reference, true, "StepRetry", "Retry", note).await;
+                        let note = format!(
+                            "step {step:?} failed; retrying it (the retry is counted in status.jobStatusList)"
+                        );
+                        ctx.event(&reference, true, "StepRetry", "Retry", note)
+                            .await;
                     }
                     Err(e) if is_status(&e, 404) || is_status(&e, 409) => {}
-                    Err(e) => return Err(Error::kube("delete", "Job", format!("{ns}/{}", job.name_any()), e)),
+                    Err(e) => {
+                        return Err(Error::kube(
+                            "delete",
+                            "Job",
+                            format!("{ns}/{}", job.name_any()),
+                            e,
+                        ));
+                    }
                 }
             }
             StepState::Create(attempt) => {
@@ -212,18 +291,31 @@ async fn execute(ctx: &Context, flow: &JobFlow, decision: &Plan, jobs: &BTreeMap
                 }
             }
             StepState::Exhausted(phase) if before != after => {
-                let note = format!("step {step:?} ended {phase:?} with no retries left; resume with `basalt flow retry {name}`");
-                ctx.event(&reference, true, "StepFailed", "Sync", note).await;
+                let note = format!(
+                    "step {step:?} ended {phase:?} with no retries left; resume with `basalt flow retry {name}`"
+                );
+                ctx.event(&reference, true, "StepFailed", "Sync", note)
+                    .await;
             }
             _ => {}
         }
     }
     if decision.delete_all {
         for job in jobs.values() {
-            match api.delete(&job.name_any(), &DeleteParams::background()).await {
+            match api
+                .delete(&job.name_any(), &DeleteParams::background())
+                .await
+            {
                 Ok(_) => {}
                 Err(e) if is_status(&e, 404) => {}
-                Err(e) => return Err(Error::kube("delete", "Job", format!("{ns}/{}", job.name_any()), e)),
+                Err(e) => {
+                    return Err(Error::kube(
+                        "delete",
+                        "Job",
+                        format!("{ns}/{}", job.name_any()),
+                        e,
+                    ));
+                }
             }
         }
         info!(flow = %name, "jobRetainPolicy delete: removed the flow's Jobs");
@@ -233,7 +325,13 @@ async fn execute(ctx: &Context, flow: &JobFlow, decision: &Plan, jobs: &BTreeMap
 
 /// Creates a step's Job; `Some(delay)` asks to look again (a template is missing or invalid:
 /// a user error reported as a Warning event, not a reconcile failure).
-async fn create_step(ctx: &Context, flow: &JobFlow, step: &str, attempt: u32, api: &Api<Job>) -> Result<Option<Duration>> {
+async fn create_step(
+    ctx: &Context,
+    flow: &JobFlow,
+    step: &str,
+    attempt: u32,
+    api: &Api<Job>,
+) -> Result<Option<Duration>> {
     let ns = flow.namespace().unwrap_or_default();
     let name = flow.name_any();
     let templates: Api<JobTemplate> = Api::namespaced(ctx.client.clone(), &ns);
@@ -245,48 +343,104 @@ async fn create_step(ctx: &Context, flow: &JobFlow, step: &str, attempt: u32, ap
         (Some(t), _) => TemplateSource::Object(t),
         (None, Some(inline)) => TemplateSource::Inline(inline),
         (None, None) => {
-            let e = FlowError::MissingTemplate { flow: name.clone(), step: step.to_owned(), namespace: ns.clone() };
+            let e = FlowError::MissingTemplate {
+                flow: name.clone(),
+                step: step.to_owned(),
+                namespace: ns.clone(),
+            };
             warn!(flow = %name, step, error = %e, "step has no template");
-            ctx.event(&flow.object_ref(&()), true, "MissingTemplate", "CreateJob", e.to_string()).await;
+            ctx.event(
+                &flow.object_ref(&()),
+                true,
+                "MissingTemplate",
+                "CreateJob",
+                e.to_string(),
+            )
+            .await;
             return Ok(Some(USER_FIX_RETRY));
         }
     };
-    let Some(f) = flow.spec.flows.iter().flatten().find(|f| f.name == step) else { return Ok(None) };
-    let round = flow.annotations().get(RETRY_ROUND).and_then(|r| r.parse().ok()).unwrap_or(0);
+    let Some(f) = flow.spec.flows.iter().flatten().find(|f| f.name == step) else {
+        return Ok(None);
+    };
+    let round = flow
+        .annotations()
+        .get(RETRY_ROUND)
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(0);
     let job = match step_job(flow, f, source, attempt, round) {
         Ok(j) => j,
         Err(e) => {
             warn!(flow = %name, step, error = %e, "step patch is invalid");
-            ctx.event(&flow.object_ref(&()), true, "InvalidPatch", "CreateJob", e.to_string()).await;
+            ctx.event(
+                &flow.object_ref(&()),
+                true,
+                "InvalidPatch",
+                "CreateJob",
+                e.to_string(),
+            )
+            .await;
             return Ok(Some(USER_FIX_RETRY));
         }
     };
-    let pp = PostParams { dry_run: false, field_manager: Some(field_manager(COMPONENT)) };
+    let pp = PostParams {
+        dry_run: false,
+        field_manager: Some(field_manager(COMPONENT)),
+    };
     match api.create(&pp, &job).await {
         Ok(_) => {
             info!(flow = %name, step, attempt, "created step job");
-            let note = format!("created Job {:?} for step {step:?} (attempt {attempt})", job.name_any());
-            ctx.event(&flow.object_ref(&()), false, "StepStarted", "CreateJob", note).await;
+            let note = format!(
+                "created Job {:?} for step {step:?} (attempt {attempt})",
+                job.name_any()
+            );
+            ctx.event(
+                &flow.object_ref(&()),
+                false,
+                "StepStarted",
+                "CreateJob",
+                note,
+            )
+            .await;
             Ok(None)
         }
         // Deterministic names: an earlier (possibly crashed) reconcile already created it.
         Err(e) if is_status(&e, 409) => Ok(None),
-        Err(e) => Err(Error::kube("create", "Job", format!("{ns}/{}", job.name_any()), e)),
+        Err(e) => Err(Error::kube(
+            "create",
+            "Job",
+            format!("{ns}/{}", job.name_any()),
+            e,
+        )),
     }
 }
 
 /// Replaces the status with the flow's resourceVersion: a concurrent change fails with 409.
-async fn write_status(ctx: &Context, flow: &JobFlow, status: crds::jobflow::JobFlowStatus) -> Result<()> {
+async fn write_status(
+    ctx: &Context,
+    flow: &JobFlow,
+    status: crds::jobflow::JobFlowStatus,
+) -> Result<()> {
     let ns = flow.namespace().unwrap_or_default();
     let api: Api<JobFlow> = Api::namespaced(ctx.client.clone(), &ns);
     let mut object = flow.clone();
     object.metadata.managed_fields = None;
     object.status = Some(status);
-    let pp = PostParams { dry_run: false, field_manager: Some(field_manager(COMPONENT)) };
+    let pp = PostParams {
+        dry_run: false,
+        field_manager: Some(field_manager(COMPONENT)),
+    };
     api.replace_status(&flow.name_any(), &pp, &object)
         .await
         .map(|_| ())
-        .map_err(|e| Error::kube("replace status of", "JobFlow", format!("{ns}/{}", flow.name_any()), e))
+        .map_err(|e| {
+            Error::kube(
+                "replace status of",
+                "JobFlow",
+                format!("{ns}/{}", flow.name_any()),
+                e,
+            )
+        })
 }
 
 fn error_policy(flow: Arc<JobFlow>, error: &Error, ctx: Arc<Context>) -> Action {
@@ -297,7 +451,10 @@ fn error_policy(flow: Arc<JobFlow>, error: &Error, ctx: Arc<Context>) -> Action 
     }
     let reference = flow.object_ref(&());
     let note = error.to_string();
-    tokio::spawn(async move { ctx.event(&reference, true, "ReconcileFailed", "Reconcile", note).await });
+    tokio::spawn(async move {
+        ctx.event(&reference, true, "ReconcileFailed", "Reconcile", note)
+            .await
+    });
     Action::requeue(Duration::from_secs(5))
 }
 
@@ -305,8 +462,16 @@ fn error_policy(flow: Arc<JobFlow>, error: &Error, ctx: Arc<Context>) -> Action 
 /// attempt (what `basalt flow retry` and a `RetryJobFlow` Command do).
 pub async fn request_retry(client: &kube::Client, namespace: &str, name: &str) -> Result<u32> {
     let api: Api<JobFlow> = Api::namespaced(client.clone(), namespace);
-    let flow = api.get(name).await.map_err(|e| Error::kube("get", "JobFlow", format!("{namespace}/{name}"), e))?;
-    let round = flow.annotations().get(RETRY_ROUND).and_then(|r| r.parse::<u32>().ok()).unwrap_or(0) + 1;
+    let flow = api
+        .get(name)
+        .await
+        .map_err(|e| Error::kube("get", "JobFlow", format!("{namespace}/{name}"), e))?;
+    let round = flow
+        .annotations()
+        .get(RETRY_ROUND)
+        .and_then(|r| r.parse::<u32>().ok())
+        .unwrap_or(0)
+        + 1;
     let patch = serde_json::json!({"metadata": {
         "resourceVersion": flow.resource_version(),
         "annotations": {RETRY_ROUND: round.to_string()},
@@ -321,30 +486,55 @@ async fn reconcile_command(cmd: Arc<Command>, ctx: Arc<Context>) -> Result<Actio
     if !ctx.is_leader() {
         return Ok(Action::requeue(Duration::from_secs(2)));
     }
-    let Some(target) = cmd.spec.target.as_ref().filter(|t| t.kind == "JobFlow") else { return Ok(Action::await_change()) };
+    let Some(target) = cmd.spec.target.as_ref().filter(|t| t.kind == "JobFlow") else {
+        return Ok(Action::await_change());
+    };
     if cmd.spec.action != Some(JobAction::RetryJobFlow) {
         return Ok(Action::await_change());
     }
     let ns = cmd.namespace().unwrap_or_default();
     let api: Api<Command> = Api::namespaced(ctx.client.clone(), &ns);
-    let dp = DeleteParams { preconditions: Some(Preconditions { uid: cmd.uid(), resource_version: None }), ..Default::default() };
+    let dp = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: cmd.uid(),
+            resource_version: None,
+        }),
+        ..Default::default()
+    };
     // Deleting first consumes the command exactly once (as the Job Command controller does).
     match api.delete(&cmd.name_any(), &dp).await {
         Ok(_) => {}
         Err(e) if is_status(&e, 404) || is_status(&e, 409) => return Ok(Action::await_change()),
-        Err(e) => return Err(Error::kube("delete", "Command", format!("{ns}/{}", cmd.name_any()), e)),
+        Err(e) => {
+            return Err(Error::kube(
+                "delete",
+                "Command",
+                format!("{ns}/{}", cmd.name_any()),
+                e,
+            ));
+        }
     }
     let result = request_retry(&ctx.client, &ns, &target.name).await;
     let (warning, note) = match &result {
-        Ok(round) => (false, format!("command {:?} requested retry round {round}", cmd.name_any())),
-        Err(e) => (true, format!("command {:?} (RetryJobFlow) was consumed but failed: {e}", cmd.name_any())),
+        Ok(round) => (
+            false,
+            format!("command {:?} requested retry round {round}", cmd.name_any()),
+        ),
+        Err(e) => (
+            true,
+            format!(
+                "command {:?} (RetryJobFlow) was consumed but failed: {e}",
+                cmd.name_any()
+            ),
+        ),
     };
     let flows: Api<JobFlow> = Api::namespaced(ctx.client.clone(), &ns);
     let reference = match flows.get_opt(&target.name).await {
         Ok(Some(f)) => f.object_ref(&()),
         _ => cmd.object_ref(&()),
     };
-    ctx.event(&reference, warning, "CommandIssued", "RetryJobFlow", note).await;
+    ctx.event(&reference, warning, "CommandIssued", "RetryJobFlow", note)
+        .await;
     Ok(Action::await_change())
 }
 

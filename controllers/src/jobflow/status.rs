@@ -55,8 +55,18 @@ pub fn compute(
         }
         let terminal = matches!(job_phase, JobPhase::Completed) || is_failure(job_phase);
         let (start, end) = match job {
-            Some(j) => (j.created.clone(), if terminal { j.transitioned.clone() } else { None }),
-            None => (prev.and_then(|e| e.start_timestamp.clone()), prev.and_then(|e| e.end_timestamp.clone())),
+            Some(j) => (
+                j.created.clone(),
+                if terminal {
+                    j.transitioned.clone()
+                } else {
+                    None
+                },
+            ),
+            None => (
+                prev.and_then(|e| e.start_timestamp.clone()),
+                prev.and_then(|e| e.end_timestamp.clone()),
+            ),
         };
         let restarts = decided.get(&name).copied().unwrap_or(0);
         entries.push(JobStatusEntry {
@@ -77,7 +87,12 @@ pub fn compute(
                     task_status_count: j.task_status_count.clone(),
                 },
             );
-        } else if let Some(c) = input.previous.conditions.as_ref().and_then(|c| c.get(&name)) {
+        } else if let Some(c) = input
+            .previous
+            .conditions
+            .as_ref()
+            .and_then(|c| c.get(&name))
+        {
             conditions.insert(name, c.clone());
         }
     }

@@ -20,7 +20,13 @@ fn t(secs: i64) -> Time {
 }
 
 fn job(phase: JobPhase, attempt: u32) -> ObservedJob {
-    ObservedJob { phase, attempt, created: Some(t(0)), transitioned: Some(t(10)), ..Default::default() }
+    ObservedJob {
+        phase,
+        attempt,
+        created: Some(t(0)),
+        transitioned: Some(t(10)),
+        ..Default::default()
+    }
 }
 
 struct Case {
@@ -73,7 +79,11 @@ fn phase(p: &Plan) -> FlowPhase {
 
 fn restarts(p: &Plan, job: &str) -> i32 {
     let list = p.status.job_status_list.as_ref().unwrap();
-    list.iter().find(|e| e.name.as_deref() == Some(job)).unwrap().restart_count.unwrap()
+    list.iter()
+        .find(|e| e.name.as_deref() == Some(job))
+        .unwrap()
+        .restart_count
+        .unwrap()
 }
 
 #[test]
@@ -85,8 +95,13 @@ fn a_chain_starts_one_step_at_a_time() {
     let p = Case::new(CHAIN).with("a", job(JobPhase::Running, 1)).run();
     assert_eq!(state(&p, "b"), &StepState::Waiting);
     assert_eq!(phase(&p), FlowPhase::Running);
-    assert_eq!(p.status.running_jobs.as_deref(), Some(&["f-a".to_owned()][..]));
-    let p = Case::new(CHAIN).with("a", job(JobPhase::Completed, 1)).run();
+    assert_eq!(
+        p.status.running_jobs.as_deref(),
+        Some(&["f-a".to_owned()][..])
+    );
+    let p = Case::new(CHAIN)
+        .with("a", job(JobPhase::Completed, 1))
+        .run();
     assert_eq!(state(&p, "b"), &StepState::Create(1));
     assert_eq!(state(&p, "c"), &StepState::Waiting);
 }
@@ -95,8 +110,14 @@ fn a_chain_starts_one_step_at_a_time() {
 fn a_diamond_runs_b_and_c_together_and_d_after_both() {
     let c = Case::new(DIAMOND).with("a", job(JobPhase::Completed, 1));
     let p = c.run();
-    assert_eq!((state(&p, "b"), state(&p, "c")), (&StepState::Create(1), &StepState::Create(1)));
-    let p = c.with("b", job(JobPhase::Completed, 1)).with("c", job(JobPhase::Running, 1)).run();
+    assert_eq!(
+        (state(&p, "b"), state(&p, "c")),
+        (&StepState::Create(1), &StepState::Create(1))
+    );
+    let p = c
+        .with("b", job(JobPhase::Completed, 1))
+        .with("c", job(JobPhase::Running, 1))
+        .run();
     assert_eq!(state(&p, "d"), &StepState::Waiting);
     let c = Case::new(DIAMOND)
         .with("a", job(JobPhase::Completed, 1))
@@ -111,11 +132,21 @@ fn a_diamond_runs_b_and_c_together_and_d_after_both() {
 
 #[test]
 fn without_a_retry_policy_a_failure_fails_the_flow_and_stops_new_steps() {
-    let p = Case::new(DIAMOND).with("a", job(JobPhase::Completed, 1)).with("b", job(JobPhase::Failed, 1)).run();
+    let p = Case::new(DIAMOND)
+        .with("a", job(JobPhase::Completed, 1))
+        .with("b", job(JobPhase::Failed, 1))
+        .run();
     assert_eq!(state(&p, "b"), &StepState::Exhausted(JobPhase::Failed));
-    assert_eq!(state(&p, "c"), &StepState::Waiting, "nothing new starts once the flow failed");
+    assert_eq!(
+        state(&p, "c"),
+        &StepState::Waiting,
+        "nothing new starts once the flow failed"
+    );
     assert_eq!(phase(&p), FlowPhase::Failed);
-    assert_eq!(p.status.failed_jobs.as_deref(), Some(&["f-b".to_owned()][..]));
+    assert_eq!(
+        p.status.failed_jobs.as_deref(),
+        Some(&["f-b".to_owned()][..])
+    );
     // Terminated and Aborted count as failures too (Volcano's flows got stuck on them).
     for ph in [JobPhase::Terminated, JobPhase::Aborted] {
         let p = Case::new(CHAIN).with("a", job(ph, 1)).run();
@@ -126,13 +157,19 @@ fn without_a_retry_policy_a_failure_fails_the_flow_and_stops_new_steps() {
 #[test]
 fn retries_wait_for_the_backoff_then_count_the_attempt() {
     let spec = format!("retryPolicy: {{maxRetries: 3, backoffSeconds: 30}}\n{CHAIN}");
-    let mut c = Case::new(&spec).with("a", job(JobPhase::Completed, 1)).with("b", job(JobPhase::Failed, 1));
+    let mut c = Case::new(&spec)
+        .with("a", job(JobPhase::Completed, 1))
+        .with("b", job(JobPhase::Failed, 1));
     c.now = 20; // failed at 10
     let p = c.run();
     assert_eq!(state(&p, "b"), &StepState::Backoff(Duration::from_secs(20)));
     assert_eq!(p.requeue, Some(Duration::from_secs(20)));
     assert_eq!(phase(&p), FlowPhase::Running);
-    assert_eq!(state(&p, "a"), &StepState::Completed, "upstream is never re-run");
+    assert_eq!(
+        state(&p, "a"),
+        &StepState::Completed,
+        "upstream is never re-run"
+    );
     c.now = 40;
     let p = c.run();
     assert_eq!(state(&p, "b"), &StepState::Retry);
@@ -146,9 +183,14 @@ fn retries_wait_for_the_backoff_then_count_the_attempt() {
     // A crash before the delete: the failed Job is still there; the retry is not counted again.
     c.previous = p.status.clone();
     let p3 = c.run();
-    assert_eq!((state(&p3, "b"), restarts(&p3, "f-b")), (&StepState::Retry, 1));
+    assert_eq!(
+        (state(&p3, "b"), restarts(&p3, "f-b")),
+        (&StepState::Retry, 1)
+    );
     // The third attempt fails: no retries left after attempt 4.
-    let mut c4 = Case::new(&spec).with("a", job(JobPhase::Completed, 1)).with("b", job(JobPhase::Failed, 4));
+    let mut c4 = Case::new(&spec)
+        .with("a", job(JobPhase::Completed, 1))
+        .with("b", job(JobPhase::Failed, 4));
     c4.now = 1000;
     assert_eq!(phase(&c4.run()), FlowPhase::Failed);
 }
@@ -163,26 +205,50 @@ fn a_per_step_policy_overrides_the_flows() {
 #[test]
 fn a_retry_round_resumes_exhausted_steps_once() {
     let spec = format!("retryPolicy: {{maxRetries: 1}}\n{CHAIN}");
-    let mut c = Case::new(&spec).with("a", job(JobPhase::Completed, 1)).with("b", job(JobPhase::Failed, 2));
+    let mut c = Case::new(&spec)
+        .with("a", job(JobPhase::Completed, 1))
+        .with("b", job(JobPhase::Failed, 2));
     assert_eq!(phase(&c.run()), FlowPhase::Failed);
     c.round = 1;
     let p = c.run();
-    assert_eq!((state(&p, "b"), restarts(&p, "f-b")), (&StepState::Retry, 2));
-    assert_eq!(phase(&p), FlowPhase::Running, "a resumed flow is no longer Failed");
-    let mut again = c.with("b", ObservedJob { round: 1, ..job(JobPhase::Failed, 3) });
+    assert_eq!(
+        (state(&p, "b"), restarts(&p, "f-b")),
+        (&StepState::Retry, 2)
+    );
+    assert_eq!(
+        phase(&p),
+        FlowPhase::Running,
+        "a resumed flow is no longer Failed"
+    );
+    let mut again = c.with(
+        "b",
+        ObservedJob {
+            round: 1,
+            ..job(JobPhase::Failed, 3)
+        },
+    );
     again.previous = p.status;
-    assert_eq!(phase(&again.run()), FlowPhase::Failed, "one more attempt per round");
+    assert_eq!(
+        phase(&again.run()),
+        FlowPhase::Failed,
+        "one more attempt per round"
+    );
 }
 
 #[test]
 fn a_completed_step_is_never_re_created() {
-    let c = Case::new(CHAIN).with("a", job(JobPhase::Completed, 1)).with("b", job(JobPhase::Running, 1));
+    let c = Case::new(CHAIN)
+        .with("a", job(JobPhase::Completed, 1))
+        .with("b", job(JobPhase::Running, 1));
     let p = c.run();
     let mut after = Case::new(CHAIN).with("b", job(JobPhase::Running, 1));
     after.previous = p.status;
     let p = after.run();
     assert_eq!(state(&p, "a"), &StepState::Completed);
-    assert_eq!(p.status.completed_jobs.as_deref(), Some(&["f-a".to_owned()][..]));
+    assert_eq!(
+        p.status.completed_jobs.as_deref(),
+        Some(&["f-a".to_owned()][..])
+    );
 }
 
 #[test]
@@ -231,5 +297,9 @@ fn retain_policy_delete_removes_jobs_after_success() {
     gone.previous = p.status.clone();
     let p2 = gone.run();
     assert!(!p2.delete_all);
-    assert_eq!(phase(&p2), FlowPhase::Succeed, "the ledger remembers the deleted Jobs");
+    assert_eq!(
+        phase(&p2),
+        FlowPhase::Succeed,
+        "the ledger remembers the deleted Jobs"
+    );
 }
