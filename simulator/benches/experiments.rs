@@ -31,6 +31,13 @@ fn main() {
         let t0 = std::time::Instant::now();
         match run(&setup, &[], false) {
             Ok((report, timing)) => {
+                // BASALT_SIM_OUT=dir also writes each experiment's report into dir/<key>.
+                if let Ok(dir) = std::env::var("BASALT_SIM_OUT")
+                    && let Err(e) =
+                        simulator::report::write_all(&Path::new(&dir).join(key), &report, &timing)
+                {
+                    eprintln!("{key}: {e}");
+                }
                 println!(
                     "{key}: {} jobs/pods, total wall {:.2} s",
                     report.jobs,
