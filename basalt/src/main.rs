@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 
+mod simulate;
 mod webhook;
 
 use anyhow::Context;
@@ -20,6 +21,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Replay a workload or trace through scheduler-core under several policies and write a report.
+    Simulate(simulate::SimulateArgs),
     /// Serve the admission webhooks (defaulting, validation, quota checks) over TLS.
     Webhook(webhook::WebhookArgs),
     /// Print the CustomResourceDefinitions (Job, Command, PodGroup, Queue, JobFlow, JobTemplate).
@@ -33,6 +36,7 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Simulate(args) => simulate::run(args),
         Command::Webhook(args) => webhook::run(args),
         Command::Crds { write } => crds_command(write),
     }
