@@ -12,9 +12,10 @@
 #    custom resources (and examples/*.yaml) against our CRD schemas; the chart's own policy
 #    (non-root, read-only, requests, PDBs, HA, webhook CA)
 # 4. the Dockerfile agrees with the chart (static binary, distroless/scratch, same uid)
-# 5. the Grafana dashboard (config/grafana) queries only metrics the code registers
-# 6. RBAC: the chart's roles equal docs/rbac.md and cover the API calls in the code
-# 7. the checks can fail: bad values, a bad render, a bad custom resource and a bad dashboard are rejected
+# 5. with BASALT_BIN set: every flag the chart passes is accepted by `basalt <subcommand>`
+# 6. the Grafana dashboard (config/grafana) queries only metrics the code registers
+# 7. RBAC: the chart's roles equal docs/rbac.md and cover the API calls in the code
+# 8. the checks can fail: bad values, a bad render, a bad custom resource and a bad dashboard are rejected
 #
 # Python tools live in a venv under $HOME/.cache/basalt-venv (created once, reused).
 set -euo pipefail
@@ -93,6 +94,13 @@ grep -qE "^USER ${uid}(:${uid})?\$" Dockerfile || fail "Dockerfile: USER must be
 grep -q -- '-unknown-linux-musl' Dockerfile || fail "Dockerfile: the binary must be built for a musl target (static)"
 grep -qE '^ENTRYPOINT \["/usr/local/bin/basalt"\]' Dockerfile || fail "Dockerfile: ENTRYPOINT must be the basalt binary (the chart passes subcommands as args)"
 echo "ok: Dockerfile final stage '$final_from', user $uid"
+
+step "the flags the chart passes exist in the basalt binary"
+if [[ -n "${BASALT_BIN:-}" ]]; then
+    "$PY" tools/cli_contract.py "$OUT"/*-install.yaml --basalt "$BASALT_BIN" || fail "chart flags vs basalt CLI"
+else
+    echo "skipped: set BASALT_BIN to the basalt binary (the Rust test basalt/tests/chart.rs does)"
+fi
 
 step "Grafana dashboard queries only registered metrics"
 "$PY" tools/dashboard_check.py config/grafana/basalt.json --root "$ROOT" || fail "config/grafana/basalt.json"

@@ -51,6 +51,7 @@ fn chart_check_script_passes() {
     let output = Command::new("bash")
         .arg(root.join("tools/chart-check.sh"))
         .current_dir(&root)
+        .env("BASALT_BIN", env!("CARGO_BIN_EXE_basalt"))
         .output()
         .expect("run bash tools/chart-check.sh");
     let stdout = String::from_utf8_lossy(&output.stdout);
