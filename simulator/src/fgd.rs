@@ -35,6 +35,25 @@ pub struct FgdSpec {
     pub target_percent: f64,
     /// Seeds (one run per seed per policy).
     pub seeds: Vec<u64>,
+    /// Before each session, cordon the nodes on which no card (or set of whole cards) fits the
+    /// pod — the per-card filter deviceshare will provide — so the core chooses only among
+    /// card-feasible nodes. Off: the core's choice is card-blind and misfits fail (true).
+    #[serde(default = "yes")]
+    pub card_filter: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Whether `pod` fits the free cards `cards` (sharing pods: one card with enough room; whole
+/// pods: enough fully free cards).
+fn cards_fit(cards: &[u32], num_gpu: u32, milli: u32) -> bool {
+    match num_gpu {
+        0 => true,
+        1 if milli < 1000 => cards.iter().any(|r| *r >= milli),
+        k => cards.iter().filter(|r| **r == 1000).count() as u32 >= k,
+    }
 }
 
 fn default_target() -> f64 {
@@ -150,6 +169,7 @@ fn one_run(
     cluster: &ClusterSpec,
     seq: &[OpenbPod],
     m: &Typical,
+    card_filter: bool,
 ) -> Result<RunLog> {
     let cap: u64 = cluster.total_gpus() * 1000;
     let mut snap = Snapshot::default();
@@ -158,6 +178,12 @@ fn one_run(
     let mut cpu_free: Vec<i64> = Vec::new();
     let mut frag: Vec<f64> = Vec::new();
     let mut index = BTreeMap::new();
+    let ids: Vec<scheduler_core::NodeId> = cluster
+        .nodes
+        .iter()
+        .map(|n| n.name.as_str().into())
+        .collect();
+    let mut cordoned = vec![false; cluster.nodes.len()];
     for (i, n) in cluster.nodes.iter().enumerate() {
         let mut node = crate::snapshot::node(n);
         node.allocatable.set(NVIDIA_GPU, i64::from(n.gpus) * 1000);
@@ -198,6 +224,17 @@ fn one_run(
             }];
         }
         snap.tasks.insert(tid.clone(), task);
+        if card_filter {
+            for (i, c) in cards.iter().enumerate() {
+                let off = !cards_fit(c, p.num_gpu, p.gpu_milli);
+                if off != cordoned[i] {
+                    cordoned[i] = off;
+                    if let Some(n) = snap.nodes.get_mut(&ids[i]) {
+                        n.unschedulable = off;
+                    }
+                }
+            }
+        }
         let result = run_session(&snap, &policy.scheduler)
             .map_err(|source| Error::Session { at_ms: 0, source })?;
         let node = result.effects.iter().find_map(|e| match e {
@@ -304,7 +341,7 @@ pub fn run(
                 report.pods = seq.len();
             }
             events += seq.len() as u64;
-            let log = one_run(&policy, cluster, &seq, &m)?;
+            let log = one_run(&policy, cluster, &seq, &m, spec.card_filter)?;
             if progress {
                 eprintln!(
                     "fgd {name} seed {seed}: {} pods, {} failed",
@@ -357,6 +394,8 @@ mod tests {
         assert_eq!(node_frag(&m, 4000, &[1000, 300], "G2"), 300.0);
         // Not enough CPU: every idle GPU is a fragment.
         assert_eq!(node_frag(&m, 500, &[1000, 300], "G2"), 1300.0);
+        assert!(cards_fit(&[1000, 300], 1, 500) && !cards_fit(&[400, 300], 1, 500));
+        assert!(cards_fit(&[1000, 1000, 0], 2, 1000) && !cards_fit(&[1000, 600], 2, 1000));
         // CPU-only tasks count every idle GPU.
         let cpu_only: Typical = vec![((1000, 0, 0, vec![]), 1.0)];
         assert_eq!(node_frag(&cpu_only, 4000, &[1000], "G2"), 1000.0);
