@@ -67,3 +67,89 @@ fn chart_check_script_passes() {
         "no verdict in:\n{stdout}"
     );
 }
+
+/// One admission route as the chart's `basalt.admissions` helper declares it.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct ChartRoute {
+    path: String,
+    mutating: bool,
+    group: String,
+    version: String,
+    resource: String,
+    operations: Vec<String>,
+}
+
+/// Parses the `basalt.admissions` block of `_helpers.tpl`: one
+/// `/path: {type: .., group: .., version: .., resource: .., operations: [..]}` per line.
+fn chart_routes() -> Vec<ChartRoute> {
+    let path = repo_root().join("config/helm/basalt/templates/_helpers.tpl");
+    let text = std::fs::read_to_string(&path).expect("read _helpers.tpl");
+    let block = text
+        .split("{{- define \"basalt.admissions\" -}}")
+        .nth(1)
+        .and_then(|rest| rest.split("{{- end -}}").next())
+        .expect("_helpers.tpl defines basalt.admissions");
+    let mut routes = Vec::new();
+    for line in block.lines().filter(|l| l.starts_with('/')) {
+        let (route_path, body) = line.split_once(": {").expect("`/path: {...}`");
+        let field = |name: &str| -> String {
+            let start = body.find(&format!("{name}: ")).expect(name) + name.len() + 2;
+            let rest = &body[start..];
+            let end = if rest.starts_with('[') {
+                rest.find(']').expect("closing ]") + 1
+            } else {
+                rest.find([',', '}']).expect("end of value")
+            };
+            rest[..end].trim().trim_matches('"').to_string()
+        };
+        routes.push(ChartRoute {
+            path: route_path.to_string(),
+            mutating: field("type") == "mutating",
+            group: field("group"),
+            version: field("version"),
+            resource: field("resource"),
+            operations: field("operations")
+                .trim_matches(['[', ']'])
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .collect(),
+        });
+    }
+    routes.sort();
+    routes
+}
+
+#[test]
+fn chart_registers_exactly_the_routes_the_webhook_serves() {
+    let mut served: Vec<ChartRoute> = webhooks::Route::ALL
+        .iter()
+        .map(|route| {
+            let (group, version, resource) = route.resource();
+            ChartRoute {
+                path: route.path().to_string(),
+                mutating: route.is_mutating(),
+                group: group.to_string(),
+                version: version.to_string(),
+                resource: resource.to_string(),
+                operations: route.operations().iter().map(|s| s.to_string()).collect(),
+            }
+        })
+        .collect();
+    served.sort();
+    assert_eq!(
+        chart_routes(),
+        served,
+        "config/helm/basalt/templates/_helpers.tpl (basalt.admissions) must list exactly \
+         webhooks::Route::ALL with the same kind, resource and operations"
+    );
+    // The default values enable every route the webhook serves.
+    let values = std::fs::read_to_string(repo_root().join("config/helm/basalt/values.yaml"))
+        .expect("read values.yaml");
+    for route in webhooks::Route::ALL {
+        assert!(
+            values.contains(&format!("    - {}\n", route.path())),
+            "values.yaml webhook.enabledAdmissions does not enable {}",
+            route.path()
+        );
+    }
+}
