@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 mod simulate;
+mod up;
 mod webhook;
 
 use anyhow::Context;
@@ -21,6 +22,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Start an embedded API server with simulated GPU nodes (and Basalt's controllers) for kubectl.
+    Up(up::UpArgs),
     /// Replay a workload or trace through scheduler-core under several policies and write a report.
     Simulate(simulate::SimulateArgs),
     /// Serve the admission webhooks (defaulting, validation, quota checks) over TLS.
@@ -36,6 +39,7 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Up(args) => up::run(args),
         Command::Simulate(args) => simulate::run(args),
         Command::Webhook(args) => webhook::run(args),
         Command::Crds { write } => crds_command(write),

@@ -123,10 +123,11 @@ fn container_id(pod: &Value, container: &str, restart: u32) -> String {
         .pointer("/metadata/uid")
         .and_then(Value::as_str)
         .unwrap_or("");
-    format!(
-        "containerd://{}",
-        super::node::gpu_uuid(&format!("{uid}/{container}"), restart).to_lowercase()
-    )
+    let id: String = super::node::gpu_uuid(&format!("{uid}/{container}"), restart)
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .collect();
+    format!("containerd://{}", id.to_lowercase())
 }
 
 fn conditions(now: &str, ready: bool, reason: Option<&str>) -> Value {
@@ -228,6 +229,7 @@ pub fn terminated_state(
 }
 
 /// `status` of a pod whose containers ended for good: Succeeded on exit 0, else Failed.
+/// `last` is the previous run's terminated state after restarts.
 pub fn terminated_status(
     pod: &Value,
     at: &Placement,
@@ -235,10 +237,11 @@ pub fn terminated_status(
     started: &str,
     finished: &str,
     restart: u32,
+    last: Option<&Value>,
 ) -> Value {
     let state = terminated_state(exit_code, started, finished, None);
     let statuses: Vec<Value> = containers(pod, "containers")
-        .map(|c| container_status(pod, c, state.clone(), false, restart, None))
+        .map(|c| container_status(pod, c, state.clone(), false, restart, last))
         .collect();
     let pod_started = pod
         .pointer("/status/startTime")
@@ -406,6 +409,7 @@ mod tests {
             "2026-01-01T00:00:00Z",
             "2026-01-01T00:00:30Z",
             0,
+            None,
         );
         assert_eq!(t["phase"], "Failed");
         assert_eq!(
@@ -416,7 +420,13 @@ mod tests {
             t["containerStatuses"][0]["state"]["terminated"]["reason"],
             "Error"
         );
-        let ok = terminated_status(&p, &at, 0, "a", "b", 0);
+        let last = terminated_state(1, "a", "b", None);
+        let ok = terminated_status(&p, &at, 0, "a", "b", 2, Some(&last));
+        assert_eq!(
+            ok["containerStatuses"][0]["lastState"]["terminated"]["exitCode"],
+            1
+        );
+        assert_eq!(ok["containerStatuses"][0]["restartCount"], 2);
         assert_eq!(ok["phase"], "Succeeded");
     }
 

@@ -261,6 +261,9 @@ async fn run(ctx: Arc<Ctx>, mut pod: Value, node: usize, resume: Option<(String,
             }
             pod["status"] = status;
         } else {
+            let last = pod
+                .pointer("/status/containerStatuses/0/lastState")
+                .filter(|v| v.as_object().is_some_and(|o| !o.is_empty()));
             let status = lifecycle::terminated_status(
                 &pod,
                 &at,
@@ -268,6 +271,7 @@ async fn run(ctx: Arc<Ctx>, mut pod: Value, node: usize, resume: Option<(String,
                 &started_text,
                 &rfc3339(Timestamp::now()),
                 restart,
+                last,
             );
             Ctx::lock(&ctx.running).remove(&(ns.clone(), name.clone()));
             ctx.metrics.remove_pod(&ns, &name);

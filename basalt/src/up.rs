@@ -1,0 +1,208 @@
+//! `basalt up`: the embedded API server, simulated GPU nodes and (when present) Basalt's
+//! controllers in one process, ready for `kubectl`.
+//!
+//! Order matters: the kubeconfig is written only once every component is ready, so its
+//! appearance is the signal scripts and the e2e harness wait for; SIGINT/SIGTERM stop the
+//! nodes, then the server (which flushes `--data-dir`), then remove the kubeconfig.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use devcluster::DevCluster;
+use devcluster::nodes::{ClusterSpec, Kubelet, KubeletConfig, MetricsStore, spec};
+
+/// Flags of `basalt up`.
+#[derive(Args, Debug, Clone)]
+pub struct UpArgs {
+    /// API server port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 6443)]
+    pub port: u16,
+    /// Where to write the kubeconfig, once everything is ready.
+    #[arg(long, value_name = "FILE", default_value = "basalt.kubeconfig")]
+    pub kubeconfig: PathBuf,
+    /// Keep every object in this directory so a restart keeps the cluster's state
+    /// (in memory without it).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Run the API server and the simulated nodes only.
+    #[arg(long)]
+    pub no_controllers: bool,
+    /// Inject 500s, 409s and dropped watches at this rate (0..1), for resilience tests.
+    #[arg(long, value_name = "F", default_value_t = 0.0)]
+    pub fault_rate: f64,
+    /// Run time of pods without a `sim.basalt.dev/duration` annotation (e.g. 30s); without it
+    /// they run until deleted.
+    #[arg(long, value_name = "DURATION")]
+    pub pod_duration: Option<String>,
+    /// Cluster spec file (nodes with labels, taints, CPU, memory, GPUs, background usage);
+    /// replaces the node flags. See docs/cluster-spec.md.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["nodes", "gpus_per_node", "gpu_memory", "gpu_model"])]
+    pub cluster: Option<PathBuf>,
+    /// Number of simulated GPU nodes.
+    #[arg(long, default_value_t = spec::DEFAULT_NODES)]
+    pub nodes: u32,
+    /// GPUs per node.
+    #[arg(long, default_value_t = spec::DEFAULT_GPUS_PER_NODE)]
+    pub gpus_per_node: u32,
+    /// Memory per GPU (a quantity such as 80Gi).
+    #[arg(long, default_value = spec::DEFAULT_GPU_MEMORY)]
+    pub gpu_memory: String,
+    /// GPU model (the `nvidia.com/gpu.product` label).
+    #[arg(long, default_value = spec::DEFAULT_GPU_MODEL)]
+    pub gpu_model: String,
+}
+
+pub fn run(args: UpArgs) -> anyhow::Result<()> {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(up(args))
+}
+
+fn node_config(args: &UpArgs) -> anyhow::Result<KubeletConfig> {
+    if !(0.0..=1.0).contains(&args.fault_rate) {
+        bail!("--fault-rate {} must be between 0 and 1", args.fault_rate);
+    }
+    let spec = match &args.cluster {
+        Some(path) => ClusterSpec::from_file(path)?,
+        None => {
+            if args.nodes == 0 {
+                bail!("--nodes must be at least 1");
+            }
+            ClusterSpec::uniform(
+                args.nodes,
+                args.gpus_per_node,
+                &args.gpu_model,
+                &args.gpu_memory,
+            )
+        }
+    };
+    let mut config = KubeletConfig::new(spec.resolve().context("in the node flags")?);
+    if let Some(text) = &args.pod_duration {
+        let d = devcluster::nodes::duration::parse(text)
+            .map_err(|e| anyhow::anyhow!("--pod-duration: {e}"))?;
+        config.default_duration = Some(d);
+    }
+    Ok(config)
+}
+
+async fn up(args: UpArgs) -> anyhow::Result<()> {
+    let config = node_config(&args)?;
+    // A kubeconfig left by an earlier run would point at a dead server; its appearance must
+    // mean "ready".
+    remove_if_exists(&args.kubeconfig)?;
+    let metrics = MetricsStore::default();
+    let mut builder = DevCluster::builder()
+        .port(args.port)
+        .fault_rate(args.fault_rate)
+        .graceful_pod_deletion(true)
+        .ready_component("nodes")
+        .extension(metrics.router(), MetricsStore::resources());
+    for crd in crds::crd::all() {
+        builder = builder.crd(serde_json::to_value(&crd).context("serializing a Basalt CRD")?);
+    }
+    if let Some(dir) = &args.data_dir {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating --data-dir {}", dir.display()))?;
+        builder = builder.data_dir(dir);
+    }
+    let handle = builder.start().await.context("starting the API server")?;
+    let client = client_for(&handle.kubeconfig()).await?;
+    let kubelet = register_nodes(client, config.clone(), metrics).await?;
+    handle.ready_gate().set("nodes", true);
+    if !args.no_controllers {
+        tracing::warn!(
+            "the controllers, scheduler and webhooks are not part of this build yet; running the API server and nodes only"
+        );
+    }
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let nodes = tokio::spawn(kubelet.run(async move {
+        let _ = stop_rx.wait_for(|stop| *stop).await;
+    }));
+    handle
+        .write_kubeconfig(&args.kubeconfig)
+        .context("writing the kubeconfig")?;
+    let gpus: u32 = config.nodes.iter().map(|n| n.gpus).sum();
+    println!(
+        "basalt up: API server {} with {} simulated nodes ({gpus} GPUs){}\nkubeconfig: {}\n  export KUBECONFIG={}",
+        handle.server_url(),
+        config.nodes.len(),
+        match &args.data_dir {
+            Some(d) => format!(", data in {}", d.display()),
+            None => String::new(),
+        },
+        args.kubeconfig.display(),
+        absolute(&args.kubeconfig).display(),
+    );
+    let signal = wait_for_signal().await?;
+    tracing::info!(signal, "shutting down");
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(5), nodes).await;
+    handle.shutdown().await;
+    remove_if_exists(&args.kubeconfig)?;
+    eprintln!("basalt up: stopped ({signal})");
+    Ok(())
+}
+
+/// Registers the nodes, retrying while `--fault-rate` makes writes fail.
+async fn register_nodes(
+    client: kube::Client,
+    config: KubeletConfig,
+    metrics: MetricsStore,
+) -> anyhow::Result<Kubelet> {
+    let mut attempt = 0;
+    loop {
+        match Kubelet::register(client.clone(), config.clone(), metrics.clone()).await {
+            Ok(k) => return Ok(k),
+            Err(e) if attempt < 20 => {
+                tracing::debug!(error = %e, attempt, "registering the simulated nodes; retrying");
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(e).context("registering the simulated nodes"),
+        }
+    }
+}
+
+/// A kube client for the kubeconfig text the server generated.
+async fn client_for(kubeconfig: &str) -> anyhow::Result<kube::Client> {
+    let kc = kube::config::Kubeconfig::from_yaml(kubeconfig)
+        .context("parsing the generated kubeconfig")?;
+    let config =
+        kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+            .await
+            .context("loading the generated kubeconfig")?;
+    kube::Client::try_from(config).context("building the API client")
+}
+
+async fn wait_for_signal() -> anyhow::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
+}
+
+fn remove_if_exists(path: &Path) -> anyhow::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("removing the old kubeconfig {}", path.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}

@@ -1,0 +1,245 @@
+//! Starts `basalt up --port 0 --kubeconfig <tmp>` as a child process, waits for the
+//! kubeconfig (written only once everything is ready), and offers `kubectl` helpers. The
+//! process is killed and its directory removed on drop.
+
+#![allow(dead_code)] // Each area uses a different subset of the helpers.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long `basalt up` may take to become ready (the kubeconfig appears).
+pub const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A private scratch directory, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let dir = std::env::temp_dir().join(format!(
+            "basalt-e2e-{tag}-{}-{}-{nanos}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).expect("creating a scratch directory");
+        TempDir(dir)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running `basalt up`.
+pub struct Cluster {
+    child: Option<Child>,
+    pub dir: TempDir,
+    pub kubeconfig: PathBuf,
+    log: PathBuf,
+}
+
+impl Cluster {
+    /// `basalt up --port 0` plus `args`, in a fresh directory.
+    pub fn start(args: &[&str]) -> Self {
+        Self::start_in(TempDir::new("up"), args)
+    }
+
+    /// Starts in `dir` (kept by the returned cluster), e.g. to restart on the same `--data-dir`.
+    pub fn start_in(dir: TempDir, args: &[&str]) -> Self {
+        let kubeconfig = dir.path().join("kubeconfig");
+        let log = dir.path().join(format!(
+            "basalt-up-{}.log",
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let stderr = std::fs::File::create(&log).expect("creating the log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_basalt"))
+            .arg("up")
+            .args(["--port", "0", "--kubeconfig"])
+            .arg(&kubeconfig)
+            .args(args)
+            .current_dir(dir.path())
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawning basalt up");
+        let mut cluster = Cluster {
+            child: Some(child),
+            dir,
+            kubeconfig,
+            log,
+        };
+        let deadline = Instant::now() + START_TIMEOUT;
+        while !cluster.kubeconfig.exists() {
+            if let Some(status) = cluster.child_mut().try_wait().expect("polling basalt up") {
+                panic!(
+                    "basalt up exited with {status} before it was ready:\n{}",
+                    cluster.log()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "basalt up not ready after {START_TIMEOUT:?}:\n{}",
+                cluster.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        cluster
+    }
+
+    fn child_mut(&mut self) -> &mut Child {
+        self.child.as_mut().expect("basalt up already stopped")
+    }
+
+    /// What `basalt up` wrote on stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Runs kubectl against the cluster; returns its output whatever the exit code.
+    pub fn kubectl_output(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut cmd = Command::new("kubectl");
+        cmd.args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("KUBECACHEDIR", self.dir.path().join("kube-cache"))
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("running kubectl");
+        if let Some(text) = stdin {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .expect("kubectl stdin")
+                .write_all(text.as_bytes())
+                .expect("writing kubectl stdin");
+        }
+        child.wait_with_output().expect("waiting for kubectl")
+    }
+
+    /// Runs kubectl and returns stdout; panics with stderr and the server log on failure.
+    pub fn kubectl(&self, args: &[&str]) -> String {
+        self.checked(args, None)
+    }
+
+    fn checked(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let out = self.kubectl_output(args, stdin);
+        assert!(
+            out.status.success(),
+            "kubectl {} failed ({}):\n{}\n--- basalt up log ---\n{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `kubectl apply -f -` with `yaml`.
+    pub fn apply(&self, yaml: &str) -> String {
+        self.checked(&["apply", "-f", "-"], Some(yaml))
+    }
+
+    /// `kubectl create -f -` with `yaml`.
+    pub fn create(&self, yaml: &str) -> String {
+        self.checked(&["create", "-f", "-"], Some(yaml))
+    }
+
+    /// `kubectl get <args> -o json`, parsed.
+    pub fn get_json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["get"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["-o", "json"]);
+        serde_json::from_str(&self.kubectl(&all)).expect("kubectl printed JSON")
+    }
+
+    /// Polls `check` until it returns `Some`, or panics after `timeout` naming `what`.
+    pub fn wait_for<T>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut check: impl FnMut() -> Option<T>,
+    ) -> T {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(v) = check() {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out after {timeout:?} waiting for {what}\n--- basalt up log ---\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits until `kind/name` has `status.phase == phase`; returns the object.
+    pub fn wait_phase(&self, target: &str, phase: &str, timeout: Duration) -> serde_json::Value {
+        self.wait_for(&format!("{target} to be {phase}"), timeout, || {
+            let obj = self.get_json(&[target]);
+            (obj.pointer("/status/phase").and_then(|p| p.as_str()) == Some(phase)).then_some(obj)
+        })
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let pid = self.child_mut().id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("running kill");
+        assert!(sent.success(), "kill -TERM {pid} failed");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child_mut().try_wait().expect("polling basalt up") {
+                self.child = None;
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "basalt up did not stop within 20s of SIGTERM:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stops the process (SIGTERM) and hands back its directory, e.g. to restart on it.
+    pub fn stop(mut self) -> TempDir {
+        let status = self.terminate();
+        assert!(
+            status.success(),
+            "basalt up exited with {status}:\n{}",
+            self.log()
+        );
+        // The replacement is an empty path; removing it on drop is a no-op.
+        std::mem::replace(&mut self.dir, TempDir(PathBuf::new()))
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

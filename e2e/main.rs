@@ -1,0 +1,6 @@
+//! End-to-end tests: each drives a real `basalt up` process with the machine's `kubectl`.
+//!
+//! One test binary (`cargo nextest run -p basalt --test e2e`); one module per area.
+
+mod harness;
+mod up;
