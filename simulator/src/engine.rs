@@ -276,10 +276,7 @@ impl<'a> Engine<'a> {
     }
 
     fn bind(&mut self, task: &TaskId, node: &str, now: u64) -> Result<()> {
-        let bug = |reason: String| Error::Experiment {
-            name: "engine".into(),
-            reason,
-        };
+        let bug = Error::Invariant;
         let (job, pod) = *self
             .owner
             .get(task)

@@ -104,6 +104,10 @@ pub enum Error {
         /// The core's error.
         source: scheduler_core::SessionError,
     },
+    /// The engine was asked to do something impossible (bind an unknown task, over-commit a
+    /// node): a bug in the simulator or the core, never a user error.
+    #[error("simulator invariant violated: {0}; please report this with the experiment file")]
+    Invariant(String),
     /// An experiment file asks for something inconsistent.
     #[error("experiment {name:?}: {reason}")]
     Experiment {

@@ -208,18 +208,14 @@ fn one_run(
             .with(CPU, p.cpu_milli)
             .with(MEMORY, p.memory_mib << 20)
             .with(NVIDIA_GPU, demand as i64);
-        let job = JobSpecLite {
-            gpu_models: p.gpu_spec.clone(),
-            gpus: p.num_gpu,
-        };
         snap.jobs.insert(jid.clone(), Job::new("default", 1));
         let mut task = Task::pending(jid.clone(), requests.clone());
-        if job.gpus > 0 && !job.gpu_models.is_empty() {
+        if p.num_gpu > 0 && !p.gpu_spec.is_empty() {
             task.constraints.required_affinity = vec![scheduler_core::model::NodeAffinityTerm {
                 match_expressions: vec![scheduler_core::model::NodeSelectorRequirement {
                     key: "gpu-card-model".into(),
                     operator: scheduler_core::model::NodeSelectorOperator::In,
-                    values: job.gpu_models.clone(),
+                    values: p.gpu_spec.clone(),
                 }],
             }];
         }
@@ -297,11 +293,6 @@ fn one_run(
         e.2 += 1;
     }
     Ok(log)
-}
-
-struct JobSpecLite {
-    gpu_models: Vec<String>,
-    gpus: u32,
 }
 
 /// Runs the FGD experiment for `policies` over the spec's seeds.

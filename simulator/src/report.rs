@@ -166,6 +166,20 @@ pub fn to_markdown(report: &Report) -> String {
     md
 }
 
+/// Hourly values as (day, value × scale) points; runs longer than 10 days are averaged over
+/// 6-hour blocks so the lines stay readable.
+fn smooth(hourly: &[f64], scale: f64) -> Vec<(f64, f64)> {
+    let block = if hourly.len() > 240 { 6 } else { 1 };
+    hourly
+        .chunks(block)
+        .enumerate()
+        .map(|(i, c)| {
+            let mean = c.iter().sum::<f64>() / c.len() as f64;
+            ((i * block) as f64 / 24.0, mean * scale)
+        })
+        .collect()
+}
+
 /// The SVG plots, as (file name, contents).
 pub fn plots(report: &Report) -> Vec<(String, String)> {
     let mut out = Vec::new();
@@ -175,18 +189,13 @@ pub fn plots(report: &Report) -> Vec<(String, String)> {
             .iter()
             .map(|p| Series {
                 name: p.policy.clone(),
-                points: p
-                    .utilization_hourly
-                    .iter()
-                    .enumerate()
-                    .map(|(h, u)| (h as f64 / 24.0, u * 100.0))
-                    .collect(),
+                points: smooth(&p.utilization_hourly, 100.0),
             })
             .collect();
         out.push((
             "utilization.svg".into(),
             line_chart(
-                "GPU allocation utilization (hourly)",
+                "GPU allocation utilization (6-hour means on runs over 10 days)",
                 "day",
                 "% of GPUs",
                 &series,
@@ -209,11 +218,7 @@ pub fn plots(report: &Report) -> Vec<(String, String)> {
                 .iter()
                 .map(|(t, v)| Series {
                     name: t.clone(),
-                    points: v
-                        .iter()
-                        .enumerate()
-                        .map(|(h, s)| (h as f64 / 24.0, s * 100.0))
-                        .collect(),
+                    points: smooth(v, 100.0),
                 })
                 .collect();
             out.push((
