@@ -32,6 +32,10 @@ pub struct ExperimentSpec {
     /// Seed.
     #[serde(default)]
     pub seed: u64,
+    /// More seeds for the seed summary (mean ± 95 % CI of headline metrics over `seed` and
+    /// these); detailed tables and plots are for `seed`. Generated workloads only.
+    #[serde(default)]
+    pub extra_seeds: Vec<u64>,
     /// Preset name or cluster spec file (relative to the experiment file).
     #[serde(default = "default_cluster")]
     pub cluster: String,
@@ -103,6 +107,8 @@ pub struct Report {
     pub fgd: Option<crate::fgd::FgdReport>,
     /// Policies not run and why.
     pub not_run: Vec<NotRun>,
+    /// Headline metrics over all seeds, when `extraSeeds` is set.
+    pub seed_summary: Vec<crate::seeds::SeedSummary>,
     /// Sorted waits (s) per (policy, bucket), for the CDF plot (the JSON has the summaries).
     #[serde(skip)]
     pub wait_samples: Vec<(String, crate::workload::SizeBucket, Vec<f64>)>,
@@ -176,6 +182,11 @@ impl Setup {
 
     /// The workload and its arrival window in ms.
     pub fn workload(&self, cluster: &ClusterSpec) -> Result<(Workload, u64)> {
+        self.workload_for(cluster, self.spec.seed)
+    }
+
+    /// The workload generated with `seed` (traces ignore it) and its arrival window in ms.
+    pub fn workload_for(&self, cluster: &ClusterSpec, seed: u64) -> Result<(Workload, u64)> {
         let err = |reason: &str| Error::Experiment {
             name: self.spec.name.clone(),
             reason: reason.into(),
@@ -183,7 +194,7 @@ impl Setup {
         match &self.spec.workload {
             None => Err(err("no workload: add workload.generate or workload.trace")),
             Some(WorkloadSource::Generate(w)) => {
-                let wl = w.generate(self.spec.seed, cluster.total_gpus(), &self.traces)?;
+                let wl = w.generate(seed, cluster.total_gpus(), &self.traces)?;
                 Ok((wl, (w.days * 86_400_000.0) as u64))
             }
             Some(WorkloadSource::Trace { format, file }) => {
@@ -245,6 +256,7 @@ pub fn run(setup: &Setup, policies: &[String], progress: bool) -> Result<(Report
                 policies: Vec::new(),
                 fgd: Some(report),
                 not_run,
+                seed_summary: Vec::new(),
                 wait_samples: Vec::new(),
             },
             timing,
@@ -280,6 +292,40 @@ pub fn run(setup: &Setup, policies: &[String], progress: bool) -> Result<(Report
         }
         reports.push(summarise(&out, &workload, cluster.total_gpus()));
     }
+    let mut seed_summary = Vec::new();
+    if !spec.extra_seeds.is_empty() {
+        if matches!(spec.workload, Some(WorkloadSource::Trace { .. })) {
+            return Err(Error::Experiment {
+                name: spec.name.clone(),
+                reason: "extraSeeds needs a generated workload; a trace is the same for every seed"
+                    .into(),
+            });
+        }
+        let seeds: Vec<u64> = std::iter::once(spec.seed)
+            .chain(spec.extra_seeds.iter().copied())
+            .collect();
+        let mut per_policy: Vec<Vec<crate::metrics::PolicyReport>> =
+            reports.iter().map(|r| vec![r.clone()]).collect();
+        for &seed in &spec.extra_seeds {
+            let (wl, _) = setup.workload_for(&cluster, seed)?;
+            for (i, name) in names.iter().enumerate() {
+                let policy = Policy::load(name)?;
+                let t0 = Instant::now();
+                let out = Engine::new(&policy, &cluster, &wl, &opts).run(&opts)?;
+                timing.runs.push(RunTiming {
+                    policy: format!("{name} (seed {seed})"),
+                    wall_s: crate::metrics::r4(t0.elapsed().as_secs_f64()),
+                    events: out.events,
+                    events_per_s: (out.events as f64 / t0.elapsed().as_secs_f64().max(1e-9))
+                        .round(),
+                });
+                per_policy[i].push(summarise(&out, &wl, cluster.total_gpus()));
+            }
+        }
+        for (name, reps) in names.iter().zip(&per_policy) {
+            seed_summary.push(crate::seeds::summarise(name, &seeds, reps));
+        }
+    }
     Ok((
         Report {
             experiment: spec.name.clone(),
@@ -293,6 +339,7 @@ pub fn run(setup: &Setup, policies: &[String], progress: bool) -> Result<(Report
             policies: reports,
             fgd: None,
             not_run,
+            seed_summary,
             wait_samples,
         },
         timing,

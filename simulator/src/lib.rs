@@ -21,6 +21,7 @@ pub mod progress;
 pub mod recorder;
 pub mod report;
 pub mod rng;
+pub mod seeds;
 pub mod snapshot;
 pub mod svg;
 pub mod trace;

@@ -125,6 +125,41 @@ pub fn to_markdown(report: &Report) -> String {
             );
         }
     }
+    if !report.seed_summary.is_empty() {
+        let ss = &report.seed_summary;
+        let _ = writeln!(
+            md,
+            "## Over {} seeds ({})\n\nMean ± 95 % confidence half-width (Student t).\n",
+            ss[0].seeds.len(),
+            ss[0]
+                .seeds
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let _ = writeln!(
+            md,
+            "| metric | {} |\n|---|{}",
+            ss.iter()
+                .map(|s| s.policy.as_str())
+                .collect::<Vec<_>>()
+                .join(" | "),
+            "---|".repeat(ss.len())
+        );
+        for key in ss[0].metrics.keys() {
+            let cells: Vec<String> = ss
+                .iter()
+                .map(|s| {
+                    s.metrics
+                        .get(key)
+                        .map_or("-".into(), |m| format!("{:.4} ± {:.4}", m.mean, m.ci95))
+                })
+                .collect();
+            let _ = writeln!(md, "| {key} | {} |", cells.join(" | "));
+        }
+        md.push('\n');
+    }
     if let Some(f) = &report.fgd {
         let _ = writeln!(md, "Pods per run after inflation: {}.\n", f.pods);
         let _ = writeln!(
