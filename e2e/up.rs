@@ -337,3 +337,36 @@ fn kubectl_conformance_suite_passes_against_basalt_up() {
     );
     assert!(stdout.contains(" 0 failed"), "{stdout}");
 }
+
+#[test]
+fn with_controllers_a_gang_job_runs_on_the_simulated_nodes() {
+    let c = Cluster::start(&[]);
+    assert_eq!(c.kubectl(&["get", "--raw", "/readyz"]).trim(), "ok");
+    let manifest = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/03-gang-distributed-training-job.yaml"
+    );
+    c.kubectl(&["apply", "-f", manifest]);
+    let job = c.wait_for("the gang job to run", T, || {
+        let jobs = c.get_json(&["vcjob"]);
+        let job = jobs["items"].as_array()?.first()?.clone();
+        (str_at(&job, "/status/state/phase") == "Running").then_some(job)
+    });
+    let min = job
+        .pointer("/spec/minAvailable")
+        .and_then(Value::as_u64)
+        .expect("minAvailable");
+    let pods = c.get_json(&["pods"]);
+    let running: Vec<&Value> = pods["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|p| str_at(p, "/status/phase") == "Running")
+        .collect();
+    assert!(running.len() as u64 >= min, "{pods}");
+    assert!(
+        running
+            .iter()
+            .all(|p| str_at(p, "/spec/nodeName").starts_with("gpu-node-"))
+    );
+}

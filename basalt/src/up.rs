@@ -29,6 +29,9 @@ pub struct UpArgs {
     /// Run the API server and the simulated nodes only.
     #[arg(long)]
     pub no_controllers: bool,
+    /// Scheduler configuration file (Volcano's YAML); the built-in default without it.
+    #[arg(long, value_name = "FILE")]
+    pub scheduler_config: Option<PathBuf>,
     /// Inject 500s, 409s and dropped watches at this rate (0..1), for resilience tests.
     #[arg(long, value_name = "F", default_value_t = 0.0)]
     pub fault_rate: f64,
@@ -106,6 +109,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         .fault_rate(args.fault_rate)
         .graceful_pod_deletion(true)
         .ready_component("nodes")
+        .namespace(SYSTEM_NAMESPACE)
         .extension(metrics.router(), MetricsStore::resources());
     for crd in crds::crd::all() {
         builder = builder.crd(serde_json::to_value(&crd).context("serializing a Basalt CRD")?);
@@ -117,17 +121,25 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     }
     let handle = builder.start().await.context("starting the API server")?;
     let client = client_for(&handle.kubeconfig()).await?;
-    let kubelet = register_nodes(client, config.clone(), metrics).await?;
+    let kubelet = register_nodes(client.clone(), config.clone(), metrics).await?;
     handle.ready_gate().set("nodes", true);
-    if !args.no_controllers {
-        tracing::warn!(
-            "the controllers, scheduler and webhooks are not part of this build yet; running the API server and nodes only"
-        );
-    }
-    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    let nodes = tokio::spawn(kubelet.run(async move {
-        let _ = stop_rx.wait_for(|stop| *stop).await;
-    }));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+    let nodes = tokio::spawn(kubelet.run(stopped()));
+    let controllers = if args.no_controllers {
+        None
+    } else {
+        let ready = handle.ready_gate();
+        ready.register("controllers");
+        let task = start_controllers(client.clone(), &args, stopped()).await?;
+        ready.set("controllers", true);
+        Some(task)
+    };
     handle
         .write_kubeconfig(&args.kubeconfig)
         .context("writing the kubeconfig")?;
@@ -147,10 +159,51 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     tracing::info!(signal, "shutting down");
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), nodes).await;
+    if let Some(task) = controllers {
+        match tokio::time::timeout(Duration::from_secs(10), task).await {
+            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "the controllers stopped with an error"),
+            Err(_) => tracing::warn!("the controllers did not stop within 10s"),
+            _ => {}
+        }
+    }
     handle.shutdown().await;
     remove_if_exists(&args.kubeconfig)?;
     eprintln!("basalt up: stopped ({signal})");
     Ok(())
+}
+
+/// Namespace for Basalt's own objects (leases, configuration).
+const SYSTEM_NAMESPACE: &str = "basalt-system";
+
+/// Starts the reconcilers and the scheduler loop once the Volcano kinds are served. In
+/// `basalt up` Basalt is the only scheduler, so it also schedules `default-scheduler` pods.
+async fn start_controllers(
+    client: kube::Client,
+    args: &UpArgs,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<tokio::task::JoinHandle<controllers::Result<()>>> {
+    let jobs: kube::Api<crds::Job> = kube::Api::all(client.clone());
+    let mut attempt = 0;
+    while let Err(e) = jobs.list(&kube::api::ListParams::default().limit(1)).await {
+        attempt += 1;
+        if attempt > 50 {
+            return Err(e)
+                .context("the Volcano Job kind is not served; cannot start the controllers");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut config = controllers::ControllerConfig::default();
+    config.scheduler_names.push("default-scheduler".into());
+    if let Some(file) = &args.scheduler_config {
+        config.scheduler_config = controllers::SchedulerConfigSource::File(file.clone());
+    }
+    Ok(tokio::spawn(async move {
+        let result = controllers::run(client, config, shutdown).await;
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "the controllers stopped");
+        }
+        result
+    }))
 }
 
 /// Registers the nodes, retrying while `--fault-rate` makes writes fail.
