@@ -52,6 +52,11 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     let cx = Arc::new(JobContext { ctx, pods: reader });
     Controller::new(Api::<Job>::all(client), watcher::Config::default())
         .owns_stream(pods)
+        // Pods are created once the scheduler admits the PodGroup: its phase changes wake the job.
+        .owns(
+            Api::<PodGroup>::all(cx.ctx.client.clone()),
+            watcher::Config::default(),
+        )
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, cx)
