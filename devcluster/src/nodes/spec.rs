@@ -234,7 +234,14 @@ impl ClusterSpec {
                     Some(v) if v >= 0.0 => Ok(v),
                     _ => Err(field(
                         at(f),
-                        format!("{q:?} is not a valid quantity; write e.g. 96, 500m, 80Gi"),
+                        format!(
+                            "{} is not a valid quantity; write e.g. 96, 500m, 80Gi",
+                            match q {
+                                Some(Quantity::Number(n)) => n.to_string(),
+                                Some(Quantity::Text(t)) => format!("{t:?}"),
+                                None => format!("{default:?}"),
+                            }
+                        ),
                     )),
                 }
             };
@@ -383,6 +390,7 @@ nodes:
     fn errors_name_the_file_and_field() {
         let e = err("nodes:\n  - name: a\n    memory: lots\n");
         assert!(e.contains("c.yaml") && e.contains("nodes[0].memory"), "{e}");
+        assert!(e.contains("\"lots\" is not a valid quantity"), "{e}");
         let e = err("nodes:\n  - name: a\n    gpu: 8\n");
         assert!(
             e.contains("nodes[0]") && e.contains("unknown field `gpu`"),
