@@ -237,6 +237,7 @@ mod equivalence {
         for name in ["basalt", "kube-default"] {
             let policy = Policy::load(name).unwrap();
             let opts = RunOptions {
+                measure_start_ms: 0,
                 measure_end_ms: 60_000,
                 stop_ms: u64::MAX,
                 progress: false,

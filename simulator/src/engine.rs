@@ -26,7 +26,9 @@ use crate::workload::{JobSpec, Workload};
 /// Run bounds.
 #[derive(Clone, Copy, Debug)]
 pub struct RunOptions {
-    /// Metrics integrate over `[0, measure_end_ms)`.
+    /// Metrics integrate over `[measure_start_ms, measure_end_ms)` (before: warm-up).
+    pub measure_start_ms: u64,
+    /// End of the measured interval.
     pub measure_end_ms: u64,
     /// Events after this time are not processed (jobs still running are reported unfinished).
     pub stop_ms: u64,
@@ -166,7 +168,12 @@ impl<'a> Engine<'a> {
             idle: cluster.total_gpus() as i64,
             ..State::default()
         };
-        let mut rec = Recorder::new(tenants, opts.measure_end_ms, 3_600_000);
+        let mut rec = Recorder::new(
+            tenants,
+            opts.measure_start_ms,
+            opts.measure_end_ms,
+            3_600_000,
+        );
         rec.set(state.clone());
         Self {
             policy,

@@ -52,6 +52,10 @@ pub struct ExperimentSpec {
     /// Measurement window in days (default: the workload's arrival window).
     #[serde(default)]
     pub measure_days: Option<f64>,
+    /// Days at the start excluded from time-integrated metrics (utilization, fairness,
+    /// fragmentation) while the cluster fills (0).
+    #[serde(default)]
+    pub warmup_days: f64,
     /// Extra simulated days after the window to let jobs finish (7).
     #[serde(default = "default_drain")]
     pub drain_days: f64,
@@ -195,7 +199,12 @@ impl Setup {
             None => Err(err("no workload: add workload.generate or workload.trace")),
             Some(WorkloadSource::Generate(w)) => {
                 let wl = w.generate(seed, cluster.total_gpus(), &self.traces)?;
-                Ok((wl, (w.days * 86_400_000.0) as u64))
+                let mut window = (w.days * 86_400_000.0) as u64;
+                // maxJobs may end arrivals early: measure up to the last arrival then.
+                if w.max_jobs.is_some_and(|m| wl.jobs.len() >= m) {
+                    window = window.min(wl.jobs.last().map_or(window, |j| j.submit_ms.max(1)));
+                }
+                Ok((wl, window))
             }
             Some(WorkloadSource::Trace { format, file }) => {
                 let path = self.traces.join(file);
@@ -267,6 +276,7 @@ pub fn run(setup: &Setup, policies: &[String], progress: bool) -> Result<(Report
         .measure_days
         .map_or(window, |d| (d * 86_400_000.0) as u64);
     let opts = RunOptions {
+        measure_start_ms: ((spec.warmup_days * 86_400_000.0) as u64).min(measure_end),
         measure_end_ms: measure_end,
         stop_ms: measure_end + (spec.drain_days * 86_400_000.0) as u64,
         progress,
@@ -335,7 +345,7 @@ pub fn run(setup: &Setup, policies: &[String], progress: bool) -> Result<(Report
             gpus: cluster.total_gpus(),
             jobs: workload.jobs.len(),
             tenants: workload.tenants.clone(),
-            measured_s: measure_end as f64 / 1000.0,
+            measured_s: (measure_end - opts.measure_start_ms) as f64 / 1000.0,
             policies: reports,
             fgd: None,
             not_run,

@@ -209,7 +209,7 @@ pub fn waits(out: &RunOutput, workload: &Workload) -> BTreeMap<SizeBucket, Vec<(
 pub fn summarise(out: &RunOutput, workload: &Workload, total_gpus: u64) -> PolicyReport {
     let rec = &out.recorder;
     let g = total_gpus.max(1) as f64;
-    let span = rec.measure_end.max(1) as f64;
+    let span = (rec.measure_end - rec.measure_start).max(1) as f64;
     let mut waiting_s = BTreeMap::new();
     let by_bucket = waits(out, workload);
     let mut all = Vec::new();
@@ -253,7 +253,7 @@ pub fn summarise(out: &RunOutput, workload: &Workload, total_gpus: u64) -> Polic
         .map(|t| (t.name.clone(), Vec::new()))
         .collect();
     for (w, win) in rec.windows.iter().enumerate() {
-        let start = w as u64 * rec.window_ms;
+        let start = rec.measure_start + w as u64 * rec.window_ms;
         let len = (rec.measure_end.min(start + rec.window_ms) - start) as f64;
         let cap = g * len;
         util.push(r4(win.held.iter().sum::<f64>() / cap));

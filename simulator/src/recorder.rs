@@ -3,7 +3,8 @@
 //!
 //! The engine tells the recorder the state after every change ([`Recorder::set`]) and the time
 //! before every change ([`Recorder::advance`]); the state is constant in between, so the
-//! integrals are exact. Only `[0, measure_end)` is integrated. Summaries live in `metrics`.
+//! integrals are exact. Only `[measure_start, measure_end)` is integrated (a warm-up before it
+//! is ignored); windows start at `measure_start`. Summaries live in `metrics`.
 
 /// The cluster state between two changes.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -36,6 +37,8 @@ pub struct Window {
 pub struct Recorder {
     /// Window length in ms.
     pub window_ms: u64,
+    /// Start of the measurement interval (after warm-up).
+    pub measure_start: u64,
     /// End of the measurement interval.
     pub measure_end: u64,
     last: u64,
@@ -55,13 +58,15 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// A recorder for `tenants` tenants measuring `[0, measure_end)`.
-    pub fn new(tenants: usize, measure_end: u64, window_ms: u64) -> Self {
-        let n = measure_end.div_ceil(window_ms.max(1)) as usize;
+    /// A recorder for `tenants` tenants measuring `[measure_start, measure_end)`.
+    pub fn new(tenants: usize, measure_start: u64, measure_end: u64, window_ms: u64) -> Self {
+        let measure_start = measure_start.min(measure_end);
+        let n = (measure_end - measure_start).div_ceil(window_ms.max(1)) as usize;
         Self {
             window_ms: window_ms.max(1),
+            measure_start,
             measure_end,
-            last: 0,
+            last: measure_start,
             cur: State {
                 held: vec![0; tenants],
                 pending: vec![0; tenants],
@@ -86,8 +91,8 @@ impl Recorder {
     pub fn advance(&mut self, now: u64) {
         let end = now.min(self.measure_end);
         while self.last < end {
-            let w = (self.last / self.window_ms) as usize;
-            let seg_end = end.min((w as u64 + 1) * self.window_ms);
+            let w = ((self.last - self.measure_start) / self.window_ms) as usize;
+            let seg_end = end.min(self.measure_start + (w as u64 + 1) * self.window_ms);
             let dt = (seg_end - self.last) as f64;
             let c = &self.cur;
             let held: i64 = c.held.iter().sum();
@@ -123,7 +128,7 @@ mod tests {
 
     #[test]
     fn integrates_piecewise_constant_state_across_windows() {
-        let mut r = Recorder::new(2, 10, 4);
+        let mut r = Recorder::new(2, 0, 10, 4);
         r.set(State {
             held: vec![2, 0],
             pending: vec![0, 1],
@@ -147,5 +152,14 @@ mod tests {
         assert_eq!(r.windows[1].pending, vec![0.0, 2.0]);
         assert_eq!(r.windows[1].held, vec![8.0, 2.0]);
         assert_eq!(r.windows[2].held, vec![4.0, 2.0]);
+        // With a warm-up, time before measure_start is not integrated.
+        let mut w = Recorder::new(1, 5, 10, 10);
+        w.set(State {
+            held: vec![1],
+            pending: vec![0],
+            ..State::default()
+        });
+        w.advance(100);
+        assert_eq!((w.held, w.windows.len()), (5.0, 1));
     }
 }

@@ -53,6 +53,7 @@ fn tenants(names: &[&str]) -> Vec<Tenant> {
 
 fn opts(measure_s: u64) -> RunOptions {
     RunOptions {
+        measure_start_ms: 0,
         measure_end_ms: measure_s * 1000,
         stop_ms: u64::MAX,
         progress: false,
