@@ -1,6 +1,8 @@
 //! Job lifecycle against a real (embedded) API server with simulated nodes: gang start,
 //! TaskCompleted → CompleteJob, PodFailed → RestartJob until maxRetry, Commands, TTL, deletion.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{eventually, start, yaml};
