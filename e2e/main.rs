@@ -3,4 +3,5 @@
 //! One test binary (`cargo nextest run -p basalt --test e2e`); one module per area.
 
 mod harness;
+mod jobflow;
 mod up;

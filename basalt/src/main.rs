@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 
+mod flow;
 mod simulate;
 mod up;
 mod webhook;
@@ -28,6 +29,8 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Serve the admission webhooks (defaulting, validation, quota checks) over TLS.
     Webhook(webhook::WebhookArgs),
+    /// Inspect JobFlows and resume a Failed one from its failed steps (list, view, retry).
+    Flow(flow::FlowArgs),
     /// Print the CustomResourceDefinitions (Job, Command, PodGroup, Queue, JobFlow, JobTemplate).
     Crds {
         /// Write one file per CRD into this directory instead of printing to stdout.
@@ -42,6 +45,7 @@ fn main() -> anyhow::Result<()> {
         Command::Up(args) => up::run(args),
         Command::Simulate(args) => simulate::run(args),
         Command::Webhook(args) => webhook::run(args),
+        Command::Flow(args) => flow::run(args),
         Command::Crds { write } => crds_command(write),
     }
 }

@@ -2,6 +2,8 @@
 //! strict ordering, retry from the failed step, `RetryJobFlow` resume, a diamond, and a
 //! controller restart in the middle of a flow.
 
+#![allow(clippy::unwrap_used)] // a test fails by panicking
+
 mod common;
 
 use std::collections::BTreeMap;
