@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 
+mod controller;
 mod flow;
 mod simulate;
 mod up;
@@ -31,6 +32,8 @@ enum Command {
     Webhook(webhook::WebhookArgs),
     /// Inspect JobFlows and resume a Failed one from its failed steps (list, view, retry).
     Flow(flow::FlowArgs),
+    /// Run the controllers and the scheduler loop against any cluster (kubeconfig or in-cluster).
+    Controller(controller::ControllerArgs),
     /// Print the CustomResourceDefinitions (Job, Command, PodGroup, Queue, JobFlow, JobTemplate).
     Crds {
         /// Write one file per CRD into this directory instead of printing to stdout.
@@ -46,6 +49,7 @@ fn main() -> anyhow::Result<()> {
         Command::Simulate(args) => simulate::run(args),
         Command::Webhook(args) => webhook::run(args),
         Command::Flow(args) => flow::run(args),
+        Command::Controller(args) => controller::run(args),
         Command::Crds { write } => crds_command(write),
     }
 }
