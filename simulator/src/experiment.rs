@@ -105,6 +105,9 @@ pub struct Report {
     pub tenants: Vec<crate::workload::Tenant>,
     /// Measured window, seconds.
     pub measured_s: f64,
+    /// Offered load: GPU-time requested by jobs submitted in the arrival window (whole cards)
+    /// ÷ (GPUs × window). Heavy-tailed durations make it differ from the spec's `load`.
+    pub offered_load: f64,
     /// Per policy.
     pub policies: Vec<PolicyReport>,
     /// FGD results, for an FGD experiment.
@@ -262,6 +265,7 @@ pub fn run(setup: &Setup, policies: &[String], progress: bool) -> Result<(Report
                 jobs: report.pods,
                 tenants: Vec::new(),
                 measured_s: 0.0,
+                offered_load: 0.0,
                 policies: Vec::new(),
                 fgd: Some(report),
                 not_run,
@@ -346,6 +350,15 @@ pub fn run(setup: &Setup, policies: &[String], progress: bool) -> Result<(Report
             jobs: workload.jobs.len(),
             tenants: workload.tenants.clone(),
             measured_s: (measure_end - opts.measure_start_ms) as f64 / 1000.0,
+            offered_load: crate::metrics::r4(
+                workload
+                    .jobs
+                    .iter()
+                    .filter(|j| j.submit_ms < window)
+                    .map(|j| f64::from(j.gpus()) * j.duration_ms as f64)
+                    .sum::<f64>()
+                    / (cluster.total_gpus().max(1) as f64 * window.max(1) as f64),
+            ),
             policies: reports,
             fgd: None,
             not_run,

@@ -39,12 +39,13 @@ pub fn to_markdown(report: &Report) -> String {
     );
     let _ = writeln!(
         md,
-        "Cluster: {} nodes, {} GPUs. Jobs: {}. Seed: {}. Measured window: {:.1} days.\n",
+        "Cluster: {} nodes, {} GPUs. Jobs: {}. Seed: {}. Measured window: {:.1} days. Offered load: {:.2}.\n",
         report.nodes,
         report.gpus,
         report.jobs,
         report.seed,
-        report.measured_s / 86_400.0
+        report.measured_s / 86_400.0,
+        report.offered_load
     );
     if !report.policies.is_empty() {
         let ps = &report.policies;
