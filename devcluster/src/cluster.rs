@@ -108,9 +108,8 @@ impl Cluster {
         {
             None => Err(ApiError::not_found("namespaces", ns, "", "namespaces")),
             Some(n) if is_terminating(&n) => Err(ApiError::forbidden(format!(
-                "{} \"{}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
-                info.qualified(),
-                ""
+                "{} is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+                info.qualified()
             ))),
             Some(_) => Ok(()),
         }

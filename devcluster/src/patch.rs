@@ -320,7 +320,7 @@ mod tests {
             &json!([{"op":"test","path":"/metadata/finalizers","value":null},
                     {"op":"add","path":"/metadata/finalizers","value":["x"]}]),
         )
-        .unwrap();
+        .expect("patch applies");
         assert_eq!(d["metadata"]["finalizers"], json!(["x"]));
         assert!(
             json_patch(

@@ -221,7 +221,13 @@ mod tests {
             ("a,!e", true),
             ("a==b", true),
         ] {
-            assert_eq!(LabelSelector::parse(sel).unwrap().matches(m), want, "{sel}");
+            assert_eq!(
+                LabelSelector::parse(sel)
+                    .expect("selector parses")
+                    .matches(m),
+                want,
+                "{sel}"
+            );
         }
     }
 }

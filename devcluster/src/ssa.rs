@@ -332,15 +332,15 @@ mod tests {
     #[test]
     fn reapply_removes_and_conflicts() {
         let a1 = json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"},"data":{"a":"1","b":"2"}});
-        let o = apply(None, &a1, "m1", false, None, "t").unwrap();
+        let o = apply(None, &a1, "m1", false, None, "t").expect("apply");
         let a2 =
             json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"},"data":{"a":"1"}});
-        let o = apply(Some(&o), &a2, "m1", false, None, "t").unwrap();
+        let o = apply(Some(&o), &a2, "m1", false, None, "t").expect("apply");
         assert_eq!(o["data"], json!({"a":"1"}));
         let a3 = json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"},"data":{"a":"other"}});
-        let err = apply(Some(&o), &a3, "m2", false, None, "t").unwrap_err();
+        let err = apply(Some(&o), &a3, "m2", false, None, "t").expect_err("conflict");
         assert_eq!(err, vec![("m1".to_string(), ".data.a".to_string())]);
-        let o = apply(Some(&o), &a3, "m2", true, None, "t").unwrap();
+        let o = apply(Some(&o), &a3, "m2", true, None, "t").expect("apply");
         assert_eq!(o["data"]["a"], "other");
     }
 }

@@ -275,13 +275,17 @@ pub fn prune_builtin(defs: &Map<String, Value>, schema_name: &str, obj: &mut Val
 }
 
 fn resolve<'a>(defs: &'a Map<String, Value>, s: &'a Value) -> &'a Value {
-    match s
+    if let Some(name) = s
         .get("$ref")
         .and_then(Value::as_str)
         .and_then(|r| r.rsplit('/').next())
     {
-        Some(name) => defs.get(name).unwrap_or(s),
-        None => s,
+        return defs.get(name).unwrap_or(s);
+    }
+    // OpenAPI 3.0 ignores siblings of $ref, so schemars wraps a described $ref in allOf.
+    match s.get("allOf").and_then(Value::as_array).map(Vec::as_slice) {
+        Some([one]) => resolve(defs, one),
+        _ => s,
     }
 }
 
@@ -357,6 +361,20 @@ mod tests {
         assert_eq!(
             validate_cr(&schema, &mut missing).errors[0],
             ("spec.size".into(), "Required value".into())
+        );
+    }
+
+    #[test]
+    fn builtin_unknown_nested_fields_are_found() {
+        let reg = crate::registry::Registry::new(vec![]);
+        let mut pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": {"a": "b"}},
+            "spec": {"containers": [{"name": "m", "image": "i", "imagePullPolice": "x",
+                "resources": {"requests": {"cpu": "1"}}}]}});
+        let unknown = prune_builtin(&reg.builtin_schemas, "io.k8s.api.core.v1.Pod", &mut pod);
+        assert_eq!(unknown, vec!["spec.containers[0].imagePullPolice"]);
+        assert_eq!(
+            pod["spec"]["containers"][0]["resources"]["requests"]["cpu"],
+            "1"
         );
     }
 }

@@ -77,6 +77,15 @@ impl State {
             && (self.p.fields.is_empty() || self.p.fields.matches(obj))
     }
 
+    /// Selectors see the client's view; plain resources need no conversion (no clone).
+    fn sees(&self, stored: &Value) -> bool {
+        if self.info.view == crate::registry::View::Plain {
+            self.matches(stored)
+        } else {
+            self.matches(&kinds::present(&self.info, stored))
+        }
+    }
+
     fn encode(&mut self, kind: &str, stored: &Value, cached: Option<&Change>) -> Bytes {
         if self.p.table {
             let view = kinds::present(&self.info, stored);
@@ -109,12 +118,8 @@ impl State {
         if c.key.0 != self.info.storage_key {
             return;
         }
-        let view_new = kinds::present(&self.info, &c.object);
-        let now = self.matches(&view_new);
-        let before = c
-            .prev
-            .as_ref()
-            .is_some_and(|p| self.matches(&kinds::present(&self.info, p)));
+        let now = self.sees(&c.object);
+        let before = c.prev.as_ref().is_some_and(|p| self.sees(p));
         let kind = match c.kind {
             EventType::Added if now => "ADDED",
             EventType::Modified if now && before => "MODIFIED",
@@ -210,7 +215,7 @@ pub fn start(c: Arc<Cluster>, info: Arc<ResourceInfo>, p: WatchParams) -> Respon
             match start {
                 WatchStart::Current(objs) => {
                     for o in objs {
-                        if st.matches(&kinds::present(&st.info, &o)) {
+                        if st.sees(&o) {
                             let b = st.encode("ADDED", &o, None);
                             st.queue.push_back(b);
                         }

@@ -37,7 +37,7 @@ async fn auth_is_required() -> anyhow::Result<()> {
     let err = Api::<ConfigMap>::default_namespaced(client)
         .list(&ListParams::default())
         .await
-        .unwrap_err();
+        .expect_err("must fail");
     match err {
         kube::Error::Api(s) => assert_eq!(s.code, 401),
         other => panic!("expected 401, got {other}"),
@@ -430,7 +430,7 @@ async fn crd_registration_and_validation() -> anyhow::Result<()> {
     let err = api
         .create(&PostParams::default(), &missing)
         .await
-        .unwrap_err()
+        .expect_err("must fail")
         .to_string();
     assert!(err.contains("spec.size: Required value"), "{err}");
     // a spec change bumps generation, a status write does not
