@@ -102,14 +102,21 @@ fn measure(scheduler: &Scheduler, snap: &Snapshot, runs: usize) -> (Duration, u3
 fn main() {
     let quick = std::env::args().any(|a| a == "quick");
     let big_only = std::env::args().any(|a| a == "big");
+    let unschedulable_only = std::env::args().any(|a| a == "unschedulable");
     let scheduler = Scheduler::from_yaml(CONFIG).expect("default config loads");
     println!("# allocate throughput (best of runs; default config: enqueue, allocate, backfill)");
     println!(
         "{:>6} {:>7} {:>6} {:>8} {:>13} {:>11} {:>14}",
         "nodes", "pending", "shape", "binds", "unsched.jobs", "session_ms", "placements/s"
     );
-    let node_counts: &[usize] = if quick { &[500] } else { &[500, 5000] };
-    let pending_counts: &[usize] = if quick {
+    let node_counts: &[usize] = if quick || unschedulable_only {
+        &[500]
+    } else {
+        &[500, 5000]
+    };
+    let pending_counts: &[usize] = if unschedulable_only {
+        &[50_000]
+    } else if quick {
         &[1000, 10_000]
     } else {
         &[1000, 10_000, 50_000]
@@ -129,7 +136,7 @@ fn main() {
             }
         }
     }
-    if !quick {
+    if !quick && !unschedulable_only {
         println!(
             "\n# one session: 5,000 nodes, 50k running, 10k pending in 1,000 podgroups, 30 queues"
         );

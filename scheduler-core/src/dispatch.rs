@@ -117,7 +117,7 @@ impl PluginSet {
             .find(|o| o.is_ne())
             .unwrap_or_else(|| {
                 let (ja, jb) = (&st.jobs[a.ix()], &st.jobs[b.ix()]);
-                ja.spec.creation.cmp(&jb.spec.creation).then(a.cmp(&b))
+                ja.creation.cmp(&jb.creation).then(a.cmp(&b))
             })
     }
 
@@ -139,7 +139,7 @@ impl PluginSet {
             .find(|o| o.is_ne())
             .unwrap_or_else(|| {
                 let (ta, tb) = (&st.tasks[a.ix()], &st.tasks[b.ix()]);
-                ta.spec.creation.cmp(&tb.spec.creation).then(a.cmp(&b))
+                ta.creation.cmp(&tb.creation).then(a.cmp(&b))
             })
     }
 

@@ -87,7 +87,7 @@ impl Allocate {
             let mut tasks = pending(false);
             // A gang that needs its BestEffort members to reach minMember places them here, in
             // the same statement; otherwise they are backfill's.
-            if (tasks.len() as u32) + ssn.state.ready_count(job) < j.spec.min_member {
+            if (tasks.len() as u32) + ssn.state.ready_count(job) < j.min_member {
                 tasks.extend(pending(true));
             }
             if tasks.is_empty() {

@@ -46,7 +46,7 @@ pub fn unschedulable_summary(
 /// Per role: whether `counts(status)` tasks reach the role's minTaskMember.
 fn roles_reach(st: &State<'_>, job: JobIx, counts: impl Fn(TaskStatus) -> bool) -> bool {
     let j = &st.jobs[job.ix()];
-    if j.spec.min_task_member.is_empty() {
+    if !j.has_role_minimums {
         return true;
     }
     let mut have: BTreeMap<&str, u32> = BTreeMap::new();
@@ -65,7 +65,7 @@ fn roles_reach(st: &State<'_>, job: JobIx, counts: impl Fn(TaskStatus) -> bool) 
 }
 
 fn ready(st: &State<'_>, job: JobIx) -> bool {
-    st.ready_count(job) >= st.jobs[job.ix()].spec.min_member
+    st.ready_count(job) >= st.jobs[job.ix()].min_member
         && roles_reach(st, job, TaskStatus::is_ready)
 }
 
@@ -78,7 +78,7 @@ fn victims(st: &State<'_>, candidates: &[TaskIx]) -> Vec<TaskIx> {
             let job = st.tasks[v.ix()].job;
             let gone = taken.entry(job).or_insert(0);
             let left = st.ready_count(job).saturating_sub(*gone);
-            if left > st.jobs[job.ix()].spec.min_member {
+            if left > st.jobs[job.ix()].min_member {
                 *gone += 1;
                 true
             } else {
@@ -136,7 +136,7 @@ impl Plugin for Gang {
     fn job_pipelined(&self, st: &State<'_>, job: JobIx) -> Vote {
         let placed = st.ready_count(job) + st.count(job, TaskStatus::Pipelined);
         let roles = roles_reach(st, job, |s| s.is_ready() || s == TaskStatus::Pipelined);
-        if placed >= st.jobs[job.ix()].spec.min_member && roles {
+        if placed >= st.jobs[job.ix()].min_member && roles {
             Vote::Permit
         } else {
             Vote::Reject
@@ -145,7 +145,7 @@ impl Plugin for Gang {
 
     fn job_starving(&self, st: &State<'_>, job: JobIx) -> Option<bool> {
         let placed = st.ready_count(job) + st.count(job, TaskStatus::Pipelined);
-        Some(placed < st.jobs[job.ix()].spec.min_member)
+        Some(placed < st.jobs[job.ix()].min_member)
     }
 
     fn job_order(&self, st: &State<'_>, a: JobIx, b: JobIx) -> Ordering {

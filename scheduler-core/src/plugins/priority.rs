@@ -31,14 +31,11 @@ impl Plugin for Priority {
         st.tasks[b.ix()]
             .spec
             .priority
-            .cmp(&st.tasks[a.ix()].spec.priority)
+            .cmp(&st.tasks[a.ix()].priority)
     }
 
     fn job_order(&self, st: &State<'_>, a: JobIx, b: JobIx) -> Ordering {
-        st.jobs[b.ix()]
-            .spec
-            .priority
-            .cmp(&st.jobs[a.ix()].spec.priority)
+        st.jobs[b.ix()].spec.priority.cmp(&st.jobs[a.ix()].priority)
     }
 
     fn preemptable(
@@ -48,16 +45,16 @@ impl Plugin for Priority {
         candidates: &[TaskIx],
     ) -> Option<Vec<TaskIx>> {
         let p = &st.tasks[preemptor.ix()];
-        let p_job = st.jobs[p.job.ix()].spec.priority;
+        let p_job = st.jobs[p.job.ix()].priority;
         let allowed = candidates
             .iter()
             .copied()
             .filter(|v| {
                 let victim = &st.tasks[v.ix()];
                 if victim.job == p.job {
-                    victim.spec.priority < p.spec.priority
+                    victim.priority < p.priority
                 } else {
-                    st.jobs[victim.job.ix()].spec.priority < p_job
+                    st.jobs[victim.job.ix()].priority < p_job
                 }
             })
             .collect();

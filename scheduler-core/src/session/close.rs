@@ -23,7 +23,7 @@ impl Session<'_> {
             .sum();
         if total > 0 && finished == total {
             JobPhase::Completed
-        } else if placed >= j.spec.min_member.max(1) {
+        } else if placed >= j.min_member.max(1) {
             JobPhase::Running
         } else if j.phase == JobPhase::Running {
             JobPhase::Unknown
@@ -43,7 +43,7 @@ impl Session<'_> {
             .map(|(job, f)| {
                 (
                     *job,
-                    (self.plugins.job_ready(&self.state, *job), f.summary.clone()),
+                    (self.plugins.job_ready(&self.state, *job), f.summary()),
                 )
             })
             .collect();

@@ -87,10 +87,25 @@ pub struct SessionStats {
 /// Why a job's tasks failed this session.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct JobFailure {
-    /// Failed task count and reason histogram.
-    pub summary: Unschedulable,
+    /// Distinct diagnoses (shared through the no-fit cache) with how many tasks got each; the
+    /// reason histogram is built from these at close, not per failed task.
+    pub diagnoses: Vec<(Rc<FitDiagnosis>, u32)>,
     /// The first failing task and its node diagnosis.
     pub first: Option<(TaskIx, Rc<FitDiagnosis>)>,
+}
+
+impl JobFailure {
+    /// Failed task count and reason histogram.
+    pub fn summary(&self) -> Unschedulable {
+        let mut out = Unschedulable::default();
+        for (diag, tasks) in &self.diagnoses {
+            out.failed_tasks += tasks;
+            for reason in diag.reasons.keys() {
+                *out.reasons.entry(reason.clone()).or_insert(0) += tasks;
+            }
+        }
+        out
+    }
 }
 
 /// Version no node ever has: marks an empty score-cache slot.
@@ -165,9 +180,9 @@ impl<'s> Session<'s> {
     /// Records that `task` of `job` found no node.
     pub fn record_unschedulable(&mut self, job: JobIx, task: TaskIx, diag: &Rc<FitDiagnosis>) {
         let f = self.failures.entry(job).or_default();
-        f.summary.failed_tasks += 1;
-        for reason in diag.reasons.keys() {
-            *f.summary.reasons.entry(reason.clone()).or_insert(0) += 1;
+        match f.diagnoses.iter_mut().find(|(d, _)| Rc::ptr_eq(d, diag)) {
+            Some((_, tasks)) => *tasks += 1,
+            None => f.diagnoses.push((Rc::clone(diag), 1)),
         }
         if f.first.is_none() {
             f.first = Some((task, Rc::clone(diag)));

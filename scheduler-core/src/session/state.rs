@@ -107,6 +107,10 @@ pub struct TaskState<'s> {
     pub class: u32,
     /// Current status.
     pub status: TaskStatus,
+    /// `spec.priority`, copied: task order reads it on every comparison.
+    pub priority: i32,
+    /// `spec.creation`, copied for the same reason.
+    pub creation: u64,
     /// Current node.
     pub node: Option<NodeIx>,
 }
@@ -124,6 +128,14 @@ pub struct JobState<'s> {
     pub tasks: Vec<TaskIx>,
     /// Current phase (enqueue may move it).
     pub phase: JobPhase,
+    /// `spec.priority`, copied: job order reads it on every heap step.
+    pub priority: i32,
+    /// `spec.creation`, copied for the same reason.
+    pub creation: u64,
+    /// `spec.min_member`, copied for the same reason (gang readiness).
+    pub min_member: u32,
+    /// Whether `spec.min_task_member` has entries.
+    pub has_role_minimums: bool,
     counts: [u32; STATUSES],
 }
 
@@ -262,6 +274,10 @@ impl<'s> State<'s> {
                 queue,
                 tasks: Vec::new(),
                 phase: spec.phase,
+                priority: spec.priority,
+                creation: spec.creation,
+                min_member: spec.min_member,
+                has_role_minimums: !spec.min_task_member.is_empty(),
                 counts: [0; STATUSES],
             });
         }
@@ -336,6 +352,8 @@ impl<'s> State<'s> {
                 best_effort,
                 class,
                 status: spec.status,
+                priority: spec.priority,
+                creation: spec.creation,
                 node,
             });
         }
