@@ -26,6 +26,7 @@ pub struct Policy {
 /// Built-in policy names.
 pub const BUILTIN: &[&str] = &[
     "kube-default",
+    "kube-coscheduling",
     "volcano-default",
     "basalt",
     "binpack",
@@ -37,6 +38,9 @@ pub const BUILTIN: &[&str] = &[
 pub fn builtin_config(name: &str) -> Option<&'static str> {
     Some(match name {
         "kube-default" => include_str!("../../config/simulator/policies/kube-default.yaml"),
+        "kube-coscheduling" => {
+            include_str!("../../config/simulator/policies/kube-coscheduling.yaml")
+        }
         "volcano-default" => include_str!("../../config/simulator/policies/volcano-default.yaml"),
         "basalt" => include_str!("../../config/scheduler/basalt-default.yaml"),
         "binpack" => include_str!("../../config/simulator/policies/binpack.yaml"),
@@ -68,7 +72,11 @@ impl Policy {
     /// Resolves a built-in name or, failing that, a configuration file path.
     pub fn load(name_or_path: &str) -> Result<Self> {
         match builtin_config(name_or_path) {
-            Some(text) => Self::from_config(name_or_path, text, name_or_path == "kube-default"),
+            Some(text) => Self::from_config(
+                name_or_path,
+                text,
+                matches!(name_or_path, "kube-default" | "kube-coscheduling"),
+            ),
             None => {
                 let path = Path::new(name_or_path);
                 if !path.exists() {
@@ -121,9 +129,15 @@ mod tests {
 
     #[test]
     fn builtin_policies_load_or_name_what_is_missing() {
-        for name in ["kube-default", "basalt", "binpack", "spread"] {
+        for name in [
+            "kube-default",
+            "kube-coscheduling",
+            "basalt",
+            "binpack",
+            "spread",
+        ] {
             let p = Policy::load(name).unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert_eq!(p.single_queue, name == "kube-default");
+            assert_eq!(p.single_queue, name.starts_with("kube-"));
         }
         let e = Policy::load("volcano-default").unwrap_err().to_string();
         assert!(

@@ -172,9 +172,9 @@ fn same_seed_gives_a_byte_identical_report() {
     );
     assert!(ja.contains("\"policy\": \"kube-default\"") && ja.contains("\"policy\": \"basalt\""));
     assert_eq!(a.not_run.len(), 1, "volcano-default is listed as not run");
-    assert_eq!(a.seed_summary.len(), 2);
+    assert_eq!(a.seed_summary.len(), 3);
     assert_eq!(a.seed_summary[0].seeds.len(), 5);
-    let util = &a.seed_summary[1].metrics["gpu_allocation_utilization"];
+    let util = &a.seed_summary[2].metrics["gpu_allocation_utilization"];
     assert!(util.ci95 > 0.0 && util.mean > 0.0, "{util:?}");
     let mut other = Setup::load(&spec, traces).unwrap();
     other.spec.seed += 1;
