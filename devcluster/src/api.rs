@@ -90,7 +90,7 @@ fn write_opts(q: &Query, default_validation: FieldValidation) -> WriteOpts {
     }
 }
 
-fn header_str<'a>(h: &'a HeaderMap, k: header::HeaderName) -> &'a str {
+fn header_str(h: &HeaderMap, k: header::HeaderName) -> &str {
     h.get(k).and_then(|v| v.to_str().ok()).unwrap_or("")
 }
 

@@ -388,10 +388,9 @@ impl Cluster {
             }
             let expected = Some(rv_of(&current));
             let res = if is_terminating(&new) && finalizers(&new).is_empty() {
-                self.store.delete(&key, expected).map(|o| {
-                    self.after_delete(info, &o);
-                    o
-                })
+                self.store
+                    .delete(&key, expected)
+                    .inspect(|o| self.after_delete(info, o))
             } else {
                 self.store
                     .update(&key, expected, new)

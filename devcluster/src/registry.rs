@@ -415,7 +415,7 @@ impl Registry {
             }
         }
         for vs in out.values_mut() {
-            vs.sort_by(|a, b| version_priority(b).cmp(&version_priority(a)));
+            vs.sort_by_key(|v| std::cmp::Reverse(version_priority(v)));
         }
         out
     }
@@ -587,6 +587,6 @@ fn crd_infos(crd: &Value) -> Result<Vec<ResourceInfo>, String> {
     if out.is_empty() {
         return Err("spec.versions: at least one version must be served".into());
     }
-    out.sort_by(|a, b| version_priority(&b.version).cmp(&version_priority(&a.version)));
+    out.sort_by_key(|r| std::cmp::Reverse(version_priority(&r.version)));
     Ok(out)
 }
