@@ -69,7 +69,7 @@ def main() -> int:
             if not deps or deps[0]["spec"].get("replicas") != 2:
                 problems.append(f"the {comp} Deployment does not run 2 replicas")
         ctrl = [d for d in deployments if component(d) == "controller"]
-        if ctrl and "--leader-elect=true" not in ctrl[0]["spec"]["template"]["spec"]["containers"][0].get("args", []):
+        if ctrl and "--leader-elect" not in ctrl[0]["spec"]["template"]["spec"]["containers"][0].get("args", []):
             problems.append("the controller is not leader-elected")
     if args.expect_webhook:
         if not any(component(d) == "webhook" for d in deployments):
