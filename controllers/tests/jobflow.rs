@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 
 use common::{cluster, eventually, fast_config, start, yaml};
 use crds::job::Job;
-use crds::jobflow::{FlowPhase, JobFlow, JobFlowStatus};
+use crds::jobflow::{FlowPhase, JobFlow, JobFlowStatus, RetainPolicy};
+use crds::jobtemplate::JobTemplate;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::api::{Api, PostParams};
@@ -218,4 +219,102 @@ async fn a_controller_restart_mid_flow_runs_every_step_once() {
     let a = attempts(&client).await;
     assert_eq!(a.len(), 4);
     assert!(a.values().all(|v| v == "1"), "{a:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_status_probe_starts_the_client_while_the_server_runs() {
+    let env = start(2, 8).await;
+    let api: Api<JobFlow> = Api::namespaced(env.client.clone(), "default");
+    let steps = "[{name: server}, {name: client, dependsOn: {targets: [server], \
+                 probe: {taskStatusList: [{taskName: worker, phase: Running}]}}}]";
+    api.create(&PostParams::default(), &flow("probed", steps, "", "60s"))
+        .await
+        .unwrap();
+    let jobs: Api<Job> = Api::namespaced(env.client.clone(), "default");
+    eventually(60, "the client step created", || async {
+        jobs.get_opt("probed-client").await.ok().flatten()
+    })
+    .await;
+    let server = jobs.get("probed-server").await.unwrap();
+    let phase = server.status.and_then(|s| s.state).and_then(|s| s.phase);
+    assert_eq!(
+        phase,
+        Some(crds::job::JobPhase::Running),
+        "the server is still running"
+    );
+    // Deleting the flow garbage-collects its Jobs.
+    api.delete("probed", &kube::api::DeleteParams::foreground())
+        .await
+        .unwrap();
+    eventually(30, "the flow's Jobs deleted", || async {
+        let left = jobs.list(&Default::default()).await.ok()?.items;
+        left.is_empty().then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobtemplates_and_patch_build_the_jobs_and_delete_policy_cleans_up() {
+    let env = start(2, 8).await;
+    let client = env.client.clone();
+    let docs: Vec<serde_json::Value> =
+        serde_saphyr::from_multiple(include_str!("../../examples/jobtemplate-and-flow.yaml"))
+            .unwrap();
+    let templates: Api<JobTemplate> = Api::namespaced(client.clone(), "default");
+    for d in &docs[..2] {
+        let mut t: JobTemplate = serde_json::from_value(d.clone()).unwrap();
+        t.metadata.namespace = Some("default".into());
+        // Shorten the 5 s and 10 s steps.
+        t.spec.tasks[0]
+            .template
+            .metadata
+            .as_mut()
+            .unwrap()
+            .annotations = Some([("sim.basalt.dev/duration".to_owned(), "1s".to_owned())].into());
+        templates.create(&PostParams::default(), &t).await.unwrap();
+    }
+    let mut f: JobFlow = serde_json::from_value(docs[2].clone()).unwrap();
+    f.metadata.namespace = Some("default".into());
+    f.spec.job_retain_policy = Some(RetainPolicy::Delete);
+    let api: Api<JobFlow> = Api::namespaced(client.clone(), "default");
+    api.create(&PostParams::default(), &f).await.unwrap();
+    let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
+    let train = eventually(60, "the train step", || async {
+        jobs.get_opt("prepare-then-train-train")
+            .await
+            .ok()
+            .flatten()
+    })
+    .await;
+    assert_eq!(train.spec.tasks[0].replicas, Some(2), "patch applied");
+    assert_eq!(
+        train.labels()["volcano.sh/createdByJobTemplate"],
+        "default.train"
+    );
+    assert_eq!(
+        train.labels()["volcano.sh/createdByJobFlow"],
+        "default.prepare-then-train"
+    );
+    eventually(30, "jobDependsOnList of train", || async {
+        let t = templates.get("train").await.ok()?;
+        (t.status?.job_depends_on_list? == ["prepare-then-train-train"]).then_some(())
+    })
+    .await;
+    let s = wait_phase(&api, "prepare-then-train", FlowPhase::Succeed, 60).await;
+    assert_eq!(s.completed_jobs.map(|c| c.len()), Some(2));
+    eventually(30, "retain policy delete removes the Jobs", || async {
+        jobs.list(&Default::default())
+            .await
+            .ok()?
+            .items
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+    let f = api.get("prepare-then-train").await.unwrap();
+    assert_eq!(
+        f.status.unwrap().state.unwrap().phase,
+        Some(FlowPhase::Succeed),
+        "still Succeed after cleanup"
+    );
 }
