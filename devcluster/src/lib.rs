@@ -135,12 +135,17 @@ impl Default for DevClusterBuilder {
             extensions: vec![],
             webhook_services: BTreeMap::new(),
             ready_components: vec![],
-            namespaces: vec![
-                "default".into(),
-                "kube-system".into(),
-                "kube-public".into(),
-                "kube-node-lease".into(),
-            ],
+            // Basalt's own namespace, and Volcano's so that Volcano manifests apply unchanged.
+            namespaces: [
+                "default",
+                "kube-system",
+                "kube-public",
+                "kube-node-lease",
+                "basalt-system",
+                "volcano-system",
+            ]
+            .map(String::from)
+            .to_vec(),
             extra_sans: vec![],
         }
     }
@@ -185,7 +190,8 @@ impl DevClusterBuilder {
         self.graceful_pod_deletion = on;
         self
     }
-    /// A namespace to create at start (besides default, kube-system, kube-public, kube-node-lease).
+    /// A namespace to create at start (besides default, kube-system, kube-public,
+    /// kube-node-lease, basalt-system and volcano-system).
     pub fn namespace(mut self, ns: &str) -> Self {
         self.namespaces.push(ns.to_string());
         self

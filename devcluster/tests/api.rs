@@ -358,15 +358,26 @@ async fn persistence_across_restart() -> anyhow::Result<()> {
     let (h, client) = start_with(DevCluster::builder().data_dir(&dir)).await?;
     let api: Api<ConfigMap> = Api::default_namespaced(client);
     api.create(&PostParams::default(), &cm("kept")).await?;
+    h.register_crd(widget_crd()).await?;
     api.create(&PostParams::default(), &cm("gone")).await?;
     api.delete("gone", &DeleteParams::default()).await?;
     let rv = h.resource_version();
     h.shutdown().await;
 
     let (h, client) = start_with(DevCluster::builder().data_dir(&dir)).await?;
-    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    let api: Api<ConfigMap> = Api::default_namespaced(client.clone());
     assert_eq!(api.get("kept").await?.data.unwrap_or_default()["a"], "1");
     assert!(api.get_opt("gone").await?.is_none());
+    let gvk = kube::core::GroupVersionKind::gvk("test.example.com", "v1", "Widget");
+    let widgets: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "default",
+        &ApiResource::from_gvk_with_plural(&gvk, "widgets"),
+    );
+    assert!(
+        widgets.list(&ListParams::default()).await?.items.is_empty(),
+        "stored CRD kind is served again"
+    );
     assert!(h.resource_version() >= rv, "resourceVersion went backwards");
     let o = api.create(&PostParams::default(), &cm("new")).await?;
     let new_rv: u64 = o.metadata.resource_version.unwrap_or_default().parse()?;
