@@ -19,6 +19,14 @@ pub struct Snapshot {
     pub jobs: BTreeMap<JobId, Job>,
     /// Queues by name.
     pub queues: BTreeMap<QueueId, Queue>,
+    /// The session's clock in ms (same epoch as `creation`), set by the shell. `None` disables
+    /// the time rules of preempt and reclaim (minimum run time, preemption delay).
+    #[serde(default)]
+    pub now: Option<u64>,
+    /// When running tasks started (pod `status.startTime`, ms); a task missing here counts as
+    /// started at its `creation`.
+    #[serde(default)]
+    pub started: BTreeMap<TaskId, u64>,
 }
 
 /// A schedulable node.

@@ -179,6 +179,8 @@ pub struct State<'s> {
     pub pipelined: ResourceTable,
     /// Σ allocatable of all nodes.
     pub total_allocatable: Vec<i64>,
+    /// The snapshot this state was built from (clock, start times).
+    pub snapshot: &'s Snapshot,
 }
 
 impl<'s> State<'s> {
@@ -232,6 +234,7 @@ impl<'s> State<'s> {
             releasing: ResourceTable::zeros(d, n),
             pipelined: ResourceTable::zeros(d, n),
             total_allocatable: vec![0; d],
+            snapshot: snap,
             dims,
         };
         // Tasks sorted by name mostly come in runs of the same job (and often node): remember

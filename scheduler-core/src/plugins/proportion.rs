@@ -1,0 +1,218 @@
+//! `proportion`: each queue's deserved share by weighted water-filling over the cluster
+//! (reference §4.5), and everything that follows from it — queue order by share, `overused`,
+//! `allocatable` (never beyond deserved, hence never beyond capability), `preemptive`, enqueue
+//! admission against the queue's real capability, and reclaim victims only from queues above
+//! their deserved share (never below guarantee).
+//!
+//! Only queues with at least one job take part in the water-filling, so idle queues lend their
+//! share; when they submit, the shares are recomputed and `reclaim` takes the loan back.
+
+use std::cmp::Ordering;
+
+use crate::config::{Arguments, ConfigError};
+use crate::model::{JobPhase, QueueState, TaskStatus};
+use crate::plugin::{Hooks, Plugin, Vote};
+use crate::plugins::fairshare::{self, QueueAttr};
+use crate::resources::{add_into, sub_into};
+use crate::session::{JobIx, NodeIx, QueueIx, State, TaskIx};
+
+/// The `proportion` plugin.
+#[derive(Clone, Debug, Default)]
+pub struct Proportion {
+    queues: Vec<QueueAttr>,
+}
+
+/// Registry factory.
+pub fn factory(_: &Arguments) -> Result<Box<dyn Plugin>, ConfigError> {
+    Ok(Box::new(Proportion::default()))
+}
+
+impl Proportion {
+    /// Per-queue accounting after `open` (tests and the docs' numbers read it).
+    pub fn queues(&self) -> &[QueueAttr] {
+        &self.queues
+    }
+}
+
+/// Weighted water-filling (reference §4.5 "proportion", step 3), in place on `attrs[i].deserved`.
+/// Only `active` queues take part; `total` is the cluster's allocatable.
+pub fn water_fill(attrs: &mut [QueueAttr], total: &[i64]) {
+    let d = total.len();
+    let mut remaining = total.to_vec();
+    let mut met = vec![false; attrs.len()];
+    loop {
+        let weights: u64 = attrs
+            .iter()
+            .zip(&met)
+            .filter(|(a, m)| a.active && !**m)
+            .map(|(a, _)| a.weight)
+            .sum();
+        if weights == 0 {
+            break;
+        }
+        let before = remaining.clone();
+        let mut increased = vec![0i64; d];
+        let mut decreased = vec![0i64; d];
+        for (a, m) in attrs.iter_mut().zip(met.iter_mut()) {
+            if !a.active || *m {
+                continue;
+            }
+            let old = a.deserved.clone();
+            for r in 0..d {
+                let add = (i128::from(remaining[r]) * i128::from(a.weight) / i128::from(weights))
+                    as i64;
+                let mut v = a.deserved[r].saturating_add(add);
+                v = v.min(a.real_capability[r]).min(a.request[r]);
+                v = v.max(a.guarantee[r]);
+                a.deserved[r] = v;
+                if v > old[r] {
+                    increased[r] += v - old[r];
+                } else {
+                    decreased[r] += old[r] - v;
+                }
+            }
+            let satisfied = (0..d).all(|r| a.request[r] <= a.deserved[r]);
+            if satisfied || a.deserved == old {
+                *m = true;
+            }
+        }
+        for r in 0..d {
+            remaining[r] = (remaining[r] + decreased[r] - increased[r]).max(0);
+        }
+        if remaining.iter().all(|v| *v <= 0) || remaining == before {
+            break;
+        }
+    }
+    for a in attrs.iter_mut() {
+        a.refresh_share();
+    }
+}
+
+impl Plugin for Proportion {
+    fn name(&self) -> &'static str {
+        "proportion"
+    }
+
+    fn hooks(&self) -> Hooks {
+        Hooks::QUEUE_ORDER
+            | Hooks::OVERUSED
+            | Hooks::ALLOCATABLE
+            | Hooks::PREEMPTIVE
+            | Hooks::RECLAIMABLE
+            | Hooks::JOB_ENQUEUEABLE
+            | Hooks::JOB_ENQUEUED
+            | Hooks::EVENTS
+    }
+
+    fn open(&mut self, st: &State<'_>) {
+        self.queues = fairshare::accounting(st);
+        water_fill(&mut self.queues, &st.total_allocatable);
+    }
+
+    fn queue_order(&self, st: &State<'_>, a: QueueIx, b: QueueIx) -> Ordering {
+        let (qa, qb) = (&st.queues[a.ix()], &st.queues[b.ix()]);
+        qb.spec.priority.cmp(&qa.spec.priority).then_with(|| {
+            self.queues[a.ix()]
+                .share
+                .partial_cmp(&self.queues[b.ix()].share)
+                .unwrap_or(Ordering::Equal)
+        })
+    }
+
+    fn overused(&self, _st: &State<'_>, queue: QueueIx) -> Option<bool> {
+        let a = &self.queues[queue.ix()];
+        if !a.active {
+            return None;
+        }
+        Some(a.deserved.iter().zip(&a.allocated).all(|(d, u)| d <= u))
+    }
+
+    fn allocatable(&self, st: &State<'_>, queue: QueueIx, task: TaskIx) -> Option<bool> {
+        if st.queues[queue.ix()].spec.state != QueueState::Open {
+            return Some(false);
+        }
+        Some(self.queues[queue.ix()].fits_deserved(st.request(task)))
+    }
+
+    fn preemptive(&self, _st: &State<'_>, queue: QueueIx, task: TaskIx) -> Option<bool> {
+        Some(self.queues[queue.ix()].fits_deserved(_st.request(task)))
+    }
+
+    fn reclaimable(
+        &self,
+        st: &State<'_>,
+        reclaimer: TaskIx,
+        candidates: &[TaskIx],
+    ) -> Option<Vec<TaskIx>> {
+        Some(fairshare::above_deserved(
+            st,
+            &self.queues,
+            reclaimer,
+            candidates,
+        ))
+    }
+
+    fn job_enqueueable(&self, st: &State<'_>, job: JobIx) -> Vote {
+        let j = &st.jobs[job.ix()];
+        let Some(q) = j.queue else {
+            return Vote::Abstain;
+        };
+        if st.queues[q.ix()].spec.state != QueueState::Open {
+            return Vote::Reject;
+        }
+        let Some(min) = &j.spec.min_resources else {
+            return Vote::Permit;
+        };
+        let min = st.dims.vector(min);
+        if self.queues[q.ix()].admits(&min) {
+            Vote::Permit
+        } else {
+            Vote::Reject
+        }
+    }
+
+    fn job_enqueued(&mut self, st: &State<'_>, job: JobIx) {
+        let j = &st.jobs[job.ix()];
+        if let (Some(q), Some(min)) = (j.queue, &j.spec.min_resources) {
+            add_into(&mut self.queues[q.ix()].inqueue, &st.dims.vector(min));
+        }
+    }
+
+    fn on_allocate(
+        &mut self,
+        st: &State<'_>,
+        task: TaskIx,
+        _node: NodeIx,
+        _annotations: &mut std::collections::BTreeMap<String, String>,
+    ) {
+        if let Some(q) = st.jobs[st.tasks[task.ix()].job.ix()].queue {
+            let a = &mut self.queues[q.ix()];
+            add_into(&mut a.allocated, st.request(task));
+            a.refresh_share();
+        }
+    }
+
+    fn on_deallocate(&mut self, st: &State<'_>, task: TaskIx, _node: NodeIx) {
+        if let Some(q) = st.jobs[st.tasks[task.ix()].job.ix()].queue {
+            let a = &mut self.queues[q.ix()];
+            sub_into(&mut a.allocated, st.request(task));
+            a.refresh_share();
+        }
+    }
+}
+
+/// Whether `status` counts towards a queue's request (allocated or still waiting).
+pub(crate) fn requested(status: TaskStatus) -> bool {
+    status.is_allocated() || matches!(status, TaskStatus::Pending | TaskStatus::Pipelined)
+}
+
+/// Whether a job's minResources count as reserved (inqueue) for its queue.
+pub(crate) fn reserves(phase: JobPhase) -> bool {
+    matches!(
+        phase,
+        JobPhase::Inqueue | JobPhase::Running | JobPhase::Unknown
+    )
+}
+
+#[cfg(test)]
+mod tests;
