@@ -517,3 +517,57 @@ async fn fault_injection_fails_writes() -> anyhow::Result<()> {
     h.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn readyz_waits_for_registered_components() -> anyhow::Result<()> {
+    let (h, client) = start_with(DevCluster::builder().ready_component("nodes")).await?;
+    let readyz = || async {
+        let req = axum::http::Request::get("/readyz")
+            .body(Vec::new())
+            .expect("request");
+        client.request_text(req).await
+    };
+    match readyz().await {
+        Err(kube::Error::Api(s)) => assert_eq!(s.code, 503),
+        other => panic!("expected 503 before the component is ready, got {other:?}"),
+    }
+    h.ready_gate().set("nodes", true);
+    assert_eq!(readyz().await?, "ok");
+    h.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn watchers_converge_despite_injected_faults() -> anyhow::Result<()> {
+    let (h, client) = start_with(DevCluster::builder().fault_rate(0.3)).await?;
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    let store = kube::runtime::reflector::store::Writer::<ConfigMap>::default();
+    let reader = store.as_reader();
+    let w = kube::runtime::watcher(api.clone(), kube::runtime::watcher::Config::default());
+    let task = tokio::spawn(kube::runtime::reflector(store, w).for_each(|_| async {}));
+    let mut created = 0;
+    let mut attempts = 0;
+    while created < 20 && attempts < 500 {
+        attempts += 1;
+        if api
+            .create(&PostParams::default(), &cm(&format!("f{created}")))
+            .await
+            .is_ok()
+        {
+            created += 1;
+        }
+    }
+    assert_eq!(created, 20, "creates kept failing");
+    assert!(
+        attempts > 20,
+        "no fault was injected in {attempts} attempts"
+    );
+    assert!(
+        eventually(20, || async { reader.state().len() == 20 }).await,
+        "reflector saw {} of 20",
+        reader.state().len()
+    );
+    task.abort();
+    h.shutdown().await;
+    Ok(())
+}
