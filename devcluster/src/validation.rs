@@ -289,6 +289,23 @@ fn resolve<'a>(defs: &'a Map<String, Value>, s: &'a Value) -> &'a Value {
     }
 }
 
+/// The Quantity schema (resource requests, capacity): the API server always answers strings.
+fn is_quantity(s: &Value) -> bool {
+    s.get("x-kubernetes-int-or-string").and_then(Value::as_bool) == Some(true)
+        && s.get("description")
+            .and_then(Value::as_str)
+            .is_some_and(|d| d.starts_with("Quantity is"))
+}
+
+/// `1` → "1", `0.5` → "500m", like the API server's canonical form for small numbers.
+fn canonical_quantity(v: &Value) -> String {
+    match (v.as_i64(), v.as_f64()) {
+        (Some(i), _) => i.to_string(),
+        (None, Some(f)) if (f * 1000.0).fract() == 0.0 => format!("{}m", (f * 1000.0) as i64),
+        _ => v.to_string(),
+    }
+}
+
 fn walk_builtin(
     defs: &Map<String, Value>,
     schema: &Value,
@@ -301,6 +318,10 @@ fn walk_builtin(
         return;
     }
     let s = resolve(defs, schema);
+    if v.is_number() && is_quantity(s) {
+        *v = Value::String(canonical_quantity(v));
+        return;
+    }
     match v {
         Value::Object(m) => {
             if let Some(props) = s.get("properties").and_then(Value::as_object) {
@@ -375,6 +396,14 @@ mod tests {
         assert_eq!(
             pod["spec"]["containers"][0]["resources"]["requests"]["cpu"],
             "1"
+        );
+        let mut numeric = json!({"spec": {"containers": [{"name": "m", "resources":
+            {"requests": {"cpu": 1, "memory": 0.5}}}]}});
+        prune_builtin(&reg.builtin_schemas, "io.k8s.api.core.v1.Pod", &mut numeric);
+        let req = &numeric["spec"]["containers"][0]["resources"]["requests"];
+        assert_eq!(
+            (req["cpu"].as_str(), req["memory"].as_str()),
+            (Some("1"), Some("500m"))
         );
     }
 }
