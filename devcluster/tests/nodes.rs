@@ -1,0 +1,167 @@
+//! The simulated kubelet (`devcluster::nodes`) against the real embedded API server, in-process:
+//! node registration, the pod lifecycle, graceful deletion and metrics.k8s.io.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{Api, DeleteParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use serde_json::json;
+
+use devcluster::nodes::{ClusterSpec, Kubelet, KubeletConfig, MetricsStore};
+
+struct Fixture {
+    handle: devcluster::DevClusterHandle,
+    client: kube::Client,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+async fn start() -> Fixture {
+    let metrics = MetricsStore::default();
+    let handle = devcluster::DevCluster::builder()
+        .graceful_pod_deletion(true)
+        .extension(metrics.router(), MetricsStore::resources())
+        .start()
+        .await
+        .unwrap();
+    let kc = Kubeconfig::from_yaml(&handle.kubeconfig()).unwrap();
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    let client = kube::Client::try_from(cfg).unwrap();
+    let nodes = ClusterSpec::uniform(2, 8, "NVIDIA-A100-SXM4-80GB", "80Gi")
+        .resolve()
+        .unwrap();
+    let mut config = KubeletConfig::new(nodes);
+    config.metrics_interval = Duration::from_millis(100);
+    let kubelet = Kubelet::register(client.clone(), config, metrics)
+        .await
+        .unwrap();
+    let (stop, mut rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(kubelet.run(async move {
+        let _ = rx.wait_for(|s| *s).await;
+    }));
+    Fixture {
+        handle,
+        client,
+        stop,
+    }
+}
+
+async fn until<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn pod(name: &str, node: &str, annotations: serde_json::Value) -> Pod {
+    serde_json::from_value(json!({
+        "metadata": {"name": name, "annotations": annotations},
+        "spec": {"nodeName": node, "restartPolicy": "Never",
+                 "containers": [{"name": "main", "image": "busybox",
+                                 "resources": {"requests": {"cpu": "2", "memory": "4Gi"}, "limits": {"nvidia.com/gpu": 4}}}]},
+    }))
+    .unwrap()
+}
+
+fn phase(p: &Pod) -> &str {
+    p.status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .unwrap_or("")
+}
+
+#[tokio::test]
+async fn nodes_register_ready_with_gpu_capacity() {
+    let f = start().await;
+    let nodes: Api<Node> = Api::all(f.client.clone());
+    let n = nodes.get("gpu-node-1").await.unwrap();
+    let status = n.status.unwrap();
+    assert_eq!(status.allocatable.unwrap()["nvidia.com/gpu"].0, "8");
+    assert!(
+        status
+            .conditions
+            .unwrap()
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True")
+    );
+    let _ = f.stop.send(true);
+    f.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn pods_run_exit_and_are_removed_on_deletion() {
+    let f = start().await;
+    let pods: Api<Pod> = Api::namespaced(f.client.clone(), "default");
+    let pp = PostParams::default();
+    pods.create(
+        &pp,
+        &pod(
+            "short",
+            "gpu-node-0",
+            json!({"sim.basalt.dev/duration": "300ms", "sim.basalt.dev/exit-code": "2"}),
+        ),
+    )
+    .await
+    .unwrap();
+    pods.create(&pp, &pod("long", "gpu-node-1", json!({})))
+        .await
+        .unwrap();
+    let failed = until("short to fail", async || {
+        let p = pods.get("short").await.ok()?;
+        (phase(&p) == "Failed").then_some(p)
+    })
+    .await;
+    let cs = &failed.status.unwrap().container_statuses.unwrap()[0];
+    assert_eq!(
+        cs.state
+            .as_ref()
+            .unwrap()
+            .terminated
+            .as_ref()
+            .unwrap()
+            .exit_code,
+        2
+    );
+
+    until("long to run", async || {
+        (phase(&pods.get("long").await.ok()?) == "Running").then_some(())
+    })
+    .await;
+    // metrics.k8s.io is served from the kubelet's samples: the running pod and its node.
+    let top = f.client.request_text(http_get(
+        "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/long",
+    ));
+    assert!(top.await.unwrap().contains("\"cpu\":\"2\""));
+    let nodes: Api<Node> = Api::all(f.client.clone());
+    until("gpu utilization 0.50 on gpu-node-1", async || {
+        let n = nodes.get("gpu-node-1").await.ok()?;
+        (n.metadata.annotations?.get("basalt.dev/gpu-utilization")? == "0.50").then_some(())
+    })
+    .await;
+    let node_metrics = f
+        .client
+        .request_text(http_get("/apis/metrics.k8s.io/v1beta1/nodes/gpu-node-1"))
+        .await
+        .unwrap();
+    assert!(node_metrics.contains("\"cpu\":\"2\""), "{node_metrics}");
+
+    pods.delete("long", &DeleteParams::default()).await.unwrap();
+    until("long to be removed", async || {
+        pods.get_opt("long").await.ok()?.is_none().then_some(())
+    })
+    .await;
+    let _ = f.stop.send(true);
+    f.handle.shutdown().await;
+}
+
+fn http_get(path: &str) -> axum::http::Request<Vec<u8>> {
+    axum::http::Request::get(path).body(vec![]).unwrap()
+}
