@@ -228,10 +228,26 @@ impl Kubelet {
         let _ = pods.await;
     }
 
+    /// Renews every node's Lease, retrying each a few times (writes may fail transiently, e.g.
+    /// under `--fault-rate`).
     async fn renew_leases(&self) -> Result<(), Error> {
+        for sim in &self.ctx.config.nodes {
+            let mut attempt = 0;
+            while let Err(e) = self.renew_lease(sim).await {
+                attempt += 1;
+                if attempt == 5 {
+                    return Err(e);
+                }
+                tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn renew_lease(&self, sim: &SimNode) -> Result<(), Error> {
         let leases: Api<Lease> = Api::namespaced(self.ctx.client.clone(), node::LEASE_NAMESPACE);
         let now = micro_time(Timestamp::now());
-        for sim in &self.ctx.config.nodes {
+        {
             let obj = node::lease_object(&sim.name, &now);
             let err = |source| Error::Lease {
                 node: sim.name.clone(),
