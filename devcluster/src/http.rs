@@ -225,9 +225,11 @@ pub fn not_found() -> Response {
 /// Parses a request body: JSON, or YAML for apply patches.
 pub fn parse_body(body: &Bytes, content_type: &str) -> Result<Value, ApiError> {
     if content_type.contains("protobuf") {
-        return Err(ApiError::unsupported_media(format!(
-            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (protobuf bodies are not supported by the devcluster; use `kubectl create -f` or `kubectl apply -f`), got {content_type}"
-        )));
+        return crate::protobuf::decode(body).map_err(|why| {
+            ApiError::unsupported_media(format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf ({why})"
+            ))
+        });
     }
     if body.is_empty() {
         return Ok(json!({}));

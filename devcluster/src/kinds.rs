@@ -59,7 +59,12 @@ pub fn defaults_on_create(info: &ResourceInfo, obj: &mut Value) {
         }
         ("", "secrets") => {
             let m = ensure_obj(obj, &[]);
-            m.entry("type").or_insert_with(|| json!("Opaque"));
+            if m.get("type")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+            {
+                m.insert("type".into(), json!("Opaque"));
+            }
             string_data_to_data(obj);
         }
         ("apiextensions.k8s.io", "customresourcedefinitions") => crd_status(obj),

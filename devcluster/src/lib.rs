@@ -15,6 +15,7 @@ pub mod nodes;
 mod openapi;
 mod patch;
 mod persist;
+mod protobuf;
 mod registry;
 mod selectors;
 mod ssa;

@@ -1,6 +1,6 @@
 //! Runs the shared kubectl conformance harness (real kubectl against this server) and
-//! requires every scenario to pass; protobuf scenarios are skipped (not supported, see
-//! docs/devcluster.md). Harness path: `$BASALT_CONFORMANCE` or the shared checkout.
+//! requires every scenario to pass, protobuf ones included. Harness path:
+//! `$BASALT_CONFORMANCE` or the shared checkout.
 
 mod common;
 
@@ -25,7 +25,7 @@ async fn kubectl_conformance_harness_passes() -> anyhow::Result<()> {
             .arg(&harness)
             .arg("--kubeconfig")
             .arg(&kubeconfig)
-            .args(["--skip-protobuf", "--jobs", "4", "--timeout", "30", "-v"])
+            .args(["--jobs", "4", "--timeout", "30", "-v"])
             .output()
     })
     .await??;
