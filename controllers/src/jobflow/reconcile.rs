@@ -67,9 +67,23 @@ pub async fn reconcile(flow: Arc<JobFlow>, ctx: Arc<Context>) -> Result<Action> 
     if !ctx.is_leader() {
         return Ok(Action::requeue(Duration::from_secs(2)));
     }
-    let result = sync(&ctx, &flow).await;
+    let result = fresh_sync(&ctx, &flow).await;
     ctx.metrics.reconciled(COMPONENT, result.is_ok());
     result
+}
+
+/// Decides on the flow as the API server has it now: the watch cache can lag behind this
+/// controller's own status write, and a stale ledger would re-create a retried step with a
+/// stale attempt number.
+async fn fresh_sync(ctx: &Context, cached: &JobFlow) -> Result<Action> {
+    let ns = cached.namespace().unwrap_or_default();
+    let name = cached.name_any();
+    let api: Api<JobFlow> = Api::namespaced(ctx.client.clone(), &ns);
+    match api.get_opt(&name).await {
+        Ok(Some(flow)) => sync(ctx, &flow).await,
+        Ok(None) => Ok(Action::await_change()),
+        Err(e) => Err(Error::kube("get", "JobFlow", format!("{ns}/{name}"), e)),
+    }
 }
 
 async fn sync(ctx: &Context, flow: &JobFlow) -> Result<Action> {
