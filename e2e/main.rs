@@ -2,6 +2,9 @@
 //!
 //! One test binary (`cargo nextest run -p basalt --test e2e`); one module per area.
 
+mod controllers;
 mod harness;
 mod jobflow;
+mod rbac;
 mod up;
+mod webhooks;

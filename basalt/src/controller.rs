@@ -124,7 +124,10 @@ async fn shutdown_signal() {
 pub fn run(args: ControllerArgs) -> anyhow::Result<()> {
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
     let config = config(&args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

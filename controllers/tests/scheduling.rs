@@ -168,3 +168,32 @@ async fn team_queues_apply_and_a_closed_queue_holds_new_jobs() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unplaceable_pod_says_why_in_its_podscheduled_condition() {
+    let env = start(2, 8).await;
+    let jobs: Api<Job> = Api::namespaced(env.client.clone(), "default");
+    let job: Job = yaml(
+        "apiVersion: batch.volcano.sh/v1alpha1\nkind: Job\nmetadata: {name: huge}\nspec:\n  minAvailable: 1\n  schedulerName: volcano\n  tasks:\n  - name: t\n    replicas: 1\n    template:\n      spec:\n        containers: [{name: c, image: x, resources: {limits: {nvidia.com/gpu: 12}}}]\n",
+    );
+    jobs.create(&PostParams::default(), &job).await.unwrap();
+    let message = eventually(
+        30,
+        "PodScheduled=False with the core's explanation",
+        || async {
+            let pods = job_pods(&env.client, "huge").await;
+            let cond = pods
+                .first()?
+                .status
+                .as_ref()?
+                .conditions
+                .as_ref()?
+                .iter()
+                .find(|c| c.type_ == "PodScheduled")?
+                .clone();
+            (cond.status == "False").then_some(cond.message.unwrap_or_default())
+        },
+    )
+    .await;
+    assert!(message.contains("nvidia.com/gpu"), "{message}");
+}

@@ -97,6 +97,25 @@ pub fn podgroup_status(
     }
 }
 
+/// Pure: `current` with running/succeeded/failed recounted from `pods`, if that changes it.
+/// The core only reports a PodGroup whose phase or conditions changed; counts move on their own.
+pub fn recount(current: &PodGroupStatus, pods: &[&Pod]) -> Option<PodGroupStatus> {
+    let count = |ph: &str| {
+        Some(
+            pods.iter()
+                .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some(ph))
+                .count() as i32,
+        )
+    };
+    let next = PodGroupStatus {
+        running: count("Running"),
+        succeeded: count("Succeeded"),
+        failed: count("Failed"),
+        ..current.clone()
+    };
+    (next != *current).then_some(next)
+}
+
 /// Executes `effects`. `podgroups` and `pods_by_group` come from the caches the snapshot was
 /// built from; `explained` remembers the last explanation per job so unchanged ones are not
 /// re-published every second.
@@ -112,6 +131,28 @@ pub async fn execute(
     let mut binds = Vec::new();
     let mut writes: Vec<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>> = Vec::new();
     let now = Timestamp::now();
+    let reported: std::collections::BTreeSet<String> = effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::PodGroupStatus { job, .. } => Some(job.to_string()),
+            _ => None,
+        })
+        .collect();
+    for (id, pg) in podgroups {
+        let Some(current) = pg.status.as_ref().filter(|s| s.phase.is_some()) else {
+            continue;
+        };
+        if reported.contains(id) {
+            continue;
+        }
+        let pods = pods_by_group
+            .get(&scheduler_core::JobId::new(id.clone()))
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        if let Some(next) = recount(current, pods) {
+            writes.push(Box::pin(write_podgroup(ctx.clone(), (**pg).clone(), next)));
+        }
+    }
     for effect in effects {
         match effect {
             Effect::Bind {

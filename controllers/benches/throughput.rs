@@ -1,0 +1,181 @@
+//! Bench: pods bound per second through the real API and scheduling latency (pod first seen →
+//! first seen bound, both observed by one watch) on 100 simulated nodes, for one Job of 1,000
+//! pods and for 1,000 single-pod Jobs. Run: `cargo bench -p basalt-controllers --bench throughput`.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crds::job::Job;
+use devcluster::DevCluster;
+use devcluster::nodes::{ClusterSpec, Kubelet, KubeletConfig, MetricsStore};
+use futures_util::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::watcher;
+use kube::{Client, ResourceExt};
+
+type Seen = Arc<Mutex<HashMap<String, (Instant, Option<Instant>)>>>;
+
+fn job(name: &str, replicas: u32) -> Job {
+    serde_saphyr::from_str(&format!(
+        "apiVersion: batch.volcano.sh/v1alpha1\nkind: Job\nmetadata: {{name: {name}}}\nspec:\n  minAvailable: {replicas}\n  schedulerName: volcano\n  tasks:\n  - name: t\n    replicas: {replicas}\n    template:\n      spec:\n        containers: [{{name: c, image: x, resources: {{requests: {{cpu: 100m, memory: 64Mi}}}}}}]\n"
+    ))
+    .unwrap()
+}
+
+fn watch_pods(client: Client, seen: Seen) {
+    tokio::spawn(async move {
+        let stream =
+            watcher(Api::<Pod>::all(client), watcher::Config::default()).default_backoff_applied();
+        let mut stream = std::pin::pin!(stream);
+        while let Ok(Some(pod)) = stream.try_next().await {
+            let now = Instant::now();
+            let bound = pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.node_name.as_ref())
+                .is_some();
+            let mut seen = seen.lock().unwrap();
+            let entry = seen.entry(pod.name_any()).or_insert((now, None));
+            if bound && entry.1.is_none() {
+                entry.1 = Some(now);
+            }
+        }
+    });
+}
+
+trait Applied {
+    fn default_backoff_applied(
+        self,
+    ) -> impl futures_util::Stream<Item = Result<Pod, watcher::Error>> + Send;
+}
+
+impl<S: futures_util::Stream<Item = Result<watcher::Event<Pod>, watcher::Error>> + Send> Applied
+    for S
+{
+    fn default_backoff_applied(
+        self,
+    ) -> impl futures_util::Stream<Item = Result<Pod, watcher::Error>> + Send {
+        use kube::runtime::WatchStreamExt;
+        self.default_backoff().applied_objects()
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+async fn measure(label: &str, seen: &Seen, expected: usize, start: Instant) {
+    loop {
+        let bound = seen
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|(_, b)| b.is_some())
+            .count();
+        if bound >= expected {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(600) {
+            println!("{label}: only {bound}/{expected} bound after 600 s");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let seen = seen.lock().unwrap();
+    let first_created = seen.values().map(|(c, _)| *c).min().unwrap();
+    let last_bound = seen.values().filter_map(|(_, b)| *b).max().unwrap();
+    let mut latencies: Vec<Duration> = seen
+        .values()
+        .filter_map(|(c, b)| Some(b.as_ref()?.duration_since(*c)))
+        .collect();
+    latencies.sort();
+    let span = last_bound.duration_since(first_created).as_secs_f64();
+    println!(
+        "{label}: {expected} pods bound in {:.2} s from submit ({:.2} s from first pod): {:.0} pods/s; latency p50 {:?} p99 {:?}",
+        start.elapsed().as_secs_f64(),
+        span,
+        expected as f64 / span,
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+    );
+}
+
+async fn setup() -> (devcluster::DevClusterHandle, Client, Seen) {
+    let mut builder = DevCluster::builder().history(200_000);
+    for crd in crds::crd::all() {
+        builder = builder.crd(serde_json::to_value(crd).unwrap());
+    }
+    let handle = builder.start().await.unwrap();
+    let kc = Kubeconfig::from_yaml(&handle.kubeconfig()).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    let client = Client::try_from(config).unwrap();
+    let spec = ClusterSpec::uniform(100, 8, "NVIDIA-A100-SXM4-80GB", "80Gi");
+    let kubelet = Kubelet::register(
+        client.clone(),
+        KubeletConfig::new(spec.resolve().unwrap()),
+        MetricsStore::default(),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(kubelet.run(std::future::pending()));
+    let c = client.clone();
+    tokio::spawn(async move {
+        controllers::run(
+            c,
+            controllers::ControllerConfig::default(),
+            std::future::pending(),
+        )
+        .await
+        .unwrap();
+    });
+    let seen: Seen = Arc::default();
+    watch_pods(client.clone(), seen.clone());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    (handle, client, seen)
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let filter = std::env::args()
+        .nth(1)
+        .filter(|a| !a.starts_with('-'))
+        .unwrap_or_default();
+    if "one-job-1000-pods".contains(&filter) {
+        let (_h, client, seen) = setup().await;
+        let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
+        let start = Instant::now();
+        jobs.create(&PostParams::default(), &job("big", 1000))
+            .await
+            .unwrap();
+        measure("one Job of 1,000 pods on 100 nodes", &seen, 1000, start).await;
+    }
+    if "1000-single-pod-jobs".contains(&filter) {
+        let (_h, client, seen) = setup().await;
+        let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
+        let start = Instant::now();
+        futures_util::stream::iter(0..1000)
+            .map(|i| {
+                let jobs = jobs.clone();
+                async move {
+                    jobs.create(&PostParams::default(), &job(&format!("j{i}"), 1))
+                        .await
+                        .unwrap()
+                }
+            })
+            .buffer_unordered(32)
+            .for_each(|_| async {})
+            .await;
+        println!(
+            "  (submitted 1,000 Jobs in {:.2} s)",
+            start.elapsed().as_secs_f64()
+        );
+        measure("1,000 single-pod Jobs on 100 nodes", &seen, 1000, start).await;
+    }
+}
