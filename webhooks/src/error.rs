@@ -35,8 +35,8 @@ pub enum Error {
         /// Why.
         source: std::io::Error,
     },
-    /// No Kubernetes client could be configured.
-    #[error("cannot connect to the Kubernetes API: {0}; set KUBECONFIG or run inside a cluster")]
+    /// A Kubernetes API call failed (client configuration or registration).
+    #[error("kubernetes API: {0}; check KUBECONFIG (or the in-cluster service account) and RBAC")]
     Kube(String),
     /// The server stopped with an I/O error.
     #[error("server on {addr} stopped: {source}")]

@@ -27,7 +27,7 @@ pub mod state;
 pub mod validate;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -53,6 +53,9 @@ pub struct WebhookState {
     pub metrics: Arc<Metrics>,
     /// Scheduler name set on Jobs that name none.
     pub scheduler_name: String,
+    /// How long a Job or PodGroup review waits for its queue to appear in a lagging cluster view
+    /// before refusing it as missing (a queue and a job applied together). Zero for in-memory views.
+    pub queue_grace: Duration,
 }
 
 impl WebhookState {
@@ -62,6 +65,7 @@ impl WebhookState {
             cluster,
             metrics: Arc::new(Metrics::default()),
             scheduler_name: mutate::DEFAULT_SCHEDULER.to_owned(),
+            queue_grace: Duration::ZERO,
         }
     }
 }
@@ -79,6 +83,10 @@ pub fn router(state: WebhookState) -> Router {
 }
 
 async fn handle(route: Route, State(state): State<WebhookState>, body: Bytes) -> Response {
+    if !state.queue_grace.is_zero() && matches!(route, Route::JobValidate | Route::PodGroupValidate)
+    {
+        await_queue(&state, &body).await;
+    }
     let started = Instant::now();
     let result = admit::review(route, &body, state.cluster.as_ref(), &state.scheduler_name);
     let seconds = started.elapsed().as_secs_f64();
@@ -101,5 +109,24 @@ async fn handle(route: Route, State(state): State<WebhookState>, body: Bytes) ->
             )
                 .into_response()
         }
+    }
+}
+
+/// Waits (bounded by `queue_grace`) until the queue the object names is in the cluster view.
+async fn await_queue(state: &WebhookState, body: &[u8]) {
+    let Ok(request) = review::parse(body) else {
+        return;
+    };
+    let queue = request
+        .object
+        .as_ref()
+        .and_then(|o| o.pointer("/spec/queue"))
+        .and_then(serde_json::Value::as_str)
+        .filter(|q| !q.is_empty())
+        .unwrap_or(mutate::DEFAULT_QUEUE)
+        .to_owned();
+    let deadline = Instant::now() + state.queue_grace;
+    while state.cluster.queue(&queue).is_none() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -139,6 +139,28 @@ pub fn configurations(
     )
 }
 
+/// Creates or updates both configurations (server-side apply, field manager `basalt/webhook`).
+pub async fn register(
+    client: kube::Client,
+    ca_bundle_pem: &str,
+    target: &ClientConfig,
+) -> Result<(), crate::Error> {
+    use kube::api::{Api, Patch, PatchParams};
+    let (validating, mutating) = configurations(ca_bundle_pem, target);
+    let params = PatchParams::apply("basalt/webhook").force();
+    let fail =
+        |e: kube::Error| crate::Error::Kube(format!("registering the webhook configurations: {e}"));
+    Api::<ValidatingWebhookConfiguration>::all(client.clone())
+        .patch(VALIDATING_NAME, &params, &Patch::Apply(&validating))
+        .await
+        .map_err(fail)?;
+    Api::<MutatingWebhookConfiguration>::all(client)
+        .patch(MUTATING_NAME, &params, &Patch::Apply(&mutating))
+        .await
+        .map_err(fail)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

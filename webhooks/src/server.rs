@@ -60,6 +60,9 @@ pub struct ServerConfig {
     pub scheduler_name: String,
     /// How often the certificate files are checked for changes.
     pub reload_interval: Duration,
+    /// How long a review waits for a queue missing from the cluster view (see
+    /// [`WebhookState::queue_grace`]).
+    pub queue_grace: Duration,
 }
 
 impl ServerConfig {
@@ -73,6 +76,7 @@ impl ServerConfig {
             metrics_bind_address: None,
             scheduler_name: crate::mutate::DEFAULT_SCHEDULER.to_owned(),
             reload_interval: Duration::from_secs(1),
+            queue_grace: Duration::ZERO,
         }
     }
 }
@@ -116,6 +120,7 @@ impl Server {
         };
         let mut state = WebhookState::new(cluster);
         state.scheduler_name = config.scheduler_name;
+        state.queue_grace = config.queue_grace;
         Ok(Self {
             https,
             health,

@@ -66,7 +66,7 @@ fn check_container(c: &Container, path: &str, names: &mut BTreeSet<String>, r: &
         let who = if c.name.is_empty() {
             String::new()
         } else {
-            format!(" of container {:?}", c.name)
+            format!(" (container {:?})", c.name)
         };
         r.refuse(
             &format!("{path}.image"),
