@@ -5,6 +5,4 @@
 mod controllers;
 mod harness;
 mod jobflow;
-mod rbac;
 mod up;
-mod webhooks;
