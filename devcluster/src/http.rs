@@ -85,6 +85,11 @@ impl Query {
     pub fn get(&self, k: &str) -> Option<&str> {
         self.0.iter().find(|(a, _)| a == k).map(|(_, v)| v.as_str())
     }
+    /// Replaces (or adds) a parameter.
+    pub fn set(&mut self, k: &str, v: &str) {
+        self.0.retain(|(a, _)| a != k);
+        self.0.push((k.to_string(), v.to_string()));
+    }
     pub fn flag(&self, k: &str) -> bool {
         matches!(self.get(k), Some("true" | "1" | ""))
     }

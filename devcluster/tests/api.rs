@@ -422,6 +422,29 @@ async fn crd_registration_and_validation() -> anyhow::Result<()> {
         created.data["spec"].get("extra").is_none(),
         "unknown field pruned"
     );
+    let typo = json!({"apiVersion": "test.example.com/v1", "kind": "Widget",
+        "metadata": {"name": "w4", "labelz": {"a": "b"}}, "spec": {"size": 1, "colour": "red"}});
+    let req = axum::http::Request::post(
+        "/apis/test.example.com/v1/namespaces/default/widgets?fieldValidation=Strict",
+    )
+    .header("content-type", "application/json")
+    .body(serde_json::to_vec(&typo)?)?;
+    match client.request::<serde_json::Value>(req).await {
+        Err(kube::Error::Api(s)) => {
+            assert_eq!(s.code, 400);
+            assert!(
+                s.message.contains("unknown field \"spec.colour\""),
+                "{}",
+                s.message
+            );
+            assert!(
+                s.message.contains("unknown field \"metadata.labelz\""),
+                "{}",
+                s.message
+            );
+        }
+        other => panic!("expected a strict decoding error, got {other:?}"),
+    }
     assert_eq!(created.metadata.generation, Some(1));
     let bad: DynamicObject = serde_json::from_value(
         json!({"apiVersion": "test.example.com/v1", "kind": "Widget",

@@ -122,6 +122,12 @@ pub async fn resource(
         }
         (&Method::GET, None, _) => read::list(&c, &t, &q, &accept),
         (&Method::GET, Some(name), Some("log")) => read::log(&c, &t, name, &q),
+        (&Method::GET, Some(name), None) if t.watch => {
+            // Legacy `/watch/.../{name}`: a watch of that one object.
+            let mut q = q.clone();
+            q.set("fieldSelector", &format!("metadata.name={name}"));
+            read::watch(&c, &t, &q, &accept)
+        }
         (&Method::GET, Some(name), None | Some("status")) => read::get(&c, &t, name, &accept),
         (&Method::POST, None, None) => write::create(&c, &t, &q, &ct, &body).await,
         (&Method::POST, Some(name), Some("binding")) => {

@@ -135,7 +135,14 @@ impl Cluster {
                     r.errors,
                 ));
             }
-            r.unknown
+            let mut unknown = r.unknown;
+            if let Some(meta) = obj.get_mut("metadata") {
+                let defs = self.registry().builtin_schemas.clone();
+                let schema = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
+                let found = crate::validation::prune_builtin(&defs, schema, meta);
+                unknown.extend(found.into_iter().map(|f| format!("metadata.{f}")));
+            }
+            unknown
         } else if info.builtin {
             let defs = self.registry().builtin_schemas.clone();
             let name = if info.view == crate::registry::View::EventsV1 {
