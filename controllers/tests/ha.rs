@@ -153,3 +153,56 @@ async fn standby_takes_over_after_the_leader_dies() {
     );
     b.kill();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduler_config_file_is_hot_reloaded_and_a_bad_one_keeps_the_last_good() {
+    let (_handle, client, mut env) = cluster(1, 8).await;
+    let dir = std::env::temp_dir().join(format!("basalt-ctl-reload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("scheduler.yaml");
+    // Enqueue only: gangs are admitted (pods get created) but nothing is ever allocated.
+    std::fs::write(
+        &file,
+        "actions: \"enqueue\"\ntiers:\n- plugins:\n  - name: gang\n",
+    )
+    .unwrap();
+    let config = controllers::ControllerConfig {
+        scheduler_config: controllers::SchedulerConfigSource::File(file.clone()),
+        ..fast_config()
+    };
+    env.start_controllers(config);
+    let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), "default");
+    jobs.create(&PostParams::default(), &small_job("first"))
+        .await
+        .unwrap();
+    eventually(30, "first job's pod created", || async {
+        pods.get_opt("first-t-0").await.ok().flatten()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let pod = pods.get("first-t-0").await.unwrap();
+    assert!(
+        pod.spec.unwrap().node_name.is_none(),
+        "no allocate action: nothing may bind"
+    );
+
+    std::fs::write(&file, controllers::scheduler::config::DEFAULT_CONFIG).unwrap();
+    eventually(30, "first job Running after the reload", || {
+        running(&jobs, "first")
+    })
+    .await;
+
+    std::fs::write(&file, "actions: \"enqueue, allocate, no-such-action\"\n").unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    jobs.create(&PostParams::default(), &small_job("second"))
+        .await
+        .unwrap();
+    eventually(
+        30,
+        "second job Running on the last good configuration",
+        || running(&jobs, "second"),
+    )
+    .await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -324,3 +324,68 @@ pub fn observed_binds(pods: &[&Pod]) -> BTreeSet<TaskId> {
         .map(|p| task_id(p))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj<T: serde::de::DeserializeOwned>(text: &str) -> T {
+        serde_saphyr::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn foreign_bound_pods_consume_capacity_and_ours_become_tasks() {
+        let node: Node = obj(
+            "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\nstatus:\n  allocatable: {cpu: '8', nvidia.com/gpu: '8', pods: '110'}\n",
+        );
+        let pg: PodGroup = obj(
+            "apiVersion: scheduling.volcano.sh/v1beta1\nkind: PodGroup\nmetadata: {name: pg, namespace: ns}\nspec: {minMember: 2, queue: q}\nstatus: {phase: Inqueue}\n",
+        );
+        let queue: Queue = obj(
+            "apiVersion: scheduling.volcano.sh/v1beta1\nkind: Queue\nmetadata: {name: q}\nspec: {weight: 2}\nstatus: {state: Closed}\n",
+        );
+        let foreign: Pod = obj(
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: f, namespace: ns}\nspec:\n  nodeName: n1\n  schedulerName: default-scheduler\n  containers: [{name: c, resources: {limits: {nvidia.com/gpu: '6'}}}]\nstatus: {phase: Running}\n",
+        );
+        let ours: Pod = obj(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: a\n  namespace: ns\n  annotations: {scheduling.k8s.io/group-name: pg, volcano.sh/task-spec: worker}\nspec:\n  schedulerName: volcano\n  containers: [{name: c, resources: {limits: {nvidia.com/gpu: '2'}}}]\n",
+        );
+        let in_flight_pod: Pod = obj(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: b\n  namespace: ns\n  annotations: {scheduling.k8s.io/group-name: pg}\nspec:\n  schedulerName: volcano\n  containers: [{name: c}]\n",
+        );
+        let mut in_flight = BTreeMap::new();
+        in_flight.insert(TaskId::new("ns/b"), NodeId::new("n1"));
+        let snap = build(
+            &Inputs {
+                pods: &[&foreign, &ours, &in_flight_pod],
+                nodes: &[&node],
+                podgroups: &[&pg],
+                queues: &[&queue],
+                in_flight: &in_flight,
+            },
+            |n| n == Some("volcano"),
+        );
+        let n = &snap.nodes[&NodeId::new("n1")];
+        assert_eq!(
+            n.used.get("nvidia.com/gpu"),
+            6,
+            "another scheduler's pod still uses the node"
+        );
+        assert_eq!((n.pod_count, n.max_pods), (1, Some(110)));
+        assert_eq!(snap.tasks.len(), 2);
+        let a = &snap.tasks[&TaskId::new("ns/a")];
+        assert_eq!(
+            (a.status, a.role.as_deref()),
+            (TaskStatus::Pending, Some("worker"))
+        );
+        let b = &snap.tasks[&TaskId::new("ns/b")];
+        assert_eq!(
+            (b.status, b.node.as_ref().map(NodeId::as_str)),
+            (TaskStatus::Binding, Some("n1"))
+        );
+        let job = &snap.jobs[&JobId::new("ns/pg")];
+        assert_eq!((job.min_member, job.phase), (2, JobPhase::Inqueue));
+        let q = &snap.queues[&QueueId::new("q")];
+        assert_eq!((q.weight, q.state), (2, scheduler_core::QueueState::Closed));
+    }
+}
