@@ -329,12 +329,45 @@ impl Planner<'_> {
         }
         let existing: BTreeSet<&str> = self.obs.pods.iter().map(|p| p.name.as_str()).collect();
         for (ix, task) in self.job.spec.tasks.iter().enumerate() {
+            if !self.dependencies_ready(task) {
+                continue;
+            }
             for index in 0..task.replicas.unwrap_or(0) {
                 let name = super::pod_name(self.job, task, index);
                 if !existing.contains(name.as_str()) {
                     self.create.push(NewPod { task: ix, index });
                 }
             }
+        }
+    }
+
+    /// `dependsOn`: a task's pods are created once all (or, with `iteration: any`, one) of the
+    /// named tasks have every replica Running or Succeeded.
+    fn dependencies_ready(&self, task: &crds::job::TaskSpec) -> bool {
+        let Some(deps) = task.depends_on.as_ref().and_then(|d| d.name.as_ref()) else {
+            return true;
+        };
+        let ready = |dep: &String| {
+            let Some(t) = self
+                .job
+                .spec
+                .tasks
+                .iter()
+                .find(|t| &super::task_name(t) == dep)
+            else {
+                return true;
+            };
+            let up = self
+                .current()
+                .filter(|p| {
+                    &p.task == dep && matches!(p.phase, PodPhase::Running | PodPhase::Succeeded)
+                })
+                .count() as i32;
+            up >= t.replicas.unwrap_or(0)
+        };
+        match task.depends_on.as_ref().and_then(|d| d.iteration) {
+            Some(crds::job::Iteration::Any) => deps.iter().any(ready),
+            _ => deps.iter().all(ready),
         }
     }
 

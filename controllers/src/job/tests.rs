@@ -404,3 +404,28 @@ fn svc_plugin_lists_hosts_per_task() {
         "distributed-training-worker-0.distributed-training,distributed-training-worker-1.distributed-training,distributed-training-worker-2.distributed-training"
     );
 }
+
+#[test]
+fn depends_on_waits_for_the_master_to_run() {
+    let mut j = with_phase(job(), JobPhase::Pending, 0, 0);
+    j.spec.tasks[1].depends_on = Some(crds::job::DependsOn {
+        name: Some(vec!["master".into()]),
+        iteration: None,
+    });
+    let p = run(&j, &[], Some(PodGroupPhase::Inqueue), None);
+    assert_eq!(p.create_pods.len(), 1, "only the master first");
+    let p = run(
+        &j,
+        &[pod("master", 0, 0, PodPhase::Pending)],
+        Some(PodGroupPhase::Inqueue),
+        None,
+    );
+    assert!(p.create_pods.is_empty());
+    let p = run(
+        &j,
+        &[pod("master", 0, 0, PodPhase::Running)],
+        Some(PodGroupPhase::Inqueue),
+        None,
+    );
+    assert_eq!(p.create_pods.len(), 3, "workers once the master runs");
+}
