@@ -165,3 +165,34 @@ async fn pods_run_exit_and_are_removed_on_deletion() {
 fn http_get(path: &str) -> axum::http::Request<Vec<u8>> {
     axum::http::Request::get(path).body(vec![]).unwrap()
 }
+
+#[tokio::test]
+async fn a_deleted_pod_held_by_a_finalizer_is_removed_once_it_is_released() {
+    let f = start().await;
+    let pods: Api<Pod> = Api::namespaced(f.client.clone(), "default");
+    let mut held = pod("held", "gpu-node-0", json!({}));
+    held.metadata.finalizers = Some(vec!["example.com/hold".into()]);
+    pods.create(&PostParams::default(), &held).await.unwrap();
+    until("held to run", async || {
+        (phase(&pods.get("held").await.ok()?) == "Running").then_some(())
+    })
+    .await;
+    pods.delete("held", &DeleteParams::default()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let p = pods.get("held").await.unwrap();
+    assert!(p.metadata.deletion_timestamp.is_some());
+    let release = json!({"metadata": {"finalizers": null}});
+    pods.patch(
+        "held",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(&release),
+    )
+    .await
+    .unwrap();
+    until("held to be removed", async || {
+        pods.get_opt("held").await.ok()?.is_none().then_some(())
+    })
+    .await;
+    let _ = f.stop.send(true);
+    f.handle.shutdown().await;
+}

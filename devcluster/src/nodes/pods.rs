@@ -101,7 +101,10 @@ fn on_pod(ctx: &Arc<Ctx>, tracked: &mut HashMap<Key, Tracked>, pod: Pod) {
     let uid = pod.metadata.uid.clone().unwrap_or_default();
     let deleting = pod.metadata.deletion_timestamp.is_some();
     if let Some(t) = tracked.get_mut(&k) {
-        if t.uid == uid && (t.deleting || !deleting) {
+        let removing = t.task.as_ref().is_some_and(|task| !task.is_finished());
+        // A terminating pod held by finalizers is removed once they are gone.
+        let finalized = pod.metadata.finalizers.as_ref().is_none_or(Vec::is_empty);
+        if t.uid == uid && (!deleting || (t.deleting && (removing || !finalized))) {
             return;
         }
         t.stop();
