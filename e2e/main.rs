@@ -6,3 +6,4 @@ mod controllers;
 mod harness;
 mod jobflow;
 mod up;
+mod webhooks;

@@ -29,6 +29,10 @@ pub struct UpArgs {
     /// Run the API server and the simulated nodes only.
     #[arg(long)]
     pub no_controllers: bool,
+    /// Do not run or register the admission webhooks (defaulting, validation, quota checks);
+    /// `--no-controllers` implies it.
+    #[arg(long)]
+    pub no_webhooks: bool,
     /// Scheduler configuration file (Volcano's YAML); the built-in default without it.
     #[arg(long, value_name = "FILE")]
     pub scheduler_config: Option<PathBuf>,
@@ -140,6 +144,18 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         ready.set("controllers", true);
         Some(task)
     };
+    // Admission webhooks over HTTPS, registered with the API server as on a real cluster. They
+    // come with the controllers: `--no-controllers` means the API server and the nodes only, and
+    // without the controllers there is no `default` queue for Jobs to name.
+    let webhooks = if args.no_controllers || args.no_webhooks {
+        None
+    } else {
+        let ca = handle.certificate_authority();
+        let task =
+            crate::webhook::start_embedded(client.clone(), ca, handle.ca_pem(), true, stopped())
+                .await?;
+        Some(task)
+    };
     handle
         .write_kubeconfig(&args.kubeconfig)
         .context("writing the kubeconfig")?;
@@ -165,6 +181,9 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
             Err(_) => tracing::warn!("the controllers did not stop within 10s"),
             _ => {}
         }
+    }
+    if let Some(task) = webhooks {
+        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
     }
     handle.shutdown().await;
     remove_if_exists(&args.kubeconfig)?;

@@ -1,6 +1,7 @@
 //! `basalt webhook`: the admission server (TLS) for a real cluster. Parses flags, connects the
-//! reflector-backed cluster view and runs `webhooks::serve` until SIGTERM/SIGINT. The rules,
-//! the server and the certificate reload live in the `webhooks` crate.
+//! reflector-backed cluster view and runs `webhooks::serve` until SIGTERM/SIGINT. Also
+//! [`start_embedded`], which `basalt up` uses to run the same server on loopback and register it
+//! with the devcluster. The rules, the server and the certificate reload live in `webhooks`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -72,6 +73,7 @@ async fn serve(args: WebhookArgs) -> anyhow::Result<()> {
             .cloned()
             .unwrap_or_else(|| "volcano".into()),
         reload_interval: Duration::from_secs(args.cert_reload_seconds.max(1)),
+        queue_grace: Duration::from_secs(1),
     };
     let cluster = KubeState::connect().await?;
     webhooks::serve(config, Arc::new(cluster), async {
@@ -79,4 +81,52 @@ async fn serve(args: WebhookArgs) -> anyhow::Result<()> {
     })
     .await
     .context("running the admission server")
+}
+
+/// Runs the admission server for `basalt up`: a loopback HTTPS port with a certificate issued
+/// by the devcluster's CA, the configurations registered with a URL, and a wait until the cluster
+/// view has listed everything (and, when the controllers run, seen the `default` queue) so the
+/// first `kubectl apply` is judged on a complete view.
+pub async fn start_embedded(
+    client: kube::Client,
+    ca: &devcluster::tls::CertificateAuthority,
+    ca_pem: &str,
+    expect_default_queue: bool,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<tokio::task::JoinHandle<Result<(), webhooks::Error>>> {
+    use webhooks::ClusterState as _;
+
+    webhooks::certs::install_default_provider();
+    let cert = ca
+        .issue(&["127.0.0.1".to_owned(), "localhost".to_owned()])
+        .context("issuing the webhook certificate")?;
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let config = ServerConfig {
+        bind_address: loopback,
+        tls: TlsSource::Pem {
+            cert: cert.cert_pem,
+            key: cert.key_pem,
+        },
+        health_bind_address: loopback,
+        metrics_bind_address: None,
+        scheduler_name: "volcano".to_owned(),
+        reload_interval: Duration::from_secs(60),
+        queue_grace: Duration::from_secs(2),
+    };
+    let state = KubeState::start(client.clone());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !(state.ready() && (!expect_default_queue || state.queue("default").is_some())) {
+        if std::time::Instant::now() > deadline {
+            tracing::warn!("the webhooks' view of queues and nodes is not complete after 30s");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let server = webhooks::Server::bind(config, Arc::new(state)).await?;
+    let url = format!("https://{}", server.https_addr());
+    webhooks::registration::register(client, ca_pem, &webhooks::ClientConfig::Url(url.clone()))
+        .await
+        .context("registering the admission webhooks with the API server")?;
+    tracing::info!(%url, "admission webhooks registered");
+    Ok(tokio::spawn(server.run(shutdown)))
 }
