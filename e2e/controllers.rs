@@ -138,3 +138,20 @@ fn restarting_basalt_controller_mid_gang_creates_no_duplicates() {
     );
     assert_eq!(job_phase(&c, "distributed-training"), "Running");
 }
+
+#[test]
+fn gang_job_completes_with_five_percent_api_faults() {
+    let c = Cluster::start(&["--fault-rate", "0.05"]);
+    // kubectl itself may hit an injected fault; retry the apply.
+    c.wait_for("the job applied", T, || {
+        c.kubectl_output(&["apply", "-f", "-"], Some(&gang_job("3s")))
+            .status
+            .success()
+            .then_some(())
+    });
+    c.wait_for(
+        "job Completed despite injected faults",
+        Duration::from_secs(120),
+        || (job_phase(&c, "distributed-training") == "Completed").then_some(()),
+    );
+}
