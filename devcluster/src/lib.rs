@@ -236,7 +236,7 @@ impl DevClusterBuilder {
             addr: self.addr.to_string(),
             source,
         })?;
-        let ca = tls::CertificateAuthority::generate("basalt-devcluster-ca")?;
+        let (ca, token) = credentials(self.data_dir.as_deref())?;
         let mut sans = vec![
             "localhost".to_string(),
             "127.0.0.1".to_string(),
@@ -274,7 +274,7 @@ impl DevClusterBuilder {
         let cluster = Arc::new(cluster::Cluster {
             store: store::Store::new(self.history, loaded),
             registry: RwLock::new(registry::Registry::new(extra)),
-            token: util::random_token(),
+            token,
             gc_wake: tokio::sync::Notify::new(),
             config: Config {
                 fault_rate: self.fault_rate,
@@ -372,6 +372,58 @@ impl DevClusterBuilder {
             tasks: Mutex::new(vec![server, gc]),
         })
     }
+}
+
+const CA_NAME: &str = "basalt-devcluster-ca";
+
+/// The CA and bearer token: kept in `data_dir/tls/` and `data_dir/token` when there is a data
+/// dir (so a restarted cluster keeps its kubeconfig valid), fresh otherwise.
+fn credentials(data_dir: Option<&Path>) -> Result<(tls::CertificateAuthority, String), Error> {
+    let Some(dir) = data_dir else {
+        return Ok((
+            tls::CertificateAuthority::generate(CA_NAME)?,
+            util::random_token(),
+        ));
+    };
+    let io = |source| Error::DataDir {
+        path: dir.display().to_string(),
+        source,
+    };
+    let (cert_path, key_path, token_path) = (
+        dir.join("tls/ca.pem"),
+        dir.join("tls/ca-key.pem"),
+        dir.join("token"),
+    );
+    if cert_path.exists() && key_path.exists() && token_path.exists() {
+        let cert = std::fs::read_to_string(&cert_path).map_err(io)?;
+        let key = std::fs::read_to_string(&key_path).map_err(io)?;
+        let token = std::fs::read_to_string(&token_path)
+            .map_err(io)?
+            .trim()
+            .to_string();
+        return Ok((
+            tls::CertificateAuthority::from_pem(CA_NAME, &cert, &key)?,
+            token,
+        ));
+    }
+    let ca = tls::CertificateAuthority::generate(CA_NAME)?;
+    let token = util::random_token();
+    std::fs::create_dir_all(dir.join("tls")).map_err(io)?;
+    write_private(&cert_path, &ca.ca_pem()).map_err(io)?;
+    write_private(&key_path, ca.key_pem()).map_err(io)?;
+    write_private(&token_path, &token).map_err(io)?;
+    Ok((ca, token))
+}
+
+/// Writes a file readable by its owner only (it holds a key or the token).
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    std::fs::write(path, text)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
 }
 
 /// A running dev cluster.

@@ -19,6 +19,9 @@ use crate::error::Error;
 /// A certificate authority that signs serving certificates.
 pub struct CertificateAuthority {
     issuer: CertifiedIssuer<'static, KeyPair>,
+    /// The CA certificate clients trust (kept as first issued when reloaded from disk).
+    pem: String,
+    key_pem: String,
 }
 
 /// A serving certificate and its key, PEM and DER.
@@ -35,6 +38,18 @@ fn tls_err(e: impl std::fmt::Display) -> Error {
 
 impl CertificateAuthority {
     pub fn generate(common_name: &str) -> Result<Self, Error> {
+        let key = KeyPair::generate().map_err(tls_err)?;
+        Self::with_key(common_name, key, None)
+    }
+
+    /// Rebuilds a CA from its certificate and key PEM (as written by `pem`/`key_pem`). The
+    /// same subject and key sign new certificates, so the stored certificate still verifies them.
+    pub fn from_pem(common_name: &str, cert_pem: &str, key_pem: &str) -> Result<Self, Error> {
+        let key = KeyPair::from_pem(key_pem).map_err(tls_err)?;
+        Self::with_key(common_name, key, Some(cert_pem.to_string()))
+    }
+
+    fn with_key(common_name: &str, key: KeyPair, pem: Option<String>) -> Result<Self, Error> {
         let mut params = CertificateParams::new(Vec::<String>::new()).map_err(tls_err)?;
         params
             .distinguished_name
@@ -45,14 +60,23 @@ impl CertificateAuthority {
             KeyUsagePurpose::CrlSign,
             KeyUsagePurpose::DigitalSignature,
         ];
-        let key = KeyPair::generate().map_err(tls_err)?;
+        let key_pem = key.serialize_pem();
+        let issuer = CertifiedIssuer::self_signed(params, key).map_err(tls_err)?;
+        let pem = pem.unwrap_or_else(|| issuer.pem());
         Ok(Self {
-            issuer: CertifiedIssuer::self_signed(params, key).map_err(tls_err)?,
+            issuer,
+            pem,
+            key_pem,
         })
     }
 
     pub fn ca_pem(&self) -> String {
-        self.issuer.pem()
+        self.pem.clone()
+    }
+
+    /// The CA's private key (PEM), for persisting it in a data dir.
+    pub fn key_pem(&self) -> &str {
+        &self.key_pem
     }
 
     /// Issues a serving certificate for DNS names and IP addresses.

@@ -362,11 +362,17 @@ async fn persistence_across_restart() -> anyhow::Result<()> {
     api.create(&PostParams::default(), &cm("gone")).await?;
     api.delete("gone", &DeleteParams::default()).await?;
     let rv = h.resource_version();
+    let (token, ca) = (h.token().to_string(), h.ca_pem().to_string());
     h.shutdown().await;
 
     let (h, client) = start_with(DevCluster::builder().data_dir(&dir)).await?;
     let api: Api<ConfigMap> = Api::default_namespaced(client.clone());
     assert_eq!(api.get("kept").await?.data.unwrap_or_default()["a"], "1");
+    assert_eq!(
+        (h.token(), h.ca_pem()),
+        (token.as_str(), ca.as_str()),
+        "credentials kept"
+    );
     assert!(api.get_opt("gone").await?.is_none());
     let gvk = kube::core::GroupVersionKind::gvk("test.example.com", "v1", "Widget");
     let widgets: Api<DynamicObject> = Api::namespaced_with(
