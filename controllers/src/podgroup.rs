@@ -160,6 +160,13 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Context>) -> Result<Action> {
 fn error_policy(pod: Arc<Pod>, error: &Error, ctx: Arc<Context>) -> Action {
     warn!(pod = %pod.name_any(), %error, "podgroup reconcile failed");
     ctx.metrics.reconciled(COMPONENT, false);
+    let ctx = ctx.clone();
+    let reference = pod.object_ref(&());
+    let note = error.to_string();
+    tokio::spawn(async move {
+        ctx.event(&reference, true, "ReconcileFailed", "Reconcile", note)
+            .await
+    });
     Action::requeue(Duration::from_secs(5))
 }
 

@@ -218,6 +218,13 @@ pub async fn apply_command(ctx: &Context, name: &str, action: JobAction) -> Resu
 fn error_policy(queue: Arc<Queue>, error: &Error, cx: Arc<QueueContext>) -> Action {
     warn!(queue = %queue.name_any(), %error, "queue reconcile failed");
     cx.ctx.metrics.reconciled(COMPONENT, false);
+    let ctx = cx.ctx.clone();
+    let reference = queue.object_ref(&());
+    let note = error.to_string();
+    tokio::spawn(async move {
+        ctx.event(&reference, true, "ReconcileFailed", "Reconcile", note)
+            .await
+    });
     Action::requeue(Duration::from_secs(5))
 }
 
