@@ -27,8 +27,9 @@ impl Registry {
         Self::default()
     }
 
-    /// Everything this crate implements: actions `enqueue`, `allocate`, `backfill`; plugins
-    /// `priority`, `gang`, `conformance`, `predicates`, `nodeorder`, `binpack`.
+    /// Everything this crate implements: actions `enqueue`, `allocate`, `preempt`, `reclaim`,
+    /// `backfill`; plugins `priority`, `gang`, `conformance`, `predicates`, `nodeorder`,
+    /// `binpack`, `proportion`, `capacity`, `drf`, `overcommit`.
     pub fn builtin() -> Self {
         let mut r = Self::empty();
         let entries: [(&'static str, PluginFactory); 6] = [
@@ -39,6 +40,13 @@ impl Registry {
             ("nodeorder", plugins::nodeorder::factory),
             ("binpack", plugins::binpack::factory),
         ];
+        let fairness: [(&'static str, PluginFactory); 4] = [
+            ("proportion", plugins::proportion::factory),
+            ("capacity", plugins::capacity::factory),
+            ("drf", plugins::drf::factory),
+            ("overcommit", plugins::overcommit::factory),
+        ];
+        let entries = entries.into_iter().chain(fairness);
         for (name, f) in entries {
             r.plugins.insert(name, f);
         }
@@ -47,6 +55,10 @@ impl Registry {
             ("allocate", actions::allocate::factory),
             ("backfill", actions::backfill::factory),
         ];
+        let entries = entries.into_iter().chain([
+            ("preempt", actions::preempt::factory as ActionFactory),
+            ("reclaim", actions::reclaim::factory as ActionFactory),
+        ]);
         for (name, f) in entries {
             r.actions.insert(name, f);
         }

@@ -55,6 +55,7 @@ impl Scheduler {
             let factory = registry.action(name).ok_or_else(|| unknown_action(name))?;
             actions.push(factory(&config.action_arguments(name))?);
         }
+        crate::plugins::drf::check_config(config)?;
         let mut seen: Vec<&str> = Vec::new();
         let mut tiers = Vec::with_capacity(config.tiers.len());
         for (t, tier) in config.tiers.iter().enumerate() {

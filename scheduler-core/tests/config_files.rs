@@ -9,7 +9,10 @@ const EXAMPLE_08: &str = include_str!("../../examples/08-scheduler-config-binpac
 #[test]
 fn basalt_default_config_loads() {
     let s = Scheduler::from_yaml(DEFAULT).expect("default config loads");
-    assert_eq!(s.action_names(), ["enqueue", "allocate", "backfill"]);
+    assert_eq!(
+        s.action_names(),
+        ["enqueue", "allocate", "preempt", "reclaim", "backfill"]
+    );
 }
 
 #[test]
@@ -37,46 +40,27 @@ fn seed_manifest_08_parses_and_names_the_plugins_that_do_not_exist_yet() {
         );
         let nodeorder = &cfg.tiers[1].plugins[3];
         assert_eq!(nodeorder.arguments["nodeorder.policy"], "binpack");
-        // drf and proportion arrive with the fairness issue; until then the scheduler refuses
-        // the file by name instead of silently ignoring the plugins.
-        let err =
-            Scheduler::new(&cfg, &Registry::builtin()).expect_err("drf is not implemented yet");
-        let msg = err.to_string();
-        assert!(
-            msg.contains("\"drf\"") && msg.contains("known plugins: binpack, conformance"),
-            "{msg}"
-        );
-        // Everything else in it — including `nodeorder.policy: binpack` — resolves.
-        let mut without = cfg.clone();
-        without.tiers[1]
-            .plugins
-            .retain(|p| p.name != "drf" && p.name != "proportion");
-        Scheduler::new(&without, &Registry::builtin()).expect("rest of seed 08 resolves");
+        // drf and proportion exist now: the whole file resolves.
+        Scheduler::new(&cfg, &Registry::builtin()).expect("seed 08 resolves");
     }
 }
 
 #[test]
 fn names_that_do_not_exist_yet_are_errors_never_no_ops() {
     let action = |a: &str| format!("actions: \"enqueue, {a}, allocate\"\ntiers: []\n");
-    for a in ["preempt", "reclaim", "shuffle", "allocat"] {
+    for a in ["shuffle", "allocat"] {
         let err = Scheduler::from_yaml(&action(a)).expect_err("unknown action");
         let msg = err.to_string();
         assert!(matches!(err, ConfigError::UnknownAction { .. }), "{msg}");
         assert!(
-            msg.contains(&format!("{a:?}")) && msg.contains("allocate, backfill, enqueue"),
+            msg.contains(&format!("{a:?}"))
+                && msg.contains("allocate, backfill, enqueue, preempt, reclaim"),
             "{msg}"
         );
     }
     let plugin =
         |p: &str| format!("actions: allocate\ntiers:\n- plugins:\n  - name: gang\n  - name: {p}\n");
-    for p in [
-        "proportion",
-        "drf",
-        "deviceshare",
-        "capacity",
-        "overcommit",
-        "loadaware",
-    ] {
+    for p in ["deviceshare", "loadaware"] {
         let err = Scheduler::from_yaml(&plugin(p)).expect_err("unknown plugin");
         assert!(
             matches!(&err, ConfigError::UnknownPlugin { name, tier: 0, .. } if name == p),
@@ -98,8 +82,8 @@ fn structural_config_errors() {
             "configured more than once",
         ),
         (
-            "actions: allocate\nconfigurations:\n- name: preempt\n  arguments: {}\n",
-            "unknown action \"preempt\"",
+            "actions: allocate\nconfigurations:\n- name: shuffle\n  arguments: {}\n",
+            "unknown action \"shuffle\"",
         ),
         (
             "actions: allocate\nconfigurations:\n- name: allocate\n  arguments: {minimumFeasibleNodes: -1}\n",

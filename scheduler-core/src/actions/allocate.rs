@@ -19,7 +19,11 @@ use crate::actions::{Action, OrderedHeap};
 use crate::config::{Arguments, ConfigError};
 use crate::model::{JobPhase, TaskStatus};
 use crate::plugin::JobInvalid;
-use crate::session::{JobIx, NodeSearch, Placement, QueueIx, Session, Statement, TaskIx};
+use std::rc::Rc;
+
+use crate::session::{
+    FitDiagnosis, JobIx, NodeSearch, Placement, QueueIx, Session, Statement, Tally, TaskIx,
+};
 
 /// The `allocate` action.
 #[derive(Clone, Debug, Default)]
@@ -123,12 +127,18 @@ impl Allocate {
     /// One turn of `job`: returns whether it should get another turn.
     fn turn(&self, ssn: &mut Session<'_>, job: JobIx, queue: QueueIx, work: &mut Worklist) -> bool {
         let mut stmt = Statement::new();
+        let mut refused: Option<Rc<FitDiagnosis>> = None;
         while work.next < work.tasks.len() {
             let task = work.tasks[work.next];
             work.next += 1;
-            if ssn.state.tasks[task.ix()].status != TaskStatus::Pending
-                || !ssn.plugins.allocatable(&ssn.state, queue, task)
-            {
+            if ssn.state.tasks[task.ix()].status != TaskStatus::Pending {
+                continue;
+            }
+            if !ssn.plugins.allocatable(&ssn.state, queue, task) {
+                // Say so in the explanation instead of skipping silently (Volcano's opaque
+                // "queue overused", reference §9).
+                let diag = refused.get_or_insert_with(|| queue_refusal(ssn, queue));
+                ssn.record_unschedulable(job, task, diag);
                 continue;
             }
             match ssn.select_node(task, &self.search, true) {
@@ -157,6 +167,42 @@ impl Allocate {
     }
 }
 
+/// The diagnosis recorded for a task its queue's `allocatable` vote refused.
+fn queue_refusal(ssn: &Session<'_>, queue: QueueIx) -> Rc<FitDiagnosis> {
+    let mut diag = FitDiagnosis::default();
+    let reason = format!(
+        "queue {} is at its deserved share or capability",
+        ssn.state.queues[queue.ix()].id
+    );
+    diag.reasons.insert(reason, Tally::default());
+    Rc::new(diag)
+}
+
+/// The queue is overused: its remaining jobs get no turn; record why for their untried tasks.
+fn explain_overused(
+    ssn: &mut Session<'_>,
+    queue: QueueIx,
+    heap: &mut OrderedHeap<JobIx>,
+    work: &[Option<Worklist>],
+) {
+    let diag = queue_refusal(ssn, queue);
+    loop {
+        let job = {
+            let (plugins, st) = (&ssn.plugins, &ssn.state);
+            heap.pop(&mut |a, b| plugins.job_order(st, a, b))
+        };
+        let Some(job) = job else { break };
+        let Some(list) = &work[job.ix()] else {
+            continue;
+        };
+        for &task in &list.tasks[list.next..] {
+            if ssn.state.tasks[task.ix()].status == TaskStatus::Pending {
+                ssn.record_unschedulable(job, task, &diag);
+            }
+        }
+    }
+}
+
 impl Action for Allocate {
     fn name(&self) -> &'static str {
         "allocate"
@@ -178,6 +224,7 @@ impl Action for Allocate {
             };
             let Some(q) = next else { break };
             if ssn.plugins.overused(&ssn.state, q) {
+                explain_overused(ssn, q, &mut per_queue[q.ix()], &work);
                 continue;
             }
             let job = {

@@ -3,8 +3,12 @@
 
 pub mod allocate;
 pub mod backfill;
+mod candidates;
 pub mod enqueue;
 mod heap;
+pub mod preempt;
+pub mod reclaim;
+pub mod victims;
 
 use crate::session::Session;
 

@@ -2,11 +2,16 @@
 //! Names are Volcano's; semantics follow reference §4.5 unless a module says otherwise.
 
 pub mod binpack;
+pub mod capacity;
 pub mod conformance;
+pub mod drf;
+pub mod fairshare;
 pub mod gang;
 pub mod nodeorder;
+pub mod overcommit;
 pub mod predicates;
 pub mod priority;
+pub mod proportion;
 
 #[cfg(test)]
 pub(crate) mod testkit;

@@ -20,6 +20,9 @@ use crate::session::{JobIx, NodeIx, QueueIx, State, TaskIx};
 #[derive(Clone, Debug, Default)]
 pub struct Proportion {
     queues: Vec<QueueAttr>,
+    total: Vec<i64>,
+    /// Σ allocated over all queues.
+    used: Vec<i64>,
 }
 
 /// Registry factory.
@@ -59,8 +62,8 @@ pub fn water_fill(attrs: &mut [QueueAttr], total: &[i64]) {
             }
             let old = a.deserved.clone();
             for r in 0..d {
-                let add = (i128::from(remaining[r]) * i128::from(a.weight) / i128::from(weights))
-                    as i64;
+                let add =
+                    (i128::from(remaining[r]) * i128::from(a.weight) / i128::from(weights)) as i64;
                 let mut v = a.deserved[r].saturating_add(add);
                 v = v.min(a.real_capability[r]).min(a.request[r]);
                 v = v.max(a.guarantee[r]);
@@ -107,6 +110,11 @@ impl Plugin for Proportion {
     fn open(&mut self, st: &State<'_>) {
         self.queues = fairshare::accounting(st);
         water_fill(&mut self.queues, &st.total_allocatable);
+        self.total.clone_from(&st.total_allocatable);
+        self.used = vec![0; st.dims.len()];
+        for a in &self.queues {
+            add_into(&mut self.used, &a.allocated);
+        }
     }
 
     fn queue_order(&self, st: &State<'_>, a: QueueIx, b: QueueIx) -> Ordering {
@@ -131,7 +139,19 @@ impl Plugin for Proportion {
         if st.queues[queue.ix()].spec.state != QueueState::Open {
             return Some(false);
         }
-        Some(self.queues[queue.ix()].fits_deserved(st.request(task)))
+        let a = &self.queues[queue.ix()];
+        let req = st.request(task);
+        if a.fits_deserved(req) {
+            return Some(true);
+        }
+        // Where the cluster itself has no room left for the task, the share is not what stops
+        // it: abstain so the node check reports the real shortage. Capability always binds.
+        let binds = (0..req.len()).any(|r| {
+            let after = a.allocated[r].saturating_add(req[r]);
+            let room = self.total[r] - (self.used[r] - a.allocated[r]);
+            req[r] > 0 && after <= room && (after > a.deserved[r] || after > a.real_capability[r])
+        });
+        if binds { Some(false) } else { None }
     }
 
     fn preemptive(&self, _st: &State<'_>, queue: QueueIx, task: TaskIx) -> Option<bool> {
@@ -186,6 +206,7 @@ impl Plugin for Proportion {
         _annotations: &mut std::collections::BTreeMap<String, String>,
     ) {
         if let Some(q) = st.jobs[st.tasks[task.ix()].job.ix()].queue {
+            add_into(&mut self.used, st.request(task));
             let a = &mut self.queues[q.ix()];
             add_into(&mut a.allocated, st.request(task));
             a.refresh_share();
@@ -194,6 +215,7 @@ impl Plugin for Proportion {
 
     fn on_deallocate(&mut self, st: &State<'_>, task: TaskIx, _node: NodeIx) {
         if let Some(q) = st.jobs[st.tasks[task.ix()].job.ix()].queue {
+            sub_into(&mut self.used, st.request(task));
             let a = &mut self.queues[q.ix()];
             sub_into(&mut a.allocated, st.request(task));
             a.refresh_share();

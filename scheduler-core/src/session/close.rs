@@ -58,6 +58,7 @@ impl Session<'_> {
         };
         let mut report = self.plugins.close(&self.state, &ctx);
         let mut effects = std::mem::take(&mut self.effects);
+        let notes = std::mem::take(&mut self.notes);
         let st = &self.state;
         for job in (0..st.jobs.len()).map(|i| JobIx(i as u32)) {
             let phase = self.phase_at_close(job);
@@ -138,8 +139,14 @@ impl Session<'_> {
                 },
             ));
         }
+        explained.extend(notes);
         explained.sort_by_key(|(job, _)| *job);
-        stats.unschedulable_jobs = explained.len() as u32;
+        // A job may have a placement and a preemption explanation: count jobs.
+        stats.unschedulable_jobs = explained
+            .iter()
+            .enumerate()
+            .filter(|(i, (job, _))| *i == 0 || explained[i - 1].0 != *job)
+            .count() as u32;
         effects.extend(explained.into_iter().map(|(_, e)| Effect::Explanation(e)));
         for e in &effects {
             match e {

@@ -133,6 +133,8 @@ pub struct Session<'s> {
     shape_scores: Vec<Vec<(u32, f64)>>,
     invalid: BTreeMap<JobIx, JobInvalid>,
     enqueued: u32,
+    /// Explanations actions add (preempt/reclaim considered and not done), emitted at close.
+    notes: Vec<(JobIx, crate::effects::Explanation)>,
 }
 
 impl<'s> Session<'s> {
@@ -158,6 +160,7 @@ impl<'s> Session<'s> {
             shape_scores: Vec::new(),
             invalid: BTreeMap::new(),
             enqueued: 0,
+            notes: Vec::new(),
         }
     }
 
@@ -192,6 +195,12 @@ impl<'s> Session<'s> {
     /// Records that `job` failed validation.
     pub fn record_invalid(&mut self, job: JobIx, why: JobInvalid) {
         self.invalid.insert(job, why);
+    }
+
+    /// Adds an explanation for `job` (e.g. why a preemption or reclaim was not done); emitted
+    /// at close with the others, in job order, after any placement explanation of the same job.
+    pub fn explain(&mut self, job: JobIx, why: crate::effects::Explanation) {
+        self.notes.push((job, why));
     }
 
     /// Moves a Pending job to Inqueue and tells the plugins.

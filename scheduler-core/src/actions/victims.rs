@@ -1,0 +1,511 @@
+//! The eviction engine shared by `preempt` and `reclaim`: for one starving job, place its
+//! pending tasks by evicting victims node by node, gang-aware and transactional, and say why
+//! whenever it does not.
+//!
+//! Per task, nodes are tried from a rotating offset; on each node the candidates (running,
+//! preemptable tasks of other jobs: same queue for preempt, other reclaimable queues for reclaim)
+//! pass, in order: the minimum-run-time rule, the no-cycle rule (a victim whose job or queue
+//! would be scheduled ahead of the preemptor's is never evicted), then the plugins' victim filter
+//! (priority, gang, drf, proportion/capacity, conformance). Survivors are ordered (victim queue
+//! order reversed, then job order reversed, then task order reversed) and evicted, only if
+//! together with the node's future idle they make the task fit. Each node's evictions plus the
+//! pipelined task form one statement; the job commits all of them only when `job_pipelined`
+//! (gang: enough members placed), else discards all — a victim gang is never touched partially
+//! by a preemptor gang that then fails.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
+use crate::config::{Arguments, ConfigError};
+use crate::dispatch::VictimKind;
+use crate::effects::{Explanation, ReasonCount};
+use crate::model::TaskStatus;
+use crate::resources::{add_into, fits};
+use crate::session::{JobIx, NodeIx, Session, Statement, TaskIx};
+
+/// PodGroup/Job annotation: a pod of this job may be preempted or reclaimed only after running
+/// this long (`90`, `90s`, `15m`, `2h`). Overrides the action argument `minRunTime`.
+pub const MIN_RUN_TIME: &str = "basalt.dev/min-run-time";
+/// PodGroup/Job annotation: this job may preempt or reclaim only after waiting this long since
+/// creation. Overrides the action argument `preemptionDelay`.
+pub const PREEMPTION_DELAY: &str = "basalt.dev/preemption-delay";
+
+/// Time rules, in ms (from the action's arguments).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TimeRules {
+    /// Default minimum run time of a victim.
+    pub min_run_ms: u64,
+    /// Default delay before a job may evict.
+    pub delay_ms: u64,
+}
+
+/// Parses `90`, `90s`, `500ms`, `15m`, `2h` into ms.
+pub fn parse_duration_ms(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let (num, mult) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 1)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1_000)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60_000)
+    } else if let Some(n) = t.strip_suffix('h') {
+        (n, 3_600_000)
+    } else {
+        (t, 1_000)
+    };
+    let v: f64 = num.trim().parse().ok()?;
+    (v.is_finite() && v >= 0.0).then(|| (v * f64::from(mult)) as u64)
+}
+
+impl TimeRules {
+    /// Reads `minRunTime` and `preemptionDelay` (durations as for the annotations).
+    pub fn from_args(owner: &str, args: &Arguments) -> Result<Self, ConfigError> {
+        let get = |key: &str| -> Result<u64, ConfigError> {
+            let Some(v) = args.get(key) else { return Ok(0) };
+            let text = match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            parse_duration_ms(&text).ok_or_else(|| ConfigError::BadArgument {
+                owner: owner.into(),
+                key: key.into(),
+                value: v.to_string(),
+                expected: "a duration such as 90s, 15m or 2h",
+            })
+        };
+        Ok(Self {
+            min_run_ms: get("minRunTime")?,
+            delay_ms: get("preemptionDelay")?,
+        })
+    }
+}
+
+/// Why victims on one node were not usable, counted over nodes; and whether any candidate
+/// victim was seen at all (only then was an eviction really considered).
+#[derive(Default)]
+struct Reasons(BTreeMap<String, u32>, bool);
+
+impl Reasons {
+    fn add(&mut self, reason: impl Into<String>) {
+        *self.0.entry(reason.into()).or_insert(0) += 1;
+    }
+}
+
+/// Shared state of one preempt or reclaim pass.
+pub(crate) struct Evictor {
+    kind: VictimKind,
+    rules: TimeRules,
+    /// Node-holding tasks per node, built once.
+    by_node: Vec<Vec<TaskIx>>,
+    offset: usize,
+}
+
+fn annotation_ms(ssn: &Session<'_>, job: JobIx, key: &str) -> Option<u64> {
+    ssn.state.jobs[job.ix()]
+        .spec
+        .annotations
+        .get(key)
+        .and_then(|v| parse_duration_ms(v))
+}
+
+/// Takes victims in order until `req` fits `free`, never leaving a victim gang running below
+/// minAvailable: a victim that would is taken only together with all of its gang's running
+/// members (when they are all on this node and allowed: the gang is evicted whole), otherwise
+/// skipped for another.
+fn gang_safe_prefix(
+    ssn: &Session<'_>,
+    allowed: &[TaskIx],
+    req: &[i64],
+    free: &mut [i64],
+    reasons: &mut Reasons,
+) -> Vec<TaskIx> {
+    let st = &ssn.state;
+    let mut chosen: Vec<TaskIx> = Vec::new();
+    let mut taken: BTreeMap<JobIx, u32> = BTreeMap::new();
+    for &v in allowed {
+        if fits(req, free) {
+            break;
+        }
+        if chosen.contains(&v) {
+            continue;
+        }
+        let j = st.tasks[v.ix()].job;
+        let ready = st.ready_count(j);
+        let gone = taken.get(&j).copied().unwrap_or(0);
+        if ready.saturating_sub(gone + 1) >= st.jobs[j.ix()].min_member {
+            chosen.push(v);
+            add_into(free, st.request(v));
+            *taken.entry(j).or_insert(0) += 1;
+            continue;
+        }
+        let members: Vec<TaskIx> = allowed
+            .iter()
+            .copied()
+            .filter(|t| st.tasks[t.ix()].job == j && !chosen.contains(t))
+            .collect();
+        if members.len() as u32 + gone == ready {
+            for m in members {
+                add_into(free, st.request(m));
+                chosen.push(m);
+            }
+            taken.insert(j, ready);
+        } else {
+            reasons.add(format!(
+                "victim gang {} would drop below minAvailable {} and cannot be evicted whole here",
+                st.jobs[j.ix()].id,
+                st.jobs[j.ix()].min_member
+            ));
+        }
+    }
+    chosen
+}
+
+impl Evictor {
+    pub fn new(ssn: &Session<'_>, kind: VictimKind, rules: TimeRules) -> Self {
+        let mut by_node = vec![Vec::new(); ssn.state.nodes.len()];
+        for (i, t) in ssn.state.tasks.iter().enumerate() {
+            if let (Some(n), true) = (t.node, t.status.occupies_node()) {
+                by_node[n.ix()].push(TaskIx(i as u32));
+            }
+        }
+        Self {
+            kind,
+            rules,
+            by_node,
+            offset: 0,
+        }
+    }
+
+    fn verb(&self) -> &'static str {
+        match self.kind {
+            VictimKind::Preempt => "preempt",
+            VictimKind::Reclaim => "reclaim",
+        }
+    }
+
+    /// Milliseconds `job` must still wait before it may evict (0 = may evict now).
+    pub fn delay_left(&self, ssn: &Session<'_>, job: JobIx) -> u64 {
+        let Some(now) = ssn.state.snapshot.now else {
+            return 0;
+        };
+        let delay = annotation_ms(ssn, job, PREEMPTION_DELAY).unwrap_or(self.rules.delay_ms);
+        let since = ssn.state.jobs[job.ix()].creation;
+        (since.saturating_add(delay)).saturating_sub(now)
+    }
+
+    /// Milliseconds before `victim` reaches its minimum run time (0 = may go).
+    fn run_left(&self, ssn: &Session<'_>, victim: TaskIx) -> u64 {
+        let Some(now) = ssn.state.snapshot.now else {
+            return 0;
+        };
+        let t = &ssn.state.tasks[victim.ix()];
+        let min = annotation_ms(ssn, t.job, MIN_RUN_TIME).unwrap_or(self.rules.min_run_ms);
+        if min == 0 {
+            return 0;
+        }
+        let started = ssn
+            .state
+            .snapshot
+            .started
+            .get(t.id)
+            .copied()
+            .unwrap_or(t.creation);
+        started.saturating_add(min).saturating_sub(now)
+    }
+
+    /// Candidates on `node` for `task` before any filter.
+    fn candidates(&self, ssn: &Session<'_>, task: TaskIx, node: NodeIx) -> Vec<TaskIx> {
+        let st = &ssn.state;
+        let me = &st.tasks[task.ix()];
+        let my_queue = st.jobs[me.job.ix()].queue;
+        self.by_node[node.ix()]
+            .iter()
+            .copied()
+            .filter(|v| {
+                let t = &st.tasks[v.ix()];
+                let j = &st.jobs[t.job.ix()];
+                if !matches!(t.status, TaskStatus::Running | TaskStatus::Bound)
+                    || !t.spec.preemptable
+                    || t.job == me.job
+                    || (me.best_effort && !t.best_effort)
+                {
+                    return false;
+                }
+                match self.kind {
+                    VictimKind::Preempt => j.queue == my_queue,
+                    VictimKind::Reclaim => {
+                        j.queue != my_queue
+                            && j.queue.is_some_and(|q| st.queues[q.ix()].spec.reclaimable)
+                    }
+                }
+            })
+            .collect()
+    }
+
+    /// Whether any node holds a candidate victim for `task`.
+    fn any_candidate(&self, ssn: &Session<'_>, task: TaskIx) -> bool {
+        (0..self.by_node.len()).any(|n| !self.candidates(ssn, task, NodeIx(n as u32)).is_empty())
+    }
+
+    /// Whether `victim` would be scheduled ahead of `task` (evicting it could start a cycle).
+    fn ahead(&self, ssn: &Session<'_>, task: TaskIx, victim: TaskIx) -> bool {
+        let st = &ssn.state;
+        let (pj, vj) = (st.tasks[task.ix()].job, st.tasks[victim.ix()].job);
+        match self.kind {
+            VictimKind::Preempt => ssn.plugins.job_order(st, vj, pj) == Ordering::Less,
+            VictimKind::Reclaim => match (st.jobs[pj.ix()].queue, st.jobs[vj.ix()].queue) {
+                (Some(pq), Some(vq)) => ssn.plugins.queue_order(st, vq, pq) == Ordering::Less,
+                _ => false,
+            },
+        }
+    }
+
+    fn victim_order(&self, ssn: &Session<'_>, a: TaskIx, b: TaskIx) -> Ordering {
+        let st = &ssn.state;
+        let (ja, jb) = (st.tasks[a.ix()].job, st.tasks[b.ix()].job);
+        let by_queue = match (st.jobs[ja.ix()].queue, st.jobs[jb.ix()].queue) {
+            (Some(qa), Some(qb)) if qa != qb => ssn.plugins.queue_order(st, qb, qa),
+            _ => Ordering::Equal,
+        };
+        by_queue
+            .then_with(|| {
+                if ja == jb {
+                    Ordering::Equal
+                } else {
+                    ssn.plugins.job_order(st, jb, ja)
+                }
+            })
+            .then_with(|| ssn.plugins.task_order(st, b, a))
+    }
+
+    /// Tries to place `task` by evicting on one node; returns the node's statement on success.
+    fn try_task(
+        &mut self,
+        ssn: &mut Session<'_>,
+        task: TaskIx,
+        reasons: &mut Reasons,
+    ) -> Option<Statement> {
+        let n = ssn.state.nodes.len();
+        let req = ssn.state.request(task).to_vec();
+        let mut free = vec![0i64; req.len()];
+        for k in 0..n {
+            let node = NodeIx(((self.offset + k) % n) as u32);
+            if let Err(unfit) = ssn
+                .plugins
+                .static_predicate(&ssn.state, task, node)
+                .and_then(|()| ssn.plugins.predicate(&ssn.state, task, node))
+            {
+                reasons.add(unfit.reason);
+                continue;
+            }
+            ssn.state.future_idle(node, &mut free);
+            if fits(&req, &free) {
+                let mut stmt = Statement::new();
+                ssn.pipeline(&mut stmt, task, node);
+                self.offset = node.ix();
+                return Some(stmt);
+            }
+            let all = self.candidates(ssn, task, node);
+            if all.is_empty() {
+                reasons.add(format!("no {} candidates on the node", self.verb()));
+                continue;
+            }
+            reasons.1 = true;
+            let mut cands = Vec::with_capacity(all.len());
+            for v in all {
+                let left = self.run_left(ssn, v);
+                if left > 0 {
+                    reasons.add(format!(
+                        "victim within its minimum run time ({}s left)",
+                        left.div_ceil(1000)
+                    ));
+                } else if self.ahead(ssn, task, v) {
+                    reasons.add("victim would be scheduled ahead of the preemptor (no cycles)");
+                } else {
+                    cands.push(v);
+                }
+            }
+            if cands.is_empty() {
+                continue;
+            }
+            let mut allowed = ssn.plugins.victims(self.kind, &ssn.state, task, &cands);
+            if allowed.len() < cands.len() {
+                self.explain_filtered(ssn, &cands, &allowed, reasons);
+            }
+            if allowed.is_empty() {
+                continue;
+            }
+            allowed.sort_by(|a, b| self.victim_order(ssn, *a, *b));
+            let chosen = gang_safe_prefix(ssn, &allowed, &req, &mut free, reasons);
+            if !fits(&req, &free) {
+                reasons.add("evicting every allowed victim would not free enough");
+                continue;
+            }
+            let mut stmt = Statement::new();
+            let why = format!(
+                "{} by {}",
+                match self.kind {
+                    VictimKind::Preempt => "preempted",
+                    VictimKind::Reclaim => "reclaimed",
+                },
+                ssn.state.tasks[task.ix()].id
+            );
+            for v in &chosen {
+                ssn.evict(&mut stmt, *v, why.clone());
+            }
+            ssn.pipeline(&mut stmt, task, node);
+            self.offset = node.ix();
+            return Some(stmt);
+        }
+        None
+    }
+
+    fn explain_filtered(
+        &self,
+        ssn: &Session<'_>,
+        cands: &[TaskIx],
+        allowed: &[TaskIx],
+        reasons: &mut Reasons,
+    ) {
+        let st = &ssn.state;
+        for v in cands.iter().filter(|v| !allowed.contains(v)) {
+            let j = st.tasks[v.ix()].job;
+            let job = &st.jobs[j.ix()];
+            if st.ready_count(j) <= job.min_member {
+                reasons.add(format!(
+                    "victim gang {} would drop below minAvailable {}",
+                    job.id, job.min_member
+                ));
+            } else if self.kind == VictimKind::Reclaim {
+                let q = job
+                    .queue
+                    .map(|q| st.queues[q.ix()].id.as_str())
+                    .unwrap_or("");
+                reasons.add(format!(
+                    "victim queue {q} is not above its deserved share (or would drop below guarantee)"
+                ));
+            } else {
+                reasons.add("victim not lower priority or fair share (priority/drf)");
+            }
+        }
+    }
+
+    /// Runs one starving job: places as many pending tasks as it can; commits when the job is
+    /// pipelined, otherwise undoes. Returns how many tasks were placed and committed.
+    pub fn run_job(
+        &mut self,
+        ssn: &mut Session<'_>,
+        job: JobIx,
+        may_take: &dyn Fn(&Session<'_>, TaskIx) -> Result<(), String>,
+    ) -> usize {
+        let wait = self.delay_left(ssn, job);
+        let pending: Vec<TaskIx> = {
+            let st = &ssn.state;
+            let mut p: Vec<TaskIx> = st.jobs[job.ix()]
+                .tasks
+                .iter()
+                .copied()
+                .filter(|t| st.tasks[t.ix()].status == TaskStatus::Pending)
+                .collect();
+            p.sort_by(|a, b| ssn.plugins.task_order(st, *a, *b));
+            p
+        };
+        // BestEffort tasks never need an eviction (backfill places them).
+        let Some(&first) = pending
+            .iter()
+            .find(|t| !ssn.state.tasks[t.ix()].best_effort)
+        else {
+            return 0;
+        };
+        if wait > 0 {
+            self.note(
+                ssn,
+                job,
+                first,
+                0,
+                format!("preemption delay: may evict in {}s", wait.div_ceil(1000)),
+                Reasons::default(),
+            );
+            return 0;
+        }
+        let mut stmts = Vec::new();
+        let mut reasons = Reasons::default();
+        let mut stop: Option<(TaskIx, String)> = None;
+        for &task in &pending {
+            if ssn.state.tasks[task.ix()].best_effort {
+                continue;
+            }
+            if !ssn.plugins.job_starving(&ssn.state, job) {
+                break;
+            }
+            if let Err(why) = may_take(ssn, task) {
+                reasons.1 |= self.any_candidate(ssn, task);
+                stop = Some((task, why));
+                break;
+            }
+            match self.try_task(ssn, task, &mut reasons) {
+                Some(stmt) => stmts.push(stmt),
+                None => {
+                    stop = Some((
+                        task,
+                        "no node where evicting allowed victims makes it fit".into(),
+                    ));
+                    break;
+                }
+            }
+        }
+        let placed = stmts.len();
+        let committed = placed > 0 && ssn.plugins.job_pipelined(&ssn.state, job);
+        if committed {
+            for stmt in stmts {
+                let effects = ssn.commit(stmt);
+                ssn.emit(effects);
+            }
+        } else {
+            for stmt in stmts.into_iter().rev() {
+                ssn.discard(stmt);
+            }
+            if placed > 0 && stop.is_none() {
+                stop = Some((
+                    first,
+                    format!("only {placed} tasks could be placed, not enough for the gang"),
+                ));
+            }
+        }
+        if let (Some((task, why)), true) = (stop, reasons.1) {
+            let nodes = ssn.state.nodes.len() as u32;
+            self.note(ssn, job, task, nodes, why, reasons);
+        }
+        if committed { placed } else { 0 }
+    }
+
+    fn note(
+        &self,
+        ssn: &mut Session<'_>,
+        job: JobIx,
+        task: TaskIx,
+        nodes: u32,
+        why: String,
+        reasons: Reasons,
+    ) {
+        let mut list: Vec<ReasonCount> = reasons
+            .0
+            .into_iter()
+            .map(|(reason, nodes)| ReasonCount {
+                reason,
+                nodes,
+                shortfall: None,
+            })
+            .collect();
+        list.sort_by(|a, b| b.nodes.cmp(&a.nodes).then_with(|| a.reason.cmp(&b.reason)));
+        let st = &ssn.state;
+        let explanation = Explanation {
+            job: st.jobs[job.ix()].id.clone(),
+            summary: format!("{} not done: {why}", self.verb()),
+            task: Some(st.tasks[task.ix()].id.clone()),
+            nodes,
+            reasons: list,
+        };
+        ssn.explain(job, explanation);
+    }
+}

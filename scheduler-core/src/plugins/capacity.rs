@@ -1,0 +1,259 @@
+//! `capacity`: explicit per-queue `deserved` (soft: what reclaim restores) and `capability`
+//! (hard cap), with hierarchical queues through `spec.parent` (a queue named `root`, or one
+//! without parent, is a tree root). Every check walks the queue and its ancestors, so a child
+//! never exceeds its parent's capability; a child's deserved and guarantee are clamped to its
+//! parent's (shares nest). In a hierarchy only leaf queues take jobs.
+//!
+//! deserved = clamp(`spec.deserved`, guarantee, real capability) — unset dimensions deserve 0.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
+use crate::config::{Arguments, ConfigError};
+use crate::model::QueueState;
+use crate::plugin::{Hooks, Plugin, Vote};
+use crate::plugins::fairshare::{self, QueueAttr};
+use crate::resources::{add_into, sub_into};
+use crate::session::{JobIx, NodeIx, QueueIx, State, TaskIx};
+
+/// The `capacity` plugin.
+#[derive(Clone, Debug, Default)]
+pub struct Capacity {
+    /// Per queue: own accounting (allocated etc. of its own jobs).
+    queues: Vec<QueueAttr>,
+    /// Per queue: allocated of the queue and all descendants.
+    subtree: Vec<Vec<i64>>,
+    /// Per queue: ancestors root first, ending with the queue.
+    paths: Vec<Vec<QueueIx>>,
+    /// Per queue: has children.
+    inner: Vec<bool>,
+}
+
+/// Registry factory.
+pub fn factory(_: &Arguments) -> Result<Box<dyn Plugin>, ConfigError> {
+    Ok(Box::new(Capacity::default()))
+}
+
+impl Capacity {
+    /// Per-queue accounting after `open`.
+    pub fn queues(&self) -> &[QueueAttr] {
+        &self.queues
+    }
+
+    fn path(&self, q: QueueIx) -> &[QueueIx] {
+        &self.paths[q.ix()]
+    }
+
+    /// Queue and every ancestor stay within real capability after adding `add`.
+    fn within_capability(&self, q: QueueIx, add: &[i64]) -> bool {
+        self.path(q).iter().all(|a| {
+            let cap = &self.queues[a.ix()].real_capability;
+            let used = &self.subtree[a.ix()];
+            (0..add.len()).all(|r| add[r] <= 0 || used[r].saturating_add(add[r]) <= cap[r])
+        })
+    }
+
+    fn subtree_share(&self, q: QueueIx) -> f64 {
+        fairshare::share(&self.subtree[q.ix()], &self.queues[q.ix()].deserved)
+    }
+
+    fn adjust(&mut self, st: &State<'_>, task: TaskIx, add: bool) {
+        let Some(q) = st.jobs[st.tasks[task.ix()].job.ix()].queue else {
+            return;
+        };
+        let req = st.request(task);
+        let f = if add { add_into } else { sub_into };
+        f(&mut self.queues[q.ix()].allocated, req);
+        self.queues[q.ix()].refresh_share();
+        for a in self.paths[q.ix()].clone() {
+            f(&mut self.subtree[a.ix()], req);
+        }
+    }
+}
+
+/// Root-first ancestor chains (shared with hDRF's idea; unknown parents and cycles end a chain).
+fn paths(st: &State<'_>) -> Vec<Vec<QueueIx>> {
+    let by_name: BTreeMap<&str, QueueIx> = st
+        .queues
+        .iter()
+        .enumerate()
+        .map(|(i, q)| (q.id.as_str(), QueueIx(i as u32)))
+        .collect();
+    (0..st.queues.len())
+        .map(|i| {
+            let mut path = vec![QueueIx(i as u32)];
+            let mut cur = i;
+            while let Some(parent) = st.queues[cur].spec.parent.as_ref() {
+                match by_name.get(parent.as_str()) {
+                    Some(p) if !path.contains(p) => {
+                        path.push(*p);
+                        cur = p.ix();
+                    }
+                    _ => break,
+                }
+            }
+            path.reverse();
+            path
+        })
+        .collect()
+}
+
+impl Plugin for Capacity {
+    fn name(&self) -> &'static str {
+        "capacity"
+    }
+
+    fn hooks(&self) -> Hooks {
+        Hooks::QUEUE_ORDER
+            | Hooks::OVERUSED
+            | Hooks::ALLOCATABLE
+            | Hooks::PREEMPTIVE
+            | Hooks::RECLAIMABLE
+            | Hooks::JOB_ENQUEUEABLE
+            | Hooks::JOB_ENQUEUED
+            | Hooks::EVENTS
+    }
+
+    fn open(&mut self, st: &State<'_>) {
+        self.queues = fairshare::accounting(st);
+        self.paths = paths(st);
+        self.inner = vec![false; st.queues.len()];
+        let d = st.dims.len();
+        self.subtree = vec![vec![0; d]; st.queues.len()];
+        // Parents before children: sort by depth.
+        let mut order: Vec<usize> = (0..st.queues.len()).collect();
+        order.sort_by_key(|i| self.paths[*i].len());
+        for i in order {
+            let path = self.paths[i].clone();
+            if path.len() >= 2 {
+                self.inner[path[path.len() - 2].ix()] = true;
+            }
+            let parent = (path.len() >= 2).then(|| path[path.len() - 2].ix());
+            let deserved = st.queues[i].spec.deserved.as_ref();
+            let mut want = deserved.map_or_else(|| vec![0; d], |r| st.dims.vector(r));
+            let (pcap, pdes, pgua) = match parent {
+                Some(p) => (
+                    self.queues[p].real_capability.clone(),
+                    self.queues[p].deserved.clone(),
+                    self.queues[p].guarantee.clone(),
+                ),
+                None => (vec![i64::MAX; d], vec![i64::MAX; d], vec![i64::MAX; d]),
+            };
+            let a = &mut self.queues[i];
+            for r in 0..d {
+                a.real_capability[r] = a.real_capability[r].min(pcap[r]);
+                a.guarantee[r] = a.guarantee[r].min(pgua[r]);
+                want[r] = want[r]
+                    .min(a.real_capability[r])
+                    .min(pdes[r])
+                    .max(a.guarantee[r]);
+            }
+            a.deserved = want;
+            a.refresh_share();
+            for q in &path {
+                add_into(&mut self.subtree[q.ix()], &self.queues[i].allocated.clone());
+            }
+        }
+    }
+
+    fn queue_order(&self, st: &State<'_>, a: QueueIx, b: QueueIx) -> Ordering {
+        let (qa, qb) = (&st.queues[a.ix()], &st.queues[b.ix()]);
+        let by_priority = qb.spec.priority.cmp(&qa.spec.priority);
+        if by_priority.is_ne() {
+            return by_priority;
+        }
+        let (pa, pb) = (self.path(a), self.path(b));
+        let Some(level) = pa.iter().zip(pb).position(|(x, y)| x != y) else {
+            return pb.len().cmp(&pa.len());
+        };
+        self.subtree_share(pa[level])
+            .partial_cmp(&self.subtree_share(pb[level]))
+            .unwrap_or(Ordering::Equal)
+    }
+
+    fn overused(&self, _st: &State<'_>, queue: QueueIx) -> Option<bool> {
+        if !self.queues[queue.ix()].active {
+            return None;
+        }
+        let cap = &self.queues[queue.ix()].real_capability;
+        let used = &self.subtree[queue.ix()];
+        Some(
+            cap.iter()
+                .zip(used)
+                .any(|(c, u)| *c != i64::MAX && *c > 0 && u >= c),
+        )
+    }
+
+    fn allocatable(&self, st: &State<'_>, queue: QueueIx, task: TaskIx) -> Option<bool> {
+        if st.queues[queue.ix()].spec.state != QueueState::Open || self.inner[queue.ix()] {
+            return Some(false);
+        }
+        Some(self.within_capability(queue, st.request(task)))
+    }
+
+    fn preemptive(&self, st: &State<'_>, queue: QueueIx, task: TaskIx) -> Option<bool> {
+        let req = st.request(task);
+        let a = &self.queues[queue.ix()];
+        let below = (0..req.len()).any(|r| req[r] > 0 && a.allocated[r] < a.deserved[r]);
+        Some(below && self.within_capability(queue, req))
+    }
+
+    fn reclaimable(
+        &self,
+        st: &State<'_>,
+        reclaimer: TaskIx,
+        candidates: &[TaskIx],
+    ) -> Option<Vec<TaskIx>> {
+        Some(fairshare::above_deserved(
+            st,
+            &self.queues,
+            reclaimer,
+            candidates,
+        ))
+    }
+
+    fn job_enqueueable(&self, st: &State<'_>, job: JobIx) -> Vote {
+        let j = &st.jobs[job.ix()];
+        let Some(q) = j.queue else {
+            return Vote::Abstain;
+        };
+        if st.queues[q.ix()].spec.state != QueueState::Open || self.inner[q.ix()] {
+            return Vote::Reject;
+        }
+        let Some(min) = &j.spec.min_resources else {
+            return Vote::Permit;
+        };
+        let min = st.dims.vector(min);
+        let ok = self.path(q).iter().all(|a| {
+            let attr = &self.queues[a.ix()];
+            let mut x = attr.clone();
+            x.allocated.clone_from(&self.subtree[a.ix()]);
+            x.admits(&min)
+        });
+        if ok { Vote::Permit } else { Vote::Reject }
+    }
+
+    fn job_enqueued(&mut self, st: &State<'_>, job: JobIx) {
+        let j = &st.jobs[job.ix()];
+        if let (Some(q), Some(min)) = (j.queue, &j.spec.min_resources) {
+            let min = st.dims.vector(min);
+            for a in self.paths[q.ix()].clone() {
+                add_into(&mut self.queues[a.ix()].inqueue, &min);
+            }
+        }
+    }
+
+    fn on_allocate(
+        &mut self,
+        st: &State<'_>,
+        task: TaskIx,
+        _node: NodeIx,
+        _annotations: &mut BTreeMap<String, String>,
+    ) {
+        self.adjust(st, task, true);
+    }
+
+    fn on_deallocate(&mut self, st: &State<'_>, task: TaskIx, _node: NodeIx) {
+        self.adjust(st, task, false);
+    }
+}
