@@ -132,7 +132,12 @@ impl TlsListener {
         let acceptor = TlsAcceptor::from(config);
         tokio::spawn(async move {
             loop {
-                let (sock, peer) = match tcp.accept().await {
+                // The server dropped the listener (shutdown): stop accepting and free the port.
+                let accepted = tokio::select! {
+                    a = tcp.accept() => a,
+                    _ = tx.closed() => break,
+                };
+                let (sock, peer) = match accepted {
                     Ok(x) => x,
                     Err(e) => {
                         tracing::debug!(error = %e, "accept failed");
@@ -140,9 +145,6 @@ impl TlsListener {
                         continue;
                     }
                 };
-                if tx.is_closed() {
-                    break;
-                }
                 let _ = sock.set_nodelay(true);
                 let acceptor = acceptor.clone();
                 let tx = tx.clone();

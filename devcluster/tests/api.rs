@@ -362,10 +362,11 @@ async fn persistence_across_restart() -> anyhow::Result<()> {
     api.create(&PostParams::default(), &cm("gone")).await?;
     api.delete("gone", &DeleteParams::default()).await?;
     let rv = h.resource_version();
-    let (token, ca) = (h.token().to_string(), h.ca_pem().to_string());
+    let (token, ca, addr) = (h.token().to_string(), h.ca_pem().to_string(), h.addr());
     h.shutdown().await;
 
-    let (h, client) = start_with(DevCluster::builder().data_dir(&dir)).await?;
+    // same port: shutdown released it
+    let (h, client) = start_with(DevCluster::builder().data_dir(&dir).addr(addr)).await?;
     let api: Api<ConfigMap> = Api::default_namespaced(client.clone());
     assert_eq!(api.get("kept").await?.data.unwrap_or_default()["a"], "1");
     assert_eq!(
