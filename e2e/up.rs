@@ -370,3 +370,24 @@ fn with_controllers_a_gang_job_runs_on_the_simulated_nodes() {
             .all(|p| str_at(p, "/spec/nodeName").starts_with("gpu-node-"))
     );
 }
+
+#[test]
+fn with_injected_faults_nodes_register_and_pods_still_finish() {
+    let c = Cluster::start(&["--no-controllers", "--fault-rate", "0.1"]);
+    let nodes = c.get_json(&["nodes"]);
+    assert_eq!(nodes["items"].as_array().map(Vec::len), Some(4), "{nodes}");
+    // kubectl's own writes meet the injected 500s and 409s too: retry them.
+    let manifest = pod(
+        "resilient",
+        "gpu-node-2",
+        "Never",
+        &[("sim.basalt.dev/duration", "1s")],
+    );
+    c.wait_for("the pod to be created despite injected faults", T, || {
+        c.kubectl_output(&["apply", "-f", "-"], Some(&manifest))
+            .status
+            .success()
+            .then_some(())
+    });
+    c.wait_phase("pod/resilient", "Succeeded", T);
+}
