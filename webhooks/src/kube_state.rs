@@ -2,8 +2,9 @@
 //! answers lookups from the in-memory stores, so a review never waits on the API server.
 //! Needs `get, list, watch` on queues, podgroups (scheduling.volcano.sh) and nodes.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crds::{PodGroup, Queue};
 use futures_util::StreamExt;
@@ -21,7 +22,12 @@ pub struct KubeState {
     podgroups: Store<PodGroup>,
     nodes: Store<Node>,
     ready: Arc<AtomicBool>,
+    capacity: Arc<Mutex<Option<(Instant, Capacity)>>>,
 }
+
+/// How long a computed cluster capacity is reused. Allocatable changes rarely (nodes join or
+/// leave); summing thousands of nodes on every Job review would not be rare.
+const CAPACITY_TTL: Duration = Duration::from_secs(1);
 
 impl KubeState {
     /// Connects with the default client configuration (KUBECONFIG, ~/.kube/config or the
@@ -62,6 +68,7 @@ impl KubeState {
             podgroups,
             nodes,
             ready,
+            capacity: Arc::new(Mutex::new(None)),
         }
     }
 }
@@ -97,12 +104,20 @@ impl ClusterState for KubeState {
     }
 
     fn capacity(&self) -> Capacity {
+        // The cache holds a plain value; a poisoned lock still holds a valid one.
+        let mut cache = self.capacity.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, cap)) = cache.as_ref()
+            && at.elapsed() < CAPACITY_TTL
+        {
+            return cap.clone();
+        }
         let nodes = self.nodes.state();
-        Capacity::from_allocatable(
-            nodes
-                .iter()
-                .filter_map(|n| n.status.as_ref()?.allocatable.as_ref()),
-        )
+        let allocatable = nodes
+            .iter()
+            .filter_map(|n| n.status.as_ref()?.allocatable.as_ref());
+        let cap = Capacity::from_allocatable(allocatable);
+        *cache = Some((Instant::now(), cap.clone()));
+        cap
     }
 
     fn podgroups_in_queue(&self, queue: &str) -> usize {
