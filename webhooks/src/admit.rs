@@ -12,7 +12,7 @@ use crate::mutate::{default_job, default_queue};
 use crate::report::Report;
 use crate::review::{AdmissionRequest, BadReview, Operation, PatchOp, Verdict, parse};
 use crate::state::ClusterState;
-use crate::validate::{flow, job, podgroup, queue};
+use crate::validate::{flow, job, podgroup, queue, update};
 
 /// One admission endpoint: a kind and what is done to it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -178,7 +178,7 @@ pub fn decide(
             };
             if let Some(old) = &mut old {
                 default_job(&mut old.spec, scheduler);
-                job::check_update(&old.spec, &job.spec, &mut r);
+                update::check_update(&old.spec, &job.spec, &mut r);
             }
             job::check_spec(&job.spec, &name, &mut r);
             let queue_name = job.spec.queue.clone().unwrap_or_default();

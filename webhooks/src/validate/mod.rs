@@ -8,3 +8,4 @@ pub mod pod;
 pub mod podgroup;
 pub mod policy;
 pub mod queue;
+pub mod update;
