@@ -5,5 +5,6 @@
 mod controllers;
 mod harness;
 mod jobflow;
+mod rbac;
 mod up;
 mod webhooks;
