@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crds::job::{Job, JobPhase, TaskState};
 use crds::jobflow::{
-    FlowPhase, FlowState, JobFlowSpec, JobFlowStatus, JobRunningHistory, JobStatusEntry,
+    Flow, FlowPhase, FlowState, JobFlowSpec, JobFlowStatus, JobRunningHistory, JobStatusEntry,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -143,22 +143,16 @@ pub fn is_failure(phase: JobPhase) -> bool {
 }
 
 /// Retry budget of a step: its own `retryPolicy`, else the flow's, else none.
-pub fn retry_budget(spec: &JobFlowSpec, step: &str) -> (u32, Duration) {
-    let own = spec
-        .flows
-        .iter()
-        .flatten()
-        .find(|f| f.name == step)
-        .and_then(|f| f.retry_policy.as_ref());
+pub fn retry_budget(spec: &JobFlowSpec, step: Option<&Flow>) -> (u32, Duration) {
+    let own = step.and_then(|f| f.retry_policy.as_ref());
     let policy = own.or(spec.retry_policy.as_ref());
     let max = policy.and_then(|p| p.max_retries).unwrap_or(0).max(0) as u32;
     let backoff = policy.and_then(|p| p.backoff_seconds).unwrap_or(0).max(0) as u64;
     (max, Duration::from_secs(backoff))
 }
 
-fn has_probe(spec: &JobFlowSpec, step: &str) -> bool {
-    let f = spec.flows.iter().flatten().find(|f| f.name == step);
-    f.and_then(|f| f.depends_on.as_ref())
+fn has_probe(step: Option<&Flow>) -> bool {
+    step.and_then(|f| f.depends_on.as_ref())
         .and_then(|d| d.probe.as_ref())
         .is_some_and(|p| {
             let n = |l: Option<usize>| l.unwrap_or(0);
@@ -171,6 +165,13 @@ fn has_probe(spec: &JobFlowSpec, step: &str) -> bool {
 
 /// Decides the flow's next step (see the module docs).
 pub fn plan(input: &Input<'_>) -> Plan {
+    let flows: BTreeMap<&str, &Flow> = input
+        .spec
+        .flows
+        .iter()
+        .flatten()
+        .map(|f| (f.name.as_str(), f))
+        .collect();
     let ledger: BTreeMap<&str, &JobStatusEntry> = input
         .previous
         .job_status_list
@@ -191,7 +192,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
         let state = match input.jobs.get(*step) {
             Some(job) if job.phase == JobPhase::Completed => StepState::Completed,
             Some(job) if is_failure(job.phase) => {
-                let (max, backoff) = retry_budget(input.spec, step);
+                let (max, backoff) = retry_budget(input.spec, flows.get(*step).copied());
                 if restarts >= job.attempt {
                     StepState::Retry
                 } else if job.round < input.round {
@@ -228,7 +229,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
                         Some(StepState::Completed | StepState::Active(JobPhase::Running))
                     )
                 };
-                if has_probe(input.spec, step) {
+                if has_probe(flows.get(*step).copied()) {
                     if !targets.iter().all(started) {
                         StepState::Waiting
                     } else if input.probes_passed.contains(*step) {
