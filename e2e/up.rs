@@ -278,6 +278,13 @@ fn data_dir_keeps_objects_across_a_restart() {
         &[("sim.basalt.dev/duration", "0s")],
     ));
     c.wait_phase("pod/finished", "Succeeded", T);
+    c.apply(&pod(
+        "running",
+        "gpu-node-1",
+        "Never",
+        &[("sim.basalt.dev/duration", "3s")],
+    ));
+    let before = c.wait_phase("pod/running", "Running", T);
     let dir = c.stop();
     let c = Cluster::start_in(dir, &["--no-controllers", "--data-dir", &data]);
     let cm = c.get_json(&["configmap/kept"]);
@@ -288,6 +295,12 @@ fn data_dir_keeps_objects_across_a_restart() {
     );
     let nodes = c.get_json(&["nodes"]);
     assert_eq!(nodes["items"].as_array().map(Vec::len), Some(4));
+    // The pod that was running when the cluster stopped finishes on its original schedule.
+    let after = c.wait_phase("pod/running", "Succeeded", T);
+    assert_eq!(
+        str_at(&after, "/status/podIP"),
+        str_at(&before, "/status/podIP")
+    );
 }
 
 #[test]

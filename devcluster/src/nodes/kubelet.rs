@@ -67,6 +67,14 @@ impl Ctx {
         next[node] = n.wrapping_add(1);
         format!("10.244.{}.{}", node % 256, n % 250 + 2)
     }
+
+    /// Keeps an IP found on a pod (after a restart) from being handed out again soon.
+    pub fn claim_ip(&self, node: usize, ip: &str) {
+        if let Some(host) = ip.rsplit('.').next().and_then(|h| h.parse::<u32>().ok()) {
+            let mut next = Self::lock(&self.next_ip);
+            next[node] = next[node].max(host.saturating_sub(1));
+        }
+    }
 }
 
 /// Second-precision RFC 3339, as Kubernetes `Time` fields are written.

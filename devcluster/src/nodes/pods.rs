@@ -209,6 +209,7 @@ async fn run(ctx: Arc<Ctx>, mut pod: Value, node: usize, resume: Option<(String,
         pod_ip: if existing_ip.is_empty() {
             ctx.pod_ip(node)
         } else {
+            ctx.claim_ip(node, &existing_ip);
             existing_ip
         },
     };
