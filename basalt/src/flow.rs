@@ -64,7 +64,7 @@ pub fn run(args: FlowArgs) -> anyhow::Result<()> {
                 print!("{}", view(&flow));
             }
             FlowCommand::Retry { name } => {
-                let round = controllers::jobflow::reconcile::request_retry(&client, &args.namespace, &name)
+                let round = controllers::jobflow::retry::request_retry(&client, &args.namespace, &name)
                     .await
                     .with_context(|| format!("requesting a retry of jobflow {name:?}"))?;
                 println!("jobflow {name:?}: retry round {round} requested; failed steps get one more attempt");

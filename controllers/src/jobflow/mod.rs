@@ -18,6 +18,7 @@ pub mod status;
 
 pub mod probe;
 pub mod reconcile;
+pub mod retry;
 #[cfg(test)]
 mod tests;
 

@@ -1,21 +1,22 @@
 //! JobFlow I/O: reads the flow's Jobs fresh from the API, asks [`super::plan`] what to do, then
 //! writes in a crash-safe order: status first (with the flow's resourceVersion, so a stale plan
 //! fails before it touches a Job), then deletes of failed Jobs being retried, then creates
-//! (a 409 means an earlier run already created it). Also consumes `RetryJobFlow` Commands.
+//! (a 409 means an earlier run already created it). [`run`] also starts the `RetryJobFlow`
+//! Command consumer of [`super::retry`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crds::command::Command;
-use crds::job::{Action as JobAction, Job};
+use crds::job::Job;
 use crds::jobflow::{FlowPhase, JobFlow};
 use crds::jobtemplate::JobTemplate;
 use crds::labels;
 use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
+use kube::api::{Api, DeleteParams, ListParams, PostParams, Preconditions};
 use kube::runtime::controller::Action;
 use kube::runtime::{Controller, watcher};
 use kube::{Resource, ResourceExt};
@@ -57,7 +58,11 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     .for_each(|_| async {});
     let commands = Controller::new(Api::<Command>::all(client), watcher::Config::default())
         .graceful_shutdown_on(signal(rx))
-        .run(reconcile_command, command_error_policy, ctx)
+        .run(
+            super::retry::reconcile_command,
+            super::retry::command_error_policy,
+            ctx,
+        )
         .for_each(|_| async {});
     tokio::join!(stop, flows, commands);
 }
@@ -469,91 +474,5 @@ fn error_policy(flow: Arc<JobFlow>, error: &Error, ctx: Arc<Context>) -> Action 
         ctx.event(&reference, true, "ReconcileFailed", "Reconcile", note)
             .await
     });
-    Action::requeue(Duration::from_secs(5))
-}
-
-/// Bumps the flow's retry round: every failed step created in an earlier round gets one more
-/// attempt (what `basalt flow retry` and a `RetryJobFlow` Command do).
-pub async fn request_retry(client: &kube::Client, namespace: &str, name: &str) -> Result<u32> {
-    let api: Api<JobFlow> = Api::namespaced(client.clone(), namespace);
-    let flow = api
-        .get(name)
-        .await
-        .map_err(|e| Error::kube("get", "JobFlow", format!("{namespace}/{name}"), e))?;
-    let round = flow
-        .annotations()
-        .get(RETRY_ROUND)
-        .and_then(|r| r.parse::<u32>().ok())
-        .unwrap_or(0)
-        + 1;
-    let patch = serde_json::json!({"metadata": {
-        "resourceVersion": flow.resource_version(),
-        "annotations": {RETRY_ROUND: round.to_string()},
-    }});
-    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .map_err(|e| Error::kube("patch", "JobFlow", format!("{namespace}/{name}"), e))?;
-    Ok(round)
-}
-
-async fn reconcile_command(cmd: Arc<Command>, ctx: Arc<Context>) -> Result<Action> {
-    if !ctx.is_leader() {
-        return Ok(Action::requeue(Duration::from_secs(2)));
-    }
-    let Some(target) = cmd.spec.target.as_ref().filter(|t| t.kind == "JobFlow") else {
-        return Ok(Action::await_change());
-    };
-    if cmd.spec.action != Some(JobAction::RetryJobFlow) {
-        return Ok(Action::await_change());
-    }
-    let ns = cmd.namespace().unwrap_or_default();
-    let api: Api<Command> = Api::namespaced(ctx.client.clone(), &ns);
-    let dp = DeleteParams {
-        preconditions: Some(Preconditions {
-            uid: cmd.uid(),
-            resource_version: None,
-        }),
-        ..Default::default()
-    };
-    // Deleting first consumes the command exactly once (as the Job Command controller does).
-    match api.delete(&cmd.name_any(), &dp).await {
-        Ok(_) => {}
-        Err(e) if is_status(&e, 404) || is_status(&e, 409) => return Ok(Action::await_change()),
-        Err(e) => {
-            return Err(Error::kube(
-                "delete",
-                "Command",
-                format!("{ns}/{}", cmd.name_any()),
-                e,
-            ));
-        }
-    }
-    let result = request_retry(&ctx.client, &ns, &target.name).await;
-    let (warning, note) = match &result {
-        Ok(round) => (
-            false,
-            format!("command {:?} requested retry round {round}", cmd.name_any()),
-        ),
-        Err(e) => (
-            true,
-            format!(
-                "command {:?} (RetryJobFlow) was consumed but failed: {e}",
-                cmd.name_any()
-            ),
-        ),
-    };
-    let flows: Api<JobFlow> = Api::namespaced(ctx.client.clone(), &ns);
-    let reference = match flows.get_opt(&target.name).await {
-        Ok(Some(f)) => f.object_ref(&()),
-        _ => cmd.object_ref(&()),
-    };
-    ctx.event(&reference, warning, "CommandIssued", "RetryJobFlow", note)
-        .await;
-    Ok(Action::await_change())
-}
-
-fn command_error_policy(cmd: Arc<Command>, error: &Error, ctx: Arc<Context>) -> Action {
-    warn!(command = %cmd.name_any(), %error, "RetryJobFlow command failed");
-    ctx.metrics.reconciled(COMPONENT, false);
     Action::requeue(Duration::from_secs(5))
 }
