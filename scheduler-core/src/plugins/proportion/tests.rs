@@ -1,1 +1,119 @@
+use super::*;
+use crate::model::Queue;
+use crate::plugins::testkit::{Kit, task_ix};
+use crate::resources::Resources;
 
+fn attr(weight: u64, request: i64, cap: i64, guarantee: i64) -> QueueAttr {
+    QueueAttr {
+        active: true,
+        weight,
+        deserved: vec![0],
+        allocated: vec![0],
+        request: vec![request],
+        guarantee: vec![guarantee],
+        real_capability: vec![cap],
+        inqueue: vec![0],
+        elastic: vec![0],
+        share: 0.0,
+    }
+}
+
+#[test]
+fn water_filling_table() {
+    const INF: i64 = i64::MAX;
+    // (total, [(weight, request, capability, guarantee)], deserved)
+    let cases: [(i64, Vec<(u64, i64, i64, i64)>, Vec<i64>); 5] = [
+        (64, vec![(1, 32, 20, 0); 3], vec![20, 20, 20]),
+        (64, vec![(1, 64, INF, 0), (1, 64, INF, 0), (2, 64, INF, 0)], vec![16, 16, 32]),
+        (64, vec![(1, 10, INF, 0), (1, 100, INF, 0)], vec![10, 54]),
+        (60, vec![(1, 50, INF, 40), (1, 60, INF, 0)], vec![40, 30]),
+        (64, vec![(1, 64, 40, 0), (1, 0, INF, 0)], vec![40, 0]),
+    ];
+    for (i, (total, qs, want)) in cases.into_iter().enumerate() {
+        let mut attrs: Vec<QueueAttr> = qs.iter().map(|(w, r, c, g)| attr(*w, *r, *c, *g)).collect();
+        water_fill(&mut attrs, &[total]);
+        let got: Vec<i64> = attrs.iter().map(|a| a.deserved[0]).collect();
+        assert_eq!(got, want, "case {i}");
+    }
+}
+
+fn two_queues() -> Kit {
+    let gpu = |n| Resources::new().with("nvidia.com/gpu", n);
+    let mut k = Kit::new();
+    k.snap.queues.clear();
+    k.snap.queues.insert("q1".into(), Queue::open());
+    k.snap.queues.insert("q2".into(), Queue::open());
+    k.node("n", gpu(8));
+    for (job, q) in [("a", "q1"), ("b", "q2")] {
+        k.job(job, 1, 0);
+        k.snap.jobs.get_mut(&job.into()).expect("job").queue = q.into();
+    }
+    for i in 0..6 {
+        k.running(&format!("a/{i}"), "a", gpu(1), "n");
+    }
+    for i in 0..4 {
+        k.task(&format!("b/{i}"), "b", gpu(1), 0);
+    }
+    k
+}
+
+#[test]
+fn shares_overuse_and_victims() {
+    let k = two_queues();
+    k.with_state(|st| {
+        let mut p = Proportion::default();
+        p.open(st);
+        let (q1, q2) = (QueueIx(0), QueueIx(1));
+        let g = st.dims.index_of("nvidia.com/gpu").expect("gpu dim");
+        assert_eq!(p.queues()[0].deserved[g], 4);
+        assert_eq!(p.queues()[1].deserved[g], 4);
+        assert_eq!(p.overused(st, q1), Some(true));
+        assert_eq!(p.overused(st, q2), Some(false));
+        assert_eq!(p.queue_order(st, q2, q1), Ordering::Less, "lower share first");
+        let b0 = task_ix(st, "b/0");
+        assert_eq!(p.allocatable(st, q2, b0), Some(true));
+        assert_eq!(p.preemptive(st, q2, b0), Some(true));
+        let victims: Vec<TaskIx> = (0..6).map(|i| task_ix(st, &format!("a/{i}"))).collect();
+        // 6 allocated, 4 deserved: exactly two may go.
+        assert_eq!(p.reclaimable(st, b0, &victims), Some(victims[..2].to_vec()));
+        // Never from the reclaimer's own queue.
+        assert_eq!(p.reclaimable(st, victims[0], &victims[1..]), Some(vec![]));
+    });
+}
+
+#[test]
+fn guarantee_and_capability_bind() {
+    let mut k = two_queues();
+    let gpu = |n| Resources::new().with("nvidia.com/gpu", n);
+    k.snap.queues.get_mut(&"q1".into()).expect("q1").guarantee = Some(gpu(6));
+    k.snap.queues.get_mut(&"q2".into()).expect("q2").capability = Some(gpu(1));
+    k.with_state(|st| {
+        let mut p = Proportion::default();
+        p.open(st);
+        let b0 = task_ix(st, "b/0");
+        let victims: Vec<TaskIx> = (0..6).map(|i| task_ix(st, &format!("a/{i}"))).collect();
+        assert_eq!(p.reclaimable(st, b0, &victims), Some(vec![]), "q1 at its guarantee");
+        let g = st.dims.index_of("nvidia.com/gpu").expect("gpu dim");
+        assert_eq!(p.queues()[1].deserved[g], 1, "capability caps deserved");
+    });
+}
+
+#[test]
+fn enqueue_admission_by_capability() {
+    let gpu = |n| Resources::new().with("nvidia.com/gpu", n);
+    // (capability, job minimum, vote)
+    let cases = [(None, 2, Vote::Permit), (Some(3), 2, Vote::Permit), (Some(1), 2, Vote::Reject)];
+    for (i, (cap, min, want)) in cases.into_iter().enumerate() {
+        let mut k = two_queues();
+        k.snap.queues.get_mut(&"q2".into()).expect("q2").capability = cap.map(gpu);
+        let j = k.snap.jobs.get_mut(&"b".into()).expect("b");
+        j.min_resources = Some(gpu(min));
+        j.phase = JobPhase::Pending;
+        k.with_state(|st| {
+            let mut p = Proportion::default();
+            p.open(st);
+            let b = st.tasks[task_ix(st, "b/0").ix()].job;
+            assert_eq!(p.job_enqueueable(st, b), want, "case {i}");
+        });
+    }
+}
