@@ -3,8 +3,9 @@
 //! re-running its upstream, and keeps Volcano's status fields.
 //!
 //! Pure modules decide (`dag`: validation; `build`: Job construction and `patch` merge; `plan`:
-//! which steps to create, retry or wait for, and the status), `probe` runs the HTTP/TCP checks
-//! and `reconcile` does the Kubernetes I/O. The design notes are in `docs/jobflow.md`.
+//! which steps to create, retry or wait for, and the status), `probe` runs the HTTP/TCP checks,
+//! `reconcile` does the Kubernetes I/O, `retry` turns retry requests (CLI, Command) into a new
+//! retry round. The design notes are in `docs/jobflow.md`.
 //!
 //! Crash safety rests on three facts that survive a controller restart: Job names are
 //! deterministic (create-if-absent, a 409 is success), each Job carries its attempt number in

@@ -20,7 +20,7 @@ use kube::api::{Api, DeleteParams, ListParams, PostParams, Preconditions};
 use kube::runtime::controller::Action;
 use kube::runtime::{Controller, watcher};
 use kube::{Resource, ResourceExt};
-use tracing::{info, warn};
+use tracing::{info, instrument, warn};
 
 use super::build::{TemplateSource, created_by, job_name, step_job};
 use super::dag::Dag;
@@ -91,6 +91,7 @@ async fn fresh_sync(ctx: &Context, cached: &JobFlow) -> Result<Action> {
     }
 }
 
+#[instrument(skip_all, fields(flow = %flow.name_any(), ns = ?flow.namespace()))]
 async fn sync(ctx: &Context, flow: &JobFlow) -> Result<Action> {
     let ns = flow.namespace().unwrap_or_default();
     let name = flow.name_any();
