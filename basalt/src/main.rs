@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 
+mod cli;
 mod controller;
 mod flow;
 mod simulate;
@@ -34,6 +35,16 @@ enum Command {
     Flow(flow::FlowArgs),
     /// Run the controllers and the scheduler loop against any cluster (kubeconfig or in-cluster).
     Controller(controller::ControllerArgs),
+    /// Volcano Jobs: list, view, abort, resume, restart, delete.
+    Job(cli::JobArgs),
+    /// Queues: list, get, create, open, close, delete.
+    Queue(cli::QueueArgs),
+    /// GPU allocation, idle and fragmented GPUs, pending demand, per node and per queue.
+    Report(cli::ReportArgs),
+    /// Why a job is pending, and what would unblock it.
+    Why(cli::WhyArgs),
+    /// Make a `kubectl-basalt` symlink so `kubectl basalt …` runs this binary.
+    InstallKubectlPlugin(cli::InstallPluginArgs),
     /// Print the CustomResourceDefinitions (Job, Command, PodGroup, Queue, JobFlow, JobTemplate).
     Crds {
         /// Write one file per CRD into this directory instead of printing to stdout.
@@ -43,13 +54,30 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    // Invoked as `kubectl-basalt` (kubectl plugin): same commands, kubectl's name in help.
+    let plugin = std::env::args_os()
+        .next()
+        .map(PathBuf::from)
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .is_some_and(|n| n == "kubectl-basalt");
+    let cli = if plugin {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Cli::command().bin_name("kubectl basalt").get_matches();
+        Cli::from_arg_matches(&matches)?
+    } else {
+        Cli::parse()
+    };
     match cli.command {
         Command::Up(args) => up::run(args),
         Command::Simulate(args) => simulate::run(args),
         Command::Webhook(args) => webhook::run(args),
         Command::Flow(args) => flow::run(args),
         Command::Controller(args) => controller::run(args),
+        Command::Job(args) => cli::run_job(args),
+        Command::Queue(args) => cli::run_queue(args),
+        Command::Report(args) => cli::run_report(args),
+        Command::Why(args) => cli::run_why(args),
+        Command::InstallKubectlPlugin(args) => cli::install_plugin(args),
         Command::Crds { write } => crds_command(write),
     }
 }
