@@ -196,3 +196,49 @@ async fn a_deleted_pod_held_by_a_finalizer_is_removed_once_it_is_released() {
     let _ = f.stop.send(true);
     f.handle.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_pod_beyond_the_nodes_gpus_is_rejected_like_a_kubelet_does() {
+    let f = start().await;
+    let pods: Api<Pod> = Api::namespaced(f.client.clone(), "default");
+    for name in ["a", "b"] {
+        pods.create(&PostParams::default(), &pod(name, "gpu-node-0", json!({})))
+            .await
+            .unwrap();
+        until("pod to run", async || {
+            (phase(&pods.get(name).await.ok()?) == "Running").then_some(())
+        })
+        .await;
+    }
+    pods.create(&PostParams::default(), &pod("c", "gpu-node-0", json!({})))
+        .await
+        .unwrap();
+    let rejected = until("c to be rejected", async || {
+        let p = pods.get("c").await.ok()?;
+        (phase(&p) == "Failed").then_some(p)
+    })
+    .await;
+    let status = rejected.status.unwrap();
+    assert_eq!(status.reason.as_deref(), Some("OutOfnvidia.com/gpu"));
+    assert!(
+        status
+            .message
+            .unwrap()
+            .contains("requested: 4, used: 8, capacity: 8")
+    );
+    // Once a pod leaves, its GPUs are free again.
+    pods.delete("a", &DeleteParams::default()).await.unwrap();
+    until("a to be removed", async || {
+        pods.get_opt("a").await.ok()?.is_none().then_some(())
+    })
+    .await;
+    pods.create(&PostParams::default(), &pod("d", "gpu-node-0", json!({})))
+        .await
+        .unwrap();
+    until("d to run", async || {
+        (phase(&pods.get("d").await.ok()?) == "Running").then_some(())
+    })
+    .await;
+    let _ = f.stop.send(true);
+    f.handle.shutdown().await;
+}

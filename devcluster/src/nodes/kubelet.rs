@@ -43,6 +43,14 @@ impl KubeletConfig {
     }
 }
 
+/// A pod admitted onto a node (running, or about to).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Placed {
+    pub node: usize,
+    pub demand: Demand,
+    pub request: super::admit::Request,
+}
+
 /// State shared by the kubelet's loops and per-pod tasks.
 pub(super) struct Ctx {
     pub client: Client,
@@ -51,7 +59,7 @@ pub(super) struct Ctx {
     pub ledger: Mutex<RunLedger>,
     pub next_ip: Mutex<Vec<u32>>,
     /// Running pods per (namespace, name): node index and demand, for usage.
-    pub running: Mutex<HashMap<(String, String), (usize, Demand)>>,
+    pub running: Mutex<HashMap<(String, String), Placed>>,
     pub metrics: MetricsStore,
 }
 
@@ -303,8 +311,8 @@ impl Kubelet {
             }
         };
         let mut demand: Vec<Vec<Demand>> = vec![vec![]; ctx.config.nodes.len()];
-        for (i, d) in Ctx::lock(&ctx.running).values() {
-            demand[*i].push(*d);
+        for p in Ctx::lock(&ctx.running).values() {
+            demand[p.node].push(p.demand);
         }
         let timestamp = rfc3339(Timestamp::now());
         for (i, sim) in ctx.config.nodes.iter().enumerate() {

@@ -11,6 +11,7 @@
 //! It must not reach into the API server's storage: everything goes over HTTP like a real
 //! kubelet, so what it does is what a cluster would show.
 
+pub mod admit;
 pub mod duration;
 mod kubelet;
 pub mod lifecycle;

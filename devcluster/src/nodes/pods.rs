@@ -17,9 +17,9 @@ use kube::runtime::watcher::{self, Event};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
-use super::kubelet::{Ctx, params, put_pod_metrics, rfc3339, status_code};
+use super::kubelet::{Ctx, Placed, params, put_pod_metrics, rfc3339, status_code};
 use super::lifecycle::{self, Observed, Placement};
-use super::{node, usage};
+use super::{admit, node, usage};
 
 type Key = (String, String);
 
@@ -122,13 +122,22 @@ fn on_pod(ctx: &Arc<Ctx>, tracked: &mut HashMap<Key, Tracked>, pod: Pod) {
     } else {
         match lifecycle::observe(&value) {
             Observed::Finished => None,
-            Observed::Pending => Some(tokio::spawn(run(ctx.clone(), value, node, None))),
-            Observed::Running { started, restart } => Some(tokio::spawn(run(
-                ctx.clone(),
-                value,
-                node,
-                Some((started, restart)),
-            ))),
+            Observed::Pending => match place(ctx, &k, &value, node, true) {
+                Ok(()) => Some(tokio::spawn(run(ctx.clone(), value, node, None))),
+                Err(rejection) => {
+                    tracing::info!(pod = %k.1, namespace = %k.0, reason = %rejection.reason, "pod rejected by node admission");
+                    Some(tokio::spawn(reject(ctx.clone(), k.clone(), rejection)))
+                }
+            },
+            Observed::Running { started, restart } => {
+                let _ = place(ctx, &k, &value, node, false);
+                Some(tokio::spawn(run(
+                    ctx.clone(),
+                    value,
+                    node,
+                    Some((started, restart)),
+                )))
+            }
         }
     };
     tracked.insert(
@@ -139,6 +148,42 @@ fn on_pod(ctx: &Arc<Ctx>, tracked: &mut HashMap<Key, Tracked>, pod: Pod) {
             deleting,
         },
     );
+}
+
+/// Records the pod on its node; with `check`, first refuses it if the node cannot hold it.
+fn place(
+    ctx: &Ctx,
+    k: &Key,
+    pod: &Value,
+    node: usize,
+    check: bool,
+) -> Result<(), admit::Rejection> {
+    let sim = &ctx.config.nodes[node];
+    let request = admit::request(pod);
+    let mut running = Ctx::lock(&ctx.running);
+    if check {
+        let others: Vec<admit::Request> = running
+            .iter()
+            .filter(|(key, p)| p.node == node && *key != k)
+            .map(|(_, p)| p.request)
+            .collect();
+        admit::admit(sim, &others, &request)?;
+    }
+    running.insert(
+        k.clone(),
+        Placed {
+            node,
+            demand: usage::pod_demand(pod, sim.gpu_memory),
+            request,
+        },
+    );
+    Ok(())
+}
+
+/// Marks a pod the node cannot hold as Failed, as a kubelet's admission does.
+async fn reject(ctx: Arc<Ctx>, (ns, name): Key, rejection: admit::Rejection) {
+    let status = admit::rejected_status(&rejection, &rfc3339(Timestamp::now()));
+    write_status(&ctx, &ns, &name, &status).await;
 }
 
 /// Graceful deletion ends the pod at once: the simulated containers stop immediately.
@@ -229,10 +274,6 @@ async fn run(ctx: Arc<Ctx>, mut pod: Value, node: usize, resume: Option<(String,
             (now, 0, run)
         }
     };
-    Ctx::lock(&ctx.running).insert(
-        (ns.clone(), name.clone()),
-        (node, usage::pod_demand(&pod, sim.gpu_memory)),
-    );
     put_pod_metrics(&ctx, &pod, sim.gpu_memory);
     loop {
         let plan = lifecycle::plan_run(&pod, run, ctx.config.default_duration);
