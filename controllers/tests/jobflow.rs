@@ -318,3 +318,57 @@ async fn jobtemplates_and_patch_build_the_jobs_and_delete_policy_cleans_up() {
         "still Succeed after cleanup"
     );
 }
+
+async fn events_for(client: &kube::Client, name: &str) -> Vec<(String, String)> {
+    let api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), "default");
+    let list = api
+        .list(&Default::default())
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default();
+    list.into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+        .map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cycle_fails_the_flow_and_a_missing_template_waits_for_it() {
+    let env = start(1, 8).await;
+    let client = env.client.clone();
+    let api: Api<JobFlow> = Api::namespaced(client.clone(), "default");
+    let cyclic = "[{name: a, dependsOn: {targets: [c]}}, {name: b, dependsOn: {targets: [a]}}, \
+                  {name: c, dependsOn: {targets: [b]}}]";
+    api.create(&PostParams::default(), &flow("cyclic", cyclic, "", "1s"))
+        .await
+        .unwrap();
+    wait_phase(&api, "cyclic", FlowPhase::Failed, 30).await;
+    let note = eventually(30, "an InvalidFlow event", || async {
+        events_for(&client, "cyclic")
+            .await
+            .into_iter()
+            .find(|(r, _)| r == "InvalidFlow")
+            .map(|(_, n)| n)
+    })
+    .await;
+    assert!(note.contains("a -> b -> c -> a"), "{note}");
+    // A flow without inline template whose step has no JobTemplate waits, then runs once it exists.
+    let mut f: JobFlow = flow("templated", "[{name: only}]", "", "1s");
+    let inline = f.spec.job_template.take().unwrap();
+    api.create(&PostParams::default(), &f).await.unwrap();
+    eventually(30, "a MissingTemplate event", || async {
+        events_for(&client, "templated")
+            .await
+            .iter()
+            .any(|(r, _)| r == "MissingTemplate")
+            .then_some(())
+    })
+    .await;
+    let templates: Api<JobTemplate> = Api::namespaced(client.clone(), "default");
+    let t = JobTemplate::new(
+        "only",
+        crds::jobtemplate::JobTemplateSpec { job: inline.spec },
+    );
+    templates.create(&PostParams::default(), &t).await.unwrap();
+    wait_phase(&api, "templated", FlowPhase::Succeed, 60).await;
+}
