@@ -37,7 +37,8 @@ fn run_on(snap: &mut Snapshot, name: &str, job: &str, gpus: i64, node: &str) {
 }
 
 fn pend(snap: &mut Snapshot, name: &str, job: &str, gpus: i64) {
-    snap.tasks.insert(name.into(), Task::pending(job, gpu(gpus)));
+    snap.tasks
+        .insert(name.into(), Task::pending(job, gpu(gpus)));
 }
 
 fn evicted(r: &SessionResult) -> Vec<String> {
@@ -120,7 +121,8 @@ fn reclaim_never_breaks_a_victim_gang() {
     assert!(evicted(&r).is_empty(), "{:?}", evicted(&r));
     let n = notes(&r, "w");
     assert!(
-        n.contains("reclaim not done") && n.contains("victim gang g would drop below minAvailable 4"),
+        n.contains("reclaim not done")
+            && n.contains("victim gang g would drop below minAvailable 4"),
         "{n}"
     );
 }
@@ -189,8 +191,13 @@ fn minimum_run_time_and_preemption_delay() {
     assert!(notes(&r, "w").contains("preemption delay: may evict in 240s"));
     let bad = DEFAULT_CONFIG.to_owned()
         + "configurations:\n- name: preempt\n  arguments: {preemptionDelay: soon}\n";
-    let err = Scheduler::from_yaml(&bad).expect_err("bad duration").to_string();
-    assert!(err.contains("preemptionDelay") && err.contains("duration"), "{err}");
+    let err = Scheduler::from_yaml(&bad)
+        .expect_err("bad duration")
+        .to_string();
+    assert!(
+        err.contains("preemptionDelay") && err.contains("duration"),
+        "{err}"
+    );
 }
 
 const CAPACITY: &str = "actions: \"enqueue, allocate, reclaim\"

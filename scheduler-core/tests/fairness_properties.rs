@@ -87,14 +87,24 @@ fn check_session(c: &Case, snap: &mut Snapshot, s: &Scheduler) -> Result<u32, Te
             lost[q] += snap.tasks[task].requests.get(NVIDIA_GPU);
             // The victim's queue was above its deserved share: it is never ordered ahead of
             // the reclaimer (no cycles).
-            prop_assert!(running_before[q] > before[q], "victim queue q{q} not above deserved");
+            prop_assert!(
+                running_before[q] > before[q],
+                "victim queue q{q} not above deserved"
+            );
         }
     }
     for q in 0..3 {
         if lost[q] > 0 {
             let left = running_before[q] - lost[q];
-            prop_assert!(left >= before[q], "q{q} reclaimed below deserved: {left} < {}", before[q]);
-            prop_assert!(left >= c.queues[q].2.min(running_before[q]), "q{q} below guarantee");
+            prop_assert!(
+                left >= before[q],
+                "q{q} reclaimed below deserved: {left} < {}",
+                before[q]
+            );
+            prop_assert!(
+                left >= c.queues[q].2.min(running_before[q]),
+                "q{q} below guarantee"
+            );
         }
     }
     let (b, e) = apply(snap, &r);

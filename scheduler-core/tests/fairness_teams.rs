@@ -48,18 +48,31 @@ fn idle_teams_lend_and_reclaim_returns_the_deserved_share() {
     assert_eq!(running(&snap, "team-b"), 20);
     submit(&mut snap, "team-c", "c1", 32, 100);
     assert_eq!(settle(&mut snap, &s), 0);
-    assert_eq!((running(&snap, "team-b"), running(&snap, "team-c")), (20, 20));
+    assert_eq!(
+        (running(&snap, "team-b"), running(&snap, "team-c")),
+        (20, 20)
+    );
 
     // Borrowing variant (capability 40): B borrows 40 of 64 while A and C idle; when C
     // submits, C gets the 24 idle GPUs and reclaim takes 8 back from B: both at 32.
     let mut snap = teams(8, 40);
     submit(&mut snap, "team-b", "b1", 64, 0);
     settle(&mut snap, &s);
-    assert_eq!(running(&snap, "team-b"), 40, "B borrows up to its capability");
+    assert_eq!(
+        running(&snap, "team-b"),
+        40,
+        "B borrows up to its capability"
+    );
     submit(&mut snap, "team-c", "c1", 64, 100);
     let evicted = settle(&mut snap, &s);
-    assert_eq!(evicted, 8, "exactly B's loan above its deserved share comes back");
-    assert_eq!((running(&snap, "team-b"), running(&snap, "team-c")), (32, 32));
+    assert_eq!(
+        evicted, 8,
+        "exactly B's loan above its deserved share comes back"
+    );
+    assert_eq!(
+        (running(&snap, "team-b"), running(&snap, "team-c")),
+        (32, 32)
+    );
     // Steady: another session evicts nothing (no reclaim cycle).
     let r = s.run(&snap).expect("session");
     assert_eq!(r.stats.evictions, 0);
@@ -87,6 +100,9 @@ fn all_three_backlogged_is_fair() {
             .iter()
             .map(|q| running(&snap, q))
             .sum();
-        assert!(total <= 64 && total >= 3 * (cap.min(21)) - 3, "cap {cap}: {total}");
+        assert!(
+            total <= 64 && total >= 3 * (cap.min(21)) - 3,
+            "cap {cap}: {total}"
+        );
     }
 }

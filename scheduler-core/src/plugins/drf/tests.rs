@@ -6,7 +6,11 @@ use crate::resources::Resources;
 
 #[test]
 fn dominant_share_orders_jobs_and_gates_victims() {
-    let r = |cpu, gpu| Resources::new().with("cpu", cpu).with("nvidia.com/gpu", gpu);
+    let r = |cpu, gpu| {
+        Resources::new()
+            .with("cpu", cpu)
+            .with("nvidia.com/gpu", gpu)
+    };
     let mut k = Kit::new();
     k.node("n", r(10_000, 8));
     k.job("big", 1, 0).job("small", 1, 0).job("new", 1, 0);
@@ -32,7 +36,10 @@ fn dominant_share_orders_jobs_and_gates_victims() {
         let bigs: Vec<TaskIx> = (0..4).map(|i| task_ix(st, &format!("big/{i}"))).collect();
         // new would hold 1/8; big keeps ≥ 1/8 after losing up to 3 GPUs.
         assert_eq!(d.preemptable(st, p, &bigs), Some(bigs[..3].to_vec()));
-        assert_eq!(d.preemptable(st, p, &[task_ix(st, "small/0")]), Some(vec![]));
+        assert_eq!(
+            d.preemptable(st, p, &[task_ix(st, "small/0")]),
+            Some(vec![])
+        );
     });
 }
 
@@ -52,23 +59,42 @@ fn hierarchy_orders_by_subtree_share_and_excludes_proportion() {
     k.job("e", 1, 0).job("o", 1, 0);
     k.snap.jobs.get_mut(&"e".into()).expect("e").queue = "eng".into();
     k.snap.jobs.get_mut(&"o".into()).expect("o").queue = "ops".into();
-    k.running("e/0", "e", gpu(4), "n").running("o/0", "o", gpu(1), "n");
+    k.running("e/0", "e", gpu(4), "n")
+        .running("o/0", "o", gpu(1), "n");
     k.with_state(|st| {
         let mut d = Drf {
             hierarchy: true,
             ..Drf::default()
         };
         d.open(st);
-        let q = |n: &str| QueueIx(st.queues.iter().position(|q| q.id.as_str() == n).expect("q") as u32);
+        let q = |n: &str| {
+            QueueIx(
+                st.queues
+                    .iter()
+                    .position(|q| q.id.as_str() == n)
+                    .expect("q") as u32,
+            )
+        };
         assert_eq!(d.queue_order(st, q("ops"), q("eng")), Ordering::Less);
-        assert_eq!(d.queue_order(st, q("eng"), q("root")), Ordering::Less, "leaf first");
+        assert_eq!(
+            d.queue_order(st, q("eng"), q("root")),
+            Ordering::Less,
+            "leaf first"
+        );
     });
     let yaml = |extra: &str| {
-        format!("actions: allocate\ntiers:\n- plugins:\n  - name: drf\n    arguments: {{enableHierarchy: true}}\n{extra}")
+        format!(
+            "actions: allocate\ntiers:\n- plugins:\n  - name: drf\n    arguments: {{enableHierarchy: true}}\n{extra}"
+        )
     };
     let with = SchedulerConfig::from_yaml(&yaml("  - name: proportion\n")).expect("parses");
-    let err = check_config(&with).expect_err("hDRF with proportion").to_string();
-    assert!(err.contains("enableHierarchy") && err.contains("proportion"), "{err}");
+    let err = check_config(&with)
+        .expect_err("hDRF with proportion")
+        .to_string();
+    assert!(
+        err.contains("enableHierarchy") && err.contains("proportion"),
+        "{err}"
+    );
     let without = SchedulerConfig::from_yaml(&yaml("")).expect("parses");
     assert!(check_config(&without).is_ok());
 }

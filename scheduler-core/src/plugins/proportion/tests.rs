@@ -18,19 +18,27 @@ fn attr(weight: u64, request: i64, cap: i64, guarantee: i64) -> QueueAttr {
     }
 }
 
+/// (weight, request, capability, guarantee) of one queue.
+type Spec = (u64, i64, i64, i64);
+
 #[test]
 fn water_filling_table() {
     const INF: i64 = i64::MAX;
-    // (total, [(weight, request, capability, guarantee)], deserved)
-    let cases: [(i64, Vec<(u64, i64, i64, i64)>, Vec<i64>); 5] = [
+    // (total, queues, deserved)
+    let cases: [(i64, Vec<Spec>, Vec<i64>); 5] = [
         (64, vec![(1, 32, 20, 0); 3], vec![20, 20, 20]),
-        (64, vec![(1, 64, INF, 0), (1, 64, INF, 0), (2, 64, INF, 0)], vec![16, 16, 32]),
+        (
+            64,
+            vec![(1, 64, INF, 0), (1, 64, INF, 0), (2, 64, INF, 0)],
+            vec![16, 16, 32],
+        ),
         (64, vec![(1, 10, INF, 0), (1, 100, INF, 0)], vec![10, 54]),
         (60, vec![(1, 50, INF, 40), (1, 60, INF, 0)], vec![40, 30]),
         (64, vec![(1, 64, 40, 0), (1, 0, INF, 0)], vec![40, 0]),
     ];
     for (i, (total, qs, want)) in cases.into_iter().enumerate() {
-        let mut attrs: Vec<QueueAttr> = qs.iter().map(|(w, r, c, g)| attr(*w, *r, *c, *g)).collect();
+        let mut attrs: Vec<QueueAttr> =
+            qs.iter().map(|(w, r, c, g)| attr(*w, *r, *c, *g)).collect();
         water_fill(&mut attrs, &[total]);
         let got: Vec<i64> = attrs.iter().map(|a| a.deserved[0]).collect();
         assert_eq!(got, want, "case {i}");
@@ -69,7 +77,11 @@ fn shares_overuse_and_victims() {
         assert_eq!(p.queues()[1].deserved[g], 4);
         assert_eq!(p.overused(st, q1), Some(true));
         assert_eq!(p.overused(st, q2), Some(false));
-        assert_eq!(p.queue_order(st, q2, q1), Ordering::Less, "lower share first");
+        assert_eq!(
+            p.queue_order(st, q2, q1),
+            Ordering::Less,
+            "lower share first"
+        );
         let b0 = task_ix(st, "b/0");
         assert_eq!(p.allocatable(st, q2, b0), Some(true));
         assert_eq!(p.preemptive(st, q2, b0), Some(true));
@@ -92,7 +104,11 @@ fn guarantee_and_capability_bind() {
         p.open(st);
         let b0 = task_ix(st, "b/0");
         let victims: Vec<TaskIx> = (0..6).map(|i| task_ix(st, &format!("a/{i}"))).collect();
-        assert_eq!(p.reclaimable(st, b0, &victims), Some(vec![]), "q1 at its guarantee");
+        assert_eq!(
+            p.reclaimable(st, b0, &victims),
+            Some(vec![]),
+            "q1 at its guarantee"
+        );
         let g = st.dims.index_of("nvidia.com/gpu").expect("gpu dim");
         assert_eq!(p.queues()[1].deserved[g], 1, "capability caps deserved");
     });
@@ -102,7 +118,11 @@ fn guarantee_and_capability_bind() {
 fn enqueue_admission_by_capability() {
     let gpu = |n| Resources::new().with("nvidia.com/gpu", n);
     // (capability, job minimum, vote)
-    let cases = [(None, 2, Vote::Permit), (Some(3), 2, Vote::Permit), (Some(1), 2, Vote::Reject)];
+    let cases = [
+        (None, 2, Vote::Permit),
+        (Some(3), 2, Vote::Permit),
+        (Some(1), 2, Vote::Reject),
+    ];
     for (i, (cap, min, want)) in cases.into_iter().enumerate() {
         let mut k = two_queues();
         k.snap.queues.get_mut(&"q2".into()).expect("q2").capability = cap.map(gpu);
