@@ -120,6 +120,12 @@ fn reclaim_never_breaks_a_victim_gang() {
     let r = default().run(&reclaim_setup(4, None)).expect("session");
     assert!(evicted(&r).is_empty(), "{:?}", evicted(&r));
     let n = notes(&r, "w");
+    let records = r
+        .effects
+        .iter()
+        .filter(|e| matches!(e, Effect::Explanation(x) if x.job.as_str() == "w"))
+        .count();
+    assert_eq!(records, 1, "one explanation per job: {n}");
     assert!(
         n.contains("reclaim not done")
             && n.contains("victim gang g would drop below minAvailable 4"),

@@ -139,7 +139,21 @@ impl Session<'_> {
                 },
             ));
         }
-        explained.extend(notes);
+        // One explanation per job (shells de-duplicate per job): a preemption note joins the
+        // job's placement explanation when there is one.
+        for (job, note) in notes {
+            match explained.iter_mut().find(|(j, _)| *j == job) {
+                Some((_, x)) => {
+                    x.summary = format!("{}; {}", x.summary, note.summary);
+                    x.reasons.extend(note.reasons);
+                    if x.task.is_none() {
+                        x.task = note.task;
+                        x.nodes = note.nodes;
+                    }
+                }
+                None => explained.push((job, note)),
+            }
+        }
         explained.sort_by_key(|(job, _)| *job);
         // A job may have a placement and a preemption explanation: count jobs.
         stats.unschedulable_jobs = explained
