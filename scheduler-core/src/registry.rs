@@ -29,7 +29,7 @@ impl Registry {
 
     /// Everything this crate implements: actions `enqueue`, `allocate`, `preempt`, `reclaim`,
     /// `backfill`; plugins `priority`, `gang`, `conformance`, `predicates`, `nodeorder`,
-    /// `binpack`, `proportion`, `capacity`, `drf`, `overcommit`.
+    /// `binpack`, `proportion`, `capacity`, `drf`, `overcommit`, `deviceshare`.
     pub fn builtin() -> Self {
         let mut r = Self::empty();
         let entries: [(&'static str, PluginFactory); 6] = [
@@ -46,7 +46,9 @@ impl Registry {
             ("drf", plugins::drf::factory),
             ("overcommit", plugins::overcommit::factory),
         ];
-        let entries = entries.into_iter().chain(fairness);
+        let devices: [(&'static str, PluginFactory); 1] =
+            [("deviceshare", plugins::deviceshare::factory)];
+        let entries = entries.into_iter().chain(fairness).chain(devices);
         for (name, f) in entries {
             r.plugins.insert(name, f);
         }

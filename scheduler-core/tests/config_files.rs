@@ -60,7 +60,7 @@ fn names_that_do_not_exist_yet_are_errors_never_no_ops() {
     }
     let plugin =
         |p: &str| format!("actions: allocate\ntiers:\n- plugins:\n  - name: gang\n  - name: {p}\n");
-    for p in ["deviceshare", "loadaware"] {
+    for p in ["tdm", "task-topology"] {
         let err = Scheduler::from_yaml(&plugin(p)).expect_err("unknown plugin");
         assert!(
             matches!(&err, ConfigError::UnknownPlugin { name, tier: 0, .. } if name == p),

@@ -5,11 +5,14 @@
 //! decision — depends only on the content. This module owns no scheduling logic except the
 //! Kubernetes matching rules for node selectors, affinity and taints (in `placement`).
 
+pub mod gpu;
 mod placement;
 mod snapshot;
+pub mod usage;
 
 pub use placement::{
     Constraints, NodeAffinityTerm, NodeSelectorOperator, NodeSelectorRequirement, Taint,
     TaintEffect, Toleration, TolerationOperator,
 };
 pub use snapshot::{GpuDevice, Job, JobPhase, Node, Queue, QueueState, Snapshot, Task, TaskStatus};
+pub use usage::NodeUsage;

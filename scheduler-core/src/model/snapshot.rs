@@ -27,6 +27,9 @@ pub struct Snapshot {
     /// started at its `creation`.
     #[serde(default)]
     pub started: BTreeMap<TaskId, u64>,
+    /// Measured usage per node (loadaware); a node missing here has no usage data.
+    #[serde(default)]
+    pub node_usage: BTreeMap<NodeId, super::usage::NodeUsage>,
 }
 
 /// A schedulable node.

@@ -4,6 +4,7 @@
 pub mod binpack;
 pub mod capacity;
 pub mod conformance;
+pub mod deviceshare;
 pub mod drf;
 pub mod fairshare;
 pub mod gang;

@@ -1,0 +1,142 @@
+use std::collections::BTreeMap;
+
+use super::*;
+
+fn ann(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+#[test]
+fn article_hami_and_volcano_requests() {
+    let r =
+        Resources::parse([(VGPU_MEMORY, "4Gi"), (VGPU_CORES, "25")]).expect("test data is valid");
+    let q = parse_request(&r, &BTreeMap::new()).expect("test data is valid");
+    assert_eq!(
+        (q.count, q.memory_mib, q.cores, q.exclusive),
+        (1, 4096, 25, false)
+    );
+
+    let r = Resources::parse([
+        (NVIDIA_GPU, "2"),
+        (HAMI_GPUMEM, "3000"),
+        (HAMI_GPUCORES, "30"),
+    ])
+    .expect("test data is valid");
+    let q = parse_request(&r, &ann(&[(USE_GPUTYPE, "A100, H100")])).expect("test data is valid");
+    assert_eq!(
+        (q.count, q.memory_mib, q.cores, q.exclusive),
+        (2, 3000, 30, false)
+    );
+    assert_eq!(q.use_types, vec!["A100", "H100"]);
+
+    let r = Resources::parse([(VOLCANO_VGPU_NUMBER, "1"), (VOLCANO_VGPU_MEMORY, "1024")])
+        .expect("test data is valid");
+    let q = parse_request(&r, &BTreeMap::new()).expect("test data is valid");
+    assert_eq!((q.count, q.memory_mib, q.cores), (1, 1024, 0));
+
+    let r = Resources::parse([(NVIDIA_GPU, "1"), (HAMI_GPUMEM_PERCENTAGE, "50")])
+        .expect("test data is valid");
+    let q = parse_request(&r, &BTreeMap::new()).expect("test data is valid");
+    let card = GpuDevice {
+        uuid: "u".into(),
+        index: 0,
+        memory_mib: 80 * 1024,
+        cores: 100,
+        model: "NVIDIA-A100".into(),
+        healthy: true,
+    };
+    assert_eq!(q.memory_on(&card), 40 * 1024);
+
+    let r = Resources::parse([(NVIDIA_GPU, "1")]).expect("test data is valid");
+    let q = parse_request(&r, &BTreeMap::new()).expect("test data is valid");
+    assert!(q.exclusive);
+    assert_eq!((q.memory_on(&card), q.cores_on()), (80 * 1024, 100));
+
+    assert!(
+        parse_request(
+            &Resources::parse([("cpu", "1")]).expect("test data is valid"),
+            &BTreeMap::new()
+        )
+        .is_none()
+    );
+}
+
+#[test]
+fn type_and_uuid_filters() {
+    let card = GpuDevice {
+        uuid: "GPU-1".into(),
+        index: 0,
+        memory_mib: 1,
+        cores: 100,
+        model: "NVIDIA-A100-SXM4-80GB".into(),
+        healthy: true,
+    };
+    let r = Resources::new().with(NVIDIA_GPU, 1);
+    let q = |a: &[(&str, &str)]| parse_request(&r, &ann(a)).expect("test data is valid");
+    assert!(q(&[(USE_GPUTYPE, "a100")]).allows(&card));
+    assert!(!q(&[(USE_GPUTYPE, "H100")]).allows(&card));
+    assert!(!q(&[(NOUSE_GPUTYPE, "A100")]).allows(&card));
+    assert!(q(&[(USE_GPUUUID, "GPU-1")]).allows(&card));
+    assert!(!q(&[(NOUSE_GPUUUID, "GPU-1")]).allows(&card));
+}
+
+#[test]
+fn hami_register_both_forms_and_gfd_fallback() {
+    let json = r#"[{"id":"GPU-a","index":0,"count":10,"devmem":81920,"devcore":100,"type":"NVIDIA-A100","numa":0,"mode":"hami-core","health":true},
+                  {"id":"GPU-b","index":1,"count":10,"devmem":81920,"devcore":100,"type":"NVIDIA-A100","numa":0,"health":false}]"#;
+    let cards = parse_hami_register(json).expect("test data is valid");
+    assert_eq!(cards.len(), 2);
+    assert_eq!((cards[1].uuid.as_str(), cards[1].healthy), ("GPU-b", false));
+    let colon = "GPU-a,10,16384,100,NVIDIA-T4,0,true:GPU-b,10,16384,100,NVIDIA-T4,0,false:";
+    let cards = parse_hami_register(colon).expect("test data is valid");
+    assert_eq!(cards.len(), 2);
+    assert_eq!(
+        (cards[0].memory_mib, cards[1].index, cards[1].healthy),
+        (16384, 1, false)
+    );
+    assert!(parse_hami_register("GPU-a,10,x,100,T4").is_err());
+
+    let labels = ann(&[(GFD_PRODUCT, "NVIDIA-H100"), (GFD_MEMORY, "81559")]);
+    let cap = Resources::new().with(NVIDIA_GPU, 2);
+    let gfd = node_cards("n1", &labels, &BTreeMap::new(), &cap);
+    assert_eq!(gfd.len(), 2);
+    assert_eq!(
+        (gfd[1].uuid.as_str(), gfd[1].memory_mib),
+        ("n1-gpu-1", 81559)
+    );
+    // The annotation wins; a malformed one falls back to the labels.
+    let hami = node_cards("n1", &labels, &ann(&[(HAMI_NODE_REGISTER, colon)]), &cap);
+    assert_eq!(hami[0].model, "NVIDIA-T4");
+    let bad = node_cards("n1", &labels, &ann(&[(HAMI_NODE_REGISTER, "[oops")]), &cap);
+    assert_eq!(bad[0].model, "NVIDIA-H100");
+}
+
+#[test]
+fn assignment_round_trip() {
+    let shares = [
+        CardShare {
+            uuid: "GPU-a".into(),
+            model: "T4".into(),
+            memory_mib: 4096,
+            cores: 25,
+        },
+        CardShare {
+            uuid: "GPU-b".into(),
+            model: "T4".into(),
+            memory_mib: 4096,
+            cores: 25,
+        },
+    ];
+    let text = encode_assignment(&shares);
+    assert_eq!(text, "GPU-a,T4,4096,25:GPU-b,T4,4096,25:;");
+    let a = ann(&[(HAMI_DEVICES_TO_ALLOCATE, &text)]);
+    assert_eq!(
+        bound_assignment(&a).expect("test data is valid"),
+        vec!["GPU-a", "GPU-b"]
+    );
+    let alloc = share_allocatable(&[]);
+    assert!(alloc.is_empty());
+}

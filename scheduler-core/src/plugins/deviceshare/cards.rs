@@ -1,0 +1,226 @@
+//! Per-card accounting and card choice: which of a node's cards take a request under binpack,
+//! spread or FGD, and the node score of that choice. Pure functions over a node's cards and their
+//! current use; the plugin (`mod.rs`) owns the state.
+
+use crate::model::GpuDevice;
+use crate::model::gpu::GpuRequest;
+
+/// What is taken on one card.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CardUse {
+    /// Memory in MiB.
+    pub memory: u64,
+    /// Cores in percent.
+    pub cores: u32,
+    /// Pods sharing the card.
+    pub tenants: u32,
+}
+
+/// How cards (and nodes) are preferred.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Policy {
+    /// Fullest card first; fuller nodes score higher.
+    Binpack,
+    /// Emptiest card first; emptier nodes score higher.
+    Spread,
+    /// Fragmentation gradient descent (Weng et al., ATC'23).
+    Fgd,
+}
+
+/// Whether `card` in state `u` can take one vGPU of `req`.
+pub fn fits(req: &GpuRequest, card: &GpuDevice, u: &CardUse) -> bool {
+    card.healthy
+        && req.allows(card)
+        && (!req.exclusive || u.tenants == 0)
+        && u.memory + req.memory_on(card) <= card.memory_mib
+        && u.cores + req.cores_on() <= card.cores
+}
+
+/// Utilisation of a card in 0..1: mean of its memory and cores fractions.
+fn util(card: &GpuDevice, memory: u64, cores: u32) -> f64 {
+    let m = if card.memory_mib == 0 {
+        0.0
+    } else {
+        memory as f64 / card.memory_mib as f64
+    };
+    let c = if card.cores == 0 {
+        0.0
+    } else {
+        f64::from(cores) / f64::from(card.cores)
+    };
+    (m + c) / 2.0
+}
+
+/// Free share of a card in percent (the FGD unit): the scarcer of free memory and free cores.
+fn free_share(card: &GpuDevice, u: &CardUse) -> f64 {
+    if !card.healthy || card.cores == 0 {
+        return 0.0;
+    }
+    let c = f64::from(card.cores.saturating_sub(u.cores)) / f64::from(card.cores);
+    let m = if card.memory_mib == 0 {
+        c
+    } else {
+        card.memory_mib.saturating_sub(u.memory) as f64 / card.memory_mib as f64
+    };
+    100.0 * c.min(m)
+}
+
+/// The typical-request distribution M for FGD: requests with their probabilities.
+#[derive(Clone, Debug, Default)]
+pub struct Typical(pub Vec<(GpuRequest, f64)>);
+
+impl Typical {
+    /// Expected fragmentation F_n(M) of a node in card-percent.
+    pub fn node_frag(&self, cards: &[GpuDevice], uses: &[CardUse]) -> f64 {
+        let free: Vec<f64> = cards
+            .iter()
+            .zip(uses)
+            .map(|(c, u)| free_share(c, u))
+            .collect();
+        let total: f64 = free.iter().sum();
+        let mut f = 0.0;
+        for (m, p) in &self.0 {
+            let mut fit = 0u32;
+            let mut small = 0.0;
+            for ((card, u), r) in cards.iter().zip(uses).zip(&free) {
+                if fits(m, card, u) {
+                    fit += 1;
+                } else {
+                    small += r;
+                }
+            }
+            f += p * if fit >= m.count { small } else { total };
+        }
+        f
+    }
+}
+
+fn take(uses: &mut [CardUse], req: &GpuRequest, cards: &[GpuDevice], chosen: &[u16]) {
+    for &g in chosen {
+        let u = &mut uses[g as usize];
+        u.memory += req.memory_on(&cards[g as usize]);
+        u.cores += req.cores_on();
+        u.tenants += 1;
+    }
+}
+
+/// Fragmentation reduction (F before − F after) of placing `req` on `chosen`.
+fn fgd_delta(
+    t: &Typical,
+    req: &GpuRequest,
+    cards: &[GpuDevice],
+    uses: &[CardUse],
+    chosen: &[u16],
+) -> f64 {
+    let before = t.node_frag(cards, uses);
+    let mut after_uses = uses.to_vec();
+    take(&mut after_uses, req, cards, chosen);
+    before - t.node_frag(cards, &after_uses)
+}
+
+/// Chooses `req.count` distinct cards for `req`, or `None` when too few fit.
+pub fn choose(
+    req: &GpuRequest,
+    cards: &[GpuDevice],
+    uses: &[CardUse],
+    policy: Policy,
+    typical: &Typical,
+) -> Option<Vec<u16>> {
+    let need = req.count as usize;
+    let mut fit: Vec<u16> = (0..cards.len())
+        .filter(|&g| fits(req, &cards[g], &uses[g]))
+        .map(|g| g as u16)
+        .collect();
+    if fit.len() < need || need == 0 {
+        return None;
+    }
+    let after = |g: u16| {
+        let (c, u) = (&cards[g as usize], &uses[g as usize]);
+        util(c, u.memory + req.memory_on(c), u.cores + req.cores_on())
+    };
+    match policy {
+        Policy::Fgd if need == 1 => {
+            let mut best: Option<(f64, u16)> = None;
+            for &g in &fit {
+                let d = fgd_delta(typical, req, cards, uses, &[g]);
+                if best.is_none_or(|(b, _)| d > b) {
+                    best = Some((d, g));
+                }
+            }
+            return best.map(|(_, g)| vec![g]);
+        }
+        Policy::Binpack | Policy::Fgd => {
+            fit.sort_by(|a, b| after(*b).total_cmp(&after(*a)).then(a.cmp(b)));
+        }
+        Policy::Spread => {
+            fit.sort_by(|a, b| {
+                let (ua, ub) = (&uses[*a as usize], &uses[*b as usize]);
+                ua.tenants
+                    .cmp(&ub.tenants)
+                    .then(after(*a).total_cmp(&after(*b)))
+                    .then(a.cmp(b))
+            });
+        }
+    }
+    fit.truncate(need);
+    Some(fit)
+}
+
+/// Node score in 0..100 of placing `req` on `chosen`.
+pub fn score(
+    req: &GpuRequest,
+    cards: &[GpuDevice],
+    uses: &[CardUse],
+    chosen: &[u16],
+    policy: Policy,
+    typical: &Typical,
+) -> f64 {
+    if chosen.is_empty() {
+        return 0.0;
+    }
+    let n = chosen.len() as f64;
+    match policy {
+        Policy::Binpack => {
+            chosen
+                .iter()
+                .map(|&g| {
+                    let (c, u) = (&cards[g as usize], &uses[g as usize]);
+                    util(c, u.memory + req.memory_on(c), u.cores + req.cores_on())
+                })
+                .sum::<f64>()
+                * 100.0
+                / n
+        }
+        Policy::Spread => {
+            chosen
+                .iter()
+                .map(|&g| {
+                    let (c, u) = (&cards[g as usize], &uses[g as usize]);
+                    1.0 - util(c, u.memory, u.cores)
+                })
+                .sum::<f64>()
+                * 100.0
+                / n
+        }
+        Policy::Fgd => {
+            let d = fgd_delta(typical, req, cards, uses, chosen);
+            100.0 / (1.0 + (-d / 100.0).exp())
+        }
+    }
+}
+
+/// Adds (`add`) or removes one placement from the card uses.
+pub fn apply(uses: &mut [CardUse], shares: &[(u16, u64, u32)], add: bool) {
+    for &(g, mem, cores) in shares {
+        let u = &mut uses[g as usize];
+        if add {
+            u.memory += mem;
+            u.cores += cores;
+            u.tenants += 1;
+        } else {
+            u.memory = u.memory.saturating_sub(mem);
+            u.cores = u.cores.saturating_sub(cores);
+            u.tenants = u.tenants.saturating_sub(1);
+        }
+    }
+}

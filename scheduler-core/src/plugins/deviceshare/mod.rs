@@ -1,0 +1,346 @@
+//! `deviceshare`: fractional GPU sharing. Each requested vGPU goes to a distinct healthy card
+//! with enough free memory and cores (see [`crate::model::gpu`] for the request names); cards are
+//! never over-committed. Card choice and node score follow `deviceshare.SchedulePolicy`:
+//! `binpack` (default: fullest card first, fuller nodes score higher), `spread`, or `fgd`
+//! (fragmentation gradient descent, ATC'23, against the session's distribution of GPU requests).
+//!
+//! Per-task card assignments live in this plugin's per-session state and change only through
+//! `on_allocate`/`on_deallocate`, which the statement fires (and reverses on discard). Binds
+//! carry HAMi's `hami.io/vgpu-devices-to-allocate`, `hami.io/vgpu-node`, `hami.io/vgpu-time`,
+//! `hami.io/bind-phase` and Volcano's `volcano.sh/vgpu-ids-new`.
+//!
+//! Accounting input (security rule): only pods bound to a node (Binding, Bound, Running,
+//! Releasing) are charged, always by the amounts of their own requests; their assignment
+//! annotations only say *which* cards, and are ignored unless they name distinct cards of that
+//! node matching the request's count. Annotations on unbound pods are never read. A Releasing
+//! pod keeps its cards until it is gone from the snapshot.
+//!
+//! Arguments: `deviceshare.SchedulePolicy` (`binpack` | `spread` | `fgd`), `deviceshare.ScheduleWeight`
+//! (1); Volcano's `deviceshare.VGPUEnable`, `GPUSharingEnable`, `GPUNumberEnable` and
+//! `NodeLockEnable` are accepted (booleans) and change nothing: every name is always understood.
+
+mod cards;
+
+use std::collections::{BTreeMap, HashMap};
+
+pub use cards::{CardUse, Policy};
+use cards::{Typical, apply, choose, score};
+
+use crate::config::{Arguments, ConfigError};
+use crate::model::TaskStatus;
+use crate::model::gpu::{self, CardShare, GpuRequest};
+use crate::plugin::{Hooks, Plugin, Unfit};
+use crate::session::{NodeIx, State, TaskIx};
+
+/// Most distinct requests kept in FGD's typical-request distribution.
+const MAX_TYPICAL: usize = 32;
+
+/// The `deviceshare` plugin.
+#[derive(Clone, Debug)]
+pub struct DeviceShare {
+    policy: Policy,
+    weight: f64,
+    requests: Vec<Option<GpuRequest>>,
+    uses: Vec<Vec<CardUse>>,
+    assigned: Vec<Option<Vec<(u16, u64, u32)>>>,
+    typical: Typical,
+    local: bool,
+}
+
+/// Registry factory.
+pub fn factory(args: &Arguments) -> Result<Box<dyn Plugin>, ConfigError> {
+    for key in [
+        "deviceshare.VGPUEnable",
+        "deviceshare.GPUSharingEnable",
+        "deviceshare.GPUNumberEnable",
+        "deviceshare.NodeLockEnable",
+    ] {
+        args.bool(key, false)?;
+    }
+    let policy = match args.str("deviceshare.SchedulePolicy")? {
+        None | Some("binpack") | Some("") => Policy::Binpack,
+        Some("spread") => Policy::Spread,
+        Some("fgd") => Policy::Fgd,
+        Some(other) => {
+            return Err(ConfigError::BadArgument {
+                owner: "plugin \"deviceshare\"".into(),
+                key: "deviceshare.SchedulePolicy".into(),
+                value: other.into(),
+                expected: "binpack, spread or fgd",
+            });
+        }
+    };
+    Ok(Box::new(DeviceShare::new(
+        policy,
+        args.f64("deviceshare.ScheduleWeight", 1.0)?,
+    )))
+}
+
+impl DeviceShare {
+    /// A plugin with `policy` and score `weight`.
+    pub fn new(policy: Policy, weight: f64) -> Self {
+        Self {
+            policy,
+            weight,
+            requests: Vec::new(),
+            uses: Vec::new(),
+            assigned: Vec::new(),
+            typical: Typical::default(),
+            local: true,
+        }
+    }
+
+    /// Current use of `node`'s cards (for tests and diagnostics).
+    pub fn card_uses(&self, node: NodeIx) -> &[CardUse] {
+        &self.uses[node.ix()]
+    }
+
+    /// Cards held by `task`: (card position on its node, memory MiB, cores).
+    pub fn assignment(&self, task: TaskIx) -> Option<&[(u16, u64, u32)]> {
+        self.assigned.get(task.ix()).and_then(|a| a.as_deref())
+    }
+
+    fn choose(&self, st: &State<'_>, req: &GpuRequest, node: NodeIx) -> Option<Vec<u16>> {
+        let cards = &st.nodes[node.ix()].spec.gpus;
+        choose(
+            req,
+            cards,
+            &self.uses[node.ix()],
+            self.policy,
+            &self.typical,
+        )
+    }
+
+    fn shares(
+        st: &State<'_>,
+        req: &GpuRequest,
+        node: NodeIx,
+        chosen: &[u16],
+    ) -> Vec<(u16, u64, u32)> {
+        let cards = &st.nodes[node.ix()].spec.gpus;
+        chosen
+            .iter()
+            .map(|&g| (g, req.memory_on(&cards[g as usize]), req.cores_on()))
+            .collect()
+    }
+
+    /// Charges a pod found bound in the snapshot.
+    fn account_existing(&mut self, st: &State<'_>, task: TaskIx, node: NodeIx, req: &GpuRequest) {
+        let spec = st.tasks[task.ix()].spec;
+        let cards = &st.nodes[node.ix()].spec.gpus;
+        let bound = matches!(
+            spec.status,
+            TaskStatus::Binding | TaskStatus::Bound | TaskStatus::Running | TaskStatus::Releasing
+        );
+        let from_annotation = bound
+            .then(|| gpu::bound_assignment(&spec.annotations))
+            .flatten()
+            .and_then(|uuids| {
+                let pos: Vec<u16> = uuids
+                    .iter()
+                    .filter_map(|u| cards.iter().position(|c| &c.uuid == u).map(|p| p as u16))
+                    .collect();
+                let mut distinct = pos.clone();
+                distinct.sort_unstable();
+                distinct.dedup();
+                (pos.len() == uuids.len()
+                    && distinct.len() == pos.len()
+                    && pos.len() == req.count as usize)
+                    .then_some(pos)
+            });
+        let chosen = from_annotation
+            .or_else(|| self.choose(st, req, node))
+            .unwrap_or_else(|| (0..cards.len().min(req.count as usize) as u16).collect());
+        let shares = Self::shares(st, req, node, &chosen);
+        apply(&mut self.uses[node.ix()], &shares, true);
+        self.assigned[task.ix()] = Some(shares);
+    }
+
+    fn build_typical(&mut self) {
+        let mut counts: HashMap<GpuRequest, u32> = HashMap::new();
+        let mut total = 0u32;
+        for r in self.requests.iter().flatten() {
+            let key = GpuRequest {
+                use_types: Vec::new(),
+                nouse_types: Vec::new(),
+                use_uuids: Vec::new(),
+                nouse_uuids: Vec::new(),
+                ..r.clone()
+            };
+            *counts.entry(key).or_insert(0) += 1;
+            total += 1;
+        }
+        let mut v: Vec<(GpuRequest, u32)> = counts.into_iter().collect();
+        v.sort_by(|a, b| {
+            b.1.cmp(&a.1).then_with(|| {
+                (
+                    a.0.count,
+                    a.0.memory_mib,
+                    a.0.memory_percent,
+                    a.0.cores,
+                    a.0.exclusive,
+                )
+                    .cmp(&(
+                        b.0.count,
+                        b.0.memory_mib,
+                        b.0.memory_percent,
+                        b.0.cores,
+                        b.0.exclusive,
+                    ))
+            })
+        });
+        // Keep the most common requests covering 95 % (as FGD does), at most MAX_TYPICAL.
+        let mut kept = Vec::new();
+        let mut covered = 0u32;
+        for (r, c) in v {
+            if kept.len() >= MAX_TYPICAL || f64::from(covered) >= 0.95 * f64::from(total) {
+                break;
+            }
+            covered += c;
+            kept.push((r, c));
+        }
+        let sum: f64 = kept.iter().map(|(_, c)| f64::from(*c)).sum();
+        self.typical = Typical(
+            kept.into_iter()
+                .map(|(r, c)| (r, f64::from(c) / sum))
+                .collect(),
+        );
+    }
+}
+
+impl Plugin for DeviceShare {
+    fn name(&self) -> &'static str {
+        "deviceshare"
+    }
+
+    fn hooks(&self) -> Hooks {
+        Hooks::PREDICATE | Hooks::NODE_SCORE | Hooks::EVENTS
+    }
+
+    fn node_local(&self) -> bool {
+        self.local
+    }
+
+    fn open(&mut self, st: &State<'_>) {
+        self.requests = st
+            .tasks
+            .iter()
+            .map(|t| gpu::parse_request(&t.spec.requests, &t.spec.annotations))
+            .collect();
+        self.uses = st
+            .nodes
+            .iter()
+            .map(|n| vec![CardUse::default(); n.spec.gpus.len()])
+            .collect();
+        self.assigned = vec![None; st.tasks.len()];
+        self.local = self.requests.iter().flatten().all(|r| !r.has_filters());
+        for (i, t) in st.tasks.iter().enumerate() {
+            let (Some(req), Some(node)) = (self.requests[i].clone(), t.node) else {
+                continue;
+            };
+            if t.status.occupies_node() || t.status == TaskStatus::Pipelined {
+                self.account_existing(st, TaskIx(i as u32), node, &req);
+            }
+        }
+        if self.policy == Policy::Fgd {
+            self.build_typical();
+        }
+    }
+
+    fn predicate(&self, st: &State<'_>, task: TaskIx, node: NodeIx) -> Result<(), Unfit> {
+        let Some(req) = &self.requests[task.ix()] else {
+            return Ok(());
+        };
+        if st.nodes[node.ix()].spec.gpus.is_empty() {
+            return Err(Unfit::unresolvable("node(s) had no GPU cards"));
+        }
+        match self.choose(st, req, node) {
+            Some(_) => Ok(()),
+            None => Err(Unfit::unschedulable(
+                "node(s) had no GPU card with enough free memory and cores",
+            )),
+        }
+    }
+
+    fn node_score(&self, st: &State<'_>, task: TaskIx, node: NodeIx) -> f64 {
+        let Some(req) = &self.requests[task.ix()] else {
+            return 0.0;
+        };
+        let Some(chosen) = self.choose(st, req, node) else {
+            return 0.0;
+        };
+        let cards = &st.nodes[node.ix()].spec.gpus;
+        self.weight
+            * score(
+                req,
+                cards,
+                &self.uses[node.ix()],
+                &chosen,
+                self.policy,
+                &self.typical,
+            )
+    }
+
+    fn on_allocate(
+        &mut self,
+        st: &State<'_>,
+        task: TaskIx,
+        node: NodeIx,
+        annotations: &mut BTreeMap<String, String>,
+    ) {
+        // Undoing an eviction: the cards were never released.
+        if self.assigned[task.ix()].is_some() {
+            return;
+        }
+        let Some(req) = self.requests[task.ix()].clone() else {
+            return;
+        };
+        let Some(chosen) = self.choose(st, &req, node) else {
+            return;
+        };
+        let shares = Self::shares(st, &req, node, &chosen);
+        apply(&mut self.uses[node.ix()], &shares, true);
+        let n = &st.nodes[node.ix()];
+        let encoded = gpu::encode_assignment(
+            &shares
+                .iter()
+                .map(|&(g, memory_mib, cores)| {
+                    let c = &n.spec.gpus[g as usize];
+                    CardShare {
+                        uuid: c.uuid.clone(),
+                        model: c.model.clone(),
+                        memory_mib,
+                        cores,
+                    }
+                })
+                .collect::<Vec<_>>(),
+        );
+        debug_assert!(
+            shares
+                .iter()
+                .all(|&(g, _, _)| self.uses[node.ix()][g as usize].cores
+                    <= n.spec.gpus[g as usize].cores)
+        );
+        self.assigned[task.ix()] = Some(shares);
+        annotations.insert(gpu::HAMI_DEVICES_TO_ALLOCATE.into(), encoded.clone());
+        annotations.insert(gpu::VOLCANO_VGPU_IDS_NEW.into(), encoded);
+        annotations.insert(gpu::HAMI_VGPU_NODE.into(), n.id.as_str().to_owned());
+        annotations.insert(gpu::HAMI_BIND_PHASE.into(), "allocating".into());
+        if let Some(now) = st.snapshot.now {
+            annotations.insert(gpu::HAMI_VGPU_TIME.into(), (now / 1000).to_string());
+        }
+    }
+
+    fn on_deallocate(&mut self, st: &State<'_>, task: TaskIx, node: NodeIx) {
+        // An evicted (Releasing) pod holds its cards until it is gone.
+        if st.tasks[task.ix()].status == TaskStatus::Releasing {
+            return;
+        }
+        if let Some(shares) = self.assigned[task.ix()].take() {
+            apply(&mut self.uses[node.ix()], &shares, false);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
