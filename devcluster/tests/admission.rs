@@ -46,7 +46,12 @@ async fn webhook_server(h: &devcluster::DevClusterHandle) -> anyhow::Result<Sock
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = tcp.local_addr()?;
     let listener = devcluster::tls::TlsListener::new(tcp, cert.server_config()?)?;
+    let slow = || async {
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        Json(json!({}))
+    };
     let app = axum::Router::new()
+        .route("/slow", post(slow))
         .route("/validate", post(validate))
         .route("/mutate", post(mutate));
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -242,6 +247,76 @@ async fn namespace_selector_limits_a_webhook() -> anyhow::Result<()> {
             .create(&PostParams::default(), &pod("p", json!({"deny": "yes"}))?)
             .await
             .is_err()
+    );
+    h.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn timeout_and_object_selector() -> anyhow::Result<()> {
+    let (h, client) = common::start().await?;
+    let addr = webhook_server(&h).await?;
+    let ca = base64::engine::general_purpose::STANDARD.encode(h.ca_pem());
+    let base = format!("https://127.0.0.1:{}", addr.port());
+    // a webhook slower than its timeoutSeconds fails the request (failurePolicy Fail)
+    let mut slow = hook(
+        "slow.example.com",
+        &format!("{base}/slow"),
+        &ca,
+        &["configmaps"],
+        "Fail",
+    );
+    slow["timeoutSeconds"] = json!(1);
+    register(
+        &client,
+        "ValidatingWebhookConfiguration",
+        "validatingwebhookconfigurations",
+        "slow",
+        vec![slow],
+    )
+    .await?;
+    let cms: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "c1"}}))?;
+    let started = std::time::Instant::now();
+    match cms.create(&PostParams::default(), &cm).await {
+        Err(kube::Error::Api(s)) => assert!(s.message.contains("deadline"), "{}", s.message),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(2500),
+        "timeoutSeconds not honoured"
+    );
+    // objectSelector: only pods labelled checked=yes go to the denying webhook
+    let mut hk = hook(
+        "deny.example.com",
+        &format!("{base}/validate"),
+        &ca,
+        &["pods"],
+        "Fail",
+    );
+    hk["objectSelector"] =
+        json!({"matchExpressions": [{"key": "checked", "operator": "In", "values": ["yes"]}]});
+    register(
+        &client,
+        "ValidatingWebhookConfiguration",
+        "validatingwebhookconfigurations",
+        "objsel",
+        vec![hk],
+    )
+    .await?;
+    let pods: Api<Pod> = Api::default_namespaced(client);
+    pods.create(
+        &PostParams::default(),
+        &pod("unchecked", json!({"deny": "yes"}))?,
+    )
+    .await?;
+    assert!(
+        pods.create(
+            &PostParams::default(),
+            &pod("checked", json!({"deny": "yes", "checked": "yes"}))?
+        )
+        .await
+        .is_err()
     );
     h.shutdown().await;
     Ok(())
