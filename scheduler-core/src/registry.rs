@@ -29,7 +29,7 @@ impl Registry {
 
     /// Everything this crate implements: actions `enqueue`, `allocate`, `preempt`, `reclaim`,
     /// `backfill`; plugins `priority`, `gang`, `conformance`, `predicates`, `nodeorder`,
-    /// `binpack`, `proportion`, `capacity`, `drf`, `overcommit`, `deviceshare`.
+    /// `binpack`, `proportion`, `capacity`, `drf`, `overcommit`, `deviceshare`, `loadaware`.
     pub fn builtin() -> Self {
         let mut r = Self::empty();
         let entries: [(&'static str, PluginFactory); 6] = [
@@ -46,8 +46,10 @@ impl Registry {
             ("drf", plugins::drf::factory),
             ("overcommit", plugins::overcommit::factory),
         ];
-        let devices: [(&'static str, PluginFactory); 1] =
-            [("deviceshare", plugins::deviceshare::factory)];
+        let devices: [(&'static str, PluginFactory); 2] = [
+            ("deviceshare", plugins::deviceshare::factory),
+            ("loadaware", plugins::loadaware::factory),
+        ];
         let entries = entries.into_iter().chain(fairness).chain(devices);
         for (name, f) in entries {
             r.plugins.insert(name, f);

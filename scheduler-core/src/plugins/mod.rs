@@ -8,6 +8,7 @@ pub mod deviceshare;
 pub mod drf;
 pub mod fairshare;
 pub mod gang;
+pub mod loadaware;
 pub mod nodeorder;
 pub mod overcommit;
 pub mod predicates;
