@@ -93,6 +93,37 @@ fn preempt_evicts_only_lower_priority_in_the_queue() {
     }
 }
 
+#[test]
+fn a_queue_at_its_capability_still_preempts_inside_itself() {
+    // Queue q: capability 4 of the node's 8 GPUs, all four used by a low-priority job; a
+    // high-priority job wants 2. The node has room, the queue has none: preempt evicts 2.
+    let mut s = Snapshot::default();
+    let q = Queue {
+        capability: Some(Resources::new().with(NVIDIA_GPU, 4)),
+        ..Queue::open()
+    };
+    s.queues.insert("q".into(), q);
+    node(&mut s, "n", 8);
+    job(&mut s, "low", "q", 1, 1);
+    for k in 0..4 {
+        run_on(&mut s, &format!("low/{k}"), "low", 1, "n");
+    }
+    job(&mut s, "high", "q", 2, 10);
+    pend(&mut s, "high/0", "high", 1);
+    pend(&mut s, "high/1", "high", 1);
+    let sched = default();
+    let r = sched.run(&s).expect("session");
+    assert_eq!(evicted(&r).len(), 2, "{:?}", r.effects);
+    settle(&mut s, &sched);
+    assert_eq!(running(&s, "q"), 4, "never beyond capability");
+    let high_running = s
+        .tasks
+        .iter()
+        .filter(|(id, t)| id.as_str().starts_with("high") && t.node.is_some())
+        .count();
+    assert_eq!(high_running, 2);
+}
+
 /// Queue `a` runs what `jobs` says on node `n` (4 GPUs); queue `b` has one pending 1-GPU pod.
 fn reclaim_setup(gang_min: u32, now: Option<u64>) -> Snapshot {
     let mut s = Snapshot::default();

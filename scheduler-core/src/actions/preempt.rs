@@ -2,7 +2,7 @@
 //! running tasks of other jobs in the *same* queue that the plugins allow (priority: strictly
 //! lower priority; drf: larger share; gang: never below minAvailable), see [`super::victims`].
 //!
-//! Each task first needs the `allocatable` vote of its queue. Arguments: `minRunTime`,
+//! The queue's `allocatable` vote is asked once the victims are evicted. Arguments: `minRunTime`,
 //! `preemptionDelay` (durations; job annotations `basalt.dev/min-run-time` and
 //! `basalt.dev/preemption-delay` override them).
 
@@ -37,19 +37,12 @@ impl Action for Preempt {
         }
         let mut ev = Evictor::new(ssn, VictimKind::Preempt, self.rules);
         for job in jobs {
-            let Some(queue) = ssn.state.jobs[job.ix()].queue else {
+            if ssn.state.jobs[job.ix()].queue.is_none() {
                 continue;
-            };
-            let may_take = |ssn: &Session<'_>, task| {
-                if ssn.plugins.allocatable(&ssn.state, queue, task) {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "queue {} may not take the task (allocatable vote)",
-                        ssn.state.queues[queue.ix()].id
-                    ))
-                }
-            };
+            }
+            // The queue's `allocatable` vote is asked after the victims (same queue) are
+            // evicted, so a queue at its share or capability can still preempt inside itself.
+            let may_take = |_: &Session<'_>, _| Ok(());
             ev.run_job(ssn, job, &may_take);
         }
     }

@@ -300,10 +300,20 @@ impl Evictor {
             }
             ssn.state.future_idle(node, &mut free);
             if fits(&req, &free) {
-                let mut stmt = Statement::new();
-                ssn.pipeline(&mut stmt, task, node);
-                self.offset = node.ix();
-                return Some(stmt);
+                if !self.admits(ssn, task) {
+                    if self.kind == VictimKind::Reclaim {
+                        reasons.add(self.refusal(ssn, task));
+                        continue;
+                    }
+                    // The node has room but the queue has none: free the pod's size from
+                    // the queue's own lower-priority pods on this node instead.
+                    free.iter_mut().for_each(|f| *f = 0);
+                } else {
+                    let mut stmt = Statement::new();
+                    ssn.pipeline(&mut stmt, task, node);
+                    self.offset = node.ix();
+                    return Some(stmt);
+                }
             }
             let all = self.candidates(ssn, task, node);
             if all.is_empty() {
@@ -353,11 +363,36 @@ impl Evictor {
             for v in &chosen {
                 ssn.evict(&mut stmt, *v, why.clone());
             }
+            // Same-queue victims lowered the queue's allocation: ask the queue now.
+            if !self.admits(ssn, task) {
+                reasons.add(self.refusal(ssn, task));
+                ssn.discard(stmt);
+                continue;
+            }
             ssn.pipeline(&mut stmt, task, node);
             self.offset = node.ix();
             return Some(stmt);
         }
         None
+    }
+
+    /// The queue's vote on taking `task` now: `allocatable` for preempt, `preemptive` for
+    /// reclaim.
+    fn admits(&self, ssn: &Session<'_>, task: TaskIx) -> bool {
+        let Some(q) = ssn.state.jobs[ssn.state.tasks[task.ix()].job.ix()].queue else {
+            return false;
+        };
+        match self.kind {
+            VictimKind::Preempt => ssn.plugins.allocatable(&ssn.state, q, task),
+            VictimKind::Reclaim => ssn.plugins.preemptive(&ssn.state, q, task),
+        }
+    }
+
+    fn refusal(&self, ssn: &Session<'_>, task: TaskIx) -> String {
+        let q = ssn.state.jobs[ssn.state.tasks[task.ix()].job.ix()]
+            .queue
+            .map_or("", |q| ssn.state.queues[q.ix()].id.as_str());
+        format!("queue {q} may not take the task (over its deserved share or capability)")
     }
 
     fn explain_filtered(
