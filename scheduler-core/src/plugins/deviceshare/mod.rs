@@ -13,7 +13,9 @@
 //! Releasing) are charged, always by the amounts of their own requests; their assignment
 //! annotations only say *which* cards, and are ignored unless they name distinct cards of that
 //! node matching the request's count. Annotations on unbound pods are never read. A Releasing
-//! pod keeps its cards until it is gone from the snapshot.
+//! pod keeps its cards until it is gone from the snapshot. A node without a card inventory
+//! takes whole-card requests on its scalar `nvidia.com/gpu` alone (no assignment annotations)
+//! and no shared ones.
 //!
 //! Arguments: `deviceshare.SchedulePolicy` (`binpack` | `spread` | `fgd`), `deviceshare.ScheduleWeight`
 //! (1); Volcano's `deviceshare.VGPUEnable`, `GPUSharingEnable`, `GPUNumberEnable` and
@@ -252,7 +254,12 @@ impl Plugin for DeviceShare {
             return Ok(());
         };
         if st.nodes[node.ix()].spec.gpus.is_empty() {
-            return Err(Unfit::unresolvable("node(s) had no GPU cards"));
+            // No card inventory: whole cards are left to the scalar `nvidia.com/gpu` check.
+            return if req.exclusive {
+                Ok(())
+            } else {
+                Err(Unfit::unresolvable("node(s) had no GPU card inventory for shared GPUs"))
+            };
         }
         match self.choose(st, req, node) {
             Some(_) => Ok(()),
