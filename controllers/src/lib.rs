@@ -117,8 +117,14 @@ pub async fn run(
     tasks.push(tokio::spawn(podgroup::run(ctx.clone(), signal(&stop_rx))));
     tasks.push(tokio::spawn(queue::run(ctx.clone(), signal(&stop_rx))));
     tasks.push(tokio::spawn(command::run(ctx.clone(), signal(&stop_rx))));
-    tasks.push(tokio::spawn(jobflow::reconcile::run(ctx.clone(), signal(&stop_rx))));
-    tasks.push(tokio::spawn(jobtemplate::run(ctx.clone(), signal(&stop_rx))));
+    tasks.push(tokio::spawn(jobflow::reconcile::run(
+        ctx.clone(),
+        signal(&stop_rx),
+    )));
+    tasks.push(tokio::spawn(jobtemplate::run(
+        ctx.clone(),
+        signal(&stop_rx),
+    )));
     tasks.push(tokio::spawn(scheduler::run(ctx.clone(), signal(&stop_rx))));
     health.ready.store(true, Ordering::Relaxed);
     info!(schedulers = ?config.scheduler_names, "basalt controllers running");
