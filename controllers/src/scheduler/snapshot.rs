@@ -12,6 +12,7 @@ use crds::podgroup::{PodGroup, PodGroupPhase};
 use crds::queue::{Queue, QueueState};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::ResourceExt;
+use scheduler_core::model::gpu;
 use scheduler_core::model::{
     Constraints, NodeAffinityTerm, NodeSelectorOperator, NodeSelectorRequirement, Taint,
     TaintEffect, Toleration, TolerationOperator,
@@ -58,10 +59,22 @@ pub fn build(inputs: &Inputs<'_>, is_ours: impl Fn(Option<&str>) -> bool) -> Sna
         let max_pods = allocatable.get("pods");
         allocatable.set("pods", 0);
         let spec = node.spec.as_ref();
+        // GPU cards: HAMi's registration annotation, else capacity + GPU-feature-discovery
+        // labels (docs/gpu-sharing.md); sharing resources the node does not advertise get
+        // node-level totals so only deviceshare's per-card check decides.
+        let capacity = parse_list(status.and_then(|s| s.capacity.as_ref()));
+        let gpus = gpu::node_cards(
+            &node.name_any(),
+            node.labels(),
+            node.annotations(),
+            &capacity,
+        );
+        gpu::merge_share_allocatable(&mut allocatable, &gpus);
         snap.nodes.insert(
             NodeId::new(node.name_any()),
             scheduler_core::Node {
                 allocatable,
+                gpus,
                 labels: node.labels().clone(),
                 taints: spec
                     .and_then(|s| s.taints.as_ref())
@@ -387,5 +400,35 @@ mod tests {
         assert_eq!((job.min_member, job.phase), (2, JobPhase::Inqueue));
         let q = &snap.queues[&QueueId::new("q")];
         assert_eq!((q.weight, q.state), (2, scheduler_core::QueueState::Closed));
+    }
+
+    #[test]
+    fn gpu_cards_from_hami_annotation_else_gfd_labels() {
+        let hami: Node = obj(
+            "apiVersion: v1\nkind: Node\nmetadata:\n  name: h\n  annotations: {hami.io/node-nvidia-register: 'GPU-a,10,81920,100,NVIDIA-A100,0,true:'}\nstatus:\n  capacity: {nvidia.com/gpu: '10'}\n  allocatable: {nvidia.com/gpu: '10'}\n",
+        );
+        let gfd: Node = obj(
+            "apiVersion: v1\nkind: Node\nmetadata:\n  name: g\n  labels: {nvidia.com/gpu.product: NVIDIA-H100, nvidia.com/gpu.memory: '81559'}\nstatus:\n  capacity: {nvidia.com/gpu: '2'}\n  allocatable: {nvidia.com/gpu: '2'}\n",
+        );
+        let snap = build(
+            &Inputs {
+                pods: &[],
+                nodes: &[&hami, &gfd],
+                podgroups: &[],
+                queues: &[],
+                in_flight: &BTreeMap::new(),
+            },
+            |_| true,
+        );
+        let h = &snap.nodes[&NodeId::new("h")];
+        assert_eq!(h.gpus.len(), 1);
+        assert_eq!(
+            (h.gpus[0].uuid.as_str(), h.gpus[0].memory_mib),
+            ("GPU-a", 81920)
+        );
+        assert_eq!(h.allocatable.get(gpu::HAMI_GPUMEM), 81920);
+        let g = &snap.nodes[&NodeId::new("g")];
+        assert_eq!(g.gpus.len(), 2);
+        assert_eq!(g.gpus[1].model, "NVIDIA-H100");
     }
 }
