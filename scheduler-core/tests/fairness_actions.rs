@@ -188,6 +188,30 @@ fn reclaim_evicts_a_small_gang_whole() {
 }
 
 #[test]
+fn reclaim_evicts_a_spread_gang_whole() {
+    // Three 1-GPU nodes. Queue a: gang g (2 pods, minAvailable 2) on n0 and n1, a single on n2
+    // (deserved 1, allocated 3); queue b wants one GPU. n0 is tried first: taking g/0 alone
+    // would break g, so g goes whole — its pod on n1 too — and never just one of its pods.
+    let mut s = Snapshot::default();
+    for q in ["a", "b"] {
+        s.queues.insert(q.into(), Queue::open());
+    }
+    for n in ["n0", "n1", "n2"] {
+        node(&mut s, n, 1);
+    }
+    job(&mut s, "g", "a", 2, 0);
+    run_on(&mut s, "g/0", "g", 1, "n0");
+    run_on(&mut s, "g/1", "g", 1, "n1");
+    job(&mut s, "s", "a", 1, 0);
+    run_on(&mut s, "s/0", "s", 1, "n2");
+    job(&mut s, "w", "b", 1, 0);
+    pend(&mut s, "w/0", "w", 1);
+    pend(&mut s, "w/1", "w", 1);
+    let r = default().run(&s).expect("session");
+    assert_eq!(evicted(&r), ["g/0", "g/1"]);
+}
+
+#[test]
 fn minimum_run_time_and_preemption_delay() {
     let min = |v: &str| [("basalt.dev/min-run-time".to_owned(), v.to_owned())].into();
     // Gang started at 0 (creation), now = 60 s.

@@ -110,10 +110,12 @@ fn annotation_ms(ssn: &Session<'_>, job: JobIx, key: &str) -> Option<u64> {
 
 /// Takes victims in order until `req` fits `free`, never leaving a victim gang running below
 /// minAvailable: a victim that would is taken only together with all of its gang's running
-/// members (when they are all on this node and allowed: the gang is evicted whole), otherwise
-/// skipped for another.
+/// members — on this node or others, each passing the same rules (the gang is evicted whole) —
+/// otherwise skipped for another.
 fn gang_safe_prefix(
+    ev: &Evictor,
     ssn: &Session<'_>,
+    task: TaskIx,
     allowed: &[TaskIx],
     req: &[i64],
     free: &mut [i64],
@@ -138,20 +140,48 @@ fn gang_safe_prefix(
             *taken.entry(j).or_insert(0) += 1;
             continue;
         }
-        let members: Vec<TaskIx> = allowed
+        let here: Vec<TaskIx> = allowed
             .iter()
             .copied()
             .filter(|t| st.tasks[t.ix()].job == j && !chosen.contains(t))
             .collect();
-        if members.len() as u32 + gone == ready {
-            for m in members {
+        let elsewhere: Vec<TaskIx> = st.jobs[j.ix()]
+            .tasks
+            .iter()
+            .copied()
+            .filter(|t| {
+                let x = &st.tasks[t.ix()];
+                matches!(x.status, TaskStatus::Running | TaskStatus::Bound)
+                    && !here.contains(t)
+                    && !chosen.contains(t)
+            })
+            .collect();
+        let whole = (here.len() + elsewhere.len()) as u32 + gone == ready
+            && elsewhere.iter().all(|t| {
+                st.tasks[t.ix()].spec.preemptable
+                    && ev.run_left(ssn, *t) == 0
+                    && !ev.ahead(ssn, task, *t)
+            })
+            && (elsewhere.is_empty() || {
+                // The plugins judge the whole set, with what is already chosen first.
+                let all: Vec<TaskIx> = chosen
+                    .iter()
+                    .chain(&here)
+                    .chain(&elsewhere)
+                    .copied()
+                    .collect();
+                ssn.plugins.victims(ev.kind, st, task, &all).len() == all.len()
+            });
+        if whole {
+            for m in here {
                 add_into(free, st.request(m));
                 chosen.push(m);
             }
+            chosen.extend(elsewhere);
             taken.insert(j, ready);
         } else {
             reasons.add(format!(
-                "victim gang {} would drop below minAvailable {} and cannot be evicted whole here",
+                "victim gang {} would drop below minAvailable {} and cannot be evicted whole",
                 st.jobs[j.ix()].id,
                 st.jobs[j.ix()].min_member
             ));
@@ -346,7 +376,7 @@ impl Evictor {
                 continue;
             }
             allowed.sort_by(|a, b| self.victim_order(ssn, *a, *b));
-            let chosen = gang_safe_prefix(ssn, &allowed, &req, &mut free, reasons);
+            let chosen = gang_safe_prefix(self, ssn, task, &allowed, &req, &mut free, reasons);
             if !fits(&req, &free) {
                 reasons.add("evicting every allowed victim would not free enough");
                 continue;
