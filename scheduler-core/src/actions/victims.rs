@@ -483,6 +483,9 @@ impl Evictor {
             return 0;
         };
         if wait > 0 {
+            if !self.any_candidate(ssn, first) {
+                return 0;
+            }
             self.note(
                 ssn,
                 job,
