@@ -132,10 +132,20 @@ impl Plugin for Capacity {
             let deserved = st.queues[i].spec.deserved.as_ref();
             let mut want = deserved.map_or_else(|| vec![0; d], |r| st.dims.vector(r));
             let (pcap, pdes, pgua) = match parent {
+                // A parent without a deserved or guarantee (e.g. `root`) does not bound its
+                // children's.
                 Some(p) => (
                     self.queues[p].real_capability.clone(),
-                    self.queues[p].deserved.clone(),
-                    self.queues[p].guarantee.clone(),
+                    if st.queues[p].spec.deserved.is_some() {
+                        self.queues[p].deserved.clone()
+                    } else {
+                        vec![i64::MAX; d]
+                    },
+                    if st.queues[p].spec.guarantee.is_some() {
+                        self.queues[p].guarantee.clone()
+                    } else {
+                        vec![i64::MAX; d]
+                    },
                 ),
                 None => (vec![i64::MAX; d], vec![i64::MAX; d], vec![i64::MAX; d]),
             };
@@ -255,5 +265,94 @@ impl Plugin for Capacity {
 
     fn on_deallocate(&mut self, st: &State<'_>, task: TaskIx, _node: NodeIx) {
         self.adjust(st, task, false);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Queue;
+    use crate::plugins::testkit::{Kit, task_ix};
+    use crate::resources::Resources;
+
+    fn gpu(n: i64) -> Resources {
+        Resources::new().with("nvidia.com/gpu", n)
+    }
+
+    /// root (capability 8, deserved 6) → c1 (deserved 10), c2 (guarantee 2, deserved 1).
+    fn tree(c1_running: u32) -> Kit {
+        let mut k = Kit::new();
+        k.snap.queues.clear();
+        let q = |parent: Option<&str>, cap, des, gua| Queue {
+            parent: parent.map(Into::into),
+            capability: cap,
+            deserved: des,
+            guarantee: gua,
+            ..Queue::open()
+        };
+        k.snap
+            .queues
+            .insert("root".into(), q(None, Some(gpu(8)), Some(gpu(6)), None));
+        k.snap
+            .queues
+            .insert("c1".into(), q(Some("root"), None, Some(gpu(10)), None));
+        k.snap.queues.insert(
+            "c2".into(),
+            q(Some("root"), None, Some(gpu(1)), Some(gpu(2))),
+        );
+        k.node("n", gpu(8));
+        for (job, queue) in [("a", "c1"), ("b", "c2")] {
+            k.job(job, 1, 0);
+            k.snap.jobs.get_mut(&job.into()).expect("job").queue = queue.into();
+        }
+        for i in 0..c1_running {
+            k.running(&format!("a/{i}"), "a", gpu(1), "n");
+        }
+        k.task("a/p", "a", gpu(1), 0).task("b/0", "b", gpu(1), 0);
+        k
+    }
+
+    #[test]
+    fn deserved_nests_and_capability_binds_up_the_tree() {
+        // (c1 running, c1 may take one more, c2 may reclaim from c1)
+        let cases = [(5, true, false), (8, false, true)];
+        for (i, (running, more, reclaim)) in cases.into_iter().enumerate() {
+            let k = tree(running);
+            k.with_state(|st| {
+                let mut p = Capacity::default();
+                p.open(st);
+                let g = st.dims.index_of("nvidia.com/gpu").expect("gpu");
+                let ix = |n: &str| {
+                    QueueIx(
+                        st.queues
+                            .iter()
+                            .position(|q| q.id.as_str() == n)
+                            .expect("q") as u32,
+                    )
+                };
+                assert_eq!(
+                    p.queues()[ix("c1").ix()].deserved[g],
+                    6,
+                    "clamped to parent"
+                );
+                assert_eq!(
+                    p.queues()[ix("c2").ix()].deserved[g],
+                    2,
+                    "raised to guarantee"
+                );
+                let (ap, b0) = (task_ix(st, "a/p"), task_ix(st, "b/0"));
+                assert_eq!(
+                    p.allocatable(st, ix("root"), ap),
+                    Some(false),
+                    "inner queue"
+                );
+                assert_eq!(p.allocatable(st, ix("c1"), ap), Some(more), "case {i}");
+                let victims: Vec<TaskIx> = (0..running)
+                    .map(|v| task_ix(st, &format!("a/{v}")))
+                    .collect();
+                let got = p.reclaimable(st, b0, &victims).expect("votes");
+                assert_eq!(!got.is_empty(), reclaim, "case {i}: {got:?}");
+            });
+        }
     }
 }
