@@ -115,6 +115,9 @@ impl GpuRequest {
 
     /// Whether the pod's type and UUID filters allow `card`.
     pub fn allows(&self, card: &GpuDevice) -> bool {
+        if !self.has_filters() {
+            return true;
+        }
         let model = card.model.to_ascii_lowercase();
         let has = |t: &String| model.contains(&t.to_ascii_lowercase());
         (self.use_types.is_empty() || self.use_types.iter().any(has))

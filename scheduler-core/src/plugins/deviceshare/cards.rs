@@ -127,6 +127,9 @@ pub fn choose(
     typical: &Typical,
 ) -> Option<Vec<u16>> {
     let need = req.count as usize;
+    if need == 1 && policy != Policy::Fgd {
+        return choose_one(req, cards, uses, policy).map(|g| vec![g]);
+    }
     let mut fit: Vec<u16> = (0..cards.len())
         .filter(|&g| fits(req, &cards[g], &uses[g]))
         .map(|g| g as u16)
@@ -164,6 +167,45 @@ pub fn choose(
     }
     fit.truncate(need);
     Some(fit)
+}
+
+/// Whether at least `req.count` cards fit (the predicate; no allocation).
+pub fn enough(req: &GpuRequest, cards: &[GpuDevice], uses: &[CardUse]) -> bool {
+    let mut left = req.count;
+    for (c, u) in cards.iter().zip(uses) {
+        if fits(req, c, u) {
+            left -= 1;
+            if left == 0 {
+                return true;
+            }
+        }
+    }
+    left == 0
+}
+
+/// The one card binpack or spread picks, by a scan (same order as the sort in [`choose`]).
+fn choose_one(
+    req: &GpuRequest,
+    cards: &[GpuDevice],
+    uses: &[CardUse],
+    policy: Policy,
+) -> Option<u16> {
+    let mut best: Option<(u32, f64, u16)> = None;
+    for (g, (c, u)) in cards.iter().zip(uses).enumerate() {
+        if !fits(req, c, u) {
+            continue;
+        }
+        let after = util(c, u.memory + req.memory_on(c), u.cores + req.cores_on());
+        let better = match (policy, best) {
+            (_, None) => true,
+            (Policy::Spread, Some((t, a, _))) => u.tenants < t || (u.tenants == t && after < a),
+            (_, Some((_, a, _))) => after > a,
+        };
+        if better {
+            best = Some((u.tenants, after, g as u16));
+        }
+    }
+    best.map(|(_, _, g)| g)
 }
 
 /// Node score in 0..100 of placing `req` on `chosen`.

@@ -26,7 +26,7 @@ mod cards;
 use std::collections::{BTreeMap, HashMap};
 
 pub use cards::{CardUse, Policy};
-use cards::{Typical, apply, choose, score};
+use cards::{Typical, apply, choose, enough, score};
 
 use crate::config::{Arguments, ConfigError};
 use crate::model::TaskStatus;
@@ -258,12 +258,15 @@ impl Plugin for DeviceShare {
             return if req.exclusive {
                 Ok(())
             } else {
-                Err(Unfit::unresolvable("node(s) had no GPU card inventory for shared GPUs"))
+                Err(Unfit::unresolvable(
+                    "node(s) had no GPU card inventory for shared GPUs",
+                ))
             };
         }
-        match self.choose(st, req, node) {
-            Some(_) => Ok(()),
-            None => Err(Unfit::unschedulable(
+        let cards = &st.nodes[node.ix()].spec.gpus;
+        match enough(req, cards, &self.uses[node.ix()]) {
+            true => Ok(()),
+            false => Err(Unfit::unschedulable(
                 "node(s) had no GPU card with enough free memory and cores",
             )),
         }
