@@ -2,6 +2,7 @@
 //!
 //! One test binary (`cargo nextest run -p basalt --test e2e`); one module per area.
 
+mod cli;
 mod controllers;
 mod harness;
 mod jobflow;

@@ -3,6 +3,7 @@
 
 pub mod common;
 pub mod job;
+pub mod placement;
 pub mod queue;
 pub mod report;
 pub mod why;

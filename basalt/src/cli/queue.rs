@@ -280,7 +280,8 @@ pub fn list_table(queues: &[Queue], counts: &BTreeMap<String, Counts>, wide: boo
             common::fmt_list(q.spec.guarantee.as_ref().and_then(|g| g.resource.as_ref())),
             common::fmt_list(deserved),
             common::fmt_list(st.allocated.as_ref()),
-            c.pending.to_string(),
+            // Waiting = not admitted yet or admitted but not running (vcctl splits these; -o wide does).
+            (c.pending + c.inqueue).to_string(),
             c.running.to_string(),
         ];
         if wide {

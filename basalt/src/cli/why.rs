@@ -1,8 +1,383 @@
-//! `basalt why JOB`: why a job is pending and what would unblock it.
+//! `basalt why JOB`: why a job is pending and what would unblock it, from the live state (Queue
+//! state and capability, free capacity per node) and what the scheduler last published (PodGroup
+//! conditions, `PodScheduled=False` messages, `FailedScheduling` events).
 
-use super::common::Conn;
+use anyhow::Context as _;
+use crds::job::Job;
+use crds::podgroup::PodGroup;
+use crds::queue::{Queue, QueueState};
+use k8s_openapi::api::core::v1::{Event, Node, Pod};
+use kube::ResourceExt;
+use kube::api::{Api, ListParams};
+use scheduler_core::Resources;
+use scheduler_core::quantity::format_resource_amount;
+use serde::Serialize;
+
+use super::common::{self, Conn};
+use super::placement;
+
+/// Everything `why` found, in the order it prints it.
+#[derive(Debug, Default, Serialize)]
+pub struct Diagnosis {
+    /// `namespace/name`.
+    pub job: String,
+    /// Job phase.
+    pub phase: String,
+    /// The job's queue.
+    pub queue: String,
+    /// Pods of the job not on a node (created or still to be created).
+    pub unplaced: usize,
+    /// What keeps the job pending, most decisive first.
+    pub causes: Vec<String>,
+    /// The queue's shares and the jobs queued before this one.
+    pub queue_position: Vec<String>,
+    /// What would unblock it.
+    pub unblock: Vec<String>,
+    /// Whether preemption or reclaim was considered.
+    pub preemption: String,
+    /// The scheduler's latest published explanation.
+    pub scheduler_says: Option<String>,
+}
+
+/// Live objects `diagnose` reads.
+pub struct Inputs<'a> {
+    /// The job.
+    pub job: &'a Job,
+    /// Its PodGroup, if created.
+    pub podgroup: Option<&'a PodGroup>,
+    /// Its queue, if it exists.
+    pub queue: Option<&'a Queue>,
+    /// Every Queue.
+    pub queues: &'a [Queue],
+    /// Every node.
+    pub nodes: &'a [Node],
+    /// Every pod.
+    pub pods: &'a [Pod],
+    /// Every PodGroup.
+    pub podgroups: &'a [PodGroup],
+    /// Events of the job's namespace.
+    pub events: &'a [Event],
+    /// Now, seconds since the epoch.
+    pub now: i64,
+}
 
 /// Runs `basalt why`.
-pub async fn run(_conn: &Conn, job: &str) -> anyhow::Result<()> {
-    anyhow::bail!("basalt why {job}: not implemented yet")
+pub async fn run(conn: &Conn, name: &str) -> anyhow::Result<()> {
+    let (client, ns) = conn.connect().await?;
+    let job = super::job::get(&Api::namespaced(client.clone(), &ns), &ns, name).await?;
+    let queue_name = job.spec.queue.clone().unwrap_or_else(|| "default".into());
+    let queues = list::<Queue>(Api::all(client.clone()), "Queues").await?;
+    let podgroups = super::queue::podgroups(&client).await?;
+    let nodes = list::<Node>(Api::all(client.clone()), "Nodes").await?;
+    let pods = list::<Pod>(Api::all(client.clone()), "Pods").await?;
+    let events = list::<Event>(Api::namespaced(client.clone(), &ns), "Events").await?;
+    let pg_name = controllers::job::build::podgroup_name(&job);
+    let podgroup = podgroups
+        .iter()
+        .find(|p| p.name_any() == pg_name && p.namespace().as_deref() == Some(&ns));
+    let d = diagnose(&Inputs {
+        job: &job,
+        podgroup,
+        queue: queues.iter().find(|q| q.name_any() == queue_name),
+        queues: &queues,
+        nodes: &nodes,
+        pods: &pods,
+        podgroups: &podgroups,
+        events: &events,
+        now: common::now_secs(),
+    });
+    if !common::print_structured(conn.output, &d)? {
+        crate::write_stdout(&render(&d))?;
+    }
+    Ok(())
+}
+
+async fn list<K>(api: Api<K>, what: &str) -> anyhow::Result<Vec<K>>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    Ok(api
+        .list(&ListParams::default())
+        .await
+        .with_context(|| format!("listing {what}"))?
+        .items)
+}
+
+/// The text report.
+pub fn render(d: &Diagnosis) -> String {
+    let mut out = format!(
+        "Job {}: {} in queue {} ({} pod(s) unplaced)\n",
+        d.job, d.phase, d.queue, d.unplaced
+    );
+    let mut section = |title: &str, lines: &[String]| {
+        if !lines.is_empty() {
+            out.push_str(&format!("\n{title}:\n"));
+            for l in lines {
+                out.push_str(&format!("  - {l}\n"));
+            }
+        }
+    };
+    section("Why it is pending", &d.causes);
+    section("Queue", &d.queue_position);
+    section("What would unblock it", &d.unblock);
+    out.push_str(&format!("\nPreemption: {}\n", d.preemption));
+    if let Some(s) = &d.scheduler_says {
+        out.push_str(&format!("Scheduler's last explanation: {s}\n"));
+    }
+    out
+}
+
+fn fmt_amount(resource: &str, v: i64) -> String {
+    format!("{} {resource}", format_resource_amount(resource, v))
+}
+
+/// The queue of a pod's PodGroup.
+pub fn pod_queue<'a>(pod: &Pod, podgroups: &'a [PodGroup]) -> Option<&'a str> {
+    let group = pod.annotations().get(crds::labels::GROUP_NAME)?;
+    podgroups
+        .iter()
+        .find(|g| &g.name_any() == group && g.namespace() == pod.namespace())
+        .map(|g| g.spec.queue.as_deref().unwrap_or("default"))
+}
+
+/// Pure: the diagnosis of `inputs.job`.
+pub fn diagnose(i: &Inputs<'_>) -> Diagnosis {
+    let job = i.job;
+    let ns = job.namespace().unwrap_or_default();
+    let name = job.name_any();
+    let queue_name = job.spec.queue.clone().unwrap_or_else(|| "default".into());
+    let phase = job
+        .status
+        .as_ref()
+        .and_then(|s| s.state.as_ref())
+        .and_then(|s| s.phase)
+        .map_or("Pending".to_owned(), |p| format!("{p:?}"));
+    let mine: Vec<&Pod> = i
+        .pods
+        .iter()
+        .filter(|p| {
+            p.namespace().as_deref() == Some(&ns)
+                && p.labels().get(crds::labels::JOB_NAME) == Some(&name)
+        })
+        .collect();
+    let finished = matches!(
+        phase.as_str(),
+        "Completed"
+            | "Failed"
+            | "Terminated"
+            | "Aborted"
+            | "Completing"
+            | "Terminating"
+            | "Aborting"
+    );
+    let demand = if finished {
+        Vec::new()
+    } else {
+        placement::unplaced_demand(job, &mine)
+    };
+    let placed = mine.iter().filter(|p| common::holds_node(p)).count();
+    let mut d = Diagnosis {
+        job: format!("{ns}/{name}"),
+        phase: phase.clone(),
+        queue: queue_name.clone(),
+        unplaced: demand.len(),
+        ..Default::default()
+    };
+    let mut need = Resources::new();
+    for (_, r) in &demand {
+        need.add(r);
+    }
+    // Queue: existence, state, capability.
+    let queue_alloc = {
+        let mut a = Resources::new();
+        for p in i.pods.iter().filter(|p| common::holds_node(p)) {
+            if pod_queue(p, i.podgroups) == Some(queue_name.as_str()) {
+                a.add(&common::requests(p));
+            }
+        }
+        a
+    };
+    match i.queue {
+        None => d.causes.push(format!(
+            "queue {queue_name:?} does not exist; create it with `basalt queue create {queue_name}` or set spec.queue to an existing one"
+        )),
+        Some(q) => {
+            let state = super::queue::state(q);
+            if matches!(state, QueueState::Closed | QueueState::Closing) {
+                d.causes.push(format!(
+                    "queue {queue_name} is {state:?}: it admits no new jobs (running ones finish); open it with `basalt queue open {queue_name}`"
+                ));
+                d.unblock.push(format!("`basalt queue open {queue_name}`"));
+            }
+            let cap = controllers::resources::parse_list(q.spec.capability.as_ref());
+            for (res, c) in cap.iter() {
+                let (a, n) = (queue_alloc.get(res), need.get(res));
+                if n > 0 && a + n > c {
+                    d.causes.push(format!(
+                        "queue {queue_name} capability: {} allocated of {} capability; this job needs {} more (over by {})",
+                        fmt_amount(res, a), format_resource_amount(res, c), fmt_amount(res, n), fmt_amount(res, a + n - c)
+                    ));
+                    let running: Vec<&Pod> = i
+                        .pods
+                        .iter()
+                        .filter(|p| common::holds_node(p) && pod_queue(p, i.podgroups) == Some(queue_name.as_str()))
+                        .collect();
+                    d.unblock.push(placement::frees_within(&running, res, a + n - c, i.now, &format!("in queue {queue_name}")));
+                    d.unblock.push(format!(
+                        "or raise the capability: `kubectl patch queue {queue_name} --type merge -p '{{\"spec\":{{\"capability\":{{\"{res}\":\"{}\"}}}}}}'`",
+                        format_resource_amount(res, a + n)
+                    ));
+                }
+            }
+            let st = q.status.clone().unwrap_or_default();
+            let deserved = controllers::resources::parse_list(q.spec.deserved.as_ref().or(st.deserved.as_ref()));
+            for res in [common::GPU, "cpu"] {
+                if need.get(res) > 0 || queue_alloc.get(res) > 0 {
+                    let show = |r: &Resources| if r.get(res) > 0 || r.iter().any(|(k, _)| k == res) { format_resource_amount(res, r.get(res)) } else { "-".into() };
+                    d.queue_position.push(format!(
+                        "{res}: allocated {} / deserved {} / capability {}",
+                        format_resource_amount(res, queue_alloc.get(res)), show(&deserved), show(&cap)
+                    ));
+                }
+            }
+        }
+    }
+    let created = job
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .map(|t| t.0.as_second())
+        .unwrap_or(0);
+    let my_pg = i.podgroup.map(|p| p.name_any());
+    let ahead: Vec<String> = i
+        .podgroups
+        .iter()
+        .filter(|g| g.spec.queue.as_deref().unwrap_or("default") == queue_name)
+        .filter(|g| Some(g.name_any()) != my_pg)
+        .filter(|g| {
+            matches!(
+                g.status.as_ref().and_then(|s| s.phase),
+                None | Some(
+                    crds::podgroup::PodGroupPhase::Pending | crds::podgroup::PodGroupPhase::Inqueue
+                )
+            )
+        })
+        .filter(|g| {
+            g.metadata
+                .creation_timestamp
+                .as_ref()
+                .map(|t| t.0.as_second())
+                .unwrap_or(0)
+                <= created
+        })
+        .map(|g| {
+            format!(
+                "{}/{}",
+                g.namespace().unwrap_or_default(),
+                g.owner_references()
+                    .first()
+                    .map_or(g.name_any(), |o| o.name.clone())
+            )
+        })
+        .collect();
+    d.queue_position.push(if ahead.is_empty() {
+        "no pending job of this queue is ahead of it".into()
+    } else {
+        format!(
+            "{} pending job(s) ahead of it: {}",
+            ahead.len(),
+            ahead.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+        )
+    });
+    // Placement: can the unplaced pods (the gang's remainder) fit the free capacity?
+    let min = job.spec.min_available.unwrap_or(0).max(0) as usize;
+    let fit = placement::fit(i.nodes, i.pods, &demand);
+    if !demand.is_empty() && placed + fit.placed < min.max(placed + 1) {
+        for s in &fit.shortfalls {
+            d.causes.push(s.clone());
+        }
+        if let Some(u) = &fit.largest_unplaced {
+            d.unblock
+                .push(placement::node_frees(&fit.free_after, i.pods, u, i.now));
+        }
+        d.unblock.extend(placement::reclaim_candidates(
+            i.queues,
+            i.pods,
+            i.podgroups,
+            &queue_name,
+        ));
+    }
+    if d.causes.is_empty() {
+        d.causes.push(if phase == "Aborted" {
+            format!("the job was aborted; resume it with `basalt job resume {name} -n {ns}`")
+        } else if finished {
+            format!("nothing is pending: the job is {phase}")
+        } else if demand.is_empty() {
+            format!("nothing is pending: every pod of the job is placed (phase {phase})")
+        } else {
+            "no blocker found in the live state (queue open, under capability, capacity free); the next scheduling session should place it — see the scheduler's explanation below".into()
+        });
+    }
+    // What the scheduler published.
+    let pod_names: Vec<String> = mine.iter().map(|p| p.name_any()).collect();
+    let mut events: Vec<&Event> = i
+        .events
+        .iter()
+        .filter(|e| e.reason.as_deref() == Some("FailedScheduling"))
+        .filter(|e| {
+            e.involved_object
+                .name
+                .as_ref()
+                .is_some_and(|n| pod_names.contains(n) || *n == name)
+        })
+        .collect();
+    events.sort_by_key(|e| {
+        e.last_timestamp
+            .as_ref()
+            .or(e.first_timestamp.as_ref())
+            .map(|t| t.0.as_second())
+            .unwrap_or(0)
+    });
+    let condition = i
+        .podgroup
+        .and_then(|g| g.status.as_ref())
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|cs| {
+            cs.iter()
+                .find(|c| {
+                    c.type_.as_deref() == Some("Unschedulable")
+                        && c.status.as_deref() == Some("True")
+                })
+                .and_then(|c| c.message.clone())
+        });
+    let pod_condition = mine.iter().find_map(|p| {
+        p.status
+            .as_ref()?
+            .conditions
+            .as_ref()?
+            .iter()
+            .find(|c| c.type_ == "PodScheduled" && c.status == "False")?
+            .message
+            .clone()
+    });
+    d.scheduler_says = events
+        .last()
+        .and_then(|e| e.message.clone())
+        .or(pod_condition)
+        .or(condition);
+    let said = d.scheduler_says.clone().unwrap_or_default().to_lowercase();
+    d.preemption = if said.contains("preempt") || said.contains("reclaim") {
+        format!(
+            "considered by the scheduler: {}",
+            d.scheduler_says.clone().unwrap_or_default()
+        )
+    } else if job.spec.priority_class_name.is_none() {
+        "no preemption explanation published for this job; it has no priorityClassName, so preempt cannot take pods of equal-priority jobs in its queue (reclaim across queues needs its queue under its deserved share)".into()
+    } else {
+        format!(
+            "no preemption explanation published for this job (priority class {}); preempt only takes lower-priority pods whose jobs stay above minAvailable",
+            job.spec.priority_class_name.clone().unwrap_or_default()
+        )
+    };
+    d
 }

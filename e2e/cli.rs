@@ -1,0 +1,222 @@
+//! The operator CLI against `basalt up`: `basalt queue|job` list views (snapshots with ages
+//! normalised), queue open/close and job abort through Commands, and `basalt why` naming the
+//! real cause for a gang that cannot fit, a job held by its queue's capability and a job in a
+//! Closed queue.
+//!
+//! The cluster runs with `--no-webhooks`: the validating webhook refuses new jobs in a Closed
+//! queue, and this test needs one to exist (as it does when a queue is closed after submission
+//! through another API server, or on clusters without Basalt's webhooks).
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::harness::Cluster;
+
+const T: Duration = Duration::from_secs(60);
+
+/// Runs `basalt <args> --kubeconfig <cluster>`; returns (success, stdout, stderr).
+fn basalt(c: &Cluster, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_basalt"))
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(&c.kubeconfig)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("running basalt");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn ok(c: &Cluster, args: &[&str]) -> String {
+    let (success, out, err) = basalt(c, args);
+    assert!(
+        success,
+        "basalt {} failed:\n{err}\n{}",
+        args.join(" "),
+        c.log()
+    );
+    out
+}
+
+/// Tokens of each line joined by one space, ages (`12s`, `3m`) replaced by `AGE`.
+fn normalise(text: &str) -> String {
+    text.lines()
+        .map(|l| {
+            l.split_whitespace()
+                .map(|t| {
+                    let digits = t.trim_end_matches(['s', 'm', 'h', 'd']);
+                    if digits.len() + 1 == t.len()
+                        && !digits.is_empty()
+                        && digits.chars().all(|c| c.is_ascii_digit())
+                    {
+                        "AGE"
+                    } else {
+                        t
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Every line's columns start where the header's do (kubectl-style alignment).
+fn assert_aligned(table: &str) {
+    let starts = |l: &str| -> Vec<usize> {
+        let b = l.as_bytes();
+        (0..b.len())
+            .filter(|&i| b[i] != b' ' && (i == 0 || b[i - 1] == b' '))
+            .collect()
+    };
+    let header = starts(table.lines().next().unwrap_or_default());
+    for line in table.lines().skip(1) {
+        assert_eq!(starts(line), header, "misaligned {line:?} in\n{table}");
+    }
+}
+
+fn job(name: &str, queue: &str, replicas: u32, gpus: u32, duration: &str) -> String {
+    format!(
+        "apiVersion: batch.volcano.sh/v1alpha1
+kind: Job
+metadata: {{name: {name}}}
+spec:
+  schedulerName: volcano
+  queue: {queue}
+  minAvailable: {replicas}
+  tasks:
+  - name: worker
+    replicas: {replicas}
+    template:
+      metadata: {{annotations: {{sim.basalt.dev/duration: {duration}}}}}
+      spec:
+        restartPolicy: Never
+        containers: [{{name: w, image: busybox, resources: {{limits: {{nvidia.com/gpu: \"{gpus}\"}}}}}}]
+"
+    )
+}
+
+fn wait_job(c: &Cluster, name: &str, phase: &str) {
+    c.wait_for(&format!("job {name} {phase}"), T, || {
+        let j = c.get_json(&["vcjob", name]);
+        (j.pointer("/status/state/phase").and_then(|p| p.as_str()) == Some(phase)).then_some(())
+    });
+}
+
+fn wait_text(c: &Cluster, what: &str, args: &[&str], expected: &str) -> String {
+    let deadline = std::time::Instant::now() + T;
+    loop {
+        let last = normalise(&ok(c, args));
+        if last == expected {
+            return last;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: after {T:?} got\n{last}\nexpected\n{expected}\n--- log ---\n{}",
+            c.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn list_views_actions_and_why() {
+    let c = Cluster::start(&["--no-webhooks"]);
+    ok(
+        &c,
+        &[
+            "queue",
+            "create",
+            "team-x",
+            "--capability",
+            "nvidia.com/gpu=2",
+        ],
+    );
+    ok(&c, &["queue", "create", "team-y", "-w", "2"]);
+    let (success, _, err) = basalt(&c, &["queue", "create", "team-y"]);
+    assert!(!success && err.contains("already exists"), "{err}");
+    ok(&c, &["queue", "close", "team-y"]);
+    c.wait_for("team-y Closed", T, || {
+        ok(&c, &["queue", "get", "team-y"])
+            .contains("Closed")
+            .then_some(())
+    });
+    c.apply(&job("hold", "team-x", 1, 2, "10m"));
+    wait_job(&c, "hold", "Running");
+    c.apply(&job("capped", "team-x", 1, 2, "1m"));
+    c.apply(&job("gang", "default", 4, 8, "1m"));
+    c.apply(&job("closed", "team-y", 1, 1, "1m"));
+
+    let queues = wait_text(
+        &c,
+        "queue list snapshot",
+        &["queue", "list"],
+        "NAME STATE WEIGHT CAPABILITY GUARANTEE DESERVED ALLOCATED PENDING RUNNING
+default Open 1 - - - - 1 0
+root Open 1 - - - - 0 0
+team-x Open 1 gpu=2 - - gpu=2 1 1
+team-y Closed 2 - - - - 1 0",
+    );
+    assert!(queues.contains("team-x Open"));
+    assert_aligned(&ok(&c, &["queue", "list", "-o", "wide"]));
+    let jobs = wait_text(
+        &c,
+        "job list snapshot",
+        &["job", "list"],
+        "NAME QUEUE PHASE MIN REPLICAS PENDING RUNNING SUCCEEDED FAILED RETRIES AGE
+capped team-x Pending 1 1 0 0 0 0 0 AGE
+closed team-y Pending 1 1 0 0 0 0 0 AGE
+gang default Pending 4 4 0 0 0 0 0 AGE
+hold team-x Running 1 1 0 1 0 0 0 AGE",
+    );
+    assert!(jobs.contains("hold team-x Running"));
+    assert_aligned(&ok(&c, &["job", "list", "-A", "-o", "wide"]));
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&c, &["job", "list", "-o", "json"])).expect("JSON");
+    assert_eq!(json.as_array().map(Vec::len), Some(4), "{json}");
+
+    let why = ok(&c, &["why", "gang"]);
+    assert!(
+        why.contains("needs 8 nvidia.com/gpu on one node; largest free block is 6"),
+        "{why}"
+    );
+    assert!(
+        why.contains("once 1 running pod(s) finish (hold-worker-0) in ~"),
+        "{why}"
+    );
+    let why = ok(&c, &["why", "capped"]);
+    assert!(
+        why.contains("queue team-x capability: 2 nvidia.com/gpu allocated of 2 capability; this job needs 2 nvidia.com/gpu more"),
+        "{why}"
+    );
+    assert!(
+        why.contains("frees in queue team-x when 1 running pod(s) finish (hold-worker-0)"),
+        "{why}"
+    );
+    let why = ok(&c, &["why", "closed"]);
+    assert!(why.contains("queue team-y is Closed"), "{why}");
+    assert!(why.contains("`basalt queue open team-y`"), "{why}");
+    let d: serde_json::Value =
+        serde_json::from_str(&ok(&c, &["why", "closed", "-o", "json"])).expect("JSON");
+    assert_eq!(
+        d["causes"].as_array().map(Vec::len),
+        Some(1),
+        "only the queue holds it: {d}"
+    );
+
+    // Opening the queue lets the job run; aborting it goes through a Command.
+    ok(&c, &["queue", "open", "team-y"]);
+    wait_job(&c, "closed", "Running");
+    let out = ok(&c, &["job", "abort", "closed"]);
+    assert!(out.contains("AbortJob requested"), "{out}");
+    c.wait_for("closed aborted", T, || {
+        normalise(&ok(&c, &["job", "list"]))
+            .contains("closed team-y Aborted")
+            .then_some(())
+    });
+    let (success, _, err) = basalt(&c, &["why", "nope"]);
+    assert!(!success && err.contains("basalt job list"), "{err}");
+}
