@@ -4,9 +4,18 @@
 //!
 //! A job runs — and its completion is scheduled `duration` later — only once all its pods are
 //! bound: a partially placed job (possible under `kube-default`) holds its GPUs and makes no
-//! progress. An evicted pod goes back to pending and its job restarts from scratch. The engine
-//! never decides placement itself; it refuses (with an error) a bind that would over-commit a
-//! node, which would be a core bug.
+//! progress. An evicted pod releases its GPUs at once (no grace period is modelled), is re-queued
+//! as a new pending pod (creation = eviction time, like the Job controller's replacement pod) and
+//! its job restarts from scratch: the lost run counts in the job's JCT and the time until it runs
+//! again in its wait. The engine never decides placement itself; it refuses (with an error) a
+//! bind that would over-commit a node, which would be a core bug.
+//!
+//! Production runs a session every schedule period; the simulator only runs one when something
+//! happens — plus a follow-up session one period ([`Policy::schedule_period_ms`]) after a
+//! session that evicted, pipelined or admitted (enqueued) work, because the next periodic
+//! session would act on that: bind the pipelined preemptor on the released GPUs, or preempt and
+//! reclaim for a job that was only admitted this session. A follow-up that changes nothing
+//! (no bind, eviction or admission) does not schedule another, so a stuck pipeline cannot spin.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
@@ -47,6 +56,25 @@ pub struct JobRecord {
     pub end_ms: Option<u64>,
     /// Times its pods were evicted.
     pub evictions: u32,
+    /// Time spent re-queued after evictions until the job ran whole again (ms; completed restarts).
+    pub requeued_ms: u64,
+    /// Evicted and not running whole again since this time (censors its wait).
+    pub requeued_since: Option<u64>,
+}
+
+impl JobRecord {
+    /// Time the job waited (ms) up to `end_ms`: submit to first start plus every re-queue after
+    /// an eviction; `true` when censored (never started, or re-queued at `end_ms`).
+    pub fn wait_ms(&self, submit_ms: u64, end_ms: u64) -> (u64, bool) {
+        match (self.start_ms, self.requeued_since) {
+            (None, _) => (end_ms.saturating_sub(submit_ms), true),
+            (Some(s), None) => (s - submit_ms + self.requeued_ms, false),
+            (Some(s), Some(r)) => (
+                s - submit_ms + self.requeued_ms + end_ms.saturating_sub(r),
+                true,
+            ),
+        }
+    }
 }
 
 /// Raw output of a run (summarised by `metrics`).
@@ -64,6 +92,8 @@ pub struct RunOutput {
     pub binds: u64,
     /// Evict effects applied.
     pub evictions: u64,
+    /// Follow-up sessions (after evictions, pipelining or admissions).
+    pub follow_ups: u64,
     /// Events processed (arrivals + completions).
     pub events: u64,
     /// Time of the last processed event.
@@ -77,6 +107,8 @@ enum Kind {
     // Completions first at equal times, so freed GPUs are visible to arrivals' session.
     Finish,
     Arrival,
+    // A follow-up session (no job; only makes the engine run a session at that time).
+    FollowUp,
 }
 
 struct JobState {
@@ -89,6 +121,8 @@ struct JobState {
     end: Option<u64>,
     generation: u64,
     evictions: u32,
+    requeued_ms: u64,
+    requeued_since: Option<u64>,
 }
 
 struct Free {
@@ -114,8 +148,11 @@ pub struct Engine<'a> {
     out_sessions: u64,
     out_binds: u64,
     out_evictions: u64,
+    out_follow_ups: u64,
     out_events: u64,
     session_ns: Vec<u64>,
+    follow_up_at: Option<u64>,
+    in_follow_up: bool,
 }
 
 impl<'a> Engine<'a> {
@@ -154,6 +191,8 @@ impl<'a> Engine<'a> {
                     end: None,
                     generation: 0,
                     evictions: 0,
+                    requeued_ms: 0,
+                    requeued_since: None,
                 }
             })
             .collect();
@@ -204,8 +243,11 @@ impl<'a> Engine<'a> {
             out_sessions: 0,
             out_binds: 0,
             out_evictions: 0,
+            out_follow_ups: 0,
             out_events: 0,
             session_ns: Vec::new(),
+            follow_up_at: None,
+            in_follow_up: false,
         }
     }
 
@@ -264,6 +306,7 @@ impl<'a> Engine<'a> {
             }
             let tid = self.jobs[job].tids[pod].clone();
             self.snap.tasks.remove(&tid);
+            self.snap.started.remove(&tid);
             self.owner.remove(&tid);
         }
         self.snap.jobs.remove(&self.jobs[job].jid);
@@ -311,12 +354,16 @@ impl<'a> Engine<'a> {
             t.status = TaskStatus::Running;
             t.node = Some(node.into());
         }
+        self.snap.started.insert(task.clone(), now);
         let js = &mut self.jobs[job];
         js.nodes[pod as usize] = Some(n);
         js.running += 1;
         if js.running == spec.pods {
             js.started = Some(now);
             js.first_start.get_or_insert(now);
+            if let Some(since) = js.requeued_since.take() {
+                js.requeued_ms += now - since;
+            }
             self.state.productive += i64::from(spec.gpus());
             let generation = js.generation;
             self.events.push(Reverse((
@@ -329,7 +376,7 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
-    fn evict(&mut self, task: &TaskId) {
+    fn evict(&mut self, task: &TaskId, now: u64) {
         let Some(&(job, pod)) = self.owner.get(task) else {
             return;
         };
@@ -342,10 +389,16 @@ impl<'a> Engine<'a> {
         if let Some(t) = self.snap.tasks.get_mut(task) {
             t.status = TaskStatus::Pending;
             t.node = None;
+            t.creation = now;
+            t.annotations.clear();
         }
+        self.snap.started.remove(task);
         let js = &mut self.jobs[job];
         js.running -= 1;
         js.evictions += 1;
+        if js.first_start.is_some() && js.requeued_since.is_none() {
+            js.requeued_since = Some(now);
+        }
         if js.started.take().is_some() {
             js.generation += 1;
             self.state.productive -= i64::from(spec.gpus());
@@ -354,6 +407,7 @@ impl<'a> Engine<'a> {
     }
 
     fn session(&mut self, now: u64) -> Result<SessionResult> {
+        self.snap.now = Some(now);
         let t0 = Instant::now();
         let result = run_session(&self.snap, &self.policy.scheduler)
             .map_err(|source| Error::Session { at_ms: now, source })?;
@@ -361,11 +415,19 @@ impl<'a> Engine<'a> {
         self.out_sessions += 1;
         for effect in &result.effects {
             match effect {
-                Effect::Bind { task, node, .. } => {
+                Effect::Bind {
+                    task,
+                    node,
+                    annotations,
+                } => {
                     self.bind(task, node.as_str(), now)?;
+                    // The bind annotations (GPU cards) are what deviceshare charges next session.
+                    if let Some(t) = self.snap.tasks.get_mut(task) {
+                        t.annotations.extend(annotations.clone());
+                    }
                     self.out_binds += 1;
                 }
-                Effect::Evict { task, .. } => self.evict(task),
+                Effect::Evict { task, .. } => self.evict(task, now),
                 Effect::PodGroupStatus { job, phase, .. } => {
                     if let Some(j) = self.snap.jobs.get_mut(job) {
                         j.phase = *phase;
@@ -419,10 +481,19 @@ impl<'a> Engine<'a> {
                 break;
             }
             self.events.pop();
-            self.out_events += 1;
+            if kind != Kind::FollowUp {
+                self.out_events += 1;
+            }
             match kind {
                 Kind::Arrival => self.arrive(job, now),
                 Kind::Finish => self.finish(job, generation, now),
+                Kind::FollowUp => {
+                    if self.follow_up_at == Some(now) {
+                        self.follow_up_at = None;
+                        self.in_follow_up = true;
+                        self.out_follow_ups += 1;
+                    }
+                }
             }
         }
         Some(now)
@@ -435,9 +506,27 @@ impl<'a> Engine<'a> {
         } else {
             Some(self.session(now)?)
         };
+        if let Some(r) = &result {
+            let s = r.stats;
+            let changed = s.binds > 0 || s.evictions > 0 || s.enqueued_jobs > 0;
+            let wants = s.evictions > 0 || s.pipelined > 0 || s.enqueued_jobs > 0;
+            if wants && (changed || !self.in_follow_up) {
+                self.follow_up(now + self.policy.schedule_period_ms.max(1));
+            }
+        }
+        self.in_follow_up = false;
         self.refresh_gauges();
         self.rec.set(self.state.clone());
         Ok(result)
+    }
+
+    /// Asks for a session at `at` unless one is already due by then.
+    fn follow_up(&mut self, at: u64) {
+        if self.follow_up_at.is_some_and(|t| t <= at) {
+            return;
+        }
+        self.follow_up_at = Some(at);
+        self.events.push(Reverse((at, Kind::FollowUp, 0, 0)));
     }
 
     /// Runs to completion (or `opts.stop_ms`).
@@ -466,12 +555,15 @@ impl<'a> Engine<'a> {
                     start_ms: j.first_start,
                     end_ms: j.end,
                     evictions: j.evictions,
+                    requeued_ms: j.requeued_ms,
+                    requeued_since: j.requeued_since,
                 })
                 .collect(),
             recorder: self.rec,
             sessions: self.out_sessions,
             binds: self.out_binds,
             evictions: self.out_evictions,
+            follow_ups: self.out_follow_ups,
             events: self.out_events,
             end_ms: now,
             session_ns: self.session_ns,

@@ -194,13 +194,10 @@ pub fn waits(out: &RunOutput, workload: &Workload) -> BTreeMap<SizeBucket, Vec<(
         if spec.submit_ms > out.end_ms {
             continue;
         }
-        let (end, censored) = match r.start_ms {
-            Some(s) => (s, false),
-            None => (out.end_ms, true),
-        };
+        let (wait, censored) = r.wait_ms(spec.submit_ms, out.end_ms);
         m.entry(spec.bucket())
             .or_default()
-            .push(((end - spec.submit_ms) as f64 / 1000.0, censored));
+            .push((wait as f64 / 1000.0, censored));
     }
     m
 }

@@ -21,7 +21,13 @@ pub struct Policy {
     pub scheduler: Scheduler,
     /// Put every job in one queue (kube-scheduler has no queues).
     pub single_queue: bool,
+    /// Production's schedule period: the delay of the engine's follow-up session after a
+    /// session that evicted, pipelined or admitted work (ms, [`DEFAULT_SCHEDULE_PERIOD_MS`]).
+    pub schedule_period_ms: u64,
 }
+
+/// Volcano's and Basalt's default schedule period (1 s).
+pub const DEFAULT_SCHEDULE_PERIOD_MS: u64 = 1000;
 
 /// Built-in policy names.
 pub const BUILTIN: &[&str] = &[
@@ -119,6 +125,7 @@ impl Policy {
             name: name.into(),
             scheduler,
             single_queue,
+            schedule_period_ms: DEFAULT_SCHEDULE_PERIOD_MS,
         })
     }
 }
@@ -141,7 +148,22 @@ mod tests {
             let p = Policy::load(name).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(p.single_queue, name.starts_with("kube-"));
         }
+        assert_eq!(
+            Policy::load("basalt").unwrap().schedule_period_ms,
+            DEFAULT_SCHEDULE_PERIOD_MS
+        );
         let e = Policy::load("no-such-policy").unwrap_err().to_string();
         assert!(e.contains("kube-default"), "{e}");
+        // A configuration naming a plugin and an action the core lacks fails naming both.
+        let text = "actions: \"enqueue, allocate, teleport\"\ntiers:\n- plugins:\n  - name: priority\n  - name: no-such-plugin\n";
+        let e = Policy::from_config("custom", text, false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("custom")
+                && e.contains("plugin \"no-such-plugin\"")
+                && e.contains("action \"teleport\""),
+            "{e}"
+        );
     }
 }

@@ -126,10 +126,32 @@ fn kube_default_holds_partial_jobs_and_gang_does_not() {
     assert_eq!(k.waiting_s["4-8 GPUs"].mean, b.waiting_s["4-8 GPUs"].mean);
 }
 
+/// `basalt` without the deviceshare plugin: deviceshare keeps a victim's cards charged while it
+/// is Releasing and so refuses the reclaimer the card its victim frees (a scheduler-core issue,
+/// reported); without it the session reclaims as docs/fairness.md describes.
+fn basalt_without_deviceshare() -> Policy {
+    let text = include_str!("../../config/scheduler/basalt-default.yaml");
+    let start = text.find("  - name: deviceshare").unwrap();
+    let end = start + text[start..].find("  - name: loadaware").unwrap();
+    let text = format!("{}{}", &text[..start], &text[end..]);
+    Policy::from_config("basalt-no-deviceshare", &text, false).unwrap()
+}
+
 #[test]
 fn jain_counts_backlogged_tenants_against_weighted_entitlement() {
-    // One 2-GPU node; tenants a and b each keep 2 single-GPU jobs queued for the first hour.
-    // a gets both GPUs for the hour (FIFO), b nothing: x = (2, 0) → J = 0.5.
+    // One 2-GPU node; tenants a and b (weight 1). a1..a3 (1 GPU, 3600 s) at t=0, b1 at t=1 s.
+    // Derivation (schedule period 1 s, measured hour [0, 3600 s), one Jain window):
+    // - t=0: a1, a2 bind, a3 waits. Three jobs were admitted, so a follow-up session is due at 1 s.
+    // - t=1 s: b1 arrives and is admitted. proportion: both queues have demand, 2 GPUs, weights
+    //   1:1 → deserved 1 GPU each; a holds 2 > 1, so reclaim evicts one of a's pods (released at
+    //   once, re-queued) and pipelines b1 → follow-up at 2 s.
+    // - t=2 s: b1 binds (queue b first: share 0 < a's 1). a is at its deserved 1 GPU, so a's two
+    //   pending pods may not reclaim back; nothing changes → no further follow-up.
+    // Held: a 2·1 + 1·3599 = 3601 GPU·s, b 1·3598 = 3598 → utilisation 7199/7200 = 0.99986.
+    // Pending: a 1·1 (a3) + 2·3599 (a3 + evicted pod) = 7199, b 1·1 = 1. Demands a 10800,
+    // b 3599; water-filling 7200: b gets its 3599, a the remaining 3601. x = (3601/3601,
+    // 3598/3599) → J = 1 − 2·10⁻⁸, 1.0 at 4 decimals. (Without the follow-up session the freed
+    // GPU idled and b got nothing until a1 ended: J = 0.5.)
     let cluster = ClusterSpec::uniform("n", 1, 2);
     let w = Workload {
         tenants: tenants(&["a", "b"]),
@@ -141,12 +163,68 @@ fn jain_counts_backlogged_tenants_against_weighted_entitlement() {
         ],
     };
     let o = opts(3600);
-    let basalt = Policy::load("basalt").unwrap();
+    let basalt = basalt_without_deviceshare();
     let out = Engine::new(&basalt, &cluster, &w, &o).run(&o).unwrap();
     let r = summarise(&out, &w, 2);
     assert_eq!(r.jain.windows, 1);
-    assert_eq!(r.jain.mean, 0.5);
-    assert_eq!(r.gpu_allocation_utilization, 1.0);
+    assert_eq!(r.jain.mean, 1.0);
+    assert_eq!(r.gpu_allocation_utilization, 0.9999);
+    assert_eq!((r.evictions, r.jobs_preempted), (1, 1));
+    // b1 waited the one period between its admission and the follow-up session.
+    let b1 = &out.jobs[3];
+    assert_eq!(
+        (b1.start_ms, b1.wait_ms(1000, out.end_ms)),
+        (Some(2000), (1000, false))
+    );
+    // The evicted job ran 1 s, was re-queued at 1 s and restarted when a GPU freed (≥ 3600 s):
+    // its wait counts the re-queue and its JCT = wait + the lost second + its 3600 s.
+    let evicted: Vec<_> = out.jobs.iter().filter(|j| j.evictions > 0).collect();
+    assert_eq!(evicted.len(), 1);
+    let e = evicted[0];
+    assert_eq!((e.start_ms, e.requeued_since), (Some(0), None));
+    assert!(e.requeued_ms >= 3_599_000, "{e:?}");
+    let (wait, censored) = e.wait_ms(0, out.end_ms);
+    assert!(!censored);
+    assert_eq!(e.end_ms, Some(wait + 1000 + 3_600_000));
+}
+
+#[test]
+fn sessions_see_the_virtual_clock_and_pod_start_times() {
+    // Time rules (minRunTime, preemptionDelay) read Snapshot::now and ::started: the engine sets
+    // now to the virtual time of each session and started to each pod's bind time.
+    let cluster = ClusterSpec::uniform("n", 1, 8);
+    let w = Workload {
+        tenants: tenants(&["t"]),
+        jobs: vec![
+            job("x", 0, 5, 100, 2, 1, true),
+            job("y", 0, 7, 100, 1, 1, false),
+        ],
+    };
+    let o = opts(200);
+    let policy = Policy::load("basalt").unwrap();
+    let mut e = Engine::new(&policy, &cluster, &w, &o);
+    assert_eq!(e.snapshot().now, None);
+    assert_eq!(e.apply_next_events(u64::MAX), Some(5000));
+    e.schedule(5000).unwrap();
+    let s = e.snapshot();
+    assert_eq!(s.now, Some(5000));
+    let started: Vec<(String, u64)> = s
+        .started
+        .iter()
+        .map(|(t, ms)| (t.to_string(), *ms))
+        .collect();
+    assert_eq!(
+        started,
+        vec![("t/x-0".to_owned(), 5000), ("t/x-1".to_owned(), 5000)]
+    );
+    // The follow-up after the admission (1 s later) sees its own time; y started at 7 s.
+    while let Some(t) = e.apply_next_events(7000) {
+        e.schedule(t).unwrap();
+    }
+    let s = e.snapshot();
+    assert_eq!(s.now, Some(7000));
+    assert_eq!(s.started.get(&"t/y-0".into()), Some(&7000));
+    assert_eq!(s.started.get(&"t/x-0".into()), Some(&5000));
 }
 
 #[test]
@@ -278,6 +356,8 @@ fn simulator_and_production_decide_the_same_on_the_same_snapshot() {
             &expected,
             "{name}: snapshot differs from production's"
         );
+        // Production's loop stamps the session clock as the engine does when it schedules.
+        expected.now = Some(now);
         let production = run_session(&expected, &policy.scheduler).unwrap();
         let simulated = engine.schedule(now).unwrap().unwrap();
         assert_eq!(simulated.effects, production.effects, "{name}");
