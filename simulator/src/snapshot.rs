@@ -3,8 +3,9 @@
 //! structure from informer caches (controllers); this module is the simulator's side of that
 //! contract and must not make scheduling decisions of its own.
 //!
-//! Fractional-GPU pods ask for one whole `nvidia.com/gpu` here: without the deviceshare plugin a
-//! card cannot be shared, exactly as with the stock device plugin.
+//! Fractional-GPU pods ask for one whole `nvidia.com/gpu` here (as with the stock device plugin).
+//! Nodes carry their card inventory and node-level sharing totals, and a bound task keeps its
+//! bind annotations (the engine copies them), so deviceshare charges the cards it chose.
 
 use scheduler_core::resources::{CPU, MEMORY, NVIDIA_GPU};
 use scheduler_core::{
@@ -24,27 +25,31 @@ pub fn node(spec: &NodeSpec) -> Node {
     labels
         .entry("gpu-card-model".into())
         .or_insert_with(|| spec.gpu_model.clone());
+    let gpus: Vec<GpuDevice> = (0..spec.gpus)
+        .map(|i| GpuDevice {
+            uuid: format!("GPU-{}-{i}", spec.name),
+            index: i,
+            memory_mib: spec.gpu_memory_mib,
+            cores: 100,
+            model: spec.gpu_model.clone(),
+            healthy: true,
+        })
+        .collect();
+    let mut allocatable = Resources::new()
+        .with(CPU, spec.cpu_milli)
+        .with(MEMORY, spec.memory_bytes)
+        .with(NVIDIA_GPU, i64::from(spec.gpus));
+    // Node-level totals of the sharing resources; deviceshare checks each card.
+    scheduler_core::model::gpu::merge_share_allocatable(&mut allocatable, &gpus);
     Node {
-        allocatable: Resources::new()
-            .with(CPU, spec.cpu_milli)
-            .with(MEMORY, spec.memory_bytes)
-            .with(NVIDIA_GPU, i64::from(spec.gpus)),
+        allocatable,
         used: Resources::new(),
         labels,
         taints: spec.taints.clone(),
         unschedulable: false,
         max_pods: None,
         pod_count: 0,
-        gpus: (0..spec.gpus)
-            .map(|i| GpuDevice {
-                uuid: format!("GPU-{}-{i}", spec.name),
-                index: i,
-                memory_mib: spec.gpu_memory_mib,
-                cores: 100,
-                model: spec.gpu_model.clone(),
-                healthy: true,
-            })
-            .collect(),
+        gpus,
     }
 }
 

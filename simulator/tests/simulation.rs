@@ -282,24 +282,28 @@ fn production_snapshot() -> Snapshot {
             "NVIDIA-A100-SXM4-80GB".to_owned(),
         );
         labels.insert("kubernetes.io/hostname".to_owned(), n.to_owned());
+        let gpus: Vec<scheduler_core::GpuDevice> = (0..4)
+            .map(|i| scheduler_core::GpuDevice {
+                uuid: format!("GPU-{n}-{i}"),
+                index: i,
+                memory_mib: 80 * 1024,
+                cores: 100,
+                model: "NVIDIA-A100-SXM4-80GB".into(),
+                healthy: true,
+            })
+            .collect();
+        let mut allocatable = Resources::new()
+            .with(CPU, 96_000)
+            .with(MEMORY, 768 << 30)
+            .with(NVIDIA_GPU, 4);
+        // The controllers add node-level sharing totals for the card inventory.
+        scheduler_core::model::gpu::merge_share_allocatable(&mut allocatable, &gpus);
         s.nodes.insert(
             n.into(),
             scheduler_core::Node {
-                allocatable: Resources::new()
-                    .with(CPU, 96_000)
-                    .with(MEMORY, 768 << 30)
-                    .with(NVIDIA_GPU, 4),
+                allocatable,
                 labels,
-                gpus: (0..4)
-                    .map(|i| scheduler_core::GpuDevice {
-                        uuid: format!("GPU-{n}-{i}"),
-                        index: i,
-                        memory_mib: 80 * 1024,
-                        cores: 100,
-                        model: "NVIDIA-A100-SXM4-80GB".into(),
-                        healthy: true,
-                    })
-                    .collect(),
+                gpus,
                 ..Default::default()
             },
         );

@@ -12,8 +12,10 @@
 //! Accounting input (security rule): only pods bound to a node (Binding, Bound, Running,
 //! Releasing) are charged, always by the amounts of their own requests; their assignment
 //! annotations only say *which* cards, and are ignored unless they name distinct cards of that
-//! node matching the request's count. Annotations on unbound pods are never read. A Releasing
-//! pod keeps its cards until it is gone from the snapshot. A node without a card inventory
+//! node matching the request's count. Annotations on unbound pods are never read. A pod already
+//! Releasing in the snapshot is charged (it still runs); a pod evicted *in this session* gives
+//! its cards back at once (as Volcano's deviceshare does), so preempt and reclaim can pipeline
+//! the preemptor onto them; the scalar resource check still counts it until it is gone. A node without a card inventory
 //! takes whole-card requests on its scalar `nvidia.com/gpu` alone (no assignment annotations)
 //! and no shared ones.
 //!
@@ -45,6 +47,8 @@ pub struct DeviceShare {
     requests: Vec<Option<GpuRequest>>,
     uses: Vec<Vec<CardUse>>,
     assigned: Vec<Option<Vec<(u16, u64, u32)>>>,
+    /// Per task: its cards were given back by an in-session eviction (kept for the undo).
+    released: Vec<bool>,
     typical: Typical,
     local: bool,
 }
@@ -87,6 +91,7 @@ impl DeviceShare {
             requests: Vec::new(),
             uses: Vec::new(),
             assigned: Vec::new(),
+            released: Vec::new(),
             typical: Typical::default(),
             local: true,
         }
@@ -235,6 +240,7 @@ impl Plugin for DeviceShare {
             .map(|n| vec![CardUse::default(); n.spec.gpus.len()])
             .collect();
         self.assigned = vec![None; st.tasks.len()];
+        self.released = vec![false; st.tasks.len()];
         self.local = self.requests.iter().flatten().all(|r| !r.has_filters());
         for (i, t) in st.tasks.iter().enumerate() {
             let (Some(req), Some(node)) = (self.requests[i].clone(), t.node) else {
@@ -298,8 +304,11 @@ impl Plugin for DeviceShare {
         node: NodeIx,
         annotations: &mut BTreeMap<String, String>,
     ) {
-        // Undoing an eviction: the cards were never released.
-        if self.assigned[task.ix()].is_some() {
+        // Undoing an eviction: take the same cards back.
+        if let Some(shares) = &self.assigned[task.ix()] {
+            if std::mem::take(&mut self.released[task.ix()]) {
+                apply(&mut self.uses[node.ix()], shares, true);
+            }
             return;
         }
         let Some(req) = self.requests[task.ix()].clone() else {
@@ -342,10 +351,17 @@ impl Plugin for DeviceShare {
     }
 
     fn on_deallocate(&mut self, st: &State<'_>, task: TaskIx, node: NodeIx) {
-        // An evicted (Releasing) pod holds its cards until it is gone.
+        // Evicted in this session (Volcano's semantics): the cards are free for pipelining the
+        // preemptor; the assignment is kept so a discarded eviction takes the same cards back.
         if st.tasks[task.ix()].status == TaskStatus::Releasing {
+            if let Some(shares) = &self.assigned[task.ix()]
+                && !std::mem::replace(&mut self.released[task.ix()], true)
+            {
+                apply(&mut self.uses[node.ix()], shares, false);
+            }
             return;
         }
+        self.released[task.ix()] = false;
         if let Some(shares) = self.assigned[task.ix()].take() {
             apply(&mut self.uses[node.ix()], &shares, false);
         }

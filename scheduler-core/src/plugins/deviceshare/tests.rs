@@ -211,3 +211,40 @@ fn bound_pods_are_charged_by_request_and_pending_annotations_ignored() {
     assert_eq!(ds.card_uses(NodeIx(0))[0], CardUse::default());
     assert!(ds.assignment(TaskIx(1)).is_none());
 }
+
+#[test]
+fn eviction_frees_the_cards_and_its_undo_takes_the_same_ones_back() {
+    let mut snap = snapshot(&[vec![16384, 16384]], &[share(8192, 50, 0)]);
+    let t0 = snap
+        .tasks
+        .get_mut(&crate::TaskId::new("t000"))
+        .expect("test data is valid");
+    t0.status = crate::TaskStatus::Releasing;
+    t0.node = Some("n0".into());
+    t0.annotations.insert(
+        HAMI_DEVICES_TO_ALLOCATE.into(),
+        "GPU-0-1,NVIDIA-A100,8192,50:;".into(),
+    );
+    let st = State::build(&snap).expect("test data is valid");
+    let mut ds = DeviceShare::new(Policy::Binpack, 1.0);
+    ds.open(&st);
+    let held = CardUse {
+        memory: 8192,
+        cores: 50,
+        tenants: 1,
+    };
+    assert_eq!(
+        ds.card_uses(NodeIx(0))[1],
+        held,
+        "a Releasing pod in the snapshot still runs"
+    );
+    // The statement's evict fires on_deallocate with the task Releasing: cards freed, kept.
+    ds.on_deallocate(&st, TaskIx(0), NodeIx(0));
+    ds.on_deallocate(&st, TaskIx(0), NodeIx(0));
+    assert_eq!(ds.card_uses(NodeIx(0))[1], CardUse::default());
+    assert!(ds.assignment(TaskIx(0)).is_some());
+    // Discarding the eviction fires on_allocate: the same card is charged again, once.
+    ds.on_allocate(&st, TaskIx(0), NodeIx(0), &mut BTreeMap::new());
+    ds.on_allocate(&st, TaskIx(0), NodeIx(0), &mut BTreeMap::new());
+    assert_eq!(ds.card_uses(NodeIx(0))[1], held);
+}
