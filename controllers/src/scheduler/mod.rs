@@ -158,7 +158,11 @@ pub async fn session(
         queues: &queue_refs,
         in_flight: &in_flight,
     };
-    let snap = snapshot::build(&inputs, |n| ctx.config.is_ours(n));
+    // The builder is pure: the session's clock (time rules of preempt/reclaim) comes from here.
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let snap = snapshot::build_at(&inputs, now_ms, |n| ctx.config.is_ours(n));
     let started = Instant::now();
     let sched = scheduler.clone();
     let result =

@@ -4,6 +4,11 @@
 //! are not Basalt tasks go into the node's `used` and `pod_count`. Basalt's pods become tasks of
 //! their PodGroup (`scheduling.k8s.io/group-name`); binds issued but not yet visible in the cache
 //! (`in_flight`) are `Binding` on their node so a session never places a pod twice.
+//!
+//! Time rules (preempt/reclaim's minimum run time and preemption delay): [`build_at`] sets
+//! `Snapshot::now` from the wall clock the caller passes (the builder reads no clock itself) and
+//! `Snapshot::started` from each task's `status.startTime`, both in ms since the Unix epoch like
+//! `creation`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -50,9 +55,30 @@ fn millis(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> 
         .map_or(0, |t| t.0.as_millisecond().max(0) as u64)
 }
 
-/// Builds the snapshot; `is_ours` decides which scheduler names are Basalt's.
+/// Builds the snapshot with `now` unset (time rules off); see [`build_at`].
 pub fn build(inputs: &Inputs<'_>, is_ours: impl Fn(Option<&str>) -> bool) -> Snapshot {
-    let mut snap = Snapshot::default();
+    build_snapshot(inputs, None, is_ours)
+}
+
+/// Builds the snapshot for a session at `now_ms` (wall clock, ms since the Unix epoch);
+/// `is_ours` decides which scheduler names are Basalt's.
+pub fn build_at(
+    inputs: &Inputs<'_>,
+    now_ms: u64,
+    is_ours: impl Fn(Option<&str>) -> bool,
+) -> Snapshot {
+    build_snapshot(inputs, Some(now_ms), is_ours)
+}
+
+fn build_snapshot(
+    inputs: &Inputs<'_>,
+    now: Option<u64>,
+    is_ours: impl Fn(Option<&str>) -> bool,
+) -> Snapshot {
+    let mut snap = Snapshot {
+        now,
+        ..Snapshot::default()
+    };
     for node in inputs.nodes {
         let status = node.status.as_ref();
         let mut allocatable = parse_list(status.and_then(|s| s.allocatable.as_ref()));
@@ -206,6 +232,12 @@ fn add_pod(
         (_, Some(_), _) => TaskStatus::Binding,
         (_, None, _) => TaskStatus::Pending,
     };
+    if let Some(start) = pod.status.as_ref().and_then(|s| s.start_time.as_ref())
+        && status.occupies_node()
+    {
+        snap.started
+            .insert(id.clone(), start.0.as_millisecond().max(0) as u64);
+    }
     let preemptable = pod
         .annotations()
         .get(labels::PREEMPTABLE)
@@ -400,6 +432,53 @@ mod tests {
         assert_eq!((job.min_member, job.phase), (2, JobPhase::Inqueue));
         let q = &snap.queues[&QueueId::new("q")];
         assert_eq!((q.weight, q.state), (2, scheduler_core::QueueState::Closed));
+    }
+
+    #[test]
+    fn build_at_stamps_the_clock_and_running_pods_start_times() {
+        let node: Node = obj(
+            "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\nstatus:\n  allocatable: {cpu: '8', nvidia.com/gpu: '8', pods: '110'}\n",
+        );
+        let pg: PodGroup = obj(
+            "apiVersion: scheduling.volcano.sh/v1beta1\nkind: PodGroup\nmetadata: {name: pg, namespace: ns}\nspec: {minMember: 1, queue: q}\nstatus: {phase: Running}\n",
+        );
+        let queue: Queue = obj(
+            "apiVersion: scheduling.volcano.sh/v1beta1\nkind: Queue\nmetadata: {name: q}\nspec: {weight: 1}\n",
+        );
+        let pod = |name: &str, rest: &str| -> Pod {
+            obj(&format!(
+                "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: ns\n  annotations: {{scheduling.k8s.io/group-name: pg}}\nspec:\n  schedulerName: volcano\n  containers: [{{name: c}}]\n{rest}"
+            ))
+        };
+        let running = pod(
+            "r",
+            "  nodeName: n1\nstatus: {phase: Running, startTime: '2026-11-28T10:00:00Z'}\n",
+        );
+        let no_start = pod("s", "  nodeName: n1\nstatus: {phase: Running}\n");
+        let pending = pod(
+            "p",
+            "status: {phase: Pending, startTime: '2026-11-28T10:00:05Z'}\n",
+        );
+        let inputs = Inputs {
+            pods: &[&running, &no_start, &pending],
+            nodes: &[&node],
+            podgroups: &[&pg],
+            queues: &[&queue],
+            in_flight: &BTreeMap::new(),
+        };
+        let now = 1_795_860_600_000;
+        let snap = build_at(&inputs, now, |n| n == Some("volcano"));
+        assert_eq!(snap.now, Some(now));
+        // 2026-11-28T10:00:00Z in ms since the epoch; a pod without startTime (or not on a node)
+        // is absent, so the core falls back to its creation.
+        let started: Vec<(&str, u64)> = snap
+            .started
+            .iter()
+            .map(|(t, ms)| (t.as_str(), *ms))
+            .collect();
+        assert_eq!(started, vec![("ns/r", 1_795_860_000_000)]);
+        // Without a clock the time rules stay off.
+        assert_eq!(build(&inputs, |n| n == Some("volcano")).now, None);
     }
 
     #[test]
