@@ -207,6 +207,20 @@ hold team-x Running 1 1 0 1 0 0 0 AGE",
         "only the queue holds it: {d}"
     );
 
+    // `hold` takes 2 of one node's 8 GPUs: 6 fragmented, 24 idle; pending demand by size.
+    let report = normalise(&ok(&c, &["report"]));
+    for line in [
+        "TOTAL 2/32 0 24 6 - -",
+        "default 0 0 - - - 1 (32 gpu)",
+        "team-x 2 0 1 (2 gpu) - - -",
+        "team-y 0 0 1 (1 gpu) - - -",
+    ] {
+        assert!(report.lines().any(|l| l == line), "{line:?} in\n{report}");
+    }
+    let r: serde_json::Value =
+        serde_json::from_str(&ok(&c, &["report", "-o", "json"])).expect("JSON");
+    assert_eq!(r["nodes"].as_array().map(Vec::len), Some(4), "{r}");
+
     // Opening the queue lets the job run; aborting it goes through a Command.
     ok(&c, &["queue", "open", "team-y"]);
     wait_job(&c, "closed", "Running");

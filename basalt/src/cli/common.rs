@@ -8,8 +8,8 @@ use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::Client;
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, ResourceExt};
 use scheduler_core::Resources;
 
 /// The GPU resource name.
@@ -252,9 +252,35 @@ pub fn whole_gpus(pod: &Pod) -> i64 {
     requests(pod).get(GPU)
 }
 
-/// Fractional GPUs a pod takes through vGPU sharing (cores percent / 100).
+/// Bind annotation the deviceshare plugin writes: `UUID,TYPE,memMiB,cores:` per card, `;` per container.
+pub const VGPU_IDS: &str = "volcano.sh/vgpu-ids-new";
+
+/// Cards a bound vGPU pod shares, as (card UUID, cores percent), from [`VGPU_IDS`].
+pub fn vgpu_cards(pod: &Pod) -> Vec<(String, i64)> {
+    let Some(text) = pod.annotations().get(VGPU_IDS) else {
+        return Vec::new();
+    };
+    text.split([';', ':'])
+        .filter_map(|entry| {
+            let f: Vec<&str> = entry.split(',').map(str::trim).collect();
+            (f.len() >= 4 && !f[0].is_empty()).then(|| (f[0].to_owned(), f[3].parse().unwrap_or(0)))
+        })
+        .collect()
+}
+
+/// Fractional GPUs a pod takes through vGPU sharing: Σ cores / 100 of its assigned cards (the
+/// bind annotation), else its `nvidia.com/vgpu-cores` request / 100.
+/// Zero for pods that request whole GPUs (the plugin annotates their cards too, at 100 %).
 pub fn fractional_gpus(pod: &Pod) -> f64 {
-    requests(pod).get(VGPU_CORES) as f64 / 100.0
+    if whole_gpus(pod) > 0 {
+        return 0.0;
+    }
+    let cards = vgpu_cards(pod);
+    if cards.is_empty() {
+        requests(pod).get(VGPU_CORES) as f64 / 100.0
+    } else {
+        cards.iter().map(|(_, c)| *c as f64 / 100.0).sum()
+    }
 }
 
 /// Per-node free resources: allocatable minus what bound, unfinished pods request.
@@ -264,7 +290,7 @@ pub fn free_by_node(nodes: &[Node], pods: &[Pod]) -> BTreeMap<String, (Resources
         let alloc = controllers::resources::parse_list(
             n.status.as_ref().and_then(|s| s.allocatable.as_ref()),
         );
-        out.insert(kube::ResourceExt::name_any(n), (alloc.clone(), alloc));
+        out.insert(n.name_any(), (alloc.clone(), alloc));
     }
     for p in pods.iter().filter(|p| holds_node(p)) {
         let node = p

@@ -116,8 +116,19 @@ pub fn build(nodes: &[Node], pods: &[Pod], pgs: &[PodGroup], queues: &[String]) 
             .collect();
         let allocated: i64 = on.iter().map(|p| common::whole_gpus(p)).sum();
         let fractional: f64 = on.iter().map(|p| common::fractional_gpus(p)).sum();
-        // A card hosting vGPU pods is not free as a whole card.
-        let shared_cards = fractional.ceil() as i64;
+        // A card hosting vGPU pods is not free as a whole card: count the distinct cards the
+        // bind annotations name, else round the shares up.
+        let cards: std::collections::BTreeSet<String> = on
+            .iter()
+            .filter(|p| common::whole_gpus(p) == 0)
+            .flat_map(|p| common::vgpu_cards(p))
+            .map(|(u, _)| u)
+            .collect();
+        let shared_cards = if cards.is_empty() {
+            fractional.ceil() as i64
+        } else {
+            cards.len() as i64
+        };
         let free = (capacity - allocated - shared_cards).max(0);
         let used = allocated > 0 || fractional > 0.0;
         let utilization = n
@@ -327,6 +338,20 @@ mod tests {
                 "infer",
                 r#"{"nvidia.com/vgpu-cores": "25"}"#,
             ),
+            {
+                let mut p = pod(
+                    "v2",
+                    Some("n1"),
+                    "infer",
+                    r#"{"nvidia.com/vgpu-memory": "4Gi"}"#,
+                );
+                p.metadata
+                    .annotations
+                    .as_mut()
+                    .unwrap()
+                    .insert(common::VGPU_IDS.into(), "GPU-1,A100,4096,25:;".into());
+                p
+            },
             pod("w", None, "wait", r#"{"nvidia.com/gpu": "2"}"#),
         ];
         let pgs = [
@@ -341,7 +366,8 @@ mod tests {
             (4, 0, 4)
         );
         assert_eq!(r.nodes[0].allocated_idle, Some(3));
-        assert_eq!((r.nodes[1].fractional, r.nodes[1].fragmented), (0.25, 7));
+        // 25 % requested (unassigned card: rounded up to one) + 25 % on card GPU-1 (named).
+        assert_eq!((r.nodes[1].fractional, r.nodes[1].fragmented), (0.5, 7));
         assert_eq!((r.nodes[2].idle, r.nodes[2].fragmented), (8, 0));
         let a = r.queues.iter().find(|q| q.queue == "team-a").unwrap();
         assert_eq!(
@@ -351,7 +377,7 @@ mod tests {
         let b = r.queues.iter().find(|q| q.queue == "team-b").unwrap();
         assert_eq!(
             (b.fractional, b.pending_16_plus),
-            (0.25, Demand { jobs: 1, gpus: 16 })
+            (0.5, Demand { jobs: 1, gpus: 16 })
         );
         let text = render(&r);
         assert!(text.contains("TOTAL"), "{text}");
