@@ -9,10 +9,15 @@ use std::path::{Path, PathBuf};
 use crds::{Job, JobFlow, Queue, crd};
 use serde_json::Value;
 
+/// The shared reference folder: `$BASALT_SHARED`, else `shared/` beside the checkout, else
+/// `/work/shared` (where a development machine has it).
 fn seed_dir() -> PathBuf {
-    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    // The shared folder sits beside the checkout (../shared from the repository root).
-    here.join("../../shared/seed-manifests")
+    let beside = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared");
+    let shared = std::env::var_os("BASALT_SHARED")
+        .map(PathBuf::from)
+        .or_else(|| beside.is_dir().then_some(beside))
+        .unwrap_or_else(|| PathBuf::from("/work/shared"));
+    shared.join("seed-manifests")
 }
 
 fn schema_for(api_version: &str, kind: &str) -> Option<Value> {

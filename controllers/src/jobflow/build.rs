@@ -80,6 +80,7 @@ pub fn step_job(
         })?,
         None => base,
     };
+    let spec = run_to_completion(spec);
     let by_flow = created_by(&ns, &flow_name);
     for map in [&mut labels_map, &mut annotations] {
         map.insert(labels::CREATED_BY_JOB_FLOW.to_owned(), by_flow.clone());
@@ -109,6 +110,22 @@ pub fn step_job(
         spec,
         status: None,
     })
+}
+
+/// A pipeline step runs to completion: pods whose template leaves `restartPolicy` empty get
+/// `Never` (Kubernetes would default it to `Always`, and a step whose container exits 0 would then
+/// restart forever and its flow never finish — the article's manifest is written that way).
+/// Failures are retried by the flow's `retryPolicy`, a whole new Job per attempt. An explicit
+/// `restartPolicy` is kept.
+fn run_to_completion(mut spec: JobSpec) -> JobSpec {
+    for task in &mut spec.tasks {
+        if let Some(pod) = task.template.spec.as_mut()
+            && pod.restart_policy.is_none()
+        {
+            pod.restart_policy = Some("Never".to_owned());
+        }
+    }
+    spec
 }
 
 /// `patch` merged over `base` with the semantics in the module docs.
@@ -165,6 +182,35 @@ mod tests {
     }
 
     #[test]
+    fn steps_without_a_restart_policy_run_to_completion() {
+        // The article's manifest as users bring it ($BASALT_SHARED, else shared/ beside the
+        // checkout, else /work/shared).
+        let beside = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared");
+        let shared = std::env::var_os("BASALT_SHARED")
+            .map(std::path::PathBuf::from)
+            .or_else(|| beside.is_dir().then_some(beside))
+            .unwrap_or_else(|| "/work/shared".into());
+        let text = std::fs::read_to_string(
+            shared.join("seed-manifests/07-credit-ml-pipeline-jobflow.yaml"),
+        )
+        .expect("the shared seed manifests are readable");
+        let f = flow(&text);
+        let inline = f.spec.job_template.as_ref().unwrap();
+        for step in f.spec.flows.as_ref().unwrap() {
+            let job = step_job(&f, step, TemplateSource::Inline(inline), 1, 0).unwrap();
+            let pod = job.spec.tasks[0].template.spec.as_ref().unwrap();
+            assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
+        }
+        let mut explicit = inline.clone();
+        let pod = explicit.spec.tasks[0].template.spec.as_mut().unwrap();
+        pod.restart_policy = Some("OnFailure".into());
+        let step = &f.spec.flows.as_ref().unwrap()[0];
+        let job = step_job(&f, step, TemplateSource::Inline(&explicit), 1, 0).unwrap();
+        let pod = job.spec.tasks[0].template.spec.as_ref().unwrap();
+        assert_eq!(pod.restart_policy.as_deref(), Some("OnFailure"));
+    }
+
+    #[test]
     fn inline_template_builds_flow_step_jobs() {
         let f = flow(include_str!(
             "../../../examples/07-credit-ml-pipeline-jobflow.yaml"
@@ -183,6 +229,12 @@ mod tests {
         );
         assert!(!job.labels().contains_key(labels::CREATED_BY_JOB_TEMPLATE));
         assert_eq!(job.annotations()[ATTEMPT], "2");
+        let pod = job.spec.tasks[0].template.spec.as_ref().unwrap();
+        assert_eq!(
+            pod.restart_policy.as_deref(),
+            Some("Never"),
+            "examples/07 says Never"
+        );
         assert_eq!(job.labels()[labels::MANAGED_BY], "basalt");
         let owner = &job.owner_references()[0];
         assert_eq!(
