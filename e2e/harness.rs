@@ -243,3 +243,14 @@ impl Drop for Cluster {
         }
     }
 }
+
+/// A file of the shared reference material (seed manifests, conformance harness):
+/// `$BASALT_SHARED/<rel>`, else `shared/` beside the checkout, else `/work/shared`.
+pub fn shared_path(rel: &str) -> std::path::PathBuf {
+    let beside = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared");
+    let root = std::env::var_os("BASALT_SHARED")
+        .map(std::path::PathBuf::from)
+        .or_else(|| beside.is_dir().then_some(beside))
+        .unwrap_or_else(|| "/work/shared".into());
+    root.join(rel)
+}

@@ -325,7 +325,12 @@ fn sigterm_shuts_down_cleanly_and_removes_the_kubeconfig() {
 
 #[test]
 fn kubectl_conformance_suite_passes_against_basalt_up() {
-    let script = "/work/shared/conformance/kubectl_conformance.py";
+    let script = std::env::var("BASALT_CONFORMANCE").unwrap_or_else(|_| {
+        crate::harness::shared_path("conformance/kubectl_conformance.py")
+            .to_string_lossy()
+            .into_owned()
+    });
+    let script = script.as_str();
     if !std::path::Path::new(script).exists() {
         panic!(
             "{script} is missing: the conformance suite is part of the shared material this test needs"
