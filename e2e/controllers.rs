@@ -56,7 +56,12 @@ fn seed_gang_job_and_team_queues_through_kubectl() {
         // alone would flag a healthy gang.
         let unplaced = pods
             .iter()
-            .filter(|p| p["spec"]["nodeName"].as_str().unwrap_or_default().is_empty())
+            .filter(|p| {
+                p["spec"]["nodeName"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .is_empty()
+            })
             .count();
         assert!(
             running == 0 || unplaced == 0,

@@ -110,6 +110,14 @@ fn the_checker_catches_non_structural_schemas() {
     let mut errors = Vec::new();
     check(&bad, "Bad", false, &mut errors);
     assert_eq!(errors.len(), 5, "{errors:#?}");
-    assert!(errors.iter().any(|e| e.contains("Bad.c.anyOf[0]: `type` inside a logical junctor")));
-    assert!(errors.iter().any(|e| e.contains("Bad.d: `$ref` is not allowed")));
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("Bad.c.anyOf[0]: `type` inside a logical junctor"))
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("Bad.d: `$ref` is not allowed"))
+    );
 }
