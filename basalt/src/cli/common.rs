@@ -16,7 +16,7 @@ use scheduler_core::Resources;
 pub const GPU: &str = "nvidia.com/gpu";
 /// vGPU share of one card's cores, in percent (the deviceshare resource).
 pub const VGPU_CORES: &str = "nvidia.com/vgpu-cores";
-/// Node annotation with the average GPU utilization in percent (0–100).
+/// Node annotation with the GPU utilization, a fraction (`0.88`) or a percentage (`88%`).
 pub const GPU_UTILIZATION: &str = "basalt.dev/gpu-utilization";
 /// Pod annotation with the simulated run time (`basalt up`).
 pub const SIM_DURATION: &str = "sim.basalt.dev/duration";

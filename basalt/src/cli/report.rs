@@ -134,7 +134,7 @@ pub fn build(nodes: &[Node], pods: &[Pod], pgs: &[PodGroup], queues: &[String]) 
         let utilization = n
             .annotations()
             .get(common::GPU_UTILIZATION)
-            .and_then(|v| v.trim().trim_end_matches('%').parse::<f64>().ok());
+            .and_then(|v| parse_utilization(v));
         report.nodes.push(NodeRow {
             node: name,
             capacity,
@@ -216,6 +216,16 @@ pub fn build(nodes: &[Node], pods: &[Pod], pgs: &[PodGroup], queues: &[String]) 
     }
     report.queues = rows.into_values().collect();
     report
+}
+
+/// `basalt.dev/gpu-utilization` in percent: a fraction (`0.88`, as `basalt up` writes it) or a
+/// percentage (`88%`).
+pub fn parse_utilization(v: &str) -> Option<f64> {
+    let v = v.trim();
+    match v.strip_suffix('%') {
+        Some(p) => p.trim().parse().ok(),
+        None => v.parse::<f64>().ok().map(|f| f * 100.0),
+    }
 }
 
 fn frac(v: f64) -> String {
@@ -329,7 +339,7 @@ mod tests {
             }))
             .unwrap()
         };
-        let nodes = [node("n0", Some("25")), node("n1", None), node("n2", None)];
+        let nodes = [node("n0", Some("0.25")), node("n1", None), node("n2", None)];
         let pods = [
             pod("a", Some("n0"), "train", r#"{"nvidia.com/gpu": "4"}"#),
             pod(
@@ -379,6 +389,7 @@ mod tests {
             (b.fractional, b.pending_16_plus),
             (0.5, Demand { jobs: 1, gpus: 16 })
         );
+        assert_eq!(parse_utilization("88%"), Some(88.0));
         let text = render(&r);
         assert!(text.contains("TOTAL"), "{text}");
         assert!(
