@@ -6,6 +6,7 @@ mod cli;
 mod controllers;
 mod harness;
 mod jobflow;
+mod loadaware;
 mod rbac;
 mod up;
 mod webhooks;

@@ -1,5 +1,5 @@
 //! The scheduler loop: reflector stores of pods, nodes, PodGroups and queues → a
-//! `scheduler_core` snapshot → one session every period (default 1 s) and soon after any
+//! `scheduler_core` snapshot (plus polled node usage, see `usage`) → one session every period (default 1 s) and soon after any
 //! relevant change → effects executed concurrently (see `effects`).
 //!
 //! Only the leader runs sessions; a standby keeps its caches warm. Binds issued but not yet
@@ -9,6 +9,7 @@
 pub mod config;
 pub mod effects;
 pub mod snapshot;
+pub mod usage;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -68,6 +69,8 @@ pub struct Caches {
     pub podgroups: Store<PodGroup>,
     /// Queues.
     pub queues: Store<Queue>,
+    /// Latest measured node usage (see `usage`), polled by a side task.
+    pub usage: tokio::sync::watch::Receiver<Arc<usage::Samples>>,
 }
 
 /// Runs the scheduler loop until `shutdown` resolves.
@@ -83,11 +86,13 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         futures_util::stream::select(s3, s4),
     );
     let watch_task = tokio::spawn(watches.for_each(|()| async {}));
+    let (usage, usage_task) = usage::spawn(client.clone());
     let caches = Caches {
         pods,
         nodes,
         podgroups,
         queues,
+        usage,
     };
     let scheduler = config::watch(ctx.clone()).await;
     let mut shutdown = std::pin::pin!(shutdown);
@@ -116,6 +121,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         session(&ctx, &caches, &current, &mut state).await;
     }
     watch_task.abort();
+    usage_task.abort();
 }
 
 /// State carried between sessions.
@@ -162,7 +168,9 @@ pub async fn session(
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
-    let snap = snapshot::build_at(&inputs, now_ms, |n| ctx.config.is_ours(n));
+    let mut snap = snapshot::build_at(&inputs, now_ms, |n| ctx.config.is_ours(n));
+    let samples = caches.usage.borrow().clone();
+    snap.node_usage = usage::node_usage(&node_refs, &samples, now_ms);
     let started = Instant::now();
     let sched = scheduler.clone();
     let result =
