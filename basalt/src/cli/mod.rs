@@ -43,7 +43,7 @@ pub struct ReportArgs {
 /// `basalt why`.
 #[derive(Args, Debug)]
 pub struct WhyArgs {
-    /// Job name (a Volcano Job, or a PodGroup of a plain pod gang).
+    /// Volcano Job name (in `-n` namespace).
     job: String,
     #[command(flatten)]
     conn: Conn,

@@ -298,3 +298,54 @@ pub fn reclaim_candidates(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn node(name: &str, gpus: u32) -> Node {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name},
+            "status": {"allocatable": {"nvidia.com/gpu": gpus.to_string()}}
+        }))
+        .unwrap()
+    }
+
+    fn running(name: &str, node: &str, gpus: u32, duration: &str, start: &str) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "namespace": "ns", "annotations": {"sim.basalt.dev/duration": duration}},
+            "spec": {"nodeName": node, "containers": [{"name": "c", "resources": {"limits": {"nvidia.com/gpu": gpus.to_string()}}}]},
+            "status": {"phase": "Running", "startTime": start}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn gang_shortfall_names_the_largest_free_block_and_what_frees_it() {
+        let nodes = [node("n0", 8), node("n1", 8)];
+        let pods = [
+            running("a", "n0", 1, "10m", "2026-01-01T00:00:00Z"),
+            running("b", "n1", 2, "5m", "2026-01-01T00:00:00Z"),
+        ];
+        let gpu8 = Resources::new().with(common::GPU, 8);
+        let demand = vec![("worker".to_owned(), gpu8.clone()); 2];
+        let fit = fit(&nodes, &pods, &demand);
+        assert_eq!(fit.placed, 0);
+        assert_eq!(fit.shortfalls.len(), 1);
+        assert!(
+            fit.shortfalls[0].contains(
+                "2 pod(s) cannot be placed: needs 8 nvidia.com/gpu on one node; largest free block is 7 (n0); 2 of 2 node(s)"
+            ),
+            "{}",
+            fit.shortfalls[0]
+        );
+        // b ends at 00:05, a at 00:10: n1 frees first; 60 s after the start, ~4m remain.
+        let now = k8s_openapi::jiff::Timestamp::from_second(1_767_225_660)
+            .unwrap()
+            .as_second();
+        let text = node_frees(&fit.free_after, &pods, &gpu8, now);
+        assert!(text.starts_with("n1 has room"), "{text}");
+        assert!(text.contains("(b) in ~4m"), "{text}");
+    }
+}
