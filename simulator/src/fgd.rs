@@ -3,17 +3,26 @@
 //! scheduler-core with no departures; after every pod, the unallocated-GPU share and the FGD
 //! fragmentation F(M) are logged against the arrived workload (% of capacity).
 //!
-//! Without the deviceshare plugin the core sees GPUs as one scalar per node (milli-GPU in
-//! `nvidia.com/gpu`), so its node choice is card-blind: the simulator then assigns cards (whole
-//! pods: lowest fully free cards; sharing pods: the tightest card) and a pod that fits the node's
-//! total but no card fails, as a filter failure would. The `fgd` policy itself needs deviceshare.
+//! Nodes carry real cards (`scheduler_core::model::gpu`, 100 cores each) and pods ask as the trace
+//! says: `num_gpu` whole cards (`nvidia.com/gpu`, exclusive), or one card share of `gpu_milli`
+//! (`nvidia.com/vgpu-cores` and `nvidia.com/gpumem-percentage` = ⌈gpu_milli / 10⌉ %). The
+//! policies `binpack`, `spread` and `fgd` are the deviceshare plugin's `SchedulePolicy` (card
+//! choice, card filter and node score; predicates for CPU/memory and the card-model affinity);
+//! other names load as simulator policies. Placed pods stay in the snapshot as bound tasks with
+//! their bind annotations, so deviceshare charges exactly the cards it chose (and FGD's typical
+//! requests are those of the arrived pods). The measured F(M) uses the trace's typical pods.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
+use scheduler_core::model::gpu::{
+    HAMI_DEVICES_TO_ALLOCATE, HAMI_GPUMEM_PERCENTAGE, VGPU_CORES, decode_assignment_uuids,
+};
 use scheduler_core::resources::{CPU, MEMORY, NVIDIA_GPU};
-use scheduler_core::{Effect, Job, JobId, Queue, Resources, Snapshot, Task, TaskId, run_session};
+use scheduler_core::{
+    Effect, Job, JobId, Queue, Resources, Snapshot, Task, TaskId, TaskStatus, run_session,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::cluster::ClusterSpec;
@@ -35,24 +44,34 @@ pub struct FgdSpec {
     pub target_percent: f64,
     /// Seeds (one run per seed per policy).
     pub seeds: Vec<u64>,
-    /// Before each session, cordon the nodes on which no card (or set of whole cards) fits the
-    /// pod — the per-card filter deviceshare will provide — so the core chooses only among
-    /// card-feasible nodes. Off: the core's choice is card-blind and misfits fail (true).
-    #[serde(default = "yes")]
-    pub card_filter: bool,
 }
 
-fn yes() -> bool {
-    true
+/// The deviceshare-only configuration for card policy `policy` (binpack, spread or fgd).
+fn card_policy(name: &str) -> Result<Policy> {
+    match name {
+        "binpack" | "spread" | "fgd" => Policy::from_config(
+            name,
+            &format!(
+                "actions: \"allocate\"\ntiers:\n- plugins:\n  - name: predicates\n  - name: deviceshare\n    arguments:\n      deviceshare.SchedulePolicy: {name}\n"
+            ),
+            false,
+        ),
+        _ => Policy::load(name),
+    }
 }
 
-/// Whether `pod` fits the free cards `cards` (sharing pods: one card with enough room; whole
-/// pods: enough fully free cards).
-fn cards_fit(cards: &[u32], num_gpu: u32, milli: u32) -> bool {
-    match num_gpu {
-        0 => true,
-        1 if milli < 1000 => cards.iter().any(|r| *r >= milli),
-        k => cards.iter().filter(|r| **r == 1000).count() as u32 >= k,
+/// The trace pod's requests: whole cards, or one card share of `gpu_milli` (percent, rounded up).
+fn pod_requests(p: &OpenbPod) -> Resources {
+    let r = Resources::new()
+        .with(CPU, p.cpu_milli)
+        .with(MEMORY, p.memory_mib << 20);
+    match p.num_gpu {
+        0 => r,
+        1 if p.gpu_milli < 1000 => {
+            let pct = i64::from(p.gpu_milli.div_ceil(10).max(1));
+            r.with(VGPU_CORES, pct).with(HAMI_GPUMEM_PERCENTAGE, pct)
+        }
+        k => r.with(NVIDIA_GPU, i64::from(k)),
     }
 }
 
@@ -67,8 +86,9 @@ pub struct FgdReport {
     pub pods: usize,
     /// Per policy: arrived % → mean over seeds of (unallocated GPU %, frag rate %).
     pub curves: BTreeMap<String, Vec<FgdPoint>>,
-    /// Per policy: pods that failed (mean over seeds) and of those card-infeasible.
-    pub failed: BTreeMap<String, (f64, f64)>,
+    /// Per policy: pods that failed (no node with CPU, memory and cards for them; mean over
+    /// seeds).
+    pub failed: BTreeMap<String, f64>,
     /// The paper's unallocated GPU % at 100 % arrived (default trace), for comparison.
     pub paper_at_100: BTreeMap<String, f64>,
 }
@@ -161,7 +181,25 @@ fn arrivals(pods: &[OpenbPod], seed: u64, capacity_milli: u64, target: f64) -> V
 struct RunLog {
     by_bin: BTreeMap<u32, (f64, f64, u32)>,
     failed: u32,
-    card_failed: u32,
+}
+
+/// Free milli-GPU per card after charging the bind's cards (`uuids`) with `p`'s share.
+fn charge(cards: &mut [u32], uuids: &[String], node: &crate::cluster::NodeSpec, p: &OpenbPod) {
+    let prefix = format!("GPU-{}-", node.name);
+    for u in uuids {
+        if let Some(g) = u
+            .strip_prefix(&prefix)
+            .and_then(|i| i.parse::<usize>().ok())
+            .filter(|g| *g < cards.len())
+        {
+            let share = if p.num_gpu == 1 && p.gpu_milli < 1000 {
+                p.gpu_milli.div_ceil(10).max(1) * 10
+            } else {
+                1000
+            };
+            cards[g] = cards[g].saturating_sub(share);
+        }
+    }
 }
 
 fn one_run(
@@ -169,26 +207,19 @@ fn one_run(
     cluster: &ClusterSpec,
     seq: &[OpenbPod],
     m: &Typical,
-    card_filter: bool,
 ) -> Result<RunLog> {
     let cap: u64 = cluster.total_gpus() * 1000;
     let mut snap = Snapshot::default();
     snap.queues.insert("default".into(), Queue::open());
+    let placed = JobId::new("default/placed");
+    snap.jobs.insert(placed.clone(), Job::new("default", 1));
     let mut cards: Vec<Vec<u32>> = Vec::new();
     let mut cpu_free: Vec<i64> = Vec::new();
     let mut frag: Vec<f64> = Vec::new();
     let mut index = BTreeMap::new();
-    let ids: Vec<scheduler_core::NodeId> = cluster
-        .nodes
-        .iter()
-        .map(|n| n.name.as_str().into())
-        .collect();
-    let mut cordoned = vec![false; cluster.nodes.len()];
     for (i, n) in cluster.nodes.iter().enumerate() {
-        let mut node = crate::snapshot::node(n);
-        node.allocatable.set(NVIDIA_GPU, i64::from(n.gpus) * 1000);
-        node.gpus.clear();
-        snap.nodes.insert(n.name.as_str().into(), node);
+        snap.nodes
+            .insert(n.name.as_str().into(), crate::snapshot::node(n));
         cards.push(vec![1000; n.gpus as usize]);
         cpu_free.push(n.cpu_milli);
         frag.push(node_frag(m, n.cpu_milli, &cards[i], &n.gpu_model));
@@ -197,17 +228,13 @@ fn one_run(
     let mut log = RunLog {
         by_bin: BTreeMap::new(),
         failed: 0,
-        card_failed: 0,
     };
     let (mut arrived, mut used) = (0u64, 0u64);
     let jid = JobId::new("default/pod");
-    let tid = TaskId::new("default/pod-0");
-    for p in seq {
+    let tid = TaskId::new("default/pod");
+    for (k, p) in seq.iter().enumerate() {
         let demand = u64::from(p.num_gpu) * u64::from(p.gpu_milli);
-        let requests = Resources::new()
-            .with(CPU, p.cpu_milli)
-            .with(MEMORY, p.memory_mib << 20)
-            .with(NVIDIA_GPU, demand as i64);
+        let requests = pod_requests(p);
         snap.jobs.insert(jid.clone(), Job::new("default", 1));
         let mut task = Task::pending(jid.clone(), requests.clone());
         if p.num_gpu > 0 && !p.gpu_spec.is_empty() {
@@ -220,67 +247,39 @@ fn one_run(
             }];
         }
         snap.tasks.insert(tid.clone(), task);
-        if card_filter {
-            for (i, c) in cards.iter().enumerate() {
-                let off = !cards_fit(c, p.num_gpu, p.gpu_milli);
-                if off != cordoned[i] {
-                    cordoned[i] = off;
-                    if let Some(n) = snap.nodes.get_mut(&ids[i]) {
-                        n.unschedulable = off;
-                    }
-                }
-            }
-        }
         let result = run_session(&snap, &policy.scheduler)
             .map_err(|source| Error::Session { at_ms: 0, source })?;
-        let node = result.effects.iter().find_map(|e| match e {
-            Effect::Bind { node, .. } => Some(node.as_str().to_owned()),
+        let bind = result.effects.into_iter().find_map(|e| match e {
+            Effect::Bind {
+                node, annotations, ..
+            } => Some((node, annotations)),
             _ => None,
         });
-        snap.tasks.clear();
-        snap.jobs.clear();
+        snap.tasks.remove(&tid);
+        snap.jobs.remove(&jid);
         arrived += demand;
-        match node.and_then(|n| index.get(&n).copied()) {
+        match bind.and_then(|(n, a)| index.get(n.as_str()).map(|i| (*i, n, a))) {
             None => log.failed += 1,
-            Some(i) => {
-                let c = &mut cards[i];
-                let ok = if p.num_gpu == 0 {
-                    true
-                } else if p.gpu_milli < 1000 {
-                    let best = (0..c.len())
-                        .filter(|&g| c[g] >= p.gpu_milli)
-                        .min_by_key(|&g| (c[g], g));
-                    best.map(|g| c[g] -= p.gpu_milli).is_some()
-                } else {
-                    let free: Vec<usize> = (0..c.len())
-                        .filter(|&g| c[g] == 1000)
-                        .take(p.num_gpu as usize)
-                        .collect();
-                    if free.len() == p.num_gpu as usize {
-                        free.iter().for_each(|&g| c[g] = 0);
-                        true
-                    } else {
-                        false
-                    }
-                };
-                if ok {
-                    cpu_free[i] -= p.cpu_milli;
-                    used += demand;
-                    if let Some(n) = snap
-                        .nodes
-                        .get_mut(&scheduler_core::NodeId::new(cluster.nodes[i].name.clone()))
-                    {
-                        n.used.add(&requests);
-                    }
-                    frag[i] = node_frag(m, cpu_free[i], &cards[i], &cluster.nodes[i].gpu_model);
-                } else {
-                    log.failed += 1;
-                    log.card_failed += 1;
+            Some((i, node, annotations)) => {
+                if p.num_gpu > 0 {
+                    let uuids = annotations
+                        .get(HAMI_DEVICES_TO_ALLOCATE)
+                        .and_then(|v| decode_assignment_uuids(v))
+                        .unwrap_or_default();
+                    charge(&mut cards[i], &uuids, &cluster.nodes[i], p);
                 }
+                cpu_free[i] -= p.cpu_milli;
+                used += demand;
+                let mut bound = Task::running(placed.clone(), requests, node);
+                bound.status = TaskStatus::Bound;
+                bound.annotations = annotations;
+                snap.tasks
+                    .insert(TaskId::new(format!("default/placed-{k}")), bound);
+                frag[i] = node_frag(m, cpu_free[i], &cards[i], &cluster.nodes[i].gpu_model);
             }
         }
         let x = (100.0 * arrived as f64 / cap as f64).round() as u32;
-        let idle = (cap - used) as f64;
+        let idle = cards.iter().flatten().map(|c| u64::from(*c)).sum::<u64>() as f64;
         let unalloc = 100.0 * idle / cap as f64;
         let rate = if idle > 0.0 {
             100.0 * frag.iter().sum::<f64>() / idle
@@ -292,6 +291,7 @@ fn one_run(
         e.1 += rate;
         e.2 += 1;
     }
+    let _ = used;
     Ok(log)
 }
 
@@ -322,17 +322,17 @@ pub fn run(
     };
     let mut timings = Vec::new();
     for name in policies {
-        let policy = Policy::load(name)?;
+        let policy = card_policy(name)?;
         let t0 = Instant::now();
         let mut bins: BTreeMap<u32, (f64, f64, u32)> = BTreeMap::new();
-        let (mut failed, mut card_failed, mut events) = (0.0, 0.0, 0u64);
+        let (mut failed, mut events) = (0.0, 0u64);
         for &seed in &spec.seeds {
             let seq = arrivals(&pods, seed, cap, spec.target_percent);
             if report.pods == 0 {
                 report.pods = seq.len();
             }
             events += seq.len() as u64;
-            let log = one_run(&policy, cluster, &seq, &m, spec.card_filter)?;
+            let log = one_run(&policy, cluster, &seq, &m)?;
             if progress {
                 eprintln!(
                     "fgd {name} seed {seed}: {} pods, {} failed",
@@ -341,7 +341,6 @@ pub fn run(
                 );
             }
             failed += f64::from(log.failed);
-            card_failed += f64::from(log.card_failed);
             for (x, (u, r, n)) in log.by_bin {
                 let e = bins.entry(x).or_insert((0.0, 0.0, 0));
                 e.0 += u / f64::from(n);
@@ -350,9 +349,7 @@ pub fn run(
             }
         }
         let seeds = spec.seeds.len().max(1) as f64;
-        report
-            .failed
-            .insert(name.clone(), (r4(failed / seeds), r4(card_failed / seeds)));
+        report.failed.insert(name.clone(), r4(failed / seeds));
         report.curves.insert(
             name.clone(),
             bins.into_iter()
@@ -385,13 +382,71 @@ mod tests {
         assert_eq!(node_frag(&m, 4000, &[1000, 300], "G2"), 300.0);
         // Not enough CPU: every idle GPU is a fragment.
         assert_eq!(node_frag(&m, 500, &[1000, 300], "G2"), 1300.0);
-        assert!(cards_fit(&[1000, 300], 1, 500) && !cards_fit(&[400, 300], 1, 500));
-        assert!(cards_fit(&[1000, 1000, 0], 2, 1000) && !cards_fit(&[1000, 600], 2, 1000));
         // CPU-only tasks count every idle GPU.
         let cpu_only: Typical = vec![((1000, 0, 0, vec![]), 1.0)];
         assert_eq!(node_frag(&cpu_only, 4000, &[1000], "G2"), 1000.0);
         // Model constraint not met.
         let typed: Typical = vec![((1000, 1000, 1, vec!["T4".into()]), 1.0)];
         assert_eq!(node_frag(&typed, 4000, &[1000], "G2"), 1000.0);
+    }
+
+    fn pod(name: &str, num_gpu: u32, gpu_milli: u32) -> OpenbPod {
+        OpenbPod {
+            name: name.into(),
+            cpu_milli: 1000,
+            memory_mib: 1024,
+            num_gpu,
+            gpu_milli,
+            gpu_spec: vec![],
+            qos: String::new(),
+            times: None,
+        }
+    }
+
+    #[test]
+    fn trace_shares_become_card_requests() {
+        let r = pod_requests(&pod("a", 1, 125));
+        assert_eq!(
+            (
+                r.get(VGPU_CORES),
+                r.get(HAMI_GPUMEM_PERCENTAGE),
+                r.get(NVIDIA_GPU)
+            ),
+            (13, 13, 0)
+        );
+        let r = pod_requests(&pod("b", 2, 1000));
+        assert_eq!((r.get(VGPU_CORES), r.get(NVIDIA_GPU)), (0, 2));
+        let r = pod_requests(&pod("c", 0, 0));
+        assert_eq!(
+            (r.get(VGPU_CORES), r.get(NVIDIA_GPU), r.get(CPU)),
+            (0, 0, 1000)
+        );
+    }
+
+    #[test]
+    fn deviceshare_card_policy_decides_what_still_fits() {
+        // Two half-card pods then a whole-card pod on one node with two cards: binpack and fgd
+        // stack the halves on one card, spread splits them and the whole pod fails.
+        let cluster = ClusterSpec {
+            nodes: vec![crate::cluster::NodeSpec {
+                name: "n0".into(),
+                cpu_milli: 16_000,
+                memory_bytes: 64 << 30,
+                gpus: 2,
+                gpu_model: "G2".into(),
+                gpu_memory_mib: 16_384,
+                labels: BTreeMap::new(),
+                taints: vec![],
+            }],
+        };
+        let seq = [pod("a", 1, 500), pod("b", 1, 500), pod("c", 1, 1000)];
+        let m = typical(&seq);
+        let failed = |name: &str| {
+            let policy = card_policy(name).unwrap();
+            one_run(&policy, &cluster, &seq, &m).unwrap().failed
+        };
+        assert_eq!(failed("binpack"), 0);
+        assert_eq!(failed("fgd"), 0);
+        assert_eq!(failed("spread"), 1);
     }
 }

@@ -165,7 +165,7 @@ pub fn to_markdown(report: &Report) -> String {
         let _ = writeln!(md, "Pods per run after inflation: {}.\n", f.pods);
         let _ = writeln!(
             md,
-            "| policy | unallocated GPU % at 90 / 95 / 100 / 110 / 120 / 130 % arrived | frag rate at 100 % | failed pods (card-infeasible) |"
+            "| policy | unallocated GPU % at 90 / 95 / 100 / 110 / 120 / 130 % arrived | frag rate at 100 % | failed pods |"
         );
         let _ = writeln!(md, "|---|---|---|---|");
         for (name, curve) in &f.curves {
@@ -174,10 +174,10 @@ pub fn to_markdown(report: &Report) -> String {
                 .iter()
                 .map(|x| at(*x).map_or("-".into(), |p| format!("{:.2}", p.unallocated)))
                 .collect();
-            let (failed, card) = f.failed.get(name).copied().unwrap_or((0.0, 0.0));
+            let failed = f.failed.get(name).copied().unwrap_or(0.0);
             let _ = writeln!(
                 md,
-                "| {name} | {} | {} | {failed:.0} ({card:.0}) |",
+                "| {name} | {} | {} | {failed:.0} |",
                 vals.join(" / "),
                 at(100).map_or("-".into(), |p| format!("{:.1} %", p.frag_rate))
             );
