@@ -37,6 +37,8 @@ pub struct Outcome {
     pub bound: Vec<(TaskId, NodeId)>,
     /// Binds that failed.
     pub failed: Vec<TaskId>,
+    /// Pods whose eviction was requested (the loop treats them as Releasing until they are gone).
+    pub evicting: Vec<TaskId>,
 }
 
 fn split(id: &str) -> (&str, &str) {
@@ -129,6 +131,7 @@ pub async fn execute(
 ) -> Outcome {
     let parallelism = ctx.config.effect_parallelism.max(1);
     let mut binds = Vec::new();
+    let mut evicting = Vec::new();
     let mut writes: Vec<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>> = Vec::new();
     let now = Timestamp::now();
     let reported: std::collections::BTreeSet<String> = effects
@@ -161,6 +164,7 @@ pub async fn execute(
                 annotations,
             } => binds.push((task, node, annotations)),
             Effect::Evict { task, reason } => {
+                evicting.push(task.clone());
                 writes.push(Box::pin(evict(ctx.clone(), task, reason)))
             }
             Effect::PodGroupStatus {
@@ -233,7 +237,10 @@ pub async fn execute(
         .buffer_unordered(parallelism)
         .for_each(|()| async {})
         .await;
-    let mut outcome = Outcome::default();
+    let mut outcome = Outcome {
+        evicting,
+        ..Outcome::default()
+    };
     for (task, node, ok) in results {
         if ok {
             ctx.metrics.pods_bound.inc();

@@ -128,6 +128,9 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
 #[derive(Default)]
 pub struct LoopState {
     in_flight: BTreeMap<TaskId, (NodeId, Instant)>,
+    /// Evictions requested and not yet observed, by pod uid (a Job's replacement pod reuses the
+    /// name): Releasing in the next snapshots until the pod is gone or the TTL passes.
+    evicting: BTreeMap<TaskId, (String, Instant)>,
     explained: BTreeMap<String, String>,
 }
 
@@ -169,6 +172,15 @@ pub async fn session(
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
     let mut snap = snapshot::build_at(&inputs, now_ms, |n| ctx.config.is_ours(n));
+    let uids: BTreeMap<TaskId, String> = pod_refs
+        .iter()
+        .filter_map(|p| Some((snapshot::task_id(p), p.metadata.uid.clone()?)))
+        .collect();
+    state
+        .evicting
+        .retain(|t, (uid, at)| uids.get(t) == Some(&*uid) && at.elapsed() < IN_FLIGHT_TTL);
+    let evicting: std::collections::BTreeSet<TaskId> = state.evicting.keys().cloned().collect();
+    snapshot::mark_releasing(&mut snap, &evicting);
     let samples = caches.usage.borrow().clone();
     snap.node_usage = usage::node_usage(&node_refs, &samples, now_ms);
     let started = Instant::now();
@@ -232,6 +244,11 @@ pub async fn session(
         &mut state.explained,
     )
     .await;
+    for task in outcome.evicting {
+        if let Some(uid) = uids.get(&task) {
+            state.evicting.insert(task, (uid.clone(), Instant::now()));
+        }
+    }
     let now = Timestamp::now();
     for (task, node) in outcome.bound {
         if let Some(c) = created.get(&task) {

@@ -40,6 +40,22 @@ pub struct Inputs<'a> {
     pub in_flight: &'a BTreeMap<TaskId, NodeId>,
 }
 
+/// Marks the tasks whose eviction the loop already requested as Releasing: they still hold their
+/// node until the pod is gone, and a session during the cache's lag must neither pick them as
+/// victims again nor count their resources as free (no eviction thrash).
+pub fn mark_releasing(snap: &mut Snapshot, evicting: &BTreeSet<TaskId>) {
+    for id in evicting {
+        if let Some(t) = snap.tasks.get_mut(id)
+            && matches!(
+                t.status,
+                TaskStatus::Binding | TaskStatus::Bound | TaskStatus::Running
+            )
+        {
+            t.status = TaskStatus::Releasing;
+        }
+    }
+}
+
 /// `namespace/name`.
 pub fn task_id(pod: &Pod) -> TaskId {
     TaskId::new(format!(
@@ -479,6 +495,36 @@ mod tests {
         assert_eq!(started, vec![("ns/r", 1_795_860_000_000)]);
         // Without a clock the time rules stay off.
         assert_eq!(build(&inputs, |n| n == Some("volcano")).now, None);
+    }
+
+    #[test]
+    fn requested_evictions_stay_releasing_until_the_pod_is_gone() {
+        let mut snap = Snapshot::default();
+        for (id, status) in [
+            ("ns/run", TaskStatus::Running),
+            ("ns/pend", TaskStatus::Pending),
+            ("ns/other", TaskStatus::Running),
+        ] {
+            let mut t = Task::pending(JobId::new("ns/pg"), Default::default());
+            t.status = status;
+            snap.tasks.insert(TaskId::new(id), t);
+        }
+        let evicting: BTreeSet<TaskId> = ["ns/run", "ns/pend", "ns/gone"]
+            .into_iter()
+            .map(TaskId::new)
+            .collect();
+        mark_releasing(&mut snap, &evicting);
+        let status = |id: &str| snap.tasks[&TaskId::new(id)].status;
+        // A replacement pod (Pending) is not the evicted one; unrelated pods are untouched.
+        assert_eq!(
+            (status("ns/run"), status("ns/pend"), status("ns/other")),
+            (
+                TaskStatus::Releasing,
+                TaskStatus::Pending,
+                TaskStatus::Running
+            )
+        );
+        assert!(!snap.tasks.contains_key(&TaskId::new("ns/gone")));
     }
 
     #[test]
