@@ -24,9 +24,10 @@ pub struct SimulateArgs {
     /// Override the cluster: a preset (seed-4x8, w-synth-64, openb, openb-gpu) or a spec file.
     #[arg(long, value_name = "PRESET|FILE")]
     pub cluster: Option<String>,
-    /// Directory holding openb-2023/ and philly-2017/.
-    #[arg(long, env = "BASALT_TRACES", default_value = "/work/shared/traces")]
-    pub traces: PathBuf,
+    /// Directory holding openb-2023/ and philly-2017/ (default: $BASALT_TRACES, else the shared
+    /// traces beside the checkout).
+    #[arg(long, value_name = "DIR")]
+    pub traces: Option<PathBuf>,
     /// No progress bar on stderr.
     #[arg(long)]
     pub quiet: bool,
@@ -34,7 +35,11 @@ pub struct SimulateArgs {
 
 /// Runs the subcommand.
 pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
-    let mut setup = simulator::experiment::Setup::load(&args.experiment, &args.traces)?;
+    let traces = args
+        .traces
+        .clone()
+        .unwrap_or_else(simulator::default_traces_dir);
+    let mut setup = simulator::experiment::Setup::load(&args.experiment, &traces)?;
     if let Some(seed) = args.seed {
         setup.spec.seed = seed;
     }

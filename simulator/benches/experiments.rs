@@ -12,7 +12,7 @@ fn main() {
         .filter(|a| !a.starts_with('-'))
         .collect();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/simulator");
-    let traces = std::env::var("BASALT_TRACES").unwrap_or_else(|_| "/work/shared/traces".into());
+    let traces = simulator::default_traces_dir();
     for (key, file) in [
         ("article", "article-benchmark.yaml"),
         ("w-synth", "w-synth-64.yaml"),
@@ -21,7 +21,7 @@ fn main() {
         if !filter.is_empty() && !filter.iter().any(|f| f == key) {
             continue;
         }
-        let setup = match Setup::load(&root.join(file), Path::new(&traces)) {
+        let setup = match Setup::load(&root.join(file), &traces) {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("{key}: {e}");

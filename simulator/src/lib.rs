@@ -28,6 +28,27 @@ pub mod trace;
 pub mod workload;
 
 pub use cluster::{ClusterSpec, NodeSpec};
+
+/// Where the public traces (`openb-2023/`, `philly-2017/`) are when no path is given:
+/// `$BASALT_TRACES`, else `$BASALT_SHARED/traces`, else `../shared/traces` from the working
+/// directory or beside this checkout, else `/work/shared/traces` (the development machines').
+pub fn default_traces_dir() -> std::path::PathBuf {
+    use std::path::PathBuf;
+    if let Some(dir) = std::env::var_os("BASALT_TRACES") {
+        return PathBuf::from(dir);
+    }
+    if let Some(shared) = std::env::var_os("BASALT_SHARED") {
+        return PathBuf::from(shared).join("traces");
+    }
+    let candidates = [
+        PathBuf::from("../shared/traces"),
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/traces"),
+    ];
+    candidates
+        .into_iter()
+        .find(|p| p.is_dir())
+        .unwrap_or_else(|| PathBuf::from("/work/shared/traces"))
+}
 pub use error::{Error, Result, TraceError};
 pub use generator::WorkloadSpec;
 pub use workload::{JobKind, JobSpec, SizeBucket, Tenant, Workload};

@@ -451,7 +451,7 @@ mod tests {
 
     #[test]
     fn shared_traces_parse() {
-        let base = Path::new("/work/shared/traces");
+        let base = &crate::default_traces_dir();
         let pods = read_openb_pods(&base.join("openb-2023/openb_pod_list_default.csv")).unwrap();
         assert_eq!(pods.len(), 8152);
         let multi =
