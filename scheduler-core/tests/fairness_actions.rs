@@ -298,3 +298,90 @@ fn capacity_children_never_exceed_their_parent() {
     assert_eq!(running(&s, "eng-a"), 6, "eng's capability caps its child");
     assert_eq!(running(&s, "eng"), 0, "inner queues take no jobs");
 }
+
+/// Four 8-GPU nodes (32 GPUs, idle). Queue `a` (weight 1, capability 20) submits a gang `g` of
+/// 16 one-GPU pods with minAvailable `gang_min`; queue `b` (weight 3, created after `a`) a job
+/// `w` of 24 one-GPU pods if `with_b`.
+fn capability_gang(gang_min: u32, with_b: bool) -> Snapshot {
+    let mut s = Snapshot::default();
+    for n in 0..4 {
+        node(&mut s, &format!("n{n}"), 8);
+    }
+    let a = Queue {
+        capability: Some(Resources::new().with(NVIDIA_GPU, 20)),
+        ..Queue::open()
+    };
+    s.queues.insert("a".into(), a);
+    let b = Queue {
+        weight: 3,
+        creation: 1,
+        ..Queue::open()
+    };
+    s.queues.insert("b".into(), b);
+    job(&mut s, "g", "a", gang_min, 0);
+    for k in 0..16 {
+        pend(&mut s, &format!("g/{k:02}"), "g", 1);
+    }
+    if with_b {
+        submit_b(&mut s);
+    }
+    s
+}
+
+fn submit_b(s: &mut Snapshot) {
+    let w = Job {
+        creation: 1,
+        ..Job::new("b", 1)
+    };
+    s.jobs.insert("w".into(), w);
+    for k in 0..24 {
+        let t = Task {
+            creation: 1,
+            ..Task::pending("w", gpu(1))
+        };
+        s.tasks.insert(format!("w/{k:02}").into(), t);
+    }
+}
+
+#[test]
+fn a_queue_below_its_share_starts_a_gang_up_to_its_capability() {
+    // Derivation of the GPU shares (water-filling, reference §4.5): both queues are active;
+    // requests a = 16, b = 24, total 32, weights 1 : 3 → a gets 32·1/4 = 8, b 32·3/4 = 24;
+    // neither is clamped (8 ≤ min(16, 20), 24 ≤ 24). So deserved a = 8, b = 24.
+    //
+    // Session 1 (idle cluster): both shares are 0 at equal priority, so `a` (created first)
+    // goes first. `a` is not overused (0 < 8); each of the gang's 16 pods passes `allocatable`
+    // (allocated + 1 ≤ capability 20; the old rule, ≤ deserved 8, stopped the gang at 8 of its
+    // 16 so it never started). The gang takes 16 GPUs; `b` then takes the 16 left.
+    let mut s = capability_gang(16, true);
+    let sched = default();
+    let r = sched.run(&s).expect("session 1");
+    apply(&mut s, &r);
+    assert_eq!(running(&s, "a"), 16, "the 16-gang starts");
+    assert_eq!(running(&s, "b"), 16, "b takes the rest");
+    // Session 2: b is owed 24 − 16 = 8, every GPU is taken, a holds 16 − 8 = 8 above deserved.
+    // A victim queue may lose pods only while it keeps its deserved share, so at most 8 of g's
+    // pods could go; 8 would break g (minAvailable 16) and the whole gang would take `a` to
+    // 0 < 8. So nothing is evicted — never a partial gang.
+    let r = sched.run(&s).expect("session 2");
+    assert!(evicted(&r).is_empty(), "{:?}", evicted(&r));
+}
+
+#[test]
+fn reclaim_takes_back_an_elastic_gangs_excess_above_deserved() {
+    // Session 1: only `a` has work, so it alone is active: deserved a = min(request 16,
+    // capability 20) = 16 and the gang (16 pods, minAvailable 8) runs whole.
+    let mut s = capability_gang(8, false);
+    let sched = default();
+    let r = sched.run(&s).expect("session 1");
+    apply(&mut s, &r);
+    assert_eq!(running(&s, "a"), 16);
+    // Session 2: `b` submits 24 pods; deserved becomes a = 8, b = 24 (derivation in the test
+    // above). allocate gives b the 16 idle GPUs; reclaim then takes back exactly a's excess,
+    // 16 − 8 = 8 pods of g (g keeps 8 = minAvailable running), for b's remaining 8 pods.
+    submit_b(&mut s);
+    let r = sched.run(&s).expect("session 2");
+    let gone = evicted(&r);
+    assert_eq!(gone.len(), 8, "{gone:?}");
+    assert!(gone.iter().all(|t| t.starts_with("g/")), "{gone:?}");
+}

@@ -1,8 +1,10 @@
 //! `proportion`: each queue's deserved share by weighted water-filling over the cluster
-//! (reference §4.5), and everything that follows from it — queue order by share, `overused`,
-//! `allocatable` (never beyond deserved, hence never beyond capability), `preemptive`, enqueue
-//! admission against the queue's real capability, and reclaim victims only from queues above
-//! their deserved share (never below guarantee).
+//! (reference §4.5), and everything that follows from it — queue order by share, `overused`
+//! (deserved ≤ allocated: the queue gets no more turns), `allocatable` (allocated + task ≤ real
+//! capability: a queue below its share may start a job that takes it past deserved, up to
+//! capability), `preemptive` (within deserved), enqueue admission against the queue's real
+//! capability, and reclaim victims only from queues above their deserved share (never below
+//! guarantee) — which is how a queue's excess over deserved is taken back.
 //!
 //! Only queues with at least one job take part in the water-filling, so idle queues lend their
 //! share; when they submit, the shares are recomputed and `reclaim` takes the loan back.
@@ -141,15 +143,16 @@ impl Plugin for Proportion {
         }
         let a = &self.queues[queue.ix()];
         let req = st.request(task);
-        if a.fits_deserved(req) {
+        let over =
+            |r: usize| req[r] > 0 && a.allocated[r].saturating_add(req[r]) > a.real_capability[r];
+        if !(0..req.len()).any(over) {
             return Some(true);
         }
-        // Where the cluster itself has no room left for the task, the share is not what stops
-        // it: abstain so the node check reports the real shortage. Capability always binds.
+        // Where the cluster itself has no room left for the task, the capability is not what
+        // stops it: abstain so the node check reports the real shortage.
         let binds = (0..req.len()).any(|r| {
-            let after = a.allocated[r].saturating_add(req[r]);
             let room = self.total[r] - (self.used[r] - a.allocated[r]);
-            req[r] > 0 && after <= room && (after > a.deserved[r] || after > a.real_capability[r])
+            over(r) && a.allocated[r].saturating_add(req[r]) <= room
         });
         if binds { Some(false) } else { None }
     }
