@@ -20,6 +20,7 @@ use crate::config::{Arguments, ConfigError};
 use crate::dispatch::VictimKind;
 use crate::effects::{Explanation, ReasonCount};
 use crate::model::TaskStatus;
+use crate::plugin::UnfitCode;
 use crate::resources::{add_into, fits};
 use crate::session::{JobIx, NodeIx, Session, Statement, TaskIx};
 
@@ -320,16 +321,23 @@ impl Evictor {
         let mut free = vec![0i64; req.len()];
         for k in 0..n {
             let node = NodeIx(((self.offset + k) % n) as u32);
-            if let Err(unfit) = ssn
-                .plugins
-                .static_predicate(&ssn.state, task, node)
-                .and_then(|()| ssn.plugins.predicate(&ssn.state, task, node))
-            {
+            if let Err(unfit) = ssn.plugins.static_predicate(&ssn.state, task, node) {
                 reasons.add(unfit.reason);
                 continue;
             }
+            // A resolvable refusal (e.g. deviceshare: no card free yet) may be lifted by the
+            // evictions: judge it again once the victims are chosen (reference: Volcano's
+            // preemption skips only UnschedulableAndUnresolvable nodes).
+            let refused = match ssn.plugins.predicate(&ssn.state, task, node) {
+                Ok(()) => None,
+                Err(unfit) if unfit.code == UnfitCode::UnschedulableAndUnresolvable => {
+                    reasons.add(unfit.reason);
+                    continue;
+                }
+                Err(unfit) => Some(unfit.reason),
+            };
             ssn.state.future_idle(node, &mut free);
-            if fits(&req, &free) {
+            if refused.is_none() && fits(&req, &free) {
                 if !self.admits(ssn, task) {
                     if self.kind == VictimKind::Reclaim {
                         reasons.add(self.refusal(ssn, task));
@@ -392,6 +400,17 @@ impl Evictor {
             );
             for v in &chosen {
                 ssn.evict(&mut stmt, *v, why.clone());
+            }
+            if let Some(before) = &refused
+                && let Err(unfit) = ssn.plugins.predicate(&ssn.state, task, node)
+            {
+                reasons.add(if &unfit.reason == before {
+                    unfit.reason
+                } else {
+                    format!("{before} (after evictions: {})", unfit.reason)
+                });
+                ssn.discard(stmt);
+                continue;
             }
             // Same-queue victims lowered the queue's allocation: ask the queue now.
             if !self.admits(ssn, task) {

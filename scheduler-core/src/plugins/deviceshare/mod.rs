@@ -12,12 +12,18 @@
 //! Accounting input (security rule): only pods bound to a node (Binding, Bound, Running,
 //! Releasing) are charged, always by the amounts of their own requests; their assignment
 //! annotations only say *which* cards, and are ignored unless they name distinct cards of that
-//! node matching the request's count. Annotations on unbound pods are never read. A pod already
-//! Releasing in the snapshot is charged (it still runs); a pod evicted *in this session* gives
-//! its cards back at once (as Volcano's deviceshare does), so preempt and reclaim can pipeline
-//! the preemptor onto them; the scalar resource check still counts it until it is gone. A node without a card inventory
-//! takes whole-card requests on its scalar `nvidia.com/gpu` alone (no assignment annotations)
-//! and no shared ones.
+//! node matching the request's count. Annotations on unbound pods are never read.
+//!
+//! Releasing pods (already Releasing in the snapshot, or evicted in this session) are treated
+//! like scalar resources (future idle = idle + releasing − pipelined): their cards stay charged
+//! for placement on idle resources — the pod still runs — but are free for pipelining, so
+//! preempt and reclaim can pipeline the preemptor onto the card its victim frees. Which view a
+//! check uses follows the engine's own split: a task whose request fits the node's scalar idle
+//! is checked against the idle view (a node whose cards fit it only once a Releasing pod is gone
+//! is then refused, never bound early), otherwise against the future view; a pipelined task
+//! takes its cards from the future view. Discarding an eviction takes the same cards back out
+//! of the releasing amounts. A node without a card inventory takes whole-card requests on its
+//! scalar `nvidia.com/gpu` alone (no assignment annotations) and no shared ones.
 //!
 //! Arguments: `deviceshare.SchedulePolicy` (`binpack` | `spread` | `fgd`), `deviceshare.ScheduleWeight`
 //! (1); Volcano's `deviceshare.VGPUEnable`, `GPUSharingEnable`, `GPUNumberEnable` and
@@ -25,8 +31,10 @@
 
 mod cards;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
+use crate::resources::fits;
 pub use cards::{CardUse, Policy};
 use cards::{Typical, apply, choose, enough, score};
 
@@ -47,7 +55,9 @@ pub struct DeviceShare {
     requests: Vec<Option<GpuRequest>>,
     uses: Vec<Vec<CardUse>>,
     assigned: Vec<Option<Vec<(u16, u64, u32)>>>,
-    /// Per task: its cards were given back by an in-session eviction (kept for the undo).
+    /// Per node and card: the part of `uses` held by Releasing pods (free for pipelining).
+    releasing: Vec<Vec<CardUse>>,
+    /// Per task: its cards are counted in `releasing` (Releasing pod; kept for the undo).
     released: Vec<bool>,
     typical: Typical,
     local: bool,
@@ -91,6 +101,7 @@ impl DeviceShare {
             requests: Vec::new(),
             uses: Vec::new(),
             assigned: Vec::new(),
+            releasing: Vec::new(),
             released: Vec::new(),
             typical: Typical::default(),
             local: true,
@@ -107,15 +118,54 @@ impl DeviceShare {
         self.assigned.get(task.ix()).and_then(|a| a.as_deref())
     }
 
-    fn choose(&self, st: &State<'_>, req: &GpuRequest, node: NodeIx) -> Option<Vec<u16>> {
-        let cards = &st.nodes[node.ix()].spec.gpus;
-        choose(
-            req,
-            cards,
-            &self.uses[node.ix()],
-            self.policy,
-            &self.typical,
+    /// Card use on `node` as placement on idle resources sees it (`future` false: every running
+    /// pod charged, Releasing ones included) or as pipelining sees it (`future` true: cards of
+    /// Releasing pods free, pipelined pods charged).
+    fn view(&self, node: NodeIx, future: bool) -> Cow<'_, [CardUse]> {
+        let uses = &self.uses[node.ix()];
+        let releasing = &self.releasing[node.ix()];
+        if !future || releasing.iter().all(|r| *r == CardUse::default()) {
+            return Cow::Borrowed(uses);
+        }
+        Cow::Owned(
+            uses.iter()
+                .zip(releasing)
+                .map(|(u, r)| CardUse {
+                    memory: u.memory.saturating_sub(r.memory),
+                    cores: u.cores.saturating_sub(r.cores),
+                    tenants: u.tenants.saturating_sub(r.tenants),
+                })
+                .collect(),
         )
+    }
+
+    /// The view a check of `task` on `node` uses: idle when the request fits the node's scalar
+    /// idle resources (the engine then places on idle), future otherwise (it can only pipeline).
+    fn view_for(&self, st: &State<'_>, task: TaskIx, node: NodeIx) -> Cow<'_, [CardUse]> {
+        let idle_fit = fits(st.request(task), st.idle.row(node.ix()));
+        self.view(node, !idle_fit)
+    }
+
+    fn choose(
+        &self,
+        st: &State<'_>,
+        req: &GpuRequest,
+        node: NodeIx,
+        uses: &[CardUse],
+    ) -> Option<Vec<u16>> {
+        let cards = &st.nodes[node.ix()].spec.gpus;
+        choose(req, cards, uses, self.policy, &self.typical)
+    }
+
+    /// Counts (`add`) or stops counting a Releasing task's cards as releasing.
+    fn mark_releasing(&mut self, task: TaskIx, node: NodeIx, add: bool) {
+        if self.released[task.ix()] == add {
+            return;
+        }
+        if let Some(shares) = &self.assigned[task.ix()] {
+            apply(&mut self.releasing[node.ix()], shares, add);
+            self.released[task.ix()] = add;
+        }
     }
 
     fn shares(
@@ -156,7 +206,7 @@ impl DeviceShare {
                     .then_some(pos)
             });
         let chosen = from_annotation
-            .or_else(|| self.choose(st, req, node))
+            .or_else(|| self.choose(st, req, node, &self.uses[node.ix()]))
             .unwrap_or_else(|| (0..cards.len().min(req.count as usize) as u16).collect());
         let shares = Self::shares(st, req, node, &chosen);
         apply(&mut self.uses[node.ix()], &shares, true);
@@ -240,6 +290,7 @@ impl Plugin for DeviceShare {
             .map(|n| vec![CardUse::default(); n.spec.gpus.len()])
             .collect();
         self.assigned = vec![None; st.tasks.len()];
+        self.releasing = self.uses.clone();
         self.released = vec![false; st.tasks.len()];
         self.local = self.requests.iter().flatten().all(|r| !r.has_filters());
         for (i, t) in st.tasks.iter().enumerate() {
@@ -248,6 +299,9 @@ impl Plugin for DeviceShare {
             };
             if t.status.occupies_node() || t.status == TaskStatus::Pipelined {
                 self.account_existing(st, TaskIx(i as u32), node, &req);
+                if t.status == TaskStatus::Releasing {
+                    self.mark_releasing(TaskIx(i as u32), node, true);
+                }
             }
         }
         if self.policy == Policy::Fgd {
@@ -270,7 +324,7 @@ impl Plugin for DeviceShare {
             };
         }
         let cards = &st.nodes[node.ix()].spec.gpus;
-        match enough(req, cards, &self.uses[node.ix()]) {
+        match enough(req, cards, &self.view_for(st, task, node)) {
             true => Ok(()),
             false => Err(Unfit::unschedulable(
                 "node(s) had no GPU card with enough free memory and cores",
@@ -282,19 +336,12 @@ impl Plugin for DeviceShare {
         let Some(req) = &self.requests[task.ix()] else {
             return 0.0;
         };
-        let Some(chosen) = self.choose(st, req, node) else {
+        let uses = self.view_for(st, task, node);
+        let Some(chosen) = self.choose(st, req, node, &uses) else {
             return 0.0;
         };
         let cards = &st.nodes[node.ix()].spec.gpus;
-        self.weight
-            * score(
-                req,
-                cards,
-                &self.uses[node.ix()],
-                &chosen,
-                self.policy,
-                &self.typical,
-            )
+        self.weight * score(req, cards, &uses, &chosen, self.policy, &self.typical)
     }
 
     fn on_allocate(
@@ -304,17 +351,16 @@ impl Plugin for DeviceShare {
         node: NodeIx,
         annotations: &mut BTreeMap<String, String>,
     ) {
-        // Undoing an eviction: take the same cards back.
-        if let Some(shares) = &self.assigned[task.ix()] {
-            if std::mem::take(&mut self.released[task.ix()]) {
-                apply(&mut self.uses[node.ix()], shares, true);
-            }
+        // Undoing an eviction: the same cards stop being releasing (they stayed charged).
+        if self.assigned[task.ix()].is_some() {
+            self.mark_releasing(task, node, false);
             return;
         }
         let Some(req) = self.requests[task.ix()].clone() else {
             return;
         };
-        let Some(chosen) = self.choose(st, &req, node) else {
+        let pipelined = st.tasks[task.ix()].status == TaskStatus::Pipelined;
+        let Some(chosen) = self.choose(st, &req, node, &self.view(node, pipelined)) else {
             return;
         };
         let shares = Self::shares(st, &req, node, &chosen);
@@ -334,12 +380,9 @@ impl Plugin for DeviceShare {
                 })
                 .collect::<Vec<_>>(),
         );
-        debug_assert!(
-            shares
-                .iter()
-                .all(|&(g, _, _)| self.uses[node.ix()][g as usize].cores
-                    <= n.spec.gpus[g as usize].cores)
-        );
+        debug_assert!(shares.iter().all(|&(g, _, _)| {
+            self.view(node, true)[g as usize].cores <= n.spec.gpus[g as usize].cores
+        }));
         self.assigned[task.ix()] = Some(shares);
         annotations.insert(gpu::HAMI_DEVICES_TO_ALLOCATE.into(), encoded.clone());
         annotations.insert(gpu::VOLCANO_VGPU_IDS_NEW.into(), encoded);
@@ -351,17 +394,13 @@ impl Plugin for DeviceShare {
     }
 
     fn on_deallocate(&mut self, st: &State<'_>, task: TaskIx, node: NodeIx) {
-        // Evicted in this session (Volcano's semantics): the cards are free for pipelining the
-        // preemptor; the assignment is kept so a discarded eviction takes the same cards back.
+        // Evicted in this session: the cards stay charged (the pod still runs) and become
+        // releasing, free for pipelining the preemptor; a discarded eviction undoes exactly that.
         if st.tasks[task.ix()].status == TaskStatus::Releasing {
-            if let Some(shares) = &self.assigned[task.ix()]
-                && !std::mem::replace(&mut self.released[task.ix()], true)
-            {
-                apply(&mut self.uses[node.ix()], shares, false);
-            }
+            self.mark_releasing(task, node, true);
             return;
         }
-        self.released[task.ix()] = false;
+        self.mark_releasing(task, node, false);
         if let Some(shares) = self.assigned[task.ix()].take() {
             apply(&mut self.uses[node.ix()], &shares, false);
         }

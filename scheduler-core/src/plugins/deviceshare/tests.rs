@@ -213,38 +213,59 @@ fn bound_pods_are_charged_by_request_and_pending_annotations_ignored() {
 }
 
 #[test]
-fn eviction_frees_the_cards_and_its_undo_takes_the_same_ones_back() {
-    let mut snap = snapshot(&[vec![16384, 16384]], &[share(8192, 50, 0)]);
-    let t0 = snap
-        .tasks
-        .get_mut(&crate::TaskId::new("t000"))
-        .expect("test data is valid");
-    t0.status = crate::TaskStatus::Releasing;
-    t0.node = Some("n0".into());
-    t0.annotations.insert(
-        HAMI_DEVICES_TO_ALLOCATE.into(),
-        "GPU-0-1,NVIDIA-A100,8192,50:;".into(),
-    );
-    let st = State::build(&snap).expect("test data is valid");
-    let mut ds = DeviceShare::new(Policy::Binpack, 1.0);
-    ds.open(&st);
+fn releasing_cards_are_free_for_pipelining_only_and_an_undo_restores_them_exactly() {
     let held = CardUse {
         memory: 8192,
         cores: 50,
         tenants: 1,
     };
-    assert_eq!(
-        ds.card_uses(NodeIx(0))[1],
-        held,
-        "a Releasing pod in the snapshot still runs"
-    );
-    // The statement's evict fires on_deallocate with the task Releasing: cards freed, kept.
-    ds.on_deallocate(&st, TaskIx(0), NodeIx(0));
-    ds.on_deallocate(&st, TaskIx(0), NodeIx(0));
-    assert_eq!(ds.card_uses(NodeIx(0))[1], CardUse::default());
-    assert!(ds.assignment(TaskIx(0)).is_some());
-    // Discarding the eviction fires on_allocate: the same card is charged again, once.
-    ds.on_allocate(&st, TaskIx(0), NodeIx(0), &mut BTreeMap::new());
-    ds.on_allocate(&st, TaskIx(0), NodeIx(0), &mut BTreeMap::new());
-    assert_eq!(ds.card_uses(NodeIx(0))[1], held);
+    for status in [crate::TaskStatus::Releasing, crate::TaskStatus::Running] {
+        let mut snap = snapshot(&[vec![16384, 16384]], &[share(8192, 50, 0)]);
+        let t0 = snap
+            .tasks
+            .get_mut(&crate::TaskId::new("t000"))
+            .expect("test data is valid");
+        t0.status = status;
+        t0.node = Some("n0".into());
+        t0.annotations.insert(
+            HAMI_DEVICES_TO_ALLOCATE.into(),
+            "GPU-0-1,NVIDIA-A100,8192,50:;".into(),
+        );
+        let mut st = State::build(&snap).expect("test data is valid");
+        let mut ds = DeviceShare::new(Policy::Binpack, 1.0);
+        ds.open(&st);
+        assert_eq!(
+            ds.view(NodeIx(0), false)[1],
+            held,
+            "{status:?}: the pod still runs"
+        );
+        if status == crate::TaskStatus::Running {
+            assert_eq!(
+                ds.view(NodeIx(0), true)[1],
+                held,
+                "a running pod stays charged"
+            );
+            // The statement's evict sets Releasing, then fires on_deallocate (twice: idempotent).
+            st.set_status(TaskIx(0), crate::TaskStatus::Releasing);
+            ds.on_deallocate(&st, TaskIx(0), NodeIx(0));
+            ds.on_deallocate(&st, TaskIx(0), NodeIx(0));
+        }
+        // Idle placement still sees the card taken; pipelining sees it free.
+        assert_eq!(ds.card_uses(NodeIx(0))[1], held, "{status:?}");
+        assert_eq!(
+            ds.view(NodeIx(0), true)[1],
+            CardUse::default(),
+            "{status:?}"
+        );
+        assert!(ds.assignment(TaskIx(0)).is_some());
+        if status == crate::TaskStatus::Running {
+            // Discarding the eviction fires on_allocate: exactly the state before the eviction.
+            st.set_status(TaskIx(0), crate::TaskStatus::Running);
+            ds.on_allocate(&st, TaskIx(0), NodeIx(0), &mut BTreeMap::new());
+            ds.on_allocate(&st, TaskIx(0), NodeIx(0), &mut BTreeMap::new());
+            assert_eq!(ds.view(NodeIx(0), false)[1], held);
+            assert_eq!(ds.view(NodeIx(0), true)[1], held);
+            assert_eq!(ds.releasing[0], vec![CardUse::default(); 2]);
+        }
+    }
 }
