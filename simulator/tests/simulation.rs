@@ -126,17 +126,6 @@ fn kube_default_holds_partial_jobs_and_gang_does_not() {
     assert_eq!(k.waiting_s["4-8 GPUs"].mean, b.waiting_s["4-8 GPUs"].mean);
 }
 
-/// `basalt` without the deviceshare plugin: deviceshare keeps a victim's cards charged while it
-/// is Releasing and so refuses the reclaimer the card its victim frees (a scheduler-core issue,
-/// reported); without it the session reclaims as docs/fairness.md describes.
-fn basalt_without_deviceshare() -> Policy {
-    let text = include_str!("../../config/scheduler/basalt-default.yaml");
-    let start = text.find("  - name: deviceshare").unwrap();
-    let end = start + text[start..].find("  - name: loadaware").unwrap();
-    let text = format!("{}{}", &text[..start], &text[end..]);
-    Policy::from_config("basalt-no-deviceshare", &text, false).unwrap()
-}
-
 #[test]
 fn jain_counts_backlogged_tenants_against_weighted_entitlement() {
     // One 2-GPU node; tenants a and b (weight 1). a1..a3 (1 GPU, 3600 s) at t=0, b1 at t=1 s.
@@ -163,7 +152,7 @@ fn jain_counts_backlogged_tenants_against_weighted_entitlement() {
         ],
     };
     let o = opts(3600);
-    let basalt = basalt_without_deviceshare();
+    let basalt = Policy::load("basalt").unwrap();
     let out = Engine::new(&basalt, &cluster, &w, &o).run(&o).unwrap();
     let r = summarise(&out, &w, 2);
     assert_eq!(r.jain.windows, 1);
