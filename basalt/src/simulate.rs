@@ -271,7 +271,15 @@ mod equivalence {
                     |s| s == Some("volcano"),
                 );
                 let expected = run_session(&production, &policy.scheduler).unwrap();
-                let simulated = engine.schedule(now).unwrap().unwrap();
+                // A follow-up session (after admissions or evictions) with nothing pending runs
+                // nothing in the simulator; production must then bind nothing either.
+                let Some(simulated) = engine.schedule(now).unwrap() else {
+                    assert!(
+                        binds(&expected.effects).is_empty(),
+                        "{name} at t={now} ms: production binds while the simulator has nothing pending"
+                    );
+                    continue;
+                };
                 assert_eq!(
                     binds(&simulated.effects),
                     binds(&expected.effects),
@@ -283,7 +291,12 @@ mod equivalence {
                 );
                 rounds += 1;
             }
-            assert_eq!(rounds, 2, "{name}: arrivals at 0 s and 5 s");
+            // One session per arrival time (0 s, 5 s), plus follow-up sessions one schedule
+            // period after a session that admitted or evicted work; each was compared above.
+            assert!(
+                rounds >= 2,
+                "{name}: sessions at both arrivals, got {rounds}"
+            );
         }
     }
 }
