@@ -338,7 +338,7 @@ impl Evictor {
             };
             ssn.state.future_idle(node, &mut free);
             if refused.is_none() && fits(&req, &free) {
-                if !self.admits(ssn, task) {
+                if !self.admits_without_victims(ssn, task) {
                     if self.kind == VictimKind::Reclaim {
                         reasons.add(self.refusal(ssn, task));
                         continue;
@@ -434,6 +434,24 @@ impl Evictor {
         match self.kind {
             VictimKind::Preempt => ssn.plugins.allocatable(&ssn.state, q, task),
             VictimKind::Reclaim => ssn.plugins.preemptive(&ssn.state, q, task),
+        }
+    }
+
+    /// The queue's vote on taking `task` onto free room with no victim at all. Preempt
+    /// additionally needs the queue not to be overused: otherwise preempt would hand an
+    /// overused queue the room `allocate` refused it, and those pipelined tasks would inflate
+    /// its share until `reclaim` evicts its running pods, which it re-binds in the next
+    /// session (the cross-session eviction cycle of the article benchmark).
+    fn admits_without_victims(&self, ssn: &Session<'_>, task: TaskIx) -> bool {
+        if !self.admits(ssn, task) {
+            return false;
+        }
+        match (
+            self.kind,
+            ssn.state.jobs[ssn.state.tasks[task.ix()].job.ix()].queue,
+        ) {
+            (VictimKind::Preempt, Some(q)) => !ssn.plugins.overused(&ssn.state, q),
+            _ => true,
         }
     }
 
