@@ -1,7 +1,6 @@
 //! Controllers end to end: the article's manifests through `basalt up` and the real kubectl, and
 //! a separate `basalt controller` process restarted in the middle of a gang's life.
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -76,41 +75,10 @@ fn seed_gang_job_and_team_queues_through_kubectl() {
     });
 }
 
-struct Controller(Child);
-
-impl Controller {
-    fn start(c: &Cluster, log: &str) -> Self {
-        let log = std::fs::File::create(c.dir.path().join(log)).expect("controller log");
-        let child = Command::new(env!("CARGO_BIN_EXE_basalt"))
-            .args([
-                "controller",
-                "--metrics-addr",
-                "127.0.0.1:0",
-                "--schedule-period",
-                "200ms",
-                "--kubeconfig",
-            ])
-            .arg(&c.kubeconfig)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawning basalt controller");
-        Self(child)
-    }
-}
-
-impl Drop for Controller {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn restarting_basalt_controller_mid_gang_creates_no_duplicates() {
     let c = Cluster::start(&["--no-controllers"]);
-    let first = Controller::start(&c, "first.log");
+    let first = crate::harness::Controller::start(&c, "first.log");
     c.apply(&gang_job("600s"));
     c.wait_for("job Running", T, || {
         (job_phase(&c, "distributed-training") == "Running").then_some(())
@@ -126,7 +94,7 @@ fn restarting_basalt_controller_mid_gang_creates_no_duplicates() {
     let before = uids(&c);
     assert_eq!(before.len(), 4);
     drop(first);
-    let _second = Controller::start(&c, "second.log");
+    let _second = crate::harness::Controller::start(&c, "second.log");
     // The new process syncs its caches and reconciles everything; give it several periods.
     let log_path = c.dir.path().join("second.log");
     let deadline = std::time::Instant::now() + T;

@@ -254,3 +254,37 @@ pub fn shared_path(rel: &str) -> std::path::PathBuf {
         .unwrap_or_else(|| "/work/shared".into());
     root.join(rel)
 }
+
+/// A separate `basalt controller` process against `c` (for clusters started with
+/// `--no-controllers`), killed with SIGKILL on drop — no graceful shutdown, as a crash.
+pub struct Controller(std::process::Child);
+
+impl Controller {
+    /// Starts it with a 200 ms schedule period; its log goes to `log` in the cluster's directory.
+    pub fn start(c: &Cluster, log: &str) -> Self {
+        let log = std::fs::File::create(c.dir.path().join(log)).expect("controller log");
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_basalt"))
+            .args([
+                "controller",
+                "--metrics-addr",
+                "127.0.0.1:0",
+                "--schedule-period",
+                "200ms",
+                "--kubeconfig",
+            ])
+            .arg(&c.kubeconfig)
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawning basalt controller");
+        Self(child)
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

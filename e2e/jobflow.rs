@@ -3,7 +3,7 @@
 //! controller` process killed (SIGKILL) and restarted during step 3, and a restart of the whole
 //! `basalt up` (API server persisted) in the middle of a flow.
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -255,42 +255,10 @@ fn restarting_basalt_up_during_step_three_runs_every_step_once() {
     );
 }
 
-/// A `basalt controller` process against `c`, killed (SIGKILL) on drop.
-struct Controller(Child);
-
-impl Controller {
-    fn start(c: &Cluster, log: &str) -> Self {
-        let log = std::fs::File::create(c.dir.path().join(log)).expect("controller log");
-        let child = Command::new(env!("CARGO_BIN_EXE_basalt"))
-            .args([
-                "controller",
-                "--metrics-addr",
-                "127.0.0.1:0",
-                "--schedule-period",
-                "200ms",
-                "--kubeconfig",
-            ])
-            .arg(&c.kubeconfig)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawning basalt controller");
-        Self(child)
-    }
-}
-
-impl Drop for Controller {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn killing_the_controller_during_step_three_runs_every_step_once() {
     let c = Cluster::start(&["--no-controllers", "--pod-duration", "3s"]);
-    let first = Controller::start(&c, "controller-1.log");
+    let first = crate::harness::Controller::start(&c, "controller-1.log");
     let steps = "[{name: s1}, {name: s2, dependsOn: {targets: [s1]}}, {name: s3, dependsOn: {targets: [s2]}}, \
                  {name: s4, dependsOn: {targets: [s3]}}, {name: s5, dependsOn: {targets: [s4]}}]";
     c.apply(&flow("killed", "retryPolicy: {maxRetries: 2}", steps));
@@ -298,7 +266,7 @@ fn killing_the_controller_during_step_three_runs_every_step_once() {
         jobs(&c).iter().any(|j| j.0 == "killed-s3").then_some(())
     });
     drop(first); // SIGKILL: no graceful shutdown
-    let _second = Controller::start(&c, "controller-2.log");
+    let _second = crate::harness::Controller::start(&c, "controller-2.log");
     let f = wait_flow(&c, "killed", "Succeed");
     for s in ["s1", "s2", "s3", "s4", "s5"] {
         assert_eq!(entry(&f, &format!("killed-{s}")).0, 0, "{f}");
