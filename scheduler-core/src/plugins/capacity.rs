@@ -71,33 +71,6 @@ impl Capacity {
     }
 }
 
-/// Root-first ancestor chains (shared with hDRF's idea; unknown parents and cycles end a chain).
-fn paths(st: &State<'_>) -> Vec<Vec<QueueIx>> {
-    let by_name: BTreeMap<&str, QueueIx> = st
-        .queues
-        .iter()
-        .enumerate()
-        .map(|(i, q)| (q.id.as_str(), QueueIx(i as u32)))
-        .collect();
-    (0..st.queues.len())
-        .map(|i| {
-            let mut path = vec![QueueIx(i as u32)];
-            let mut cur = i;
-            while let Some(parent) = st.queues[cur].spec.parent.as_ref() {
-                match by_name.get(parent.as_str()) {
-                    Some(p) if !path.contains(p) => {
-                        path.push(*p);
-                        cur = p.ix();
-                    }
-                    _ => break,
-                }
-            }
-            path.reverse();
-            path
-        })
-        .collect()
-}
-
 impl Plugin for Capacity {
     fn name(&self) -> &'static str {
         "capacity"
@@ -116,7 +89,7 @@ impl Plugin for Capacity {
 
     fn open(&mut self, st: &State<'_>) {
         self.queues = fairshare::accounting(st);
-        self.paths = paths(st);
+        self.paths = fairshare::queue_paths(st);
         self.inner = vec![false; st.queues.len()];
         let d = st.dims.len();
         self.subtree = vec![vec![0; d]; st.queues.len()];

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 
 use crate::config::{Arguments, ConfigError, SchedulerConfig};
 use crate::plugin::{Hooks, Plugin};
+use crate::plugins::fairshare;
 use crate::resources::{add_into, sub_into};
 use crate::session::{JobIx, NodeIx, QueueIx, State, TaskIx};
 
@@ -99,33 +100,6 @@ impl Drf {
     }
 }
 
-/// Root-first ancestor chains through `spec.parent` (cycles and unknown parents end a chain).
-fn paths(st: &State<'_>) -> Vec<Vec<QueueIx>> {
-    let by_name: BTreeMap<&str, QueueIx> = st
-        .queues
-        .iter()
-        .enumerate()
-        .map(|(i, q)| (q.id.as_str(), QueueIx(i as u32)))
-        .collect();
-    (0..st.queues.len())
-        .map(|i| {
-            let mut path = vec![QueueIx(i as u32)];
-            let mut cur = i;
-            while let Some(parent) = st.queues[cur].spec.parent.as_ref() {
-                match by_name.get(parent.as_str()) {
-                    Some(p) if !path.contains(p) => {
-                        path.push(*p);
-                        cur = p.ix();
-                    }
-                    _ => break,
-                }
-            }
-            path.reverse();
-            path
-        })
-        .collect()
-}
-
 impl Plugin for Drf {
     fn name(&self) -> &'static str {
         "drf"
@@ -151,7 +125,7 @@ impl Plugin for Drf {
             }
         }
         if self.hierarchy {
-            self.paths = paths(st);
+            self.paths = fairshare::queue_paths(st);
         }
     }
 

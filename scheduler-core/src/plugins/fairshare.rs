@@ -193,3 +193,31 @@ pub fn above_deserved(
         })
         .collect()
 }
+
+/// Root-first ancestor chains through `spec.parent`, one per queue (unknown parents and cycles
+/// end a chain); used by capacity's hierarchy and hierarchical drf.
+pub(crate) fn queue_paths(st: &State<'_>) -> Vec<Vec<QueueIx>> {
+    let by_name: BTreeMap<&str, QueueIx> = st
+        .queues
+        .iter()
+        .enumerate()
+        .map(|(i, q)| (q.id.as_str(), QueueIx(i as u32)))
+        .collect();
+    (0..st.queues.len())
+        .map(|i| {
+            let mut path = vec![QueueIx(i as u32)];
+            let mut cur = i;
+            while let Some(parent) = st.queues[cur].spec.parent.as_ref() {
+                match by_name.get(parent.as_str()) {
+                    Some(p) if !path.contains(p) => {
+                        path.push(*p);
+                        cur = p.ix();
+                    }
+                    _ => break,
+                }
+            }
+            path.reverse();
+            path
+        })
+        .collect()
+}
