@@ -124,9 +124,24 @@ pub async fn start_embedded(
     }
     let server = webhooks::Server::bind(config, Arc::new(state)).await?;
     let url = format!("https://{}", server.https_addr());
-    webhooks::registration::register(client, ca_pem, &webhooks::ClientConfig::Url(url.clone()))
-        .await
-        .context("registering the admission webhooks with the API server")?;
+    // The API server may answer a transient error (e.g. under `basalt up --fault-rate`):
+    // registration is an idempotent apply, so retry it a bounded number of times.
+    let target = webhooks::ClientConfig::Url(url.clone());
+    let mut attempt = 1;
+    loop {
+        match webhooks::registration::register(client.clone(), ca_pem, &target).await {
+            Ok(()) => break,
+            Err(e) if attempt < 10 => {
+                tracing::warn!(error = %e, attempt, "registering the admission webhooks; retrying");
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e)
+                    .context("registering the admission webhooks with the API server"));
+            }
+        }
+    }
     tracing::info!(%url, "admission webhooks registered");
     Ok(tokio::spawn(server.run(shutdown)))
 }
