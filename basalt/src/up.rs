@@ -141,6 +141,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         let ready = handle.ready_gate();
         ready.register("controllers");
         let task = start_controllers(client.clone(), &args, stopped()).await?;
+        wait_for_default_queue(&client).await?;
         ready.set("controllers", true);
         Some(task)
     };
@@ -189,6 +190,24 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     remove_if_exists(&args.kubeconfig)?;
     eprintln!("basalt up: stopped ({signal})");
     Ok(())
+}
+
+/// Waits until the controllers have created the `default` queue: until then a Job that names no
+/// queue would be refused at admission, so `basalt up` is not ready before it exists.
+async fn wait_for_default_queue(client: &kube::Client) -> anyhow::Result<()> {
+    let api: kube::Api<crds::queue::Queue> = kube::Api::all(client.clone());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match api.get_opt("default").await {
+            Ok(Some(_)) => return Ok(()),
+            Ok(None) => {}
+            Err(error) => tracing::debug!(%error, "looking for the default queue"),
+        }
+        if tokio::time::Instant::now() >= deadline {
+            anyhow::bail!("the controllers did not create the `default` queue within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Namespace for Basalt's own objects (leases, configuration).

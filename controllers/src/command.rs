@@ -90,7 +90,9 @@ async fn reconcile(cmd: Arc<Command>, ctx: Arc<Context>) -> Result<Action> {
     };
     match api.delete(&name, &dp).await {
         Ok(_) => {}
-        Err(e) if is_status(&e, 404) || is_status(&e, 409) => return Ok(Action::await_change()),
+        Err(e) if is_status(&e, 404) => return Ok(Action::await_change()),
+        // A conflict (uid precondition or transient): look again; a consumed command is gone.
+        Err(e) if is_status(&e, 409) => return Ok(Action::requeue(Duration::from_millis(500))),
         Err(e) => return Err(Error::kube("delete", "Command", format!("{ns}/{name}"), e)),
     }
     info!(command = %name, ?action, ?target, "consuming command");

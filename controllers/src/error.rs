@@ -80,5 +80,33 @@ pub fn is_status(e: &kube::Error, code: u16) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == code)
 }
 
+/// True when a create failed because an object of that name exists (409 with reason
+/// `AlreadyExists`). Any other 409 (a write conflict) is not: treating it as "exists" skipped
+/// creating objects that did not exist, e.g. the `default` queue under injected conflicts.
+pub fn is_already_exists(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 409 && s.is_already_exists())
+}
+
 /// Crate result.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api_error(code: u16, reason: &str) -> kube::Error {
+        kube::Error::Api(Box::new(kube::core::Status {
+            code,
+            reason: reason.to_owned(),
+            ..Default::default()
+        }))
+    }
+
+    #[test]
+    fn only_already_exists_counts_as_existing() {
+        assert!(is_already_exists(&api_error(409, "AlreadyExists")));
+        assert!(!is_already_exists(&api_error(409, "Conflict")));
+        assert!(!is_already_exists(&api_error(500, "AlreadyExists")));
+        assert!(is_status(&api_error(409, "Conflict"), 409));
+    }
+}

@@ -103,7 +103,7 @@ pub async fn run(
                     Ok(()) => break,
                     Err(error) => warn!(%error, "creating the default queues failed; retrying"),
                 }
-                tokio::time::sleep(Duration::from_secs(2)).await;
+                tokio::time::sleep(Duration::from_millis(500)).await;
             }
             while leading.changed().await.is_ok() {
                 metrics.leader.set(i64::from(*leading.borrow()));

@@ -19,7 +19,7 @@ use kube::{Resource, ResourceExt};
 use tracing::warn;
 
 use crate::context::{Context, field_manager};
-use crate::error::{Error, Result, is_status};
+use crate::error::{Error, Result, is_already_exists, is_status};
 use crate::resources::{pod_requests, to_list};
 
 const COMPONENT: &str = "podgroup";
@@ -128,7 +128,7 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Context>) -> Result<Action> {
     let pgs: Api<PodGroup> = Api::namespaced(ctx.client.clone(), &ns);
     match pgs.create(&pp, &pg).await {
         Ok(_) => {}
-        Err(e) if is_status(&e, 409) => {}
+        Err(e) if is_already_exists(&e) => {}
         Err(e) => {
             return Err(Error::kube(
                 "create",

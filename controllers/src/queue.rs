@@ -21,7 +21,7 @@ use kube::{Resource, ResourceExt};
 use tracing::{info, warn};
 
 use crate::context::{Context, field_manager};
-use crate::error::{Error, Result, is_status};
+use crate::error::{Error, Result, is_already_exists};
 
 const COMPONENT: &str = "queue";
 
@@ -88,7 +88,7 @@ pub async fn ensure_default_queues(ctx: &Context) -> Result<()> {
         };
         match api.create(&pp, &q).await {
             Ok(_) => info!(queue = name, "created queue"),
-            Err(e) if is_status(&e, 409) => {}
+            Err(e) if is_already_exists(&e) => {}
             Err(e) => return Err(Error::kube("create", "Queue", name, e)),
         }
     }

@@ -162,7 +162,7 @@ pub async fn run(conn: &Conn, cmd: QueueCommand) -> anyhow::Result<()> {
             api.create(&PostParams::default(), &q)
                 .await
                 .map_err(|e| match &e {
-                    kube::Error::Api(s) if s.code == 409 => anyhow::anyhow!(
+                    kube::Error::Api(s) if s.is_already_exists() => anyhow::anyhow!(
                         "queue {name:?} already exists; see it with `basalt queue get {name}`"
                     ),
                     _ => anyhow::Error::new(e).context(format!("creating queue {name:?}")),

@@ -26,7 +26,7 @@ use super::state::{self, Observed, PodGroupAction, PodGroupView};
 use super::view::PodView;
 use super::{build, plugins, sshkey};
 use crate::context::{Context, field_manager};
-use crate::error::{Error, Result, is_status};
+use crate::error::{Error, Result, is_already_exists, is_status};
 
 const COMPONENT: &str = "job";
 /// Concurrent pod writes of one reconcile.
@@ -235,7 +235,9 @@ pub async fn sync(
         };
         match jobs.delete(name, &dp).await {
             Ok(_) => info!(job = %key, "deleted finished job (ttlSecondsAfterFinished)"),
-            Err(e) if is_status(&e, 404) || is_status(&e, 409) => {}
+            Err(e) if is_status(&e, 404) => {}
+            // A changed uid (the job was replaced) or a transient conflict: look again shortly.
+            Err(e) if is_status(&e, 409) => return Ok(Action::requeue(Duration::from_millis(500))),
             Err(e) => return Err(Error::kube("delete", "Job", &key, e)),
         }
         return Ok(Action::await_change());
@@ -269,7 +271,7 @@ async fn create_pod(api: Api<Pod>, pod: Pod) -> Result<()> {
     };
     match api.create(&pp, &pod).await {
         Ok(_) => Ok(()),
-        Err(e) if is_status(&e, 409) => Ok(()),
+        Err(e) if is_already_exists(&e) => Ok(()),
         Err(e) => Err(Error::kube("create", "Pod", pod.name_any(), e)),
     }
 }
@@ -309,7 +311,7 @@ async fn ensure_podgroup(
     match current {
         None => match api.create(&pp, &desired).await {
             Ok(_) => Ok(()),
-            Err(e) if is_status(&e, 409) => Ok(()),
+            Err(e) if is_already_exists(&e) => Ok(()),
             Err(e) => Err(Error::kube("create", "PodGroup", name, e)),
         },
         Some(cur) if build::podgroup_drifted(cur, &desired) => {
@@ -320,7 +322,6 @@ async fn ensure_podgroup(
             updated.spec.priority_class_name = desired.spec.priority_class_name;
             match api.replace(&name, &pp, &updated).await {
                 Ok(_) => Ok(()),
-                Err(e) if is_status(&e, 409) => Ok(()),
                 Err(e) => Err(Error::kube("update", "PodGroup", name, e)),
             }
         }
@@ -342,7 +343,7 @@ async fn ensure_plugin_objects(ctx: &Context, job: &Job) -> Result<()> {
     if let Some((svc, cm)) = plugins::svc_objects(job) {
         let svc_api: Api<Service> = Api::namespaced(ctx.client.clone(), &ns);
         if let Err(e) = svc_api.create(&pp, &svc).await
-            && !is_status(&e, 409)
+            && !is_already_exists(&e)
         {
             return Err(Error::kube("create", "Service", svc.name_any(), e));
         }
@@ -355,16 +356,14 @@ async fn ensure_plugin_objects(ctx: &Context, job: &Job) -> Result<()> {
         {
             None => {
                 if let Err(e) = cm_api.create(&pp, &cm).await
-                    && !is_status(&e, 409)
+                    && !is_already_exists(&e)
                 {
                     return Err(Error::kube("create", "ConfigMap", cm_name, e));
                 }
             }
             Some(mut cur) if cur.data != cm.data => {
                 cur.data = cm.data;
-                if let Err(e) = cm_api.replace(&cm_name, &pp, &cur).await
-                    && !is_status(&e, 409)
-                {
+                if let Err(e) = cm_api.replace(&cm_name, &pp, &cur).await {
                     return Err(Error::kube("update", "ConfigMap", cm_name, e));
                 }
             }
@@ -388,7 +387,7 @@ async fn ensure_plugin_objects(ctx: &Context, job: &Job) -> Result<()> {
             let keys = sshkey::generate(&job.name_any())?;
             if let Some(secret) = plugins::ssh_secret(job, &keys)
                 && let Err(e) = api.create(&pp, &secret).await
-                && !is_status(&e, 409)
+                && !is_already_exists(&e)
             {
                 return Err(Error::kube("create", "Secret", secret_name, e));
             }

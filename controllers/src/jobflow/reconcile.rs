@@ -28,7 +28,7 @@ use super::plan::{Input, ObservedJob, Plan, StepState, plan};
 use super::probe::{self, Target};
 use super::{FlowError, RETRY_ROUND, STEP};
 use crate::context::{Context, field_manager};
-use crate::error::{Error, Result, is_status};
+use crate::error::{Error, Result, is_already_exists, is_status};
 
 const COMPONENT: &str = "jobflow";
 /// Safety resync: a flow is looked at at least this often even without events.
@@ -294,7 +294,10 @@ async fn execute(
                         ctx.event(&reference, true, "StepRetry", "Retry", note)
                             .await;
                     }
-                    Err(e) if is_status(&e, 404) || is_status(&e, 409) => {}
+                    Err(e) if is_status(&e, 404) => {}
+                    // A replaced Job (uid precondition) or a transient conflict: look again soon
+                    // rather than waiting for the long requeue.
+                    Err(e) if is_status(&e, 409) => hint = Some(Duration::from_millis(500)),
                     Err(e) => {
                         return Err(Error::kube(
                             "delete",
@@ -425,7 +428,7 @@ async fn create_step(
             Ok(None)
         }
         // Deterministic names: an earlier (possibly crashed) reconcile already created it.
-        Err(e) if is_status(&e, 409) => Ok(None),
+        Err(e) if is_already_exists(&e) => Ok(None),
         Err(e) => Err(Error::kube(
             "create",
             "Job",

@@ -66,7 +66,9 @@ pub(super) async fn reconcile_command(cmd: Arc<Command>, ctx: Arc<Context>) -> R
     // Deleting first consumes the command exactly once (as the Job Command controller does).
     match api.delete(&cmd.name_any(), &dp).await {
         Ok(_) => {}
-        Err(e) if is_status(&e, 404) || is_status(&e, 409) => return Ok(Action::await_change()),
+        Err(e) if is_status(&e, 404) => return Ok(Action::await_change()),
+        // A conflict (uid precondition or transient): look again; a consumed command is gone.
+        Err(e) if is_status(&e, 409) => return Ok(Action::requeue(Duration::from_millis(500))),
         Err(e) => {
             return Err(Error::kube(
                 "delete",

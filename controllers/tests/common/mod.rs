@@ -21,11 +21,21 @@ pub struct Env {
 
 /// Starts the devcluster with the CRDs and `nodes` × `gpus` simulated nodes.
 pub async fn cluster(nodes: u32, gpus: u32) -> (DevClusterHandle, Client, Env) {
+    cluster_with_faults(nodes, gpus, 0.0).await
+}
+
+/// As [`cluster`], with the API server failing writes at `fault_rate` (half 500s, half 409
+/// conflicts).
+pub async fn cluster_with_faults(
+    nodes: u32,
+    gpus: u32,
+    fault_rate: f64,
+) -> (DevClusterHandle, Client, Env) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
-    let mut builder = DevCluster::builder();
+    let mut builder = DevCluster::builder().fault_rate(fault_rate);
     for crd in crds::crd::all() {
         builder = builder.crd(serde_json::to_value(crd).unwrap());
     }
