@@ -114,9 +114,9 @@ fn the_article_pipeline_runs_its_six_steps_strictly_in_order() {
     let c = Cluster::start(&["--pod-duration", "3s"]);
     // The article's manifest exactly as users bring it: no run time (`--pod-duration` decides),
     // no restartPolicy (a flow step runs to completion) and no retry policy.
-    let seed = crate::harness::shared_path("seed-manifests/07-credit-ml-pipeline-jobflow.yaml");
-    let manifest = std::fs::read_to_string(&seed).expect("the article's JobFlow manifest");
-    c.apply(&manifest);
+    c.apply(include_str!(
+        "../examples/article/07-credit-ml-pipeline-jobflow.yaml"
+    ));
     let f = wait_flow(&c, "credit-ml-pipeline", "Succeed");
     let steps = [
         "data-collection",

@@ -3,6 +3,7 @@
 //! One test binary (`cargo nextest run -p basalt --test e2e`); one module per area.
 
 mod cli;
+mod conformance;
 mod controllers;
 mod harness;
 mod jobflow;

@@ -1,6 +1,6 @@
 //! `basalt up`: simulated GPU nodes, the pod lifecycle they drive (durations, exit codes,
 //! fail-times, restarts, graceful deletion), usage metrics, `/readyz`, restarts on
-//! `--data-dir`, clean SIGTERM shutdown, and the kubectl conformance suite.
+//! `--data-dir` and clean SIGTERM shutdown (kubectl conformance is in `conformance.rs`).
 
 use std::time::Duration;
 
@@ -321,39 +321,6 @@ fn sigterm_shuts_down_cleanly_and_removes_the_kubeconfig() {
     assert!(status.success(), "exit status {status}:\n{}", c.log());
     assert!(c.log().contains("stopped (SIGTERM)"), "{}", c.log());
     assert!(!c.kubeconfig.exists());
-}
-
-#[test]
-fn kubectl_conformance_suite_passes_against_basalt_up() {
-    let script = std::env::var("BASALT_CONFORMANCE").unwrap_or_else(|_| {
-        crate::harness::shared_path("conformance/kubectl_conformance.py")
-            .to_string_lossy()
-            .into_owned()
-    });
-    let script = script.as_str();
-    if !std::path::Path::new(script).exists() {
-        panic!(
-            "{script} is missing: the conformance suite is part of the shared material this test needs"
-        );
-    }
-    let c = Cluster::start(&["--no-controllers"]);
-    let out = std::process::Command::new("python3")
-        .arg(script)
-        .arg("--kubeconfig")
-        .arg(&c.kubeconfig)
-        // Protobuf request bodies are not implemented by the devcluster (README lists the
-        // `kubectl create configmap|secret|namespace` forms as unsupported).
-        .args(["--skip-protobuf", "--jobs", "4"])
-        .output()
-        .expect("running python3");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "conformance failed:\n{stdout}\n{}\n--- basalt up log ---\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        c.log()
-    );
-    assert!(stdout.contains(" 0 failed"), "{stdout}");
 }
 
 #[test]

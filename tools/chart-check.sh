@@ -2,10 +2,11 @@
 # Every check on the Helm chart (config/helm/basalt); exits non-zero on any problem.
 #
 #   tools/chart-check.sh          run the checks
-#   tools/chart-check.sh --sync   first copy config/crd/*.yaml into the chart's crds/
+#   tools/chart-check.sh --sync   first copy config/crd/*.yaml into the chart's files/crds/
 #
-# 1. the chart's crds/ are identical to config/crd/ (copies, since `helm package` and chart
-#    repositories need real files there); files/scheduler.yaml is a symlink to
+# 1. the chart's files/crds/ (rendered by templates/crds.yaml, so `helm upgrade` upgrades them)
+#    are identical to config/crd/ (copies, since `helm package` and chart repositories need real
+#    files there); files/scheduler.yaml is a symlink to
 #    config/scheduler/basalt-default.yaml, so the default scheduler config cannot drift
 # 2. lint --strict (Helm v4 via helm-python-sdk) with the default values and every ci/*.yaml
 # 3. render each values set; kubernetes-validate --strict -k 1.32.0 on every built-in object;
@@ -15,7 +16,10 @@
 # 5. with BASALT_BIN set: every flag the chart passes is accepted by `basalt <subcommand>`
 # 6. the Grafana dashboard (config/grafana) queries only metrics the code registers
 # 7. RBAC: the chart's roles equal docs/rbac.md and cover the API calls in the code
-# 8. the checks can fail: bad values, a bad render, a bad custom resource and a bad dashboard are rejected
+# 8. every value in values.yaml is used by a template (tools/values_check.py renders with each
+#    leaf changed)
+# 9. the checks can fail: bad values, a bad render, a bad custom resource, a bad dashboard and an
+#    unused value are rejected
 #
 # Python tools live in a venv under $HOME/.cache/basalt-venv (created once, reused).
 set -euo pipefail
@@ -31,9 +35,9 @@ fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 step() { printf '\n== %s\n' "$1"; }
 
 if [[ "${1:-}" == "--sync" ]]; then
-    rm -f "$CHART"/crds/*.yaml
-    cp config/crd/*.yaml "$CHART/crds/"
-    echo "synced $CHART/crds from config/crd"
+    rm -f "$CHART"/files/crds/*.yaml
+    cp config/crd/*.yaml "$CHART/files/crds/"
+    echo "synced $CHART/files/crds from config/crd"
 fi
 
 step "python tools ($VENV)"
@@ -48,8 +52,8 @@ KV="$VENV/bin/kubernetes-validate"
 echo "using ${PINS[*]}"
 
 step "chart copies are in sync"
-if ! diff -r config/crd "$CHART/crds"; then
-    fail "$CHART/crds differs from config/crd (run tools/chart-check.sh --sync and commit)"
+if ! diff -r config/crd "$CHART/files/crds"; then
+    fail "$CHART/files/crds differs from config/crd (run tools/chart-check.sh --sync and commit)"
 fi
 if [[ "$(readlink -f "$CHART/files/scheduler.yaml")" != "$ROOT/config/scheduler/basalt-default.yaml" \
       || ! -f config/scheduler/basalt-default.yaml ]]; then
@@ -116,6 +120,10 @@ step "Grafana dashboard queries only registered metrics"
 step "examples against the CRD schemas"
 "$PY" tools/validate_crs.py --crds config/crd examples/*.yaml || fail "examples/*.yaml"
 
+step "every value in values.yaml is used by a template"
+"$PY" tools/values_check.py "$CHART" > "$OUT/values.txt" 2>&1 || { cat "$OUT/values.txt"; fail "values.yaml"; }
+grep -v '^ok' "$OUT/values.txt" || true
+
 step "RBAC: chart roles == docs/rbac.md, and cover the code's API calls"
 "$PY" tools/rbac_check.py --rendered "$OUT/default-install.yaml" --doc docs/rbac.md --root "$ROOT" || fail "rbac"
 
@@ -137,6 +145,15 @@ if "$PY" tools/validate_crs.py --crds config/crd tools/testdata/chart/bad-queue.
 else
     grep -q "weight" "$OUT/neg3.txt" && grep -q "bogus" "$OUT/neg3.txt" || fail "bad queue rejected without naming weight and bogus: $(cat "$OUT/neg3.txt")"
     echo "ok: bad custom resource rejected"
+fi
+
+cp -rL "$CHART" "$OUT/unused-chart"
+sed -i 's/{{- with .priorityClassName }}/{{- with .noSuchValue }}/' "$OUT/unused-chart/templates/_helpers.tpl"
+if "$PY" tools/values_check.py "$OUT/unused-chart" --only controller.priorityClassName > "$OUT/neg5.txt" 2>&1; then
+    fail "values_check accepted a chart that no longer reads controller.priorityClassName"
+else
+    grep -q "unused value controller.priorityClassName" "$OUT/neg5.txt" || fail "values_check failed without naming controller.priorityClassName: $(cat "$OUT/neg5.txt")"
+    echo "ok: an unused value rejected"
 fi
 
 sed 's/basalt_controller_leader{/basalt_controller_no_such_metric{/' config/grafana/basalt.json > "$OUT/bad-dashboard.json"

@@ -3,8 +3,9 @@
 
     rbac_check.py --rendered out.yaml --doc docs/rbac.md [--root .]
 
-1. The rules of the rendered ClusterRoles/Roles (controller, webhook) must equal, verb for verb,
-   the table in docs/rbac.md (columns: component, API group, resource, verbs, why).
+1. The rules of the rendered ClusterRoles/Roles (controller, webhook, and the end-user roles
+   aggregated into view and edit) must equal, verb for verb, the tables in docs/rbac.md
+   (columns: component, API group, resource, verbs, why).
 2. A static scan of the Rust sources that talk to the API server (controllers/src and
    basalt/src/controller*.rs for the controller, webhooks/src and basalt/src/webhook*.rs for the
    webhook) records each `Api<Kind>` the code builds and the verbs its calls imply; every
@@ -97,6 +98,12 @@ def granted_from_render(path: str) -> set[tuple[str, str, str, str]]:
                 continue
             labels = doc["metadata"].get("labels", {})
             component = labels.get("app.kubernetes.io/component", "?")
+            aggregated = [k.rsplit("-", 1)[-1] for k, v in labels.items()
+                          if k.startswith("rbac.authorization.k8s.io/aggregate-to-") and v == "true"]
+            if aggregated and component not in aggregated:
+                print(f"ERROR aggregated ClusterRole {doc['metadata']['name']}: component label "
+                      f"{component!r} is not one of its aggregate-to labels {aggregated}")
+                grants.add(("?", "", "", ""))
             for rule in doc.get("rules", []):
                 for g in rule.get("apiGroups", []):
                     for r in rule.get("resources", []):
@@ -110,7 +117,7 @@ def granted_from_doc(path: str) -> set[tuple[str, str, str, str]]:
     with open(path, encoding="utf-8") as f:
         for line in f:
             cells = [c.strip() for c in line.strip().strip("|").split("|")]
-            if len(cells) < 4 or cells[0] not in ("controller", "webhook"):
+            if len(cells) < 4 or cells[0] not in ("controller", "webhook", "view", "edit"):
                 continue
             component, group, resources, verbs = cells[:4]
             group = "" if group in ("core", '""', "") else group.strip("`")

@@ -122,12 +122,7 @@ async fn shutdown_signal() {
 
 /// Runs `basalt controller` until SIGINT/SIGTERM.
 pub fn run(args: ControllerArgs) -> anyhow::Result<()> {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    crate::logging::init()?;
     let config = config(&args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 mod cli;
 mod controller;
 mod flow;
+mod logging;
 mod simulate;
 mod up;
 mod webhook;

@@ -24,8 +24,8 @@ pub struct SimulateArgs {
     /// Override the cluster: a preset (seed-4x8, w-synth-64, openb, openb-gpu) or a spec file.
     #[arg(long, value_name = "PRESET|FILE")]
     pub cluster: Option<String>,
-    /// Directory holding openb-2023/ and philly-2017/ (default: $BASALT_TRACES, else the shared
-    /// traces beside the checkout).
+    /// Directory holding openb-2023/ and philly-2017/ (default: $BASALT_TRACES, else traces/ of
+    /// the working directory, else the repository's traces/).
     #[arg(long, value_name = "DIR")]
     pub traces: Option<PathBuf>,
     /// No progress bar on stderr.

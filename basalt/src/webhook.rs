@@ -40,11 +40,7 @@ pub struct WebhookArgs {
 
 /// Runs the admission server until a signal arrives.
 pub fn run(args: WebhookArgs) -> anyhow::Result<()> {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .try_init();
+    crate::logging::init()?;
     webhooks::certs::install_default_provider();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

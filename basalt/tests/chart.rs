@@ -14,7 +14,7 @@ fn repo_root() -> PathBuf {
 
 #[test]
 fn chart_crds_are_the_generated_crds() {
-    let dir = repo_root().join("config/helm/basalt/crds");
+    let dir = repo_root().join("config/helm/basalt/files/crds");
     let crds = crds::crd::all();
     let mut expected: Vec<String> = crds.iter().map(crds::crd::file_name).collect();
     expected.sort();
@@ -31,7 +31,7 @@ fn chart_crds_are_the_generated_crds() {
     present.sort();
     assert_eq!(
         present, expected,
-        "config/helm/basalt/crds must hold exactly one file per CRD; run tools/chart-check.sh --sync"
+        "config/helm/basalt/files/crds must hold exactly one file per CRD; run tools/chart-check.sh --sync"
     );
     for crd in &crds {
         let name = crds::crd::file_name(crd);
@@ -39,7 +39,7 @@ fn chart_crds_are_the_generated_crds() {
         let generated = crds::crd::render(crd).expect("render CRD");
         assert!(
             on_disk == generated,
-            "config/helm/basalt/crds/{name} differs from what the types generate; \
+            "config/helm/basalt/files/crds/{name} differs from what the types generate; \
              run `cargo run -p basalt -- crds --write config/crd` then tools/chart-check.sh --sync"
         );
     }
@@ -152,4 +152,54 @@ fn chart_registers_exactly_the_routes_the_webhook_serves() {
             route.path()
         );
     }
+}
+
+/// The chart's `logFormat` reaches the binary as BASALT_LOG_FORMAT: `json` gives one JSON object
+/// per line, `text` plain lines without ANSI colours (stderr is not a terminal here), and an
+/// unknown format is refused with the variable's name.
+#[test]
+fn log_format_value_is_honoured_by_the_binary() {
+    let run = |format: &str| {
+        Command::new(env!("CARGO_BIN_EXE_basalt"))
+            .args([
+                "webhook",
+                "--bind-address",
+                "127.0.0.1:0",
+                "--metrics-bind-address",
+                "127.0.0.1:0",
+                "--health-bind-address",
+                "127.0.0.1:0",
+            ])
+            // No cluster: it logs its start-up warning, then fails to reach the API.
+            .env("KUBECONFIG", "/nonexistent/kubeconfig")
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .env("RUST_LOG", "info")
+            .env("BASALT_LOG_FORMAT", format)
+            .output()
+            .expect("run basalt webhook")
+    };
+    let json = run("json");
+    let stderr = String::from_utf8_lossy(&json.stderr);
+    let first = stderr.lines().next().unwrap_or_default();
+    let line: serde_json::Value = serde_json::from_str(first)
+        .unwrap_or_else(|e| panic!("first stderr line is not JSON ({e}):\n{stderr}"));
+    assert_eq!(line["level"], "WARN", "{line}");
+    assert!(line["fields"]["message"].is_string(), "{line}");
+
+    let text = run("text");
+    let stderr = String::from_utf8_lossy(&text.stderr);
+    let first = stderr.lines().next().unwrap_or_default();
+    assert!(
+        first.contains(" WARN ") && !first.starts_with('{'),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "ANSI escapes without a terminal:\n{stderr}"
+    );
+
+    let bad = run("yaml");
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(stderr.contains("BASALT_LOG_FORMAT=\"yaml\""), "{stderr}");
 }

@@ -1,4 +1,4 @@
-//! The manifests users bring (../shared/seed-manifests) and our examples deserialize into our
+//! The manifests users bring (examples/article/, verbatim) and our examples deserialize into our
 //! types, survive a round trip without losing a field, and validate against the generated
 //! schemas; bad input is reported with the JSON path, the bad value and the allowed values.
 
@@ -9,15 +9,10 @@ use std::path::{Path, PathBuf};
 use crds::{Job, JobFlow, Queue, crd};
 use serde_json::Value;
 
-/// The shared reference folder: `$BASALT_SHARED`, else `shared/` beside the checkout, else
-/// `/work/shared` (where a development machine has it).
+/// The article's manifests as users bring them, verbatim: `examples/article/` (the reference copy
+/// is the project's shared seed-manifests folder; these are the repository's own).
 fn seed_dir() -> PathBuf {
-    let beside = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared");
-    let shared = std::env::var_os("BASALT_SHARED")
-        .map(PathBuf::from)
-        .or_else(|| beside.is_dir().then_some(beside))
-        .unwrap_or_else(|| PathBuf::from("/work/shared"));
-    shared.join("seed-manifests")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/article")
 }
 
 fn schema_for(api_version: &str, kind: &str) -> Option<Value> {

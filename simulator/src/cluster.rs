@@ -290,7 +290,7 @@ mod tests {
 
     #[test]
     fn presets_and_spec_files_describe_the_expected_hardware() {
-        let traces = &crate::default_traces_dir();
+        let traces = &crate::repo_traces_dir();
         let seed = ClusterSpec::preset("seed-4x8", traces).unwrap();
         assert_eq!((seed.nodes.len(), seed.total_gpus()), (4, 32));
         let spec = ClusterSpec::from_yaml(
@@ -318,13 +318,7 @@ mod tests {
 
     #[test]
     fn openb_presets_match_the_trace_readme() {
-        let traces = &crate::default_traces_dir();
-        if !traces.exists() {
-            panic!(
-                "the shared traces are missing at {}; set BASALT_TRACES",
-                traces.display()
-            );
-        }
+        let traces = &crate::repo_traces_dir();
         let all = ClusterSpec::preset("openb", traces).unwrap();
         assert_eq!((all.nodes.len(), all.total_gpus()), (1523, 6212));
         let gpu = ClusterSpec::preset("openb-gpu", traces).unwrap();

@@ -30,24 +30,23 @@ pub mod workload;
 pub use cluster::{ClusterSpec, NodeSpec};
 
 /// Where the public traces (`openb-2023/`, `philly-2017/`) are when no path is given:
-/// `$BASALT_TRACES`, else `$BASALT_SHARED/traces`, else `../shared/traces` from the working
-/// directory or beside this checkout, else `/work/shared/traces` (the development machines').
+/// `$BASALT_TRACES`, else `traces/` in the working directory, else this checkout's `traces/`
+/// (the repository holds the files its experiments and tests use, see `traces/README.md`).
 pub fn default_traces_dir() -> std::path::PathBuf {
     use std::path::PathBuf;
     if let Some(dir) = std::env::var_os("BASALT_TRACES") {
         return PathBuf::from(dir);
     }
-    if let Some(shared) = std::env::var_os("BASALT_SHARED") {
-        return PathBuf::from(shared).join("traces");
+    let here = PathBuf::from("traces");
+    if here.join("openb-2023").is_dir() {
+        return here;
     }
-    let candidates = [
-        PathBuf::from("../shared/traces"),
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/traces"),
-    ];
-    candidates
-        .into_iter()
-        .find(|p| p.is_dir())
-        .unwrap_or_else(|| PathBuf::from("/work/shared/traces"))
+    repo_traces_dir()
+}
+
+/// The repository's `traces/` directory (what tests read: no environment involved).
+pub fn repo_traces_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../traces")
 }
 pub use error::{Error, Result, TraceError};
 pub use generator::WorkloadSpec;

@@ -450,12 +450,13 @@ mod tests {
     }
 
     #[test]
-    fn shared_traces_parse() {
-        let base = &crate::default_traces_dir();
+    fn repository_traces_parse() {
+        let base = &crate::repo_traces_dir();
         let pods = read_openb_pods(&base.join("openb-2023/openb_pod_list_default.csv")).unwrap();
         assert_eq!(pods.len(), 8152);
-        let multi =
-            read_openb_pods(&base.join("openb-2023/openb_pod_list_multigpu20.csv")).unwrap();
+        let multi = read_openb_pods(&base.join("openb-2023/openb_pod_list_multigpu20.head100.csv"))
+            .unwrap();
+        assert_eq!(multi.len(), 100);
         assert!(multi.iter().all(|p| p.times.is_none()));
         let w = openb_workload(&base.join("openb-2023/openb_pod_list_default.csv")).unwrap();
         assert_eq!(w.jobs.len(), 8152);

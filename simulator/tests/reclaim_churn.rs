@@ -17,7 +17,7 @@ use simulator::policy::Policy;
 fn article_workload_has_no_reclaim_eviction_cycle() {
     let file =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/simulator/article-benchmark.yaml");
-    let setup = Setup::load(&file, &simulator::default_traces_dir()).unwrap();
+    let setup = Setup::load(&file, &simulator::repo_traces_dir()).unwrap();
     let cluster = setup.cluster().unwrap();
     let (mut w, _) = setup.workload(&cluster).unwrap();
     let days = 5 * 86_400_000;

@@ -218,7 +218,7 @@ fn sessions_see_the_virtual_clock_and_pod_start_times() {
 
 #[test]
 fn same_seed_gives_a_byte_identical_report() {
-    let traces = &simulator::default_traces_dir();
+    let traces = &simulator::repo_traces_dir();
     let dir = std::env::temp_dir().join(format!("basalt-sim-det-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let spec = dir.join("exp.yaml");

@@ -158,7 +158,8 @@ async fn wrong_kind_or_bad_shape_is_denied_not_crashed() {
     .await;
 }
 
-/// Every manifest in examples/ of a kind we admit passes mutation and validation, queues first.
+/// Every manifest in examples/ of a kind we admit passes mutation and validation, queues first;
+/// the ones named `*-refused-*` are there to show a refusal and must be denied, naming the field.
 #[tokio::test]
 async fn examples_are_admitted() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
@@ -177,7 +178,7 @@ async fn examples_are_admitted() {
     let state = cluster();
     let kinds = ["Queue", "Job", "PodGroup", "JobFlow", "JobTemplate"];
     docs.sort_by_key(|(_, d)| kinds.iter().position(|k| d["kind"] == *k).unwrap_or(99));
-    let mut checked = 0;
+    let (mut checked, mut refused) = (0, 0);
     for (file, doc) in docs {
         let kind = doc["kind"].as_str().unwrap_or("").to_owned();
         let path = match kind.as_str() {
@@ -194,6 +195,16 @@ async fn examples_are_admitted() {
             review(&kind, "CREATE", doc.clone(), Value::Null),
         )
         .await;
+        if file.contains("-refused-") {
+            assert_eq!(resp["allowed"], false, "{file} must be refused: {resp}");
+            let message = resp["status"]["message"].as_str().unwrap_or_default();
+            assert!(
+                message.contains("spec.tasks[0].template.spec.containers[0].image"),
+                "{file}: the refusal names the field: {resp}"
+            );
+            refused += 1;
+            continue;
+        }
         assert_eq!(
             resp["allowed"], true,
             "{file} {kind} {}: {resp}",
@@ -205,4 +216,8 @@ async fn examples_are_admitted() {
         checked += 1;
     }
     assert!(checked >= 5, "only {checked} example objects checked");
+    assert_eq!(
+        refused, 1,
+        "examples/02-vgpu-inference-job-refused-no-image.yaml"
+    );
 }
