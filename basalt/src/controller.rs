@@ -46,13 +46,12 @@ pub struct ControllerArgs {
 }
 
 fn config(args: &ControllerArgs) -> anyhow::Result<ControllerConfig> {
-    let schedule_period = controllers::job::policy::parse_go_duration(&args.schedule_period)
-        .with_context(|| {
-            format!(
-                "--schedule-period {:?} is not a duration such as 1s",
-                args.schedule_period
-            )
-        })?;
+    let schedule_period = crds::duration::parse(&args.schedule_period).with_context(|| {
+        format!(
+            "--schedule-period {:?} is not a duration such as 1s",
+            args.schedule_period
+        )
+    })?;
     let scheduler_config = match (&args.scheduler_config, &args.scheduler_configmap) {
         (Some(file), _) => SchedulerConfigSource::File(file.clone()),
         (None, Some(cm)) => {

@@ -65,7 +65,11 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         watcher::Config::default(),
     )
     .graceful_shutdown_on(shutdown)
-    .run(reconcile, error_policy, ctx)
+    .run(
+        crate::guard::guarded(COMPONENT, ctx.metrics.clone(), reconcile),
+        error_policy,
+        ctx,
+    )
     .for_each(|_| async {})
     .await;
 }
@@ -144,7 +148,7 @@ async fn reconcile(cmd: Arc<Command>, ctx: Arc<Context>) -> Result<Action> {
 fn error_policy(cmd: Arc<Command>, error: &Error, ctx: Arc<Context>) -> Action {
     warn!(command = %cmd.name_any(), %error, "command reconcile failed");
     ctx.metrics.reconciled(COMPONENT, false);
-    Action::requeue(Duration::from_secs(5))
+    Action::requeue(error.retry_after())
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! The crate's error type: every failure names the object and what to do about it.
 
+use std::time::Duration;
+
 use thiserror::Error;
 
 /// Errors of the controllers and the scheduler loop.
@@ -48,6 +50,18 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A reconcile panicked; the panic was caught and the object is retried after `retry_after`.
+    #[error(
+        "reconcile of {object} panicked ({message}); this is a Basalt bug, please report it; retrying in {retry_after:?}"
+    )]
+    ReconcilePanicked {
+        /// `namespace/name`.
+        object: String,
+        /// The panic message.
+        message: String,
+        /// Backoff before the next attempt.
+        retry_after: Duration,
+    },
     /// A key could not be generated for the ssh job plugin.
     #[error(transparent)]
     SshKey(#[from] crate::job::sshkey::KeyError),
@@ -66,6 +80,15 @@ impl Error {
             kind,
             name: name.into(),
             source,
+        }
+    }
+
+    /// How long the controller waits before retrying after this error: a growing backoff after
+    /// a panic, 5 s otherwise.
+    pub fn retry_after(&self) -> Duration {
+        match self {
+            Self::ReconcilePanicked { retry_after, .. } => *retry_after,
+            _ => Duration::from_secs(5),
         }
     }
 

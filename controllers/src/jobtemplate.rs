@@ -47,7 +47,11 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     )
     .watches(Api::<Job>::all(client), jobs, |job| template_of(&job))
     .graceful_shutdown_on(shutdown)
-    .run(reconcile, error_policy, ctx)
+    .run(
+        crate::guard::guarded(COMPONENT, ctx.metrics.clone(), reconcile),
+        error_policy,
+        ctx,
+    )
     .for_each(|_| async {})
     .await;
 }
@@ -94,7 +98,7 @@ async fn reconcile(template: Arc<JobTemplate>, ctx: Arc<Context>) -> Result<Acti
 fn error_policy(template: Arc<JobTemplate>, error: &Error, ctx: Arc<Context>) -> Action {
     warn!(template = %template.name_any(), %error, "jobtemplate reconcile failed");
     ctx.metrics.reconciled(COMPONENT, false);
-    Action::requeue(Duration::from_secs(5))
+    Action::requeue(error.retry_after())
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@
 pub mod command;
 pub mod context;
 pub mod error;
+pub mod guard;
 pub mod job;
 pub mod jobflow;
 pub mod jobtemplate;
@@ -80,13 +81,27 @@ pub async fn run(
             tokio::select! { () = server => {}, () = stop => {} }
         }));
     }
+    // Fires when a controller task dies: the lease is released so a standby takes over.
+    let (dead_tx, dead_rx) = watch::channel(false);
     if let Some(le) = config.leader_election.clone() {
+        let stop = signal(&stop_rx);
+        let dead = signal(&dead_rx);
         tasks.push(tokio::spawn(leader::run(
             client.clone(),
             le,
             leader_tx,
-            signal(&stop_rx),
+            async move {
+                tokio::select! { () = stop => {}, () = dead => {} }
+            },
         )));
+    } else {
+        // Without election this replica always "leads"; a dead task makes it stop acting.
+        let mut dead = dead_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            if dead.wait_for(|d| *d).await.is_ok() {
+                let _ = leader_tx.send(false);
+            }
+        }));
     }
     {
         let ctx = ctx.clone();
@@ -110,22 +125,46 @@ pub async fn run(
             }
         }));
     }
-    tasks.push(tokio::spawn(job::reconcile::run(
-        ctx.clone(),
-        signal(&stop_rx),
-    )));
-    tasks.push(tokio::spawn(podgroup::run(ctx.clone(), signal(&stop_rx))));
-    tasks.push(tokio::spawn(queue::run(ctx.clone(), signal(&stop_rx))));
-    tasks.push(tokio::spawn(command::run(ctx.clone(), signal(&stop_rx))));
-    tasks.push(tokio::spawn(jobflow::reconcile::run(
-        ctx.clone(),
-        signal(&stop_rx),
-    )));
-    tasks.push(tokio::spawn(jobtemplate::run(
-        ctx.clone(),
-        signal(&stop_rx),
-    )));
-    tasks.push(tokio::spawn(scheduler::run(ctx.clone(), signal(&stop_rx))));
+    let controllers = [
+        (
+            "job",
+            tokio::spawn(job::reconcile::run(ctx.clone(), signal(&stop_rx))),
+        ),
+        (
+            "podgroup",
+            tokio::spawn(podgroup::run(ctx.clone(), signal(&stop_rx))),
+        ),
+        (
+            "queue",
+            tokio::spawn(queue::run(ctx.clone(), signal(&stop_rx))),
+        ),
+        (
+            "command",
+            tokio::spawn(command::run(ctx.clone(), signal(&stop_rx))),
+        ),
+        (
+            "jobflow",
+            tokio::spawn(jobflow::reconcile::run(ctx.clone(), signal(&stop_rx))),
+        ),
+        (
+            "jobtemplate",
+            tokio::spawn(jobtemplate::run(ctx.clone(), signal(&stop_rx))),
+        ),
+        (
+            "scheduler",
+            tokio::spawn(scheduler::run(ctx.clone(), signal(&stop_rx))),
+        ),
+    ];
+    for (name, task) in controllers {
+        tasks.push(guard::supervise(
+            name,
+            task,
+            health.clone(),
+            metrics.clone(),
+            stop_rx.clone(),
+            dead_tx.clone(),
+        ));
+    }
     health.ready.store(true, Ordering::Relaxed);
     info!(schedulers = ?config.scheduler_names, "basalt controllers running");
 

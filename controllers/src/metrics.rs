@@ -2,8 +2,8 @@
 //! serves `/metrics`, `/healthz` and `/readyz`.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::extract::State;
@@ -58,6 +58,8 @@ pub struct Metrics {
     pub reconcile_errors: Family<ControllerLabel, Counter>,
     /// Reconciles by controller.
     pub reconciles: Family<ControllerLabel, Counter>,
+    /// Reconciles (or whole controller tasks) that panicked, by controller.
+    pub reconcile_panics: Family<ControllerLabel, Counter>,
     /// Queue `status.allocated` per resource, canonical units.
     pub queue_allocated: Family<QueueResource, Gauge<i64, AtomicI64>>,
     /// 1 while this replica holds the leader lease.
@@ -84,6 +86,7 @@ impl Metrics {
             sessions: Counter::default(),
             reconcile_errors: Family::default(),
             reconciles: Family::default(),
+            reconcile_panics: Family::default(),
             queue_allocated: Family::default(),
             leader: Gauge::default(),
         };
@@ -119,6 +122,11 @@ impl Metrics {
         );
         c.register("reconciles", "Reconciles", m.reconciles.clone());
         c.register(
+            "reconcile_panics",
+            "Reconciles or controller tasks that panicked (caught and retried)",
+            m.reconcile_panics.clone(),
+        );
+        c.register(
             "leader",
             "1 while this replica is the leader",
             m.leader.clone(),
@@ -137,6 +145,14 @@ impl Metrics {
         }
     }
 
+    /// Counts one caught panic of `controller`.
+    pub fn panicked(&self, controller: &str) {
+        let label = ControllerLabel {
+            controller: controller.to_owned(),
+        };
+        self.reconcile_panics.get_or_create(&label).inc();
+    }
+
     /// Text exposition format.
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -151,6 +167,8 @@ impl Metrics {
 pub struct Health {
     /// Caches synced and loops started.
     pub ready: AtomicBool,
+    /// Why the controllers stopped working (a controller task died), shown by `/readyz`.
+    pub failed: Mutex<Option<String>>,
 }
 
 #[derive(Clone)]
@@ -170,10 +188,16 @@ pub fn router(metrics: Arc<Metrics>, health: Arc<Health>) -> Router {
         .route(
             "/readyz",
             get(|State(s): State<ServerState>| async move {
-                if s.health.ready.load(Ordering::Relaxed) {
-                    (StatusCode::OK, "ok")
-                } else {
-                    (StatusCode::SERVICE_UNAVAILABLE, "caches not synced")
+                let failed = s.health.failed.lock().ok().and_then(|f| f.clone());
+                match failed {
+                    Some(why) => (StatusCode::SERVICE_UNAVAILABLE, why),
+                    None if s.health.ready.load(Ordering::Relaxed) => {
+                        (StatusCode::OK, "ok".to_string())
+                    }
+                    None => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "caches not synced".to_string(),
+                    ),
                 }
             }),
         )

@@ -107,7 +107,11 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         watcher::Config::default(),
     )
     .graceful_shutdown_on(shutdown)
-    .run(reconcile, error_policy, ctx)
+    .run(
+        crate::guard::guarded(COMPONENT, ctx.metrics.clone(), reconcile),
+        error_policy,
+        ctx,
+    )
     .for_each(|_| async {})
     .await;
 }
@@ -167,7 +171,7 @@ fn error_policy(pod: Arc<Pod>, error: &Error, ctx: Arc<Context>) -> Action {
         ctx.event(&reference, true, "ReconcileFailed", "Reconcile", note)
             .await
     });
-    Action::requeue(Duration::from_secs(5))
+    Action::requeue(error.retry_after())
 }
 
 #[cfg(test)]

@@ -127,7 +127,11 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
             ))
         })
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, cx)
+        .run(
+            crate::guard::guarded(COMPONENT, cx.ctx.metrics.clone(), reconcile),
+            error_policy,
+            cx,
+        )
         .for_each(|_| async {})
         .await;
 }
@@ -225,7 +229,7 @@ fn error_policy(queue: Arc<Queue>, error: &Error, cx: Arc<QueueContext>) -> Acti
         ctx.event(&reference, true, "ReconcileFailed", "Reconcile", note)
             .await
     });
-    Action::requeue(Duration::from_secs(5))
+    Action::requeue(error.retry_after())
 }
 
 #[cfg(test)]

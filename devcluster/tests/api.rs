@@ -91,6 +91,34 @@ async fn list_watch_resume_and_too_old_is_in_stream_410() -> anyhow::Result<()> 
 }
 
 #[tokio::test]
+async fn watch_timeout_seconds_is_checked() -> anyhow::Result<()> {
+    // issue 16: timeoutSeconds=u64::MAX overflowed `Instant + Duration` in the watch handler.
+    let (h, client) = start().await?;
+    let path = "/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=";
+    let req = axum::http::Request::get(format!("{path}18446744073709551615")).body(vec![])?;
+    let resp =
+        tokio::time::timeout(Duration::from_secs(10), client.send(req.map(Into::into))).await??;
+    assert_eq!(resp.status(), 200);
+    // and the server still answers afterwards
+    Api::<ConfigMap>::default_namespaced(client.clone())
+        .create(&PostParams::default(), &cm("after-watch"))
+        .await?;
+    for bad in ["-1", "soon"] {
+        let req = axum::http::Request::get(format!("{path}{bad}")).body(vec![])?;
+        let err = client.request_text(req).await.expect_err("must refuse");
+        match err {
+            kube::Error::Api(s) => {
+                assert_eq!(s.code, 400);
+                assert!(s.message.contains("timeoutSeconds"), "{}", s.message);
+            }
+            other => panic!("expected 400, got {other}"),
+        }
+    }
+    h.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
 async fn stale_write_conflicts() -> anyhow::Result<()> {
     let (h, client) = start().await?;
     let api: Api<ConfigMap> = Api::default_namespaced(client);

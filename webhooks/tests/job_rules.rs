@@ -224,6 +224,24 @@ async fn policies_must_be_valid_and_not_conflict() {
         &["spec.policies[0].event", "unknown variant"],
     )
     .await;
+    allowed(
+        V,
+        with(json!([{"event": "PodFailed", "action": "AbortJob", "timeout": "1h30m"}])),
+    )
+    .await;
+    // issue 16: this timeout passed admission and panicked the Job reconciler.
+    denied(
+        V,
+        with(json!([{"event": "PodFailed", "action": "AbortJob", "timeout": "99999999999999999999h"}])),
+        &["spec.policies[0].timeout", "too large", "2562047h"],
+    )
+    .await;
+    denied(
+        V,
+        with(json!([{"event": "PodPending", "action": "AbortJob", "timeout": "3 days"}])),
+        &["spec.policies[0].timeout", "unknown unit"],
+    )
+    .await;
     let mut obj = job("p", "default", 1, 0);
     obj["spec"]["tasks"][0]["policies"] = json!([{"exitCode": 0, "action": "RestartTask"}]);
     denied(V, create(obj), &["spec.tasks[0].policies[0].exitCode is 0"]).await;

@@ -134,7 +134,12 @@ pub fn resolve(job: &Job, observations: &[Observation], now: Timestamp) -> Resol
         let Some(action) = policy.action else {
             continue;
         };
-        if let Some(timeout) = policy.timeout.as_deref().and_then(parse_go_duration) {
+        if let Some(text) = policy.timeout.as_deref() {
+            // Admission refuses unreadable timeouts; one that slipped past (created without
+            // the webhook) never elapses rather than acting at once.
+            let Ok(timeout) = crds::duration::parse(text) else {
+                continue;
+            };
             let since = obs.since.unwrap_or(now);
             let elapsed = now.duration_since(since).unsigned_abs();
             if elapsed < timeout {
@@ -169,50 +174,4 @@ fn matches(policy: &LifecyclePolicy, obs: &Observation) -> bool {
     listed
         .into_iter()
         .any(|e| *e == obs.event || *e == Event::Any)
-}
-
-/// Parses a Go duration such as `30s`, `1m30s`, `2h`, `1.5h`, `500ms`.
-pub fn parse_go_duration(text: &str) -> Option<Duration> {
-    let mut rest = text.trim();
-    if rest == "0" {
-        return Some(Duration::ZERO);
-    }
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let value: f64 = rest[..num_len].parse().ok()?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total += value * scale;
-    }
-    Some(Duration::from_secs_f64(total))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn go_durations_parse() {
-        assert_eq!(parse_go_duration("30s"), Some(Duration::from_secs(30)));
-        assert_eq!(parse_go_duration("1m30s"), Some(Duration::from_secs(90)));
-        assert_eq!(parse_go_duration("2h"), Some(Duration::from_secs(7200)));
-        assert_eq!(parse_go_duration("500ms"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_go_duration("3 days"), None);
-        assert_eq!(parse_go_duration("x"), None);
-    }
 }

@@ -59,7 +59,11 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         )
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, cx)
+        .run(
+            crate::guard::guarded(COMPONENT, cx.ctx.metrics.clone(), reconcile),
+            error_policy,
+            cx,
+        )
         .for_each(|_| async {})
         .await;
 }
@@ -96,7 +100,7 @@ fn error_policy(job: Arc<Job>, error: &Error, cx: Arc<JobContext>) -> Action {
         ctx.event(&reference, true, "ReconcileFailed", "Reconcile", note)
             .await
     });
-    Action::requeue(Duration::from_secs(5))
+    Action::requeue(error.retry_after())
 }
 
 /// Plans and executes one step of a Job; `command` is an action from a Command object.

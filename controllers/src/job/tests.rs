@@ -284,6 +284,23 @@ fn policy_timeout_waits_then_acts() {
 }
 
 #[test]
+fn absurd_policy_timeouts_never_panic_and_never_fire() {
+    // issue 16: "99999999999999999999h" overflowed the duration arithmetic and panicked the
+    // reconciler. Past Go's limit the timeout cannot be read, so the policy waits forever;
+    // the largest valid value waits too.
+    for timeout in ["99999999999999999999h", "1e30s", "2562047h"] {
+        let mut j = job();
+        j.spec.policies.as_mut().unwrap()[1].timeout = Some(timeout.into());
+        let j = with_phase(j, JobPhase::Running, 0, 0);
+        let mut pods = gang(0, PodPhase::Running);
+        pods[1].phase = PodPhase::Failed;
+        pods[1].since = Some(Timestamp::from_second(1).unwrap());
+        let p = run(&j, &pods, Some(PodGroupPhase::Running), None);
+        assert_eq!(phase(&p), JobPhase::Running, "{timeout}");
+    }
+}
+
+#[test]
 fn exit_code_policy_and_restart_task() {
     let mut j = job();
     j.spec.policies = None;

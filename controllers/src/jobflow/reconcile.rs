@@ -54,12 +54,20 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     )
     .owns(Api::<Job>::all(client.clone()), jobs)
     .graceful_shutdown_on(signal(rx.clone()))
-    .run(reconcile, error_policy, ctx.clone())
+    .run(
+        crate::guard::guarded(COMPONENT, ctx.metrics.clone(), reconcile),
+        error_policy,
+        ctx.clone(),
+    )
     .for_each(|_| async {});
     let commands = Controller::new(Api::<Command>::all(client), watcher::Config::default())
         .graceful_shutdown_on(signal(rx))
         .run(
-            super::retry::reconcile_command,
+            crate::guard::guarded(
+                "jobflow-command",
+                ctx.metrics.clone(),
+                super::retry::reconcile_command,
+            ),
             super::retry::command_error_policy,
             ctx,
         )
@@ -478,5 +486,5 @@ fn error_policy(flow: Arc<JobFlow>, error: &Error, ctx: Arc<Context>) -> Action 
         ctx.event(&reference, true, "ReconcileFailed", "Reconcile", note)
             .await
     });
-    Action::requeue(Duration::from_secs(5))
+    Action::requeue(error.retry_after())
 }

@@ -105,5 +105,5 @@ pub(super) async fn reconcile_command(cmd: Arc<Command>, ctx: Arc<Context>) -> R
 pub(super) fn command_error_policy(cmd: Arc<Command>, error: &Error, ctx: Arc<Context>) -> Action {
     warn!(command = %cmd.name_any(), %error, "RetryJobFlow command failed");
     ctx.metrics.reconciled(COMPONENT, false);
-    Action::requeue(Duration::from_secs(5))
+    Action::requeue(error.retry_after())
 }

@@ -158,11 +158,18 @@ pub(super) fn watch(c: &Arc<Cluster>, t: &Target, q: &Query, accept: &str) -> Ap
                 .map_err(|_| ApiError::bad_request(format!("invalid resource version: {s}")))?,
         ),
     };
-    let timeout = q
-        .get("timeoutSeconds")
-        .and_then(|s| s.parse::<u64>().ok())
-        .map(Duration::from_secs)
-        .unwrap_or(c.config.default_watch_timeout);
+    let timeout = match q.get("timeoutSeconds") {
+        None | Some("") => c.config.default_watch_timeout,
+        // Any u64 is accepted and capped, so `Instant + timeout` cannot overflow (issue 16).
+        Some(s) => s
+            .parse::<u64>()
+            .map(|secs| Duration::from_secs(secs).min(MAX_WATCH_TIMEOUT))
+            .map_err(|_| {
+                ApiError::bad_request(format!(
+                    "invalid timeoutSeconds {s:?}: must be a non-negative whole number of seconds"
+                ))
+            })?,
+    };
     let p = crate::watch::WatchParams {
         ns: t.ns.map(str::to_string),
         since,
@@ -175,6 +182,9 @@ pub(super) fn watch(c: &Arc<Cluster>, t: &Target, q: &Query, accept: &str) -> Ap
     };
     Ok(crate::watch::start(c.clone(), t.info.clone(), p))
 }
+
+/// Longest watch a client can ask for; longer requests are cut here and the client re-watches.
+const MAX_WATCH_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
 
 pub(super) fn log(c: &Cluster, t: &Target, name: &str, q: &Query) -> ApiResult<Response> {
     let pod = c.get(&t.info, t.ns, name)?;

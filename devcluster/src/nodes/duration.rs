@@ -1,5 +1,6 @@
-//! Durations written the way Go and kubectl write them (`30s`, `1m30s`, `500ms`, `2h`), used by
-//! the `sim.basalt.dev/duration` annotation and `--pod-duration`.
+//! Durations for the `sim.basalt.dev/duration` annotation and `--pod-duration`: a Go duration
+//! (`30s`, `1m30s`, `500ms`, `2h`, read by the one parser in `crds::duration`) or, as a
+//! convenience, a bare number of seconds.
 
 use std::time::Duration;
 
@@ -8,60 +9,19 @@ use std::time::Duration;
 /// Returns a message describing what is wrong on failure (the caller names the field).
 pub fn parse(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    if text.is_empty() {
-        return Err("empty duration; write e.g. 30s, 5m or 1h30m".into());
-    }
     if let Ok(secs) = text.parse::<f64>() {
-        return seconds(secs, text);
-    }
-    let mut total = 0.0f64;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        if end == 0 {
-            return Err(format!(
-                "invalid duration {text:?}; write e.g. 30s, 5m or 1h30m"
-            ));
+        if !secs.is_finite() || secs < 0.0 {
+            return Err(format!("duration {text:?} must be zero or positive"));
         }
-        let number: f64 = rest[..end]
-            .parse()
-            .map_err(|_| format!("invalid number in duration {text:?}"))?;
-        rest = &rest[end..];
-        let unit_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_end] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            "d" => 86400.0,
-            "" => {
-                return Err(format!(
-                    "missing unit in duration {text:?}; write e.g. 30s, 5m or 1h30m"
-                ));
-            }
-            unit => {
-                return Err(format!(
-                    "unknown unit {unit:?} in duration {text:?}; use ms, s, m, h or d"
-                ));
-            }
-        };
-        total += number * scale;
-        rest = &rest[unit_end..];
+        // Go's limit (int64 nanoseconds), so both spellings accept the same range.
+        return Duration::try_from_secs_f64(secs)
+            .ok()
+            .filter(|d| *d <= crds::duration::MAX)
+            .ok_or_else(|| {
+                format!("duration {text:?} is too large; the largest is 2562047h (about 292 years)")
+            });
     }
-    seconds(total, text)
-}
-
-fn seconds(secs: f64, text: &str) -> Result<Duration, String> {
-    if !secs.is_finite() || secs < 0.0 {
-        return Err(format!("duration {text:?} must be zero or positive"));
-    }
-    Ok(Duration::from_secs_f64(secs))
+    crds::duration::parse(text).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -353,6 +353,17 @@ mod tests {
     }
 
     #[test]
+    fn absurd_durations_warn_instead_of_panicking() {
+        // issue 16: "1e30" overflowed Duration::from_secs_f64 and killed the kubelet task.
+        for text in ["1e30", "1e30s", "99999999999999999999h", "NaN", "inf", "-1"] {
+            let p = pod(json!({DURATION: text}), "Never");
+            let plan = plan_run(&p, 1, None);
+            assert_eq!(plan.duration, None, "{text}");
+            assert_eq!(plan.warnings.len(), 1, "{text}");
+        }
+    }
+
+    #[test]
     fn bad_annotations_warn_and_fall_back() {
         let p = pod(
             json!({DURATION: "soon", EXIT_CODE: "x", FAIL_TIMES: "-1"}),

@@ -1,5 +1,5 @@
 //! Lifecycle-policy rules (job and task level): an action, either events or an exit code,
-//! events and actions from Volcano's allowed sets, no duplicates, `*` alone.
+//! events and actions from Volcano's allowed sets, no duplicates, `*` alone, a readable timeout.
 
 use std::collections::BTreeSet;
 
@@ -67,6 +67,15 @@ pub fn check_policies(policies: &[LifecyclePolicy], path: &str, r: &mut Report) 
                 "add an event (e.g. PodFailed) or an exitCode",
             ),
             _ => {}
+        }
+        if let Some(text) = p.timeout.as_deref()
+            && let Err(e) = crds::duration::parse(text)
+        {
+            r.refuse(
+                &format!("{ppath}.timeout"),
+                e.to_string(),
+                "use a Go duration such as 30s, 10m or 2h (at most 2562047h)",
+            );
         }
         if p.exit_code == Some(0) {
             r.refuse(

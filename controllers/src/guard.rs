@@ -1,0 +1,248 @@
+//! Failure isolation: a panic inside one reconcile must not take its controller down (issue 16:
+//! a Job whose policy overflowed the duration arithmetic stopped every later Job).
+//!
+//! [`guarded`] wraps a reconcile function: a panic becomes [`Error::ReconcilePanicked`], is logged,
+//! counted in `basalt_controller_reconcile_panics_total` and retried by the controller's
+//! `error_policy` with a per-object exponential backoff ([`Error::retry_after`]).
+//! [`supervise`] watches the long-running tasks: if one ends before shutdown (a panic outside a
+//! reconcile), `/readyz` turns failing and the leader lease is released so a standby takes over.
+//! This module owns no reconcile logic.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use kube::ResourceExt;
+use kube::runtime::controller::Action;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::error;
+
+use crate::error::{Error, Result};
+use crate::metrics::{Health, Metrics};
+
+/// First retry after a panic; doubled per consecutive panic of the same object.
+const FIRST_BACKOFF: Duration = Duration::from_secs(5);
+/// Longest wait between retries of an object that keeps panicking.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// Consecutive panics per object (`namespace/name`), cleared by a reconcile that returns.
+type PanicCounts = Arc<Mutex<HashMap<String, u32>>>;
+
+/// Wraps `reconcile` so that a panic is caught, logged, counted and turned into an error the
+/// controller retries with backoff.
+pub fn guarded<K, C, F, Fut>(
+    component: &'static str,
+    metrics: Arc<Metrics>,
+    reconcile: F,
+) -> impl FnMut(Arc<K>, Arc<C>) -> BoxFuture<'static, Result<Action>>
+where
+    K: ResourceExt + Send + Sync + 'static,
+    C: Send + Sync + 'static,
+    F: Fn(Arc<K>, Arc<C>) -> Fut,
+    Fut: Future<Output = Result<Action>> + Send + 'static,
+{
+    let counts = PanicCounts::default();
+    move |object: Arc<K>, ctx: Arc<C>| {
+        let key = format!(
+            "{}/{}",
+            object.namespace().unwrap_or_default(),
+            object.name_any()
+        );
+        let counts = counts.clone();
+        let metrics = metrics.clone();
+        let run = reconcile(object, ctx);
+        async move {
+            match AssertUnwindSafe(run).catch_unwind().await {
+                Ok(result) => {
+                    if let Ok(mut c) = counts.lock() {
+                        c.remove(&key);
+                    }
+                    result
+                }
+                Err(payload) => {
+                    let message = panic_message(payload.as_ref());
+                    let attempt = counts
+                        .lock()
+                        .map(|mut c| {
+                            let n = c.entry(key.clone()).or_insert(0);
+                            *n = n.saturating_add(1);
+                            *n
+                        })
+                        .unwrap_or(1);
+                    let retry_after = backoff(attempt);
+                    error!(
+                        controller = component, object = %key, %message, attempt,
+                        ?retry_after, "reconcile panicked; the controller goes on and retries"
+                    );
+                    metrics.panicked(component);
+                    Err(Error::ReconcilePanicked {
+                        object: key,
+                        message,
+                        retry_after,
+                    })
+                }
+            }
+        }
+        .boxed()
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    FIRST_BACKOFF
+        .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
+        .min(MAX_BACKOFF)
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_string())
+}
+
+/// Watches `task` until it ends. Ending while `stopping` is false means it died: `/readyz`
+/// turns failing and `dead` fires (the leader election releases the lease on it).
+pub fn supervise(
+    name: &'static str,
+    task: JoinHandle<()>,
+    health: Arc<Health>,
+    metrics: Arc<Metrics>,
+    stopping: watch::Receiver<bool>,
+    dead: watch::Sender<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let outcome = task.await;
+        if *stopping.borrow() {
+            return;
+        }
+        let why = match outcome {
+            Ok(()) => "returned".to_string(),
+            Err(e) if e.is_panic() => {
+                format!("panicked: {}", panic_message(e.into_panic().as_ref()))
+            }
+            Err(e) => format!("was cancelled: {e}"),
+        };
+        error!(
+            task = name, %why,
+            "controller task stopped; /readyz now fails and the leader lease is released"
+        );
+        metrics.panicked(name);
+        health.ready.store(false, Ordering::Relaxed);
+        if let Ok(mut failed) = health.failed.lock() {
+            failed.get_or_insert_with(|| format!("controller task {name} {why}"));
+        }
+        let _ = dead.send(true);
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::api::ObjectMeta;
+
+    fn cm(name: &str) -> Arc<ConfigMap> {
+        Arc::new(ConfigMap {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                namespace: Some("ns".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+    }
+
+    async fn reconcile(obj: Arc<ConfigMap>, _: Arc<()>) -> Result<Action> {
+        if obj.name_any().starts_with("boom") {
+            let huge = Duration::from_secs(u64::MAX);
+            // The overflow issue 16 found, reproduced on purpose.
+            let _ = huge + Duration::from_secs(1);
+        }
+        Ok(Action::await_change())
+    }
+
+    #[tokio::test]
+    async fn a_panic_becomes_a_retried_error_and_is_counted() {
+        let metrics = Arc::new(Metrics::new());
+        let mut r = guarded("test", metrics.clone(), reconcile);
+        let mut waits = vec![];
+        for _ in 0..3 {
+            match r(cm("boom"), Arc::new(())).await {
+                Err(e @ Error::ReconcilePanicked { .. }) => {
+                    assert!(e.to_string().contains("ns/boom"), "{e}");
+                    assert!(e.to_string().contains("overflow"), "{e}");
+                    waits.push(e.retry_after());
+                }
+                other => panic!("expected a caught panic, got {other:?}"),
+            }
+        }
+        assert_eq!(
+            waits,
+            [5, 10, 20].map(Duration::from_secs),
+            "backoff doubles per panic"
+        );
+        // other objects are unaffected, and the controller keeps reconciling
+        assert!(r(cm("fine"), Arc::new(())).await.is_ok());
+        let text = metrics.encode();
+        assert!(
+            text.contains("basalt_controller_reconcile_panics_total{controller=\"test\"} 3"),
+            "{text}"
+        );
+        assert_eq!(backoff(30), MAX_BACKOFF);
+    }
+
+    #[tokio::test]
+    async fn a_dead_task_fails_readyz_and_fires_dead() {
+        let health = Arc::new(Health::default());
+        health.ready.store(true, Ordering::Relaxed);
+        let (_stop_tx, stop_rx) = watch::channel(false);
+        let (dead_tx, mut dead_rx) = watch::channel(false);
+        let task = tokio::spawn(async { panic!("scheduler-core bug") });
+        supervise(
+            "scheduler",
+            task,
+            health.clone(),
+            Arc::new(Metrics::new()),
+            stop_rx,
+            dead_tx,
+        )
+        .await
+        .unwrap();
+        assert!(!health.ready.load(Ordering::Relaxed));
+        assert!(*dead_rx.borrow_and_update());
+        let failed = health.failed.lock().unwrap().clone().unwrap();
+        assert!(
+            failed.contains("scheduler panicked: scheduler-core bug"),
+            "{failed}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_task_ending_at_shutdown_is_not_a_death() {
+        let health = Arc::new(Health::default());
+        health.ready.store(true, Ordering::Relaxed);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (dead_tx, dead_rx) = watch::channel(false);
+        stop_tx.send(true).unwrap();
+        let task = tokio::spawn(async {});
+        supervise(
+            "job",
+            task,
+            health.clone(),
+            Arc::new(Metrics::new()),
+            stop_rx,
+            dead_tx,
+        )
+        .await
+        .unwrap();
+        assert!(health.ready.load(Ordering::Relaxed));
+        assert!(!*dead_rx.borrow());
+    }
+}
