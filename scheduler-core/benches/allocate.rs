@@ -6,15 +6,22 @@
 //! state, running `enqueue, allocate, backfill` with the default configuration, and closing.
 //! Snapshot construction is the caller's and is not timed.
 //!
-//! Run: `cargo bench -p basalt-scheduler-core --bench allocate` (add `-- quick` for a subset).
+//! Then the saturated matrix (issue #23, see `support`): 500 / 5,000 / 20,000 GPU nodes with an
+//! 8-card inventory, 10k and 50k pending pods of each shape (plain, gang8, whole8, frac), default
+//! configuration with every action (enqueue, allocate, preempt, reclaim, backfill) and the
+//! deviceshare and loadaware plugins. `x pending` is the growth of session time from 10k to 50k
+//! pending (5.0 = linear); `x nodes` the growth from the previous node count at the same pending.
+//!
+//! Run: `cargo bench -p basalt-scheduler-core --bench allocate` (add `-- quick` for a subset,
+//! `-- saturated` for the saturated matrix only, `-- big` for the one-session case only).
 
-use std::time::{Duration, Instant};
+mod support;
+
+use std::time::Duration;
 
 use scheduler_core::model::{Job, Node, Queue, Snapshot, Task};
 use scheduler_core::{Resources, Scheduler};
-
-const GI: i64 = 1 << 30;
-const CONFIG: &str = include_str!("../../config/scheduler/basalt-default.yaml");
+use support::{CONFIG, GI, Shape, load_average, measure};
 
 fn node() -> Node {
     Node {
@@ -83,49 +90,6 @@ fn add_running(s: &mut Snapshot, per_node: usize) {
     }
 }
 
-/// CPU time of this thread in ns (Linux `schedstat`), to report alongside wall time: on a shared
-/// 2-core machine wall time mostly measures the neighbours' builds.
-fn thread_cpu_ns() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    text.split_whitespace().next()?.parse().ok()
-}
-
-struct Measured {
-    wall: Duration,
-    cpu: Option<Duration>,
-    binds: u32,
-    unschedulable: u32,
-}
-
-/// Best of `runs` (by CPU time when available, else wall time).
-fn measure(scheduler: &Scheduler, snap: &Snapshot, runs: usize) -> Measured {
-    let mut best: Option<Measured> = None;
-    for _ in 0..runs {
-        let cpu0 = thread_cpu_ns();
-        let start = Instant::now();
-        let r = scheduler
-            .run(snap)
-            .expect("synthetic snapshot is consistent");
-        let wall = start.elapsed();
-        // schedstat advances at scheduler ticks (a few ms): too coarse for short sessions.
-        let cpu = cpu0
-            .zip(thread_cpu_ns())
-            .map(|(a, b)| Duration::from_nanos(b.saturating_sub(a)))
-            .filter(|_| wall >= Duration::from_millis(50));
-        let m = Measured {
-            wall,
-            cpu,
-            binds: r.stats.binds,
-            unschedulable: r.stats.unschedulable_jobs,
-        };
-        let key = |m: &Measured| m.cpu.unwrap_or(m.wall);
-        if best.as_ref().is_none_or(|b| key(&m) < key(b)) {
-            best = Some(m);
-        }
-    }
-    best.expect("at least one run")
-}
-
 fn ms(d: Option<Duration>) -> String {
     d.map_or_else(
         || "-".to_owned(),
@@ -137,8 +101,12 @@ fn main() {
     let quick = std::env::args().any(|a| a == "quick");
     let big_only = std::env::args().any(|a| a == "big");
     let unschedulable_only = std::env::args().any(|a| a == "unschedulable");
+    let saturated_only = std::env::args().any(|a| a == "saturated");
     let scheduler = Scheduler::from_yaml(CONFIG).expect("default config loads");
-    println!("# allocate throughput (best of runs; default config: enqueue, allocate, backfill)");
+    println!(
+        "# allocate throughput (best of runs; default config: enqueue, allocate, preempt, reclaim, backfill); load average {}",
+        load_average()
+    );
     println!("# placements/s = binds / session CPU time (wall time when under 50 ms)");
     println!(
         "{:>6} {:>7} {:>6} {:>7} {:>12} {:>8} {:>8} {:>13}",
@@ -156,14 +124,18 @@ fn main() {
     } else {
         &[1000, 10_000, 50_000]
     };
-    for &nodes in if big_only { &[][..] } else { node_counts } {
+    for &nodes in if big_only || saturated_only {
+        &[][..]
+    } else {
+        node_counts
+    } {
         for &pending in pending_counts {
             for (shape, gang) in [("plain", 1), ("gang8", 8)] {
                 let mut snap = cluster(nodes, 1);
                 add_pending(&mut snap, pending, gang, 1, "job");
                 let runs = if pending >= 50_000 { 2 } else { 3 };
                 let m = measure(&scheduler, &snap, runs);
-                let rate = f64::from(m.binds) / m.cpu.unwrap_or(m.wall).as_secs_f64();
+                let rate = m.rate();
                 println!(
                     "{nodes:>6} {pending:>7} {shape:>6} {:>7} {:>12} {:>8} {:>8} {rate:>13.0}",
                     m.binds,
@@ -174,7 +146,7 @@ fn main() {
             }
         }
     }
-    if !quick && !unschedulable_only {
+    if !quick && !unschedulable_only && !saturated_only {
         println!(
             "\n# one session: 5,000 nodes, 50k running, 10k pending in 1,000 podgroups, 30 queues"
         );
@@ -196,5 +168,67 @@ fn main() {
             m.unschedulable,
             snap.tasks.len()
         );
+    }
+    if !unschedulable_only && !big_only {
+        saturated_matrix(&scheduler, quick);
+    }
+}
+
+/// Issue #23's matrix: pending ≫ capacity, growth factors between rows.
+fn saturated_matrix(scheduler: &Scheduler, quick: bool) {
+    println!(
+        "\n# saturated: GPU nodes with 8-card inventory, one queue; load = pending / capacity; load average {}",
+        load_average()
+    );
+    println!(
+        "{:>6} {:>7} {:>6} {:>6} {:>7} {:>12} {:>8} {:>8} {:>13} {:>9} {:>7}",
+        "nodes",
+        "pending",
+        "shape",
+        "load",
+        "binds",
+        "unsched.jobs",
+        "cpu_ms",
+        "wall_ms",
+        "placements/s",
+        "x pending",
+        "x nodes"
+    );
+    let node_counts: &[usize] = if quick { &[500] } else { &[500, 5000, 20_000] };
+    let mut previous: Vec<(Shape, usize, Duration)> = Vec::new();
+    for &nodes in node_counts {
+        let mut current = Vec::new();
+        for shape in Shape::ALL {
+            let mut at_10k: Option<Duration> = None;
+            for pending in [10_000, 50_000] {
+                let snap = support::saturated(nodes, pending, shape);
+                let m = measure(scheduler, &snap, 2);
+                let t = m.time();
+                let load = pending as f64 / (nodes * shape.per_node()) as f64;
+                let x_pending = at_10k.map_or_else(
+                    || "-".to_owned(),
+                    |a| format!("{:.2}", t.as_secs_f64() / a.as_secs_f64()),
+                );
+                let x_nodes = previous
+                    .iter()
+                    .find(|(s, p, _)| *s == shape && *p == pending)
+                    .map_or_else(
+                        || "-".to_owned(),
+                        |(_, _, a)| format!("{:.2}", t.as_secs_f64() / a.as_secs_f64()),
+                    );
+                println!(
+                    "{nodes:>6} {pending:>7} {:>6} {load:>6.2} {:>7} {:>12} {:>8} {:>8} {:>13.0} {x_pending:>9} {x_nodes:>7}",
+                    shape.name(),
+                    m.binds,
+                    m.unschedulable,
+                    ms(m.cpu),
+                    ms(Some(m.wall)),
+                    m.rate(),
+                );
+                at_10k.get_or_insert(t);
+                current.push((shape, pending, t));
+            }
+        }
+        previous = current;
     }
 }

@@ -13,6 +13,7 @@ use crate::session::{Session, SessionError, SessionResult, State};
 pub struct Scheduler {
     actions: Vec<Box<dyn Action>>,
     tiers: Vec<Vec<(Hooks, Box<dyn Plugin>)>>,
+    memo: bool,
 }
 
 impl std::fmt::Debug for Scheduler {
@@ -78,7 +79,19 @@ impl Scheduler {
             }
             tiers.push(entries);
         }
-        Ok(Self { actions, tiers })
+        Ok(Self {
+            actions,
+            tiers,
+            memo: true,
+        })
+    }
+
+    /// The same scheduler with the sessions' memos on (default) or off (see
+    /// [`Session::set_memo`]): off recomputes every answer, for property tests that check the
+    /// memoised sessions decide and explain exactly as the plain ones.
+    pub fn with_memo(mut self, on: bool) -> Self {
+        self.memo = on;
+        self
     }
 
     /// Parses Volcano YAML and resolves it against the built-in registry.
@@ -109,6 +122,7 @@ impl Scheduler {
                 .collect(),
         };
         let mut ssn = Session::open(state, plugins, self.action_names());
+        ssn.set_memo(self.memo);
         for action in &self.actions {
             action.execute(&mut ssn);
         }

@@ -98,6 +98,11 @@ pub(crate) struct Evictor {
     rules: TimeRules,
     /// Node-holding tasks per node, built once.
     by_node: Vec<Vec<TaskIx>>,
+    /// Running or Bound preemptable tasks (the only possible victims) per queue and per job,
+    /// counted once; `[all, BestEffort only]`. Tasks only leave those statuses during an action
+    /// (evictions; undo restores them), so the counts bound the candidates from above.
+    victims_per_queue: Vec<[u32; 2]>,
+    victims_per_job: Vec<[u32; 2]>,
     offset: usize,
 }
 
@@ -199,11 +204,47 @@ impl Evictor {
                 by_node[n.ix()].push(TaskIx(i as u32));
             }
         }
+        let st = &ssn.state;
+        let mut victims_per_queue = vec![[0u32; 2]; st.queues.len()];
+        let mut victims_per_job = vec![[0u32; 2]; st.jobs.len()];
+        for t in &st.tasks {
+            if !matches!(t.status, TaskStatus::Running | TaskStatus::Bound) || !t.spec.preemptable {
+                continue;
+            }
+            let be = usize::from(t.best_effort);
+            victims_per_job[t.job.ix()][0] += 1;
+            victims_per_job[t.job.ix()][1] += be as u32;
+            if let Some(q) = st.jobs[t.job.ix()].queue {
+                victims_per_queue[q.ix()][0] += 1;
+                victims_per_queue[q.ix()][1] += be as u32;
+            }
+        }
         Self {
             kind,
             rules,
             by_node,
+            victims_per_queue,
+            victims_per_job,
             offset: 0,
+        }
+    }
+
+    /// False when no node can hold a candidate victim for `task` (same test as
+    /// [`Self::candidates`], on counts); true means "maybe".
+    fn may_have_candidates(&self, ssn: &Session<'_>, task: TaskIx) -> bool {
+        let st = &ssn.state;
+        let me = &st.tasks[task.ix()];
+        let Some(my_queue) = st.jobs[me.job.ix()].queue else {
+            return true;
+        };
+        let k = usize::from(me.best_effort);
+        match self.kind {
+            VictimKind::Preempt => {
+                self.victims_per_queue[my_queue.ix()][k] > self.victims_per_job[me.job.ix()][k]
+            }
+            VictimKind::Reclaim => st.queues.iter().enumerate().any(|(q, queue)| {
+                q != my_queue.ix() && queue.spec.reclaimable && self.victims_per_queue[q][k] > 0
+            }),
         }
     }
 
@@ -275,7 +316,9 @@ impl Evictor {
 
     /// Whether any node holds a candidate victim for `task`.
     fn any_candidate(&self, ssn: &Session<'_>, task: TaskIx) -> bool {
-        (0..self.by_node.len()).any(|n| !self.candidates(ssn, task, NodeIx(n as u32)).is_empty())
+        self.may_have_candidates(ssn, task)
+            && (0..self.by_node.len())
+                .any(|n| !self.candidates(ssn, task, NodeIx(n as u32)).is_empty())
     }
 
     /// Whether `victim` would be scheduled ahead of `task` (evicting it could start a cycle).
@@ -316,6 +359,12 @@ impl Evictor {
         task: TaskIx,
         reasons: &mut Reasons,
     ) -> Option<Statement> {
+        // Without any possible victim only free room can take the task; when the session
+        // already knows there is none, the node walk below would find nothing and its reasons
+        // are never shown (they are reported only once a candidate victim was seen).
+        if !self.may_have_candidates(ssn, task) && ssn.known_unfit(task, true) {
+            return None;
+        }
         let n = ssn.state.nodes.len();
         let req = ssn.state.request(task).to_vec();
         let mut free = vec![0i64; req.len()];

@@ -6,6 +6,7 @@
 //! [`Session::select_node`] (see `placement`). Nothing here reads a clock or does I/O.
 
 mod close;
+mod memo;
 mod placement;
 mod state;
 mod statement;
@@ -15,6 +16,7 @@ use std::rc::Rc;
 
 use thiserror::Error;
 
+pub use memo::StmtBase;
 pub use placement::{FitDiagnosis, NodeSearch, Placement, Tally};
 pub use state::{
     JobIx, JobState, NodeIx, NodeState, QueueIx, QueueState, State, TaskIx, TaskState,
@@ -123,8 +125,19 @@ pub struct Session<'s> {
     actions: Vec<&'static str>,
     effects: Vec<Effect>,
     class_nodes: Vec<Option<Rc<placement::ClassNodes>>>,
-    fit_cache: HashMap<FitKey, (u64, Rc<FitDiagnosis>)>,
+    fit_cache: HashMap<FitKey, memo::FitEntry>,
+    /// Current release epoch: "no node fits" decisions hold within one (see `memo`).
     release_epoch: u64,
+    next_epoch: u64,
+    /// Identity of the current resource state (see `memo`).
+    state_id: u64,
+    next_state_id: u64,
+    /// Operations applied and not undone; operations ever applied.
+    live_ops: u64,
+    ops_ever: u64,
+    free_index: memo::FreeIndex,
+    /// Session memos on (the default); off recomputes every answer (property tests).
+    memo: bool,
     scan_offset: usize,
     failures: BTreeMap<JobIx, JobFailure>,
     node_version: Vec<u32>,
@@ -141,6 +154,7 @@ impl<'s> Session<'s> {
     /// Opens a session: builds state and opens every plugin.
     pub fn open(state: State<'s>, mut plugins: PluginSet, actions: Vec<&'static str>) -> Self {
         plugins.open(&state);
+        let free_index = memo::FreeIndex::build(&state);
         let classes = state.classes.len();
         let node_local = plugins.node_local();
         let nodes = state.nodes.len();
@@ -152,6 +166,13 @@ impl<'s> Session<'s> {
             class_nodes: vec![None; classes],
             fit_cache: HashMap::new(),
             release_epoch: 0,
+            next_epoch: 1,
+            state_id: 0,
+            next_state_id: 1,
+            live_ops: 0,
+            ops_ever: 0,
+            free_index,
+            memo: true,
             scan_offset: 0,
             failures: BTreeMap::new(),
             node_version: vec![0; nodes],
@@ -169,10 +190,56 @@ impl<'s> Session<'s> {
         self.actions.contains(&action)
     }
 
+    /// Turns the session's memos (no-fit memo, free-capacity index, per-shape score cache,
+    /// eviction short-cuts) on or off. Off recomputes every answer: slower, same decisions and
+    /// explanations; property tests compare the two.
+    pub fn set_memo(&mut self, on: bool) {
+        self.memo = on;
+    }
+
     /// Marks `node` changed: cached per-shape predicate and score answers for it are stale.
     fn touch(&mut self, node: NodeIx) {
         let v = &mut self.node_version[node.ix()];
         *v = v.wrapping_add(1) % STALE;
+        self.free_index.mark(node);
+    }
+
+    /// Bookkeeping for one operation `stmt` applies: the state gets a new identity.
+    fn applied(&mut self, base: &mut Option<StmtBase>) {
+        if base.is_none() {
+            *base = Some(StmtBase {
+                state: self.state_id,
+                epoch: self.release_epoch,
+                live: self.live_ops,
+                ops_ever: self.ops_ever,
+            });
+        }
+        self.live_ops += 1;
+        self.ops_ever += 1;
+        self.state_id = self.next_state_id;
+        self.next_state_id += 1;
+    }
+
+    /// Resources were freed: "no node fits" decisions made so far may be wrong now.
+    fn new_release_epoch(&mut self) {
+        self.release_epoch = self.next_epoch;
+        self.next_epoch += 1;
+    }
+
+    /// Bookkeeping after `ops` operations of a statement starting at `base` were undone.
+    fn undone(&mut self, base: StmtBase, ops: u64) {
+        let lifo = self.live_ops == base.live + ops;
+        self.live_ops -= ops;
+        if lifo {
+            // The undo log restored exactly the state the statement started from.
+            self.state_id = base.state;
+            self.release_epoch = base.epoch;
+            self.fit_cache.retain(|_, e| e.made <= base.ops_ever);
+        } else {
+            self.state_id = self.next_state_id;
+            self.next_state_id += 1;
+            self.new_release_epoch();
+        }
     }
 
     /// Appends committed effects.

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
+use super::memo::FitEntry;
 use super::{NodeIx, STALE, Session, TaskIx};
 use crate::plugin::Hooks;
 use crate::resources::fits;
@@ -143,17 +144,33 @@ impl Session<'_> {
     ) -> Placement {
         let class = self.state.tasks[task.ix()].class;
         let key = (class, allow_future, Box::from(self.state.request(task)));
+        let memo = self.memo && self.node_local;
         // "Nothing fits" stays true until resources are freed, provided the predicates only
-        // look at nodes and the task's shape (see `Plugin::node_local`).
-        if self.node_local
-            && let Some((epoch, diag)) = self.fit_cache.get(&key)
-            && *epoch == self.release_epoch
+        // look at nodes and the task's shape (see `Plugin::node_local`). The diagnosis is
+        // reused only in the state it was made in; otherwise it is recomputed (no scan).
+        if memo
+            && let Some(entry) = self.fit_cache.get(&key)
+            && entry.epoch == self.release_epoch
         {
-            return Placement::Unfit(Rc::clone(diag));
+            if entry.state == self.state_id {
+                return Placement::Unfit(Rc::clone(&entry.diag));
+            }
+            let nodes = self.class_nodes(task);
+            let diag = Rc::new(self.diagnose(task, &nodes, allow_future));
+            if let Some(entry) = self.fit_cache.get_mut(&key) {
+                entry.state = self.state_id;
+                entry.diag = Rc::clone(&diag);
+            }
+            return Placement::Unfit(diag);
         }
         let nodes = self.class_nodes(task);
         let n = nodes.feasible.len();
-        let placement = if n == 0 {
+        let placement = if n == 0
+            || (self.memo
+                && self
+                    .free_index
+                    .nothing_fits(&self.state, self.state.request(task)))
+        {
             None
         } else {
             self.scan(task, &nodes.feasible, search, allow_future)
@@ -162,13 +179,41 @@ impl Session<'_> {
             Some(p) => p,
             None => {
                 let diag = Rc::new(self.diagnose(task, &nodes, allow_future));
-                if self.node_local {
-                    self.fit_cache
-                        .insert(key, (self.release_epoch, Rc::clone(&diag)));
+                if memo {
+                    let entry = FitEntry {
+                        epoch: self.release_epoch,
+                        made: self.ops_ever,
+                        state: self.state_id,
+                        diag: Rc::clone(&diag),
+                    };
+                    self.fit_cache.insert(key, entry);
                 }
                 Placement::Unfit(diag)
             }
         }
+    }
+
+    /// Whether `task` is known to fit on no node (idle, or future idle when `allow_future`)
+    /// without scanning: its request exceeds the largest free amount of some resource, or the
+    /// no-fit memo says so in the current release epoch. `false` means "not known", not "fits".
+    pub fn known_unfit(&mut self, task: TaskIx, allow_future: bool) -> bool {
+        if !self.memo {
+            return false;
+        }
+        if self
+            .free_index
+            .nothing_fits(&self.state, self.state.request(task))
+        {
+            return true;
+        }
+        if !self.node_local {
+            return false;
+        }
+        let t = &self.state.tasks[task.ix()];
+        let key = (t.class, allow_future, Box::from(self.state.request(task)));
+        self.fit_cache
+            .get(&key)
+            .is_some_and(|e| e.epoch == self.release_epoch)
     }
 
     fn scan(
@@ -178,7 +223,7 @@ impl Session<'_> {
         search: &NodeSearch,
         allow_future: bool,
     ) -> Option<Placement> {
-        let slot = if self.node_local {
+        let slot = if self.node_local && self.memo {
             self.shape_slot(task)
         } else {
             None

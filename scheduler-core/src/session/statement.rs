@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{NodeIx, Session, TaskIx};
+use super::{NodeIx, Session, StmtBase, TaskIx};
 use crate::effects::Effect;
 use crate::model::TaskStatus;
 use crate::resources::{add_into, sub_into};
@@ -34,6 +34,8 @@ enum Op {
 #[derive(Debug, Default)]
 pub struct Statement {
     ops: Vec<Op>,
+    /// Where the session stood before the first operation (memo bookkeeping, see `memo`).
+    base: Option<StmtBase>,
 }
 
 impl Statement {
@@ -85,6 +87,7 @@ impl Session<'_> {
         st.tasks[task.ix()].node = Some(node);
         st.set_status(task, TaskStatus::Allocated);
         self.touch(node);
+        self.applied(&mut stmt.base);
         let mut annotations = BTreeMap::new();
         self.plugins
             .on_allocate(&self.state, task, node, &mut annotations);
@@ -108,6 +111,7 @@ impl Session<'_> {
         st.tasks[task.ix()].node = Some(node);
         st.set_status(task, TaskStatus::Pipelined);
         self.touch(node);
+        self.applied(&mut stmt.base);
         let mut ignored = BTreeMap::new();
         self.plugins
             .on_allocate(&self.state, task, node, &mut ignored);
@@ -126,8 +130,9 @@ impl Session<'_> {
         add_into(st.releasing.row_mut(node.ix()), st.requests.row(task.ix()));
         st.set_status(task, TaskStatus::Releasing);
         self.touch(node);
+        self.applied(&mut stmt.base);
         self.plugins.on_deallocate(&self.state, task, node);
-        self.release_epoch += 1;
+        self.new_release_epoch();
         stmt.ops.push(Op::Evict {
             task,
             previous,
@@ -138,10 +143,7 @@ impl Session<'_> {
     /// Undoes every operation in reverse order, firing the opposite plugin events.
     pub fn discard(&mut self, mut stmt: Statement) {
         let ops = std::mem::take(&mut stmt.ops);
-        if !ops.is_empty() {
-            // Undoing frees resources: cached "no node fits" answers are stale now.
-            self.release_epoch += 1;
-        }
+        let undone = ops.len() as u64;
         for op in ops.into_iter().rev() {
             let touched = match &op {
                 Op::Allocate { node, .. } | Op::Pipeline { node, .. } => Some(*node),
@@ -181,6 +183,10 @@ impl Session<'_> {
                         .on_allocate(&self.state, task, node, &mut ignored);
                 }
             }
+        }
+        // Undoing frees resources: the memo keeps only what held before the statement.
+        if let Some(base) = stmt.base.take() {
+            self.undone(base, undone);
         }
     }
 

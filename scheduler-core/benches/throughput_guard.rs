@@ -1,0 +1,61 @@
+//! CI regression guard for placement throughput (issue #23): a short saturated run of the
+//! `allocate` bench's matrix that fails (exit status 1) when placements per second fall below a
+//! floor. Each floor is half of the value measured on the project's 2-core development machine
+//! (see `benches/README.md` for the date and commit), so a regression of 2× or more fails while
+//! the machine's usual noise does not. Times are session CPU time, best of 3.
+//!
+//! Run: `cargo bench -p basalt-scheduler-core --bench throughput_guard` (`.ci/run` does, after
+//! the tests). When a change makes a case slower on purpose, re-measure and move its floor here
+//! in the same commit, saying why.
+
+mod support;
+
+use scheduler_core::Scheduler;
+use support::{CONFIG, Shape, load_average, measure, saturated};
+
+/// (nodes, pending, shape, floor in placements/s = half of the measured value).
+const CASES: [(usize, usize, Shape, f64); 3] = [
+    (500, 10_000, Shape::Plain, FLOOR_PLAIN),
+    (500, 10_000, Shape::Gang8, FLOOR_GANG8),
+    (500, 5_000, Shape::Whole8, FLOOR_WHOLE8),
+];
+// Measured 2026-12-05 on the shared 2-core machine at load average 12.4 (commit in
+// benches/README.md): plain 27,681/s, gang8 50,607/s, whole8 8,927/s. The code before issue #23
+// managed 4,348/s on the plain case, so the guard would have caught that regression.
+const FLOOR_PLAIN: f64 = 13_800.0;
+const FLOOR_GANG8: f64 = 25_300.0;
+const FLOOR_WHOLE8: f64 = 4_460.0;
+
+fn main() {
+    let scheduler = Scheduler::from_yaml(CONFIG).expect("default config loads");
+    println!(
+        "# throughput guard: placements/s vs floor (half of the measured value); load average {}",
+        load_average()
+    );
+    let mut failed = Vec::new();
+    for (nodes, pending, shape, floor) in CASES {
+        let snap = saturated(nodes, pending, shape);
+        let m = measure(&scheduler, &snap, 3);
+        let rate = m.rate();
+        let verdict = if rate >= floor { "ok" } else { "BELOW FLOOR" };
+        println!(
+            "{nodes:>5} nodes {pending:>6} pending {:>6}: {} binds in {:.1} ms -> {rate:>9.0}/s (floor {floor:.0}) {verdict}",
+            shape.name(),
+            m.binds,
+            m.time().as_secs_f64() * 1e3
+        );
+        if rate < floor {
+            failed.push(format!(
+                "{nodes} nodes x {pending} pending {}: {rate:.0} placements/s < floor {floor:.0}",
+                shape.name()
+            ));
+        }
+    }
+    if !failed.is_empty() {
+        eprintln!(
+            "placement throughput regressed: {}; profile with `cargo bench -p basalt-scheduler-core --bench allocate -- saturated`, or if the slowdown is intended re-measure and move the floor in scheduler-core/benches/throughput_guard.rs",
+            failed.join("; ")
+        );
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,322 @@
+//! The session's memos (no-fit memo, free-capacity index, per-shape score cache, eviction
+//! short-cuts; issue #23) change cost, never answers: on random clusters a scheduler with memos
+//! and one without produce exactly the same effects — binds, evictions, PodGroup statuses and
+//! every explanation's content — with the shipped configuration (deviceshare and loadaware on,
+//! enqueue, allocate, preempt, reclaim, backfill).
+//!
+//! The snapshots mix what makes "the same constraints" differ: node selectors, taints and
+//! tolerations, whole and fractional GPU requests, GPU-model filters (which turn deviceshare's
+//! node-local promise off), load metrics, pod limits, running pods of several priorities and
+//! queues (victims for preempt and reclaim), Releasing pods, gangs and elastic jobs.
+
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+use scheduler_core::model::gpu::{self, USE_GPUTYPE, VGPU_CORES, VGPU_MEMORY};
+use scheduler_core::model::{
+    Constraints, GpuDevice, Job, JobPhase, Node, NodeUsage, Queue, Snapshot, Taint, TaintEffect,
+    Task, TaskStatus, Toleration, TolerationOperator,
+};
+use scheduler_core::{Effect, Resources, Scheduler};
+
+const CONFIG: &str = include_str!("../../config/scheduler/basalt-default.yaml");
+const GI: i64 = 1 << 30;
+
+/// cpus, memory GiB, cards, max pods, zone b, tainted, A100 (else T4) cards, cpu usage %.
+type NodeSpec = (i64, i64, u32, Option<u32>, bool, bool, bool, Option<u8>);
+
+/// Request kind (0 cpu only, 1 whole GPUs, 2 fractional), amount, priority, selector, tolerates,
+/// T4-only filter.
+type TaskSpec = (u8, i64, i32, Option<bool>, bool, bool);
+
+#[derive(Clone, Debug)]
+struct JobSpec {
+    tasks: Vec<TaskSpec>,
+    min: u32,
+    queue: usize,
+    priority: i32,
+    pending_phase: bool,
+}
+
+fn job_spec() -> impl Strategy<Value = JobSpec> {
+    let task = (
+        0u8..3,
+        1i64..=8,
+        0i32..3,
+        prop::option::of(any::<bool>()),
+        any::<bool>(),
+        prop::bool::weighted(0.15),
+    );
+    (
+        prop::collection::vec(task, 1..6),
+        1u32..6,
+        0usize..3,
+        0i32..3,
+        prop::bool::weighted(0.3),
+    )
+        .prop_map(|(tasks, min, queue, priority, pending_phase)| JobSpec {
+            min: min.min(tasks.len() as u32),
+            tasks,
+            queue,
+            priority,
+            pending_phase,
+        })
+}
+
+fn node_spec() -> impl Strategy<Value = NodeSpec> {
+    (
+        2i64..=32,
+        4i64..=128,
+        0u32..=8,
+        prop::option::of(2u32..12),
+        any::<bool>(),
+        prop::bool::weighted(0.2),
+        any::<bool>(),
+        prop::option::of(0u8..100),
+    )
+}
+
+fn requests(kind: u8, amount: i64) -> Resources {
+    match kind {
+        0 => Resources::cpu_mem_gpu(amount * 500, amount * GI, 0),
+        1 => Resources::cpu_mem_gpu(1000, 4 * GI, (amount + 1) / 2),
+        _ => Resources::parse([
+            ("cpu", "1"),
+            ("memory", "2Gi"),
+            (VGPU_MEMORY, &format!("{}Gi", amount * 4)),
+            (VGPU_CORES, &format!("{}", amount * 12)),
+        ])
+        .expect("valid quantities"),
+    }
+}
+
+fn task(job: &str, spec: &TaskSpec, t: usize) -> Task {
+    let (kind, amount, priority, selector, tolerates, t4_only) = *spec;
+    let mut constraints = Constraints::default();
+    if let Some(b) = selector {
+        constraints
+            .node_selector
+            .insert("zone".into(), if b { "b" } else { "a" }.into());
+    }
+    if tolerates {
+        constraints.tolerations.push(Toleration {
+            key: "dedicated".into(),
+            operator: TolerationOperator::Exists,
+            value: String::new(),
+            effect: None,
+        });
+    }
+    let mut annotations = BTreeMap::new();
+    if t4_only && kind > 0 {
+        annotations.insert(USE_GPUTYPE.to_owned(), "T4".to_owned());
+    }
+    Task {
+        priority,
+        constraints,
+        annotations,
+        creation: t as u64,
+        ..Task::pending(job, requests(kind, amount))
+    }
+}
+
+/// Running pods: (job, node, kind, amount, preemptable, releasing).
+type RunSpec = (usize, usize, u8, i64, bool, bool);
+
+fn build(nodes: &[NodeSpec], jobs: &[JobSpec], running: &[RunSpec]) -> Snapshot {
+    let mut snap = Snapshot {
+        now: Some(1_000_000),
+        ..Snapshot::default()
+    };
+    for q in 0..3 {
+        snap.queues.insert(
+            format!("q{q}").into(),
+            Queue {
+                creation: q,
+                weight: q as u32 + 1,
+                ..Queue::open()
+            },
+        );
+    }
+    let mut free: Vec<Resources> = Vec::new();
+    for (i, &(cpu, mem, cards, max_pods, zone_b, tainted, a100, usage)) in nodes.iter().enumerate()
+    {
+        let name = format!("n{i}");
+        let gpus: Vec<GpuDevice> = (0..cards)
+            .map(|c| GpuDevice {
+                uuid: format!("GPU-{name}-{c}"),
+                index: c,
+                memory_mib: if a100 { 80 * 1024 } else { 16 * 1024 },
+                cores: 100,
+                model: if a100 { "NVIDIA-A100" } else { "Tesla-T4" }.into(),
+                healthy: true,
+            })
+            .collect();
+        let mut allocatable = Resources::cpu_mem_gpu(cpu * 1000, mem * GI, i64::from(cards));
+        gpu::merge_share_allocatable(&mut allocatable, &gpus);
+        free.push(allocatable.clone());
+        let mut labels = BTreeMap::new();
+        labels.insert("zone".into(), if zone_b { "b" } else { "a" }.into());
+        let taints = if tainted {
+            vec![Taint {
+                key: "dedicated".into(),
+                value: "ml".into(),
+                effect: TaintEffect::NoSchedule,
+            }]
+        } else {
+            Vec::new()
+        };
+        snap.nodes.insert(
+            name.as_str().into(),
+            Node {
+                allocatable,
+                max_pods,
+                labels,
+                taints,
+                gpus,
+                ..Node::default()
+            },
+        );
+        if let Some(u) = usage {
+            snap.node_usage.insert(
+                name.as_str().into(),
+                NodeUsage {
+                    cpu: Some(f64::from(u) / 100.0),
+                    memory: Some(0.5),
+                    gpu: None,
+                    timestamp: 990_000,
+                },
+            );
+        }
+    }
+    for (j, spec) in jobs.iter().enumerate() {
+        let job = format!("job-{j}");
+        snap.jobs.insert(
+            job.as_str().into(),
+            Job {
+                priority: spec.priority,
+                creation: j as u64,
+                phase: if spec.pending_phase {
+                    JobPhase::Pending
+                } else {
+                    JobPhase::Inqueue
+                },
+                ..Job::new(format!("q{}", spec.queue), spec.min)
+            },
+        );
+        for (t, ts) in spec.tasks.iter().enumerate() {
+            snap.tasks
+                .insert(format!("{job}-{t}").into(), task(&job, ts, t));
+        }
+    }
+    for (r, &(j, n, kind, amount, preemptable, releasing)) in running.iter().enumerate() {
+        if nodes.is_empty() {
+            break;
+        }
+        let n = n % nodes.len();
+        let req = requests(kind, amount);
+        let fits = req.iter().all(|(k, v)| free[n].get(k) >= v);
+        if !fits {
+            continue;
+        }
+        for (k, v) in req.iter() {
+            let left = free[n].get(k) - v;
+            free[n].set(k, left);
+        }
+        let job = format!("run-{}", j % 4);
+        snap.jobs.entry(job.as_str().into()).or_insert_with(|| Job {
+            priority: (j % 3) as i32,
+            phase: JobPhase::Running,
+            ..Job::new(format!("q{}", j % 3), 1)
+        });
+        let mut t = Task::running(job.as_str(), req, format!("n{n}").as_str());
+        t.preemptable = preemptable;
+        t.priority = (j % 3) as i32;
+        if releasing {
+            t.status = TaskStatus::Releasing;
+        }
+        snap.tasks.insert(format!("{job}-{r}").into(), t);
+    }
+    snap
+}
+
+fn cluster() -> impl Strategy<Value = Snapshot> {
+    (
+        prop::collection::vec(node_spec(), 1..7),
+        prop::collection::vec(job_spec(), 1..10),
+        prop::collection::vec(
+            (
+                0usize..12,
+                0usize..8,
+                0u8..3,
+                1i64..=8,
+                prop::bool::weighted(0.8),
+                prop::bool::weighted(0.1),
+            ),
+            0..12,
+        ),
+    )
+        .prop_map(|(nodes, jobs, running)| build(&nodes, &jobs, &running))
+}
+
+fn schedulers() -> (Scheduler, Scheduler) {
+    let with = Scheduler::from_yaml(CONFIG).expect("default config loads");
+    let without = Scheduler::from_yaml(CONFIG)
+        .expect("default config loads")
+        .with_memo(false);
+    (with, without)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(384))]
+
+    #[test]
+    fn memos_change_no_decision_and_no_explanation(snap in cluster()) {
+        let (with, without) = schedulers();
+        let a = with.run(&snap).expect("consistent snapshot");
+        let b = without.run(&snap).expect("consistent snapshot");
+        prop_assert_eq!(a, b);
+    }
+}
+
+/// A saturated cluster where every memo fires: gangs that no longer fit after the cluster is
+/// full (free-capacity index), the same shape failing again (no-fit memo), a gang that half
+/// fits and is undone (memo kept across the undo), and starving jobs with no possible victim
+/// (eviction short-cut). The explanations are the ones users see and stay the same.
+#[test]
+fn saturated_cluster_explains_the_same_with_and_without_memos() {
+    let nodes: Vec<NodeSpec> = (0..4)
+        .map(|i| (32, 128, 8, None, i % 2 == 1, false, true, None))
+        .collect();
+    let whole = (1u8, 2i64, 0i32, None, false, false); // 1 GPU
+    let jobs: Vec<JobSpec> = (0..12)
+        .map(|j| JobSpec {
+            tasks: vec![whole; if j % 3 == 0 { 5 } else { 3 }],
+            min: if j % 3 == 0 { 5 } else { 3 },
+            queue: 0,
+            priority: 0,
+            pending_phase: false,
+        })
+        .collect();
+    let snap = build(&nodes, &jobs, &[]);
+    let (with, without) = schedulers();
+    let a = with.run(&snap).expect("consistent snapshot");
+    let b = without.run(&snap).expect("consistent snapshot");
+    assert_eq!(a, b);
+    assert!(
+        a.stats.binds > 0 && a.stats.unschedulable_jobs > 0,
+        "{:?}",
+        a.stats
+    );
+    let insufficient = a.effects.iter().any(|e| match e {
+        Effect::Explanation(x) => x
+            .reasons
+            .iter()
+            .any(|r| r.reason == "Insufficient nvidia.com/gpu"),
+        _ => false,
+    });
+    assert!(
+        insufficient,
+        "the GPU shortfall is explained: {:?}",
+        a.effects
+    );
+}
