@@ -349,6 +349,14 @@ impl PluginSet {
         }
     }
 
+    /// The first configured plugin's reservation plan (see [`Plugin::reservation_plan`]).
+    pub fn reservation_plan(&self) -> Option<&crate::plugins::reservation::ReservationPlan> {
+        self.tiers
+            .iter()
+            .flatten()
+            .find_map(|e| e.plugin.reservation_plan())
+    }
+
     /// Session close for every plugin.
     pub fn close(&self, st: &State<'_>, ctx: &CloseContext<'_>) -> CloseReport {
         let mut report = CloseReport::default();

@@ -50,6 +50,15 @@ pub enum Effect {
     },
     /// Why a job is not (fully) placed.
     Explanation(Explanation),
+    /// A pending gang holds nodes (the `reservation` plugin). The shell stores it on the
+    /// PodGroup (annotation `basalt.dev/reservation`) and passes it back in the next snapshot;
+    /// a gang with no such effect after a session holds nothing.
+    Reservation {
+        /// PodGroup.
+        job: JobId,
+        /// The held nodes and the estimated start.
+        reservation: crate::model::Reservation,
+    },
 }
 
 /// Why a job could not be placed: a one-line summary and, for one failing task, how many nodes

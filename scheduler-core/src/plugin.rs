@@ -161,6 +161,9 @@ pub struct JobCondition {
 pub struct CloseReport {
     /// Conditions per job.
     pub conditions: BTreeMap<JobIx, Vec<JobCondition>>,
+    /// Reservations held at close (the `reservation` plugin), emitted as
+    /// [`crate::Effect::Reservation`] for the shell to store.
+    pub reservations: Vec<(JobIx, crate::model::Reservation)>,
 }
 
 /// How a job's tasks failed to find nodes this session.
@@ -340,4 +343,10 @@ pub trait Plugin: PluginClone + Send + Sync {
 
     /// Session close: report PodGroup conditions.
     fn close(&self, st: &State<'_>, ctx: &CloseContext<'_>, report: &mut CloseReport) {}
+
+    /// The reservations this plugin made at open (only the `reservation` plugin has them); the
+    /// `reserve` action starts and escalates them.
+    fn reservation_plan(&self) -> Option<&crate::plugins::reservation::ReservationPlan> {
+        None
+    }
 }

@@ -46,9 +46,11 @@ impl Registry {
             ("drf", plugins::drf::factory),
             ("overcommit", plugins::overcommit::factory),
         ];
-        let devices: [(&'static str, PluginFactory); 2] = [
+        let devices: [(&'static str, PluginFactory); 4] = [
             ("deviceshare", plugins::deviceshare::factory),
             ("loadaware", plugins::loadaware::factory),
+            ("reservation", plugins::reservation::factory),
+            ("sla", plugins::reservation::sla_factory),
         ];
         let entries = entries.into_iter().chain(fairness).chain(devices);
         for (name, f) in entries {
@@ -62,6 +64,7 @@ impl Registry {
         let entries = entries.into_iter().chain([
             ("preempt", actions::preempt::factory as ActionFactory),
             ("reclaim", actions::reclaim::factory as ActionFactory),
+            ("reserve", actions::reserve::factory as ActionFactory),
         ]);
         for (name, f) in entries {
             r.actions.insert(name, f);

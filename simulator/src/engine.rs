@@ -413,6 +413,9 @@ impl<'a> Engine<'a> {
             .map_err(|source| Error::Session { at_ms: now, source })?;
         self.session_ns.push(t0.elapsed().as_nanos() as u64);
         self.out_sessions += 1;
+        // The shell's side of stickiness: the reservations of this session, and only those,
+        // go into the next snapshot (as the controllers do through the PodGroup annotation).
+        let mut reserved = std::collections::BTreeMap::new();
         for effect in &result.effects {
             match effect {
                 Effect::Bind {
@@ -434,8 +437,12 @@ impl<'a> Engine<'a> {
                     }
                 }
                 Effect::QueueStatus { .. } | Effect::Explanation(_) => {}
+                Effect::Reservation { job, reservation } => {
+                    reserved.insert(job.clone(), reservation.clone());
+                }
             }
         }
+        self.snap.reservations = reserved;
         Ok(result)
     }
 

@@ -5,6 +5,7 @@
 //!
 //! The status builders (`podgroup_status`, `unschedulable_condition`) are pure; the rest is I/O.
 
+use scheduler_core::model::reservation::RESERVATION_ANNOTATION;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -156,6 +157,8 @@ pub async fn execute(
             writes.push(Box::pin(write_podgroup(ctx.clone(), (**pg).clone(), next)));
         }
     }
+    // Gangs that held nodes and hold none after this session lose the annotation (below).
+    let mut reserved = std::collections::BTreeSet::new();
     for effect in effects {
         match effect {
             Effect::Bind {
@@ -205,6 +208,20 @@ pub async fn execute(
                     writes.push(Box::pin(write_queue(ctx.clone(), queue.to_string(), list)));
                 }
             }
+            Effect::Reservation { job, reservation } => {
+                let Some(pg) = podgroups.get(job.as_str()) else {
+                    continue;
+                };
+                reserved.insert(job.to_string());
+                let text = serde_json::to_string(&reservation).unwrap_or_default();
+                if pg.annotations().get(RESERVATION_ANNOTATION) != Some(&text) {
+                    writes.push(Box::pin(write_reservation(
+                        ctx.clone(),
+                        (**pg).clone(),
+                        Some(text),
+                    )));
+                }
+            }
             Effect::Explanation(explanation) => {
                 let text = explanation.to_string();
                 if explained.get(explanation.job.as_str()) == Some(&text) {
@@ -220,6 +237,15 @@ pub async fn execute(
                     .collect();
                 writes.push(Box::pin(explain(ctx.clone(), explanation, pods)));
             }
+        }
+    }
+    for (id, pg) in podgroups {
+        if pg.annotations().contains_key(RESERVATION_ANNOTATION) && !reserved.contains(id) {
+            writes.push(Box::pin(write_reservation(
+                ctx.clone(),
+                (**pg).clone(),
+                None,
+            )));
         }
     }
     let bind_futs = binds.into_iter().map(|(task, node, annotations)| {
@@ -335,6 +361,24 @@ async fn write_podgroup(ctx: Arc<Context>, mut pg: PodGroup, status: PodGroupSta
             debug!(podgroup = %name, "podgroup changed; next session rewrites")
         }
         Err(error) => warn!(podgroup = %name, %error, "writing podgroup status failed"),
+    }
+}
+
+/// Sets (or with `None` removes) the PodGroup's reservation annotation, which the next
+/// snapshot passes back to the core so the reservation keeps its nodes.
+async fn write_reservation(ctx: Arc<Context>, pg: PodGroup, value: Option<String>) {
+    let ns = pg.namespace().unwrap_or_default();
+    let name = pg.name_any();
+    let api: Api<PodGroup> = Api::namespaced(ctx.client.clone(), &ns);
+    let patch = json!({"metadata": {"annotations": {RESERVATION_ANNOTATION: value}}});
+    let pp = PatchParams {
+        field_manager: Some(field_manager(COMPONENT)),
+        ..Default::default()
+    };
+    match api.patch(&name, &pp, &Patch::Merge(&patch)).await {
+        Ok(_) => {}
+        Err(e) if is_status(&e, 404) => debug!(podgroup = %name, "podgroup gone"),
+        Err(error) => warn!(podgroup = %name, %error, "writing the reservation annotation failed"),
     }
 }
 

@@ -193,7 +193,53 @@ fn build_snapshot(
     for pod in inputs.pods {
         add_pod(&mut snap, pod, inputs.in_flight, &is_ours);
     }
+    reservation_inputs(&mut snap, inputs.pods);
     snap
+}
+
+/// What the reservation plugin needs from the objects: the reservations the last session wrote
+/// on the PodGroups (annotation `basalt.dev/reservation`; an unreadable one is dropped, so the
+/// gang is elected afresh), and the run times pods declare — the `basalt.dev/expected-runtime`
+/// annotation on a pod, else its `activeDeadlineSeconds` (the longest over the job's pods).
+fn reservation_inputs(snap: &mut Snapshot, pods: &[&Pod]) {
+    use scheduler_core::model::reservation::{
+        EXPECTED_RUNTIME_ANNOTATION, RESERVATION_ANNOTATION, Reservation, parse_duration_ms,
+    };
+    for (id, job) in &snap.jobs {
+        if let Some(text) = job.annotations.get(RESERVATION_ANNOTATION) {
+            match serde_json::from_str::<Reservation>(text) {
+                Ok(r) => {
+                    snap.reservations.insert(id.clone(), r);
+                }
+                Err(error) => {
+                    tracing::debug!(podgroup = %id, %error, "unreadable reservation annotation; electing afresh")
+                }
+            }
+        }
+    }
+    for pod in pods {
+        let Some(g) = pod.annotations().get(labels::GROUP_NAME) else {
+            continue;
+        };
+        let job = JobId::new(format!("{}/{g}", pod.namespace().unwrap_or_default()));
+        if !snap.jobs.contains_key(&job) {
+            continue;
+        }
+        let declared = pod
+            .annotations()
+            .get(EXPECTED_RUNTIME_ANNOTATION)
+            .and_then(|v| parse_duration_ms(v).ok())
+            .or_else(|| {
+                pod.spec
+                    .as_ref()
+                    .and_then(|s| s.active_deadline_seconds)
+                    .map(|s| s.max(0) as u64 * 1000)
+            });
+        if let Some(ms) = declared {
+            let e = snap.expected_runtime.entry(job).or_insert(0);
+            *e = (*e).max(ms);
+        }
+    }
 }
 
 fn add_pod(

@@ -8,6 +8,7 @@ pub mod enqueue;
 mod heap;
 pub mod preempt;
 pub mod reclaim;
+pub mod reserve;
 pub mod victims;
 
 use crate::session::Session;

@@ -78,6 +78,23 @@ impl Arguments {
         }
     }
 
+    /// A duration in ms: a Go duration string (`90s`, `15m`, `1h30m`) or a number of seconds;
+    /// `default` when absent.
+    pub fn duration_ms(&self, key: &str, default: Option<u64>) -> Result<Option<u64>, ConfigError> {
+        let text = match self.map.get(key) {
+            None | Some(Value::Null) => return Ok(default),
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            Some(v) => return Err(self.bad(key, v, "a duration such as 90s, 15m or 1h30m")),
+        };
+        crate::model::reservation::parse_duration_ms(&text)
+            .map(Some)
+            .map_err(|_| {
+                let v = self.map.get(key).cloned().unwrap_or(Value::Null);
+                self.bad(key, &v, "a duration such as 90s, 15m or 1h30m")
+            })
+    }
+
     /// A string, if present and a string.
     pub fn str(&self, key: &str) -> Result<Option<&str>, ConfigError> {
         match self.map.get(key) {

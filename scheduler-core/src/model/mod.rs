@@ -7,6 +7,7 @@
 
 pub mod gpu;
 mod placement;
+pub mod reservation;
 mod snapshot;
 pub mod usage;
 
@@ -14,5 +15,6 @@ pub use placement::{
     Constraints, NodeAffinityTerm, NodeSelectorOperator, NodeSelectorRequirement, Taint,
     TaintEffect, Toleration, TolerationOperator,
 };
+pub use reservation::Reservation;
 pub use snapshot::{GpuDevice, Job, JobPhase, Node, Queue, QueueState, Snapshot, Task, TaskStatus};
 pub use usage::NodeUsage;

@@ -30,6 +30,18 @@ pub struct Snapshot {
     /// Measured usage per node (loadaware); a node missing here has no usage data.
     #[serde(default)]
     pub node_usage: BTreeMap<NodeId, super::usage::NodeUsage>,
+    /// Reservations the previous session made (the shell reads them back from the PodGroups'
+    /// `basalt.dev/reservation` annotation), so a reservation keeps its nodes across sessions.
+    #[serde(default)]
+    pub reservations: BTreeMap<JobId, super::reservation::Reservation>,
+    /// Expected run time per job in ms when the shell knows one the PodGroup annotations do not
+    /// carry (e.g. the Volcano Job's or pod's `activeDeadlineSeconds`).
+    #[serde(default)]
+    pub expected_runtime: BTreeMap<JobId, u64>,
+    /// Per-queue run-time estimate in ms learned from finished jobs (used when a job declares
+    /// nothing).
+    #[serde(default)]
+    pub queue_runtime: BTreeMap<QueueId, u64>,
 }
 
 /// A schedulable node.

@@ -95,7 +95,8 @@ pub fn accounting(st: &State<'_>) -> Vec<QueueAttr> {
             add_into(&mut total_guarantee, &st.dims.vector(g));
         }
     }
-    st.queues
+    let mut attrs: Vec<QueueAttr> = st
+        .queues
         .iter()
         .map(|q| {
             let guarantee = q
@@ -149,7 +150,12 @@ pub fn accounting(st: &State<'_>) -> Vec<QueueAttr> {
             }
             a
         })
-        .collect()
+        .collect();
+    // A held GPU that sits idle is the reserving gang's queue's, not free (reservation plugin).
+    for (q, charge) in crate::plugins::reservation::idle_charge(st) {
+        add_into(&mut attrs[q.ix()].allocated, &charge);
+    }
+    attrs
 }
 
 /// The reclaim victim rule: walking `candidates` in order, a victim may go while its queue,

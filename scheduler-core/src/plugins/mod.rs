@@ -14,6 +14,7 @@ pub mod overcommit;
 pub mod predicates;
 pub mod priority;
 pub mod proportion;
+pub mod reservation;
 
 #[cfg(test)]
 pub(crate) mod testkit;

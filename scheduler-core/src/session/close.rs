@@ -58,6 +58,7 @@ impl Session<'_> {
         };
         let mut report = self.plugins.close(&self.state, &ctx);
         let mut effects = std::mem::take(&mut self.effects);
+        let reservations = std::mem::take(&mut report.reservations);
         let notes = std::mem::take(&mut self.notes);
         let st = &self.state;
         for job in (0..st.jobs.len()).map(|i| JobIx(i as u32)) {
@@ -71,6 +72,14 @@ impl Session<'_> {
                 });
             }
         }
+        effects.extend(
+            reservations
+                .into_iter()
+                .map(|(job, reservation)| Effect::Reservation {
+                    job: st.jobs[job.ix()].id.clone(),
+                    reservation,
+                }),
+        );
         for q in &st.queues {
             let mut allocated = vec![0i64; st.dims.len()];
             for &job in &q.jobs {

@@ -1,0 +1,106 @@
+//! Reservations as data: which nodes a starving gang holds, since when and until when it expects
+//! to start, plus the annotations that carry run-time declarations and waiting times.
+//!
+//! The core stays pure: the previous session's reservations come back in the snapshot (the shell
+//! stores them on the PodGroup as the [`RESERVATION_ANNOTATION`] JSON), and a session emits the
+//! current set as [`crate::Effect::Reservation`]. Nothing here decides; `plugins::reservation`
+//! does.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::NodeId;
+
+/// PodGroup annotation holding the reservation as JSON (written by the shell).
+pub const RESERVATION_ANNOTATION: &str = "basalt.dev/reservation";
+/// PodGroup (or Volcano Job) annotation declaring the expected run time, a Go duration (`2h30m`).
+pub const EXPECTED_RUNTIME_ANNOTATION: &str = "basalt.dev/expected-runtime";
+/// Volcano's per-job waiting time before the job is favoured (`sla` plugin), a Go duration.
+pub const SLA_WAITING_TIME_ANNOTATION: &str = "volcano.sh/sla-waiting-time";
+/// PodGroup condition type naming the reserved nodes and the estimated start.
+pub const RESERVED_CONDITION: &str = "Reserved";
+
+/// Nodes held for one pending gang.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reservation {
+    /// The held nodes, in name order.
+    pub nodes: Vec<NodeId>,
+    /// When the reservation was first made (ms, snapshot clock): the hold time counts from here.
+    pub since: u64,
+    /// Estimated start (ms): when the held nodes are expected to have room for the gang, from the
+    /// expected run times of what runs on them. `None` when some run time is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated_start: Option<u64>,
+}
+
+/// Parses a Go-style duration (`90s`, `15m`, `1h30m`, `2h`, `1.5h`, `500ms`) into milliseconds.
+/// A bare number is seconds (as `activeDeadlineSeconds`).
+pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
+    let s = text.trim();
+    if s.is_empty() {
+        return Err("empty duration; use e.g. 30m, 2h or 1h30m".into());
+    }
+    if let Ok(secs) = s.parse::<f64>() {
+        return to_ms(secs * 1000.0, text);
+    }
+    let mut total = 0.0f64;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        if num_len == 0 {
+            return Err(format!(
+                "duration {text:?} is not a Go duration; use e.g. 30m, 2h or 1h30m"
+            ));
+        }
+        let value: f64 = rest[..num_len]
+            .parse()
+            .map_err(|_| format!("duration {text:?} has a bad number; use e.g. 30m or 1h30m"))?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let factor = match &rest[..unit_len] {
+            "ms" => 1.0,
+            "s" => 1000.0,
+            "m" => 60_000.0,
+            "h" => 3_600_000.0,
+            unit => {
+                return Err(format!(
+                    "duration {text:?} has unit {unit:?}; use ms, s, m or h (e.g. 1h30m)"
+                ));
+            }
+        };
+        total += value * factor;
+        rest = &rest[unit_len..];
+    }
+    to_ms(total, text)
+}
+
+fn to_ms(ms: f64, text: &str) -> Result<u64, String> {
+    if (0.0..1e15).contains(&ms) {
+        Ok(ms.round() as u64)
+    } else {
+        Err(format!("duration {text:?} is negative or too large"))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations_parse() {
+        assert_eq!(parse_duration_ms("90s"), Ok(90_000));
+        assert_eq!(parse_duration_ms("1h30m"), Ok(5_400_000));
+        assert_eq!(parse_duration_ms("1.5h"), Ok(5_400_000));
+        assert_eq!(parse_duration_ms("500ms"), Ok(500));
+        assert_eq!(parse_duration_ms("600"), Ok(600_000));
+        for bad in ["", "h", "10d", "-5m", "1x"] {
+            let e = parse_duration_ms(bad).unwrap_err();
+            assert!(e.contains("duration") || e.contains("Go"), "{bad}: {e}");
+        }
+    }
+}
