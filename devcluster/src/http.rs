@@ -129,11 +129,18 @@ pub async fn handle(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let body = match axum::body::to_bytes(body, 64 * 1024 * 1024).await {
+    let body = match axum::body::to_bytes(body, crate::limits::MAX_BODY_BYTES).await {
         Ok(b) => b,
         Err(e) => {
-            return ApiError::bad_request(format!("cannot read the request body: {e}"))
-                .into_response();
+            let too_large = e
+                .into_inner()
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some();
+            return if too_large {
+                crate::limits::body_too_large().into_response()
+            } else {
+                ApiError::bad_request("cannot read the request body").into_response()
+            };
         }
     };
     let path = uri.path().trim_matches('/').to_string();
