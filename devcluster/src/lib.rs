@@ -11,6 +11,7 @@ mod error;
 mod gc;
 mod http;
 mod kinds;
+mod limits;
 pub mod nodes;
 mod openapi;
 mod patch;

@@ -256,6 +256,7 @@ impl Cluster {
             }
         }
         kinds::defaults_on_create(info, &mut obj);
+        crate::limits::check_object(&info.qualified(), &name, &obj)?;
         if opts.admission {
             crate::admission::admit(
                 self,
@@ -289,6 +290,7 @@ impl Cluster {
             )
             .await?;
         }
+        crate::limits::check_object(&info.qualified(), &name, &obj)?;
         let key = Self::key(info, ns.as_deref(), &name);
         if opts.dry_run {
             if self.store.get(&key).is_some() {

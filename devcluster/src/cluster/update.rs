@@ -69,6 +69,7 @@ impl Cluster {
             }
             let mut new =
                 self.normalize_update(info, &current, kinds::from_view(info, desired), sub)?;
+            crate::limits::check_object(&info.qualified(), name, &new)?;
             if opts.admission {
                 crate::admission::admit(
                     self,
@@ -96,6 +97,7 @@ impl Cluster {
                 )
                 .await?;
             }
+            crate::limits::check_object(&info.qualified(), name, &new)?;
             if new == *current {
                 return Ok((current, false));
             }
