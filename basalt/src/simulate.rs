@@ -54,6 +54,18 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
             cluster
         };
     }
+    if let Some(sweep) = setup.spec.sweep.clone() {
+        let quiet = args.quiet;
+        let report =
+            simulator::sweep::run(&setup, &sweep, &args.policies, |load, seed, p, wall| {
+                if !quiet {
+                    eprintln!("load {load} seed {seed} {p}: {wall:.2} s wall");
+                }
+            })?;
+        simulator::sweep::write_all(&args.out, &report)?;
+        eprintln!("wrote {}", args.out.join("sweep.md").display());
+        return Ok(());
+    }
     let (report, timing) = simulator::experiment::run(&setup, &args.policies, !args.quiet)?;
     simulator::report::write_all(&args.out, &report, &timing)?;
     for r in &timing.runs {
@@ -108,6 +120,7 @@ mod equivalence {
             kind: JobKind::Training,
             priority: 0,
             gpu_models: vec![],
+            declared_runtime_ms: None,
         }
     }
 

@@ -266,6 +266,12 @@ impl PluginSet {
 
     /// Victims among `candidates`: per-tier intersection of the voters' lists; an empty list
     /// from any voter voids that tier (not a global veto); the first non-empty tier decides.
+    ///
+    /// Safety filters ([`Plugin::victim_filter_only`], e.g. conformance) are applied first, in
+    /// every tier, and never decide a tier by themselves: with `proportion` and `drf` in tier 2
+    /// (a legal Volcano layout), conformance in tier 1 used to name every non-critical pod, so
+    /// the fair-share rule was never asked and queues reclaimed from each other in a loop
+    /// (issue 14: 100,632 evictions in six simulated days).
     pub fn victims(
         &self,
         kind: VictimKind,
@@ -277,15 +283,34 @@ impl PluginSet {
             VictimKind::Preempt => Hooks::PREEMPTABLE,
             VictimKind::Reclaim => Hooks::RECLAIMABLE,
         };
+        let vote_of = |e: &Entry, cands: &[TaskIx]| match kind {
+            VictimKind::Preempt => e.plugin.preemptable(st, by, cands),
+            VictimKind::Reclaim => e.plugin.reclaimable(st, by, cands),
+        };
+        let mut filtered: Vec<TaskIx> = candidates.to_vec();
+        for e in self.tiers.iter().flatten() {
+            if e.hooks.contains(hook)
+                && e.plugin.victim_filter_only()
+                && let Some(list) = vote_of(e, &filtered)
+            {
+                let keep: BTreeSet<TaskIx> = list.into_iter().collect();
+                filtered.retain(|t| keep.contains(t));
+            }
+        }
+        if filtered.is_empty() {
+            return Vec::new();
+        }
+        let candidates = &filtered[..];
         for tier in &self.tiers {
             let mut acc: Option<BTreeSet<TaskIx>> = None;
             let mut voided = false;
-            for e in tier.iter().filter(|e| e.hooks.contains(hook)) {
-                let vote = match kind {
-                    VictimKind::Preempt => e.plugin.preemptable(st, by, candidates),
-                    VictimKind::Reclaim => e.plugin.reclaimable(st, by, candidates),
+            for e in tier
+                .iter()
+                .filter(|e| e.hooks.contains(hook) && !e.plugin.victim_filter_only())
+            {
+                let Some(list) = vote_of(e, candidates) else {
+                    continue;
                 };
-                let Some(list) = vote else { continue };
                 let set: BTreeSet<TaskIx> = list.into_iter().collect();
                 let next = match acc.take() {
                     None => set,

@@ -311,6 +311,12 @@ pub trait Plugin: PluginClone + Send + Sync {
         None
     }
 
+    /// Whether this plugin's `preemptable`/`reclaimable` votes are a safety filter only (they
+    /// remove candidates everywhere but never decide a tier on their own). Default false.
+    fn victim_filter_only(&self) -> bool {
+        false
+    }
+
     /// Victims `reclaimer` may evict among `candidates` (other queues), as `preemptable`.
     fn reclaimable(
         &self,

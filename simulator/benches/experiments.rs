@@ -7,6 +7,48 @@ use std::path::Path;
 use simulator::experiment::{Setup, run};
 
 fn main() {
+    // BASALT_SWEEP=file runs that experiment's load sweep (release build, as `basalt simulate`
+    // would) and writes sweep.md / sweep.json into BASALT_SIM_OUT (default target/sim/sweep);
+    // BASALT_SWEEP_POLICIES=a,b overrides the file's policies.
+    if let Ok(file) = std::env::var("BASALT_SWEEP") {
+        let setup = match Setup::load(Path::new(&file), &simulator::default_traces_dir()) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("{file}: {e}");
+                std::process::exit(1);
+            }
+        };
+        let Some(sweep) = setup.spec.sweep.clone() else {
+            eprintln!("{file}: no sweep section");
+            std::process::exit(1);
+        };
+        let policies: Vec<String> = std::env::var("BASALT_SWEEP_POLICIES")
+            .map(|v| v.split(',').map(str::to_owned).collect())
+            .unwrap_or_default();
+        let t0 = std::time::Instant::now();
+        let report = simulator::sweep::run(&setup, &sweep, &policies, |load, seed, p, wall| {
+            println!("load {load} seed {seed} {p:<18} wall {wall:>7.2} s");
+        });
+        match report {
+            Ok(r) => {
+                let dir =
+                    std::env::var("BASALT_SIM_OUT").unwrap_or_else(|_| "target/sim/sweep".into());
+                if let Err(e) = simulator::sweep::write_all(Path::new(&dir), &r) {
+                    eprintln!("{e}");
+                    std::process::exit(1);
+                }
+                println!(
+                    "sweep total wall {:.1} s; wrote {dir}/sweep.md",
+                    t0.elapsed().as_secs_f64()
+                );
+            }
+            Err(e) => {
+                eprintln!("{file}: {e}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
     let filter: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))

@@ -100,6 +100,11 @@ pub struct RunOutput {
     pub end_ms: u64,
     /// Wall-clock duration of each session, ns (not part of the deterministic report).
     pub session_ns: Vec<u64>,
+    /// Gangs that held a reservation at some point.
+    pub reservations: u64,
+    /// Per finished job that had a run-time estimate when it started (declared, else its
+    /// queue's learned mean): |estimate − actual| ÷ actual.
+    pub estimate_errors: Vec<f64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -123,6 +128,8 @@ struct JobState {
     evictions: u32,
     requeued_ms: u64,
     requeued_since: Option<u64>,
+    /// The run-time estimate the scheduler had when the job last started.
+    estimate_ms: Option<u64>,
 }
 
 struct Free {
@@ -153,6 +160,10 @@ pub struct Engine<'a> {
     session_ns: Vec<u64>,
     follow_up_at: Option<u64>,
     in_follow_up: bool,
+    /// Per queue: (Σ run time, finished jobs) — the learned estimate is the mean.
+    learned: BTreeMap<QueueId, (u64, u64)>,
+    ever_reserved: std::collections::BTreeSet<JobId>,
+    estimate_errors: Vec<f64>,
 }
 
 impl<'a> Engine<'a> {
@@ -193,6 +204,7 @@ impl<'a> Engine<'a> {
                     evictions: 0,
                     requeued_ms: 0,
                     requeued_since: None,
+                    estimate_ms: None,
                 }
             })
             .collect();
@@ -248,6 +260,9 @@ impl<'a> Engine<'a> {
             session_ns: Vec::new(),
             follow_up_at: None,
             in_follow_up: false,
+            learned: BTreeMap::new(),
+            ever_reserved: std::collections::BTreeSet::new(),
+            estimate_errors: Vec::new(),
         }
     }
 
@@ -309,7 +324,19 @@ impl<'a> Engine<'a> {
             self.snap.started.remove(&tid);
             self.owner.remove(&tid);
         }
-        self.snap.jobs.remove(&self.jobs[job].jid);
+        // The shell learns each queue's mean run time from finished jobs (passed to the core as
+        // the estimate for jobs that declare none).
+        if let Some(pg) = self.snap.jobs.remove(&self.jobs[job].jid) {
+            let e = self.learned.entry(pg.queue.clone()).or_insert((0, 0));
+            e.0 += spec.duration_ms;
+            e.1 += 1;
+            self.snap.queue_runtime.insert(pg.queue, e.0 / e.1);
+        }
+        if let Some(est) = self.jobs[job].estimate_ms {
+            let actual = spec.duration_ms.max(1) as f64;
+            self.estimate_errors
+                .push((est as f64 - actual).abs() / actual);
+        }
         self.state.productive -= i64::from(spec.gpus());
         let js = &mut self.jobs[job];
         js.running = 0;
@@ -359,6 +386,10 @@ impl<'a> Engine<'a> {
         js.nodes[pod as usize] = Some(n);
         js.running += 1;
         if js.running == spec.pods {
+            let queue = self.snap.jobs.get(&js.jid).map(|pg| pg.queue.clone());
+            js.estimate_ms = spec
+                .declared_runtime_ms
+                .or_else(|| queue.and_then(|q| self.snap.queue_runtime.get(&q).copied()));
             js.started = Some(now);
             js.first_start.get_or_insert(now);
             if let Some(since) = js.requeued_since.take() {
@@ -442,6 +473,7 @@ impl<'a> Engine<'a> {
                 }
             }
         }
+        self.ever_reserved.extend(reserved.keys().cloned());
         self.snap.reservations = reserved;
         Ok(result)
     }
@@ -469,6 +501,16 @@ impl<'a> Engine<'a> {
                 }
             }
         }
+        // Free GPUs on held nodes: capacity a reservation keeps idle.
+        let mut reserved_idle = 0;
+        for r in self.snap.reservations.values() {
+            for n in &r.nodes {
+                if let Some(&i) = self.node_ix.get(n.as_str()) {
+                    reserved_idle += self.free[i].gpus.max(0);
+                }
+            }
+        }
+        self.state.reserved_idle = reserved_idle;
         self.state.idle = idle;
         self.state.stranded = stranded;
         self.state.frag = frag;
@@ -574,6 +616,8 @@ impl<'a> Engine<'a> {
             events: self.out_events,
             end_ms: now,
             session_ns: self.session_ns,
+            reservations: self.ever_reserved.len() as u64,
+            estimate_errors: self.estimate_errors,
         })
     }
 

@@ -62,6 +62,9 @@ pub struct ExperimentSpec {
     /// FGD inflation experiment instead of a time simulation.
     #[serde(default)]
     pub fgd: Option<FgdSpec>,
+    /// Load sweep instead of one run (see `sweep`): `basalt simulate` writes sweep.md.
+    #[serde(default)]
+    pub sweep: Option<crate::sweep::SweepSpec>,
 }
 
 fn default_cluster() -> String {

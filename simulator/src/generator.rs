@@ -46,6 +46,50 @@ pub struct WorkloadSpec {
     pub early_termination: f64,
     /// Job classes.
     pub classes: Vec<ClassSpec>,
+    /// What class `share` means: a share of jobs (`jobs`, the default) or of GPU-time
+    /// (`gpuTime`: class weights are divided by the class's mean GPU·s per job).
+    #[serde(default)]
+    pub share_by: ShareBy,
+    /// Run times jobs declare (`basalt.dev/expected-runtime`): none (default), exact, or
+    /// over-estimated by a factor.
+    #[serde(default)]
+    pub declared_runtime: DeclaredRuntime,
+}
+
+/// What class shares count.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ShareBy {
+    /// Share of submitted jobs.
+    #[default]
+    Jobs,
+    /// Share of GPU-time.
+    GpuTime,
+}
+
+/// Declared run times.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DeclaredRuntime {
+    /// `none`, `exact` or `over`.
+    #[serde(default)]
+    pub mode: DeclaredMode,
+    /// For `over`: declared = actual × factor (≥ 1).
+    #[serde(default = "one_f")]
+    pub factor: f64,
+}
+
+/// How jobs declare run times.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum DeclaredMode {
+    /// Nothing declared.
+    #[default]
+    None,
+    /// The actual run time.
+    Exact,
+    /// The actual run time × `factor`.
+    Over,
 }
 
 /// A tenant (queue).
@@ -177,14 +221,20 @@ pub fn diurnal_factor(hour: f64) -> f64 {
 struct Sampler<'a> {
     spec: &'a WorkloadSpec,
     philly: Vec<Vec<f64>>,
+    /// Class draw weights (shares, converted to job weights under `shareBy: gpuTime`).
+    class_weights: Vec<f64>,
 }
 
 impl Sampler<'_> {
     /// One job at `submit_ms` (name assigned by the caller).
     fn job(&self, rng: &mut Rng, tenants: &[f64]) -> JobSpec {
+        let ci = rng.weighted(&self.class_weights);
+        self.job_of_class(rng, tenants, ci)
+    }
+
+    /// One job of class `ci`.
+    fn job_of_class(&self, rng: &mut Rng, tenants: &[f64], ci: usize) -> JobSpec {
         let s = self.spec;
-        let shares: Vec<f64> = s.classes.iter().map(|c| c.share).collect();
-        let ci = rng.weighted(&shares);
         let class = &s.classes[ci];
         let weights: Vec<f64> = class.sizes.iter().map(|w| w.weight).collect();
         let gpus = class.sizes[rng.weighted(&weights)].value;
@@ -227,11 +277,19 @@ impl Sampler<'_> {
         };
         let tenant = rng.weighted(tenants);
         let per_pod = f64::from(gpus_per_pod.max(1));
+        let duration_ms = ((secs * 1000.0).round() as u64).max(1000);
+        let declared_runtime_ms = match s.declared_runtime.mode {
+            DeclaredMode::None => None,
+            DeclaredMode::Exact => Some(duration_ms),
+            DeclaredMode::Over => {
+                Some((duration_ms as f64 * s.declared_runtime.factor).round() as u64)
+            }
+        };
         JobSpec {
             name: class.name.clone(),
             tenant,
             submit_ms: 0,
-            duration_ms: ((secs * 1000.0).round() as u64).max(1000),
+            duration_ms,
             pods,
             gpus_per_pod,
             gpu_milli,
@@ -241,6 +299,7 @@ impl Sampler<'_> {
             kind: class.kind,
             priority,
             gpu_models: Vec::new(),
+            declared_runtime_ms,
         }
     }
 }
@@ -262,6 +321,14 @@ impl WorkloadSpec {
             field: field.into(),
             reason: reason.into(),
         };
+        if self.declared_runtime.mode == DeclaredMode::Over
+            && !(self.declared_runtime.factor >= 1.0 && self.declared_runtime.factor.is_finite())
+        {
+            return Err(bad(
+                "declaredRuntime.factor",
+                "an over-estimate factor must be a number ≥ 1 (e.g. 3)",
+            ));
+        }
         if self.load.is_some() == self.jobs_per_day.is_some() {
             return Err(bad("load", "set exactly one of load and jobsPerDay"));
         }
@@ -303,7 +370,29 @@ impl WorkloadSpec {
                 DurationSpec::Lognormal { .. } => Vec::new(),
             });
         }
-        let sampler = Sampler { spec: self, philly };
+        let mut sampler = Sampler {
+            spec: self,
+            philly,
+            class_weights: self.classes.iter().map(|c| c.share).collect(),
+        };
+        if self.share_by == ShareBy::GpuTime {
+            // Mean GPU·s per job of each class, from its own stream: weight = share / mean.
+            let mut cal = Rng::derive(seed, "class-gpu-time");
+            let flat = vec![1.0];
+            sampler.class_weights = (0..self.classes.len())
+                .map(|ci| {
+                    let n = 5_000;
+                    let mean = (0..n)
+                        .map(|_| {
+                            let j = sampler.job_of_class(&mut cal, &flat, ci);
+                            j.gpu_milli_total() as f64 / 1000.0 * j.duration_ms as f64 / 1000.0
+                        })
+                        .sum::<f64>()
+                        / f64::from(n);
+                    self.classes[ci].share / mean.max(1e-9)
+                })
+                .collect();
+        }
         let demand: Vec<f64> = match self.tenant_demand_zipf {
             Some(s) => (1..=self.tenants.len())
                 .map(|k| 1.0 / (k as f64).powf(s))

@@ -24,6 +24,7 @@ pub mod rng;
 pub mod seeds;
 pub mod snapshot;
 pub mod svg;
+pub mod sweep;
 pub mod trace;
 pub mod workload;
 

@@ -72,6 +72,69 @@ pub struct Jain {
     pub min: f64,
 }
 
+/// Deficit-only Jain over windows of one length: x = min(1, held ÷ entitlement) for backlogged
+/// tenants, so borrowing idle GPUs is not counted as unfair, only falling short is.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct DeficitJain {
+    /// Windows with at least two backlogged tenants.
+    pub windows: usize,
+    /// Mean index (1 when there are none).
+    pub mean: f64,
+    /// 10th percentile over windows.
+    pub p10: f64,
+}
+
+/// Deficit-only Jain over windows of `hours` 1-hour recorder windows each (the last, shorter
+/// window included), weighted max-min entitlement per window.
+pub fn deficit_jain(
+    rec: &crate::recorder::Recorder,
+    weights: &[f64],
+    g: f64,
+    hours: usize,
+) -> DeficitJain {
+    let mut values = Vec::new();
+    for (c, chunk) in rec.windows.chunks(hours.max(1)).enumerate() {
+        let tenants = weights.len();
+        let mut held = vec![0.0; tenants];
+        let mut pending = vec![0.0; tenants];
+        for win in chunk {
+            for i in 0..tenants {
+                held[i] += win.held[i];
+                pending[i] += win.pending[i];
+            }
+        }
+        let start = rec.measure_start + (c * hours.max(1)) as u64 * rec.window_ms;
+        let end = rec
+            .measure_end
+            .min(start + (hours.max(1) as u64) * rec.window_ms);
+        let cap = g * end.saturating_sub(start) as f64;
+        let demand: Vec<f64> = held.iter().zip(&pending).map(|(h, p)| h + p).collect();
+        let fair = water_fill(cap, weights, &demand);
+        let x: Vec<f64> = (0..tenants)
+            .filter(|&i| pending[i] > 0.0 && fair[i] > 0.0)
+            .map(|i| (held[i] / fair[i]).min(1.0))
+            .collect();
+        if x.len() >= 2 {
+            values.push(jain_index(&x));
+        }
+    }
+    let mean = if values.is_empty() {
+        1.0
+    } else {
+        values.iter().sum::<f64>() / values.len() as f64
+    };
+    values.sort_by(f64::total_cmp);
+    DeficitJain {
+        windows: values.len(),
+        mean: r4(mean),
+        p10: r4(if values.is_empty() {
+            1.0
+        } else {
+            percentile(&values, 10.0)
+        }),
+    }
+}
+
 /// Jain's index J = (Σx)² / (n Σx²).
 pub fn jain_index(x: &[f64]) -> f64 {
     let s: f64 = x.iter().sum();
@@ -132,6 +195,18 @@ pub struct PolicyReport {
     pub makespan_s: f64,
     /// Jain's fairness over backlogged tenants, share / entitlement, 1-hour windows.
     pub jain: Jain,
+    /// Deficit-only Jain, 1-hour windows.
+    pub deficit_jain_1h: DeficitJain,
+    /// Deficit-only Jain, 24-hour windows.
+    pub deficit_jain_24h: DeficitJain,
+    /// Free GPU-time on nodes held by reservations ÷ (GPUs × measured time).
+    pub reserved_idle_fraction: f64,
+    /// Gangs that held a reservation.
+    pub reservations: u64,
+    /// Mean |estimate − actual| ÷ actual over finished jobs that had a run-time estimate.
+    pub estimate_error_mean: f64,
+    /// Finished jobs that had a run-time estimate when they started.
+    pub jobs_with_estimate: usize,
     /// Mean free GPUs that no pending pod fits.
     pub stranded_gpus_mean: f64,
     /// Time-weighted FGD fragmentation rate (fragmented ÷ free GPUs).
@@ -293,6 +368,16 @@ pub fn summarise(out: &RunOutput, workload: &Workload, total_gpus: u64) -> Polic
             }),
             min: r4(jain.iter().copied().fold(1.0, f64::min)),
         },
+        deficit_jain_1h: deficit_jain(rec, &weights, g, 1),
+        deficit_jain_24h: deficit_jain(rec, &weights, g, 24),
+        reserved_idle_fraction: r4(rec.reserved_idle / (g * span)),
+        reservations: out.reservations,
+        estimate_error_mean: r4(if out.estimate_errors.is_empty() {
+            0.0
+        } else {
+            out.estimate_errors.iter().sum::<f64>() / out.estimate_errors.len() as f64
+        }),
+        jobs_with_estimate: out.estimate_errors.len(),
         stranded_gpus_mean: r4(rec.stranded / span),
         fgd_frag_rate: r4(if rec.idle > 0.0 {
             rec.frag / rec.idle

@@ -21,6 +21,8 @@ pub struct State {
     pub frag: f64,
     /// Free GPUs.
     pub idle: i64,
+    /// Free GPUs on nodes held by reservations.
+    pub reserved_idle: i64,
 }
 
 /// Accumulators of one window.
@@ -53,6 +55,8 @@ pub struct Recorder {
     pub frag: f64,
     /// Σ idle·dt.
     pub idle: f64,
+    /// GPU·ms free on nodes held by reservations.
+    pub reserved_idle: f64,
     /// Per-window accumulators.
     pub windows: Vec<Window>,
 }
@@ -77,6 +81,7 @@ impl Recorder {
             stranded: 0.0,
             frag: 0.0,
             idle: 0.0,
+            reserved_idle: 0.0,
             windows: vec![
                 Window {
                     held: vec![0.0; tenants],
@@ -101,6 +106,7 @@ impl Recorder {
             self.stranded += c.stranded as f64 * dt;
             self.frag += c.frag * dt;
             self.idle += c.idle as f64 * dt;
+            self.reserved_idle += c.reserved_idle as f64 * dt;
             let win = &mut self.windows[w];
             for (i, h) in c.held.iter().enumerate() {
                 win.held[i] += *h as f64 * dt;

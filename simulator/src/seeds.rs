@@ -78,6 +78,17 @@ pub fn headline(r: &PolicyReport) -> Vec<(String, f64)> {
         ("jct_mean_s".to_owned(), r.jct_s.mean),
         ("jain_mean".to_owned(), r.jain.mean),
         ("stranded_gpus_mean".to_owned(), r.stranded_gpus_mean),
+        ("deficit_jain_1h_mean".to_owned(), r.deficit_jain_1h.mean),
+        ("deficit_jain_1h_p10".to_owned(), r.deficit_jain_1h.p10),
+        ("deficit_jain_24h_mean".to_owned(), r.deficit_jain_24h.mean),
+        ("deficit_jain_24h_p10".to_owned(), r.deficit_jain_24h.p10),
+        ("evictions".to_owned(), r.evictions as f64),
+        (
+            "reserved_idle_fraction".to_owned(),
+            r.reserved_idle_fraction,
+        ),
+        ("reservations".to_owned(), r.reservations as f64),
+        ("estimate_error_mean".to_owned(), r.estimate_error_mean),
     ];
     for (bucket, s) in &r.waiting_s {
         v.push((format!("wait_mean_s {bucket}"), s.mean));

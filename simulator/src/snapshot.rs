@@ -88,6 +88,12 @@ pub fn pod_group(job: &JobSpec, queue: &QueueId, creation: u64) -> Job {
     pg.phase = JobPhase::Pending;
     pg.priority = job.priority;
     pg.creation = creation;
+    if let Some(ms) = job.declared_runtime_ms {
+        pg.annotations.insert(
+            scheduler_core::model::reservation::EXPECTED_RUNTIME_ANNOTATION.into(),
+            format!("{ms}ms"),
+        );
+    }
     pg.min_resources = job.gang.then(|| {
         let mut r = Resources::new();
         for _ in 0..job.pods {

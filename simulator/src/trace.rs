@@ -273,6 +273,7 @@ pub fn openb_workload(path: &Path) -> Result<Workload> {
             },
             priority: 0,
             gpu_models: p.gpu_spec.clone(),
+            declared_runtime_ms: None,
         });
     }
     w.sort();
@@ -350,6 +351,7 @@ pub fn read_generic(path: &Path) -> Result<Workload> {
                 None => 0,
             },
             gpu_models: Vec::new(),
+            declared_runtime_ms: None,
         });
     }
     w.sort();

@@ -44,6 +44,8 @@ pub struct JobSpec {
     pub priority: i32,
     /// Accepted GPU models; empty accepts any.
     pub gpu_models: Vec<String>,
+    /// Run time the submitter declares (PodGroup annotation `basalt.dev/expected-runtime`), ms.
+    pub declared_runtime_ms: Option<u64>,
 }
 
 impl JobSpec {

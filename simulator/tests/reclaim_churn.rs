@@ -44,3 +44,42 @@ fn article_workload_has_no_reclaim_eviction_cycle() {
         out.sessions
     );
 }
+
+/// Issue 14: Volcano's documented layout with `proportion` and `drf` in tier 2 (a legal
+/// configuration) at ρ 0.5. Reported: six simulated days produced 100,632 evictions of 20 jobs.
+#[test]
+fn tier_two_fairness_layout_does_not_livelock() {
+    let file =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/simulator/article-benchmark.yaml");
+    let mut setup = Setup::load(&file, &simulator::default_traces_dir()).unwrap();
+    if let Some(simulator::experiment::WorkloadSource::Generate(w)) = &mut setup.spec.workload {
+        w.load = Some(0.5);
+    }
+    let cluster = setup.cluster().unwrap();
+    let (mut w, _) = setup.workload(&cluster).unwrap();
+    let days = 6 * 86_400_000;
+    w.jobs.retain(|j| j.submit_ms < days);
+    let o = RunOptions {
+        measure_start_ms: 0,
+        measure_end_ms: days,
+        stop_ms: days,
+        progress: false,
+    };
+    let config = include_str!("../../config/scheduler/basalt-default.yaml").replace(
+        "  - name: proportion\n  - name: drf\n    enablePreemptable: false\n- plugins:\n",
+        "- plugins:\n  - name: proportion\n  - name: drf\n    enablePreemptable: false\n",
+    );
+    assert!(
+        config.contains("- plugins:\n  - name: proportion"),
+        "layout edit applied"
+    );
+    let policy = Policy::from_config("tier2", &config, false).unwrap();
+    let out = Engine::new(&policy, &cluster, &w, &o).run(&o).unwrap();
+    let evicted = out.jobs.iter().filter(|j| j.evictions > 0).count();
+    assert!(
+        out.evictions <= 200,
+        "eviction livelock: {} evictions of {evicted} jobs in {} sessions",
+        out.evictions,
+        out.sessions
+    );
+}

@@ -37,6 +37,7 @@ fn job(
         kind: JobKind::Training,
         priority: 0,
         gpu_models: vec![],
+        declared_runtime_ms: None,
     }
 }
 

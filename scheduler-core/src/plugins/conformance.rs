@@ -32,6 +32,11 @@ impl Plugin for Conformance {
         Hooks::PREEMPTABLE | Hooks::RECLAIMABLE
     }
 
+    /// Conformance protects critical pods; it has no opinion on who owes whom.
+    fn victim_filter_only(&self) -> bool {
+        true
+    }
+
     fn preemptable(&self, st: &State<'_>, _: TaskIx, candidates: &[TaskIx]) -> Option<Vec<TaskIx>> {
         Some(
             candidates
