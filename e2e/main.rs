@@ -9,4 +9,5 @@ mod jobflow;
 mod loadaware;
 mod rbac;
 mod up;
+mod volcano_compat;
 mod webhooks;
