@@ -10,4 +10,5 @@ mod jobflow;
 mod loadaware;
 mod rbac;
 mod up;
+mod volcano_compat;
 mod webhooks;

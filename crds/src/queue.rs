@@ -39,6 +39,10 @@ pub struct QueueSpec {
     /// Whether other queues may reclaim what this queue borrowed. Absent means true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reclaimable: Option<bool>,
+    /// Whether this queue's jobs may be preempted. Volcano's webhook defaults it to true (as
+    /// Basalt's does); Basalt's scheduler does not read it yet, see docs/volcano-compat.md.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preemptable: Option<bool>,
     /// Clusters jobs of this queue may be forwarded to (multi-cluster).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extend_clusters: Option<Vec<Cluster>>,

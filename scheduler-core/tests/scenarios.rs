@@ -217,9 +217,22 @@ fn enqueue_admits_what_fits_and_holds_the_rest() {
     assert_eq!(phase_of(&r, "fits"), Some(JobPhase::Running));
     assert_eq!(
         phase_of(&r, "huge"),
-        None,
-        "huge stays Pending: no status change"
+        Some(JobPhase::Pending),
+        "huge stays Pending"
     );
+    // ... and its PodGroup says why (what `kubectl describe pg` shows).
+    let why = r
+        .effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::PodGroupStatus {
+                job, conditions, ..
+            } if job.as_str() == "huge" => conditions.first().cloned(),
+            _ => None,
+        })
+        .expect("an Unschedulable condition for huge");
+    assert_eq!((why.kind.as_str(), why.status), ("Unschedulable", true));
+    assert!(why.message.contains("minResources"), "{}", why.message);
     assert_eq!(r.stats.enqueued_jobs, 1);
     // Without enqueue in the config, allocate admits Pending jobs itself.
     let r = c.run_with("actions: allocate\ntiers:\n- plugins:\n  - name: gang\n");

@@ -105,13 +105,17 @@ pub const HIERARCHY: &str = "volcano.sh/hierarchy";
 /// Annotation holding the weights along that path (`1/2/3`).
 pub const HIERARCHY_WEIGHTS: &str = "volcano.sh/hierarchy-weights";
 
-/// Fills a Queue's defaults in place: `reclaimable: true`, `weight: 1`, and the `root/` prefix
+/// Fills a Queue's defaults in place: `reclaimable: true`, `preemptable: true`, `weight: 1`, and the `root/` prefix
 /// of the hierarchy annotations. `annotations` is the object's `metadata.annotations`.
 pub fn default_queue(spec: &mut QueueSpec, annotations: Option<&Value>) -> Vec<PatchOp> {
     let mut ops = Vec::new();
     if spec.reclaimable.is_none() {
         spec.reclaimable = Some(true);
         ops.push(PatchOp::add("/spec/reclaimable", json!(true)));
+    }
+    if spec.preemptable.is_none() {
+        spec.preemptable = Some(true);
+        ops.push(PatchOp::add("/spec/preemptable", json!(true)));
     }
     if spec.weight.unwrap_or(0) == 0 {
         spec.weight = Some(1);

@@ -212,6 +212,12 @@ async fn policies_must_be_valid_and_not_conflict() {
         &["spec.policies[1].events", "PodFailed is handled by an earlier policy"],
     )
     .await;
+    // The same event twice in one policy is one event (Volcano's job_error_handling e2e case).
+    allowed(
+        V,
+        with(json!([{"events": ["PodEvicted", "PodFailed", "PodEvicted"], "action": "TerminateJob"}])),
+    )
+    .await;
     denied(
         V,
         with(json!([{"events": ["*", "PodFailed"], "action": "AbortJob"}])),

@@ -28,6 +28,7 @@ async fn mutation_sets_reclaimable_weight_and_hierarchy_root() {
         )
     };
     has("/spec/reclaimable", json!(true));
+    has("/spec/preemptable", json!(true));
     has("/spec/weight", json!(1));
     has(
         "/metadata/annotations/volcano.sh~1hierarchy",
@@ -45,7 +46,10 @@ async fn mutation_sets_reclaimable_weight_and_hierarchy_root() {
     );
     let resp = allowed(
         "/queues/mutate",
-        create(queue_obj("set", json!({"reclaimable": false, "weight": 4}))),
+        create(queue_obj(
+            "set",
+            json!({"reclaimable": false, "preemptable": false, "weight": 4}),
+        )),
     )
     .await;
     assert!(resp.get("patch").is_none());

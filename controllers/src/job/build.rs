@@ -158,9 +158,53 @@ fn mount_job_volumes(job: &Job, spec: &mut PodSpec) {
     }
 }
 
-/// Builds the job's PodGroup. `minResources` sums the requests of the first `minAvailable`
-/// pods: each task's own `minAvailable` first, then the remaining replicas in task order.
-pub fn podgroup(job: &Job) -> PodGroup {
+/// The pods of each task that make up the gang, in `job.spec.tasks` order, as Volcano's job
+/// controller counts them for `minResources`. Tasks are visited by their template's PriorityClass
+/// value (`priorities`, highest first; spec order among equals; a class not found counts as 0).
+/// When minAvailable is below the sum of the tasks' own minimums (minAvailable, else replicas) the
+/// job is elastic: the first minAvailable replicas in that order. Otherwise each task's
+/// minAvailable first, then the remaining replicas, in that order.
+pub fn gang_pods(job: &Job, priorities: &BTreeMap<String, i32>) -> Vec<i32> {
+    let tasks = &job.spec.tasks;
+    let min_member = job
+        .spec
+        .min_available
+        .unwrap_or_else(|| super::state::total_replicas(job))
+        .max(0);
+    let replicas = |i: usize| tasks[i].replicas.unwrap_or(0).max(0);
+    let own_min = |i: usize| tasks[i].min_available.map_or(replicas(i), |m| m.max(0));
+    let mut order: Vec<usize> = (0..tasks.len()).collect();
+    let priority = |i: usize| {
+        let class = tasks[i]
+            .template
+            .spec
+            .as_ref()?
+            .priority_class_name
+            .as_ref()?;
+        priorities.get(class).copied()
+    };
+    order.sort_by_key(|&i| std::cmp::Reverse(priority(i).unwrap_or(0)));
+    let mut taken = vec![0; tasks.len()];
+    let mut left = min_member;
+    let min_sum: i64 = (0..tasks.len()).map(|i| i64::from(own_min(i))).sum();
+    if i64::from(min_member) >= min_sum {
+        for &i in &order {
+            let n = tasks[i].min_available.unwrap_or(0).max(0).min(left);
+            taken[i] = n;
+            left -= n;
+        }
+    }
+    for &i in &order {
+        let n = (replicas(i) - taken[i]).max(0).min(left);
+        taken[i] += n;
+        left -= n;
+    }
+    taken
+}
+
+/// Builds the job's PodGroup. `minResources` sums the requests of the pods of [`gang_pods`];
+/// `priorities` maps the PriorityClass names of the task templates to their values.
+pub fn podgroup(job: &Job, priorities: &BTreeMap<String, i32>) -> PodGroup {
     let min_member = job
         .spec
         .min_available
@@ -171,32 +215,11 @@ pub fn podgroup(job: &Job) -> PodGroup {
         .iter()
         .filter_map(|t| Some((task_name(t), t.min_available?)))
         .collect();
-    let mut left = min_member.max(0);
     let mut min_resources = Resources::new();
-    let per_pod: Vec<Resources> = job
-        .spec
-        .tasks
-        .iter()
-        .map(|t| pod_requests(&t.template.spec.clone().unwrap_or_default()))
-        .collect();
-    let mut taken = vec![0; job.spec.tasks.len()];
-    for (i, t) in job.spec.tasks.iter().enumerate() {
-        let n = t
-            .min_available
-            .unwrap_or(0)
-            .min(t.replicas.unwrap_or(0))
-            .min(left);
-        taken[i] = n;
-        left -= n;
-    }
-    for (i, t) in job.spec.tasks.iter().enumerate() {
-        let n = (t.replicas.unwrap_or(0) - taken[i]).max(0).min(left);
-        taken[i] += n;
-        left -= n;
-    }
-    for (i, n) in taken.iter().enumerate() {
-        for _ in 0..*n {
-            min_resources.add(&per_pod[i]);
+    for (t, n) in job.spec.tasks.iter().zip(gang_pods(job, priorities)) {
+        let per_pod = pod_requests(&t.template.spec.clone().unwrap_or_default());
+        for _ in 0..n {
+            min_resources.add(&per_pod);
         }
     }
     let mut meta_labels = job.labels().clone();

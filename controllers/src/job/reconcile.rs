@@ -4,6 +4,7 @@
 //! precondition (a plan made from stale state fails with 409 before touching anything), then the
 //! PodGroup, plugin objects and pods (AlreadyExists / NotFound are success).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use crds::podgroup::PodGroup;
 use crds::queue::{Queue, QueueState};
 use futures_util::{StreamExt, stream};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
+use k8s_openapi::api::scheduling::v1::PriorityClass;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, PostParams, Preconditions, PropagationPolicy};
 use kube::runtime::controller::Action;
@@ -227,6 +229,16 @@ pub async fn sync(
             t.message.clone(),
         )
         .await;
+        if let Some(action) = t.action {
+            ctx.event(
+                &job.object_ref(&()),
+                false,
+                "ExecuteAction",
+                &format!("{action:?}"),
+                format!("Start to execute action {action:?}"),
+            )
+            .await;
+        }
     }
     if plan.delete_job {
         let dp = DeleteParams {
@@ -306,7 +318,7 @@ async fn ensure_podgroup(
     job: &Job,
     current: Option<&PodGroup>,
 ) -> Result<()> {
-    let desired = build::podgroup(job);
+    let desired = build::podgroup(job, &task_priorities(ctx, job).await);
     let name = desired.name_any();
     let pp = PostParams {
         dry_run: false,
@@ -329,11 +341,37 @@ async fn ensure_podgroup(
                 Err(e) => Err(Error::kube("update", "PodGroup", name, e)),
             }
         }
-        Some(_) => {
-            let _ = ctx;
-            Ok(())
+        Some(_) => Ok(()),
+    }
+}
+
+/// Values of the PriorityClasses the task templates name. A class that cannot be read counts as
+/// priority 0 for `minResources`, as in Volcano (which logs and ignores it); the scheduler still
+/// sees the pod's own priority.
+async fn task_priorities(ctx: &Context, job: &Job) -> BTreeMap<String, i32> {
+    let api: Api<PriorityClass> = Api::all(ctx.client.clone());
+    let mut out = BTreeMap::new();
+    let names = job.spec.tasks.iter().filter_map(|t| {
+        t.template
+            .spec
+            .as_ref()
+            .and_then(|s| s.priority_class_name.clone())
+    });
+    for name in names {
+        if out.contains_key(&name) {
+            continue;
+        }
+        match api.get_opt(&name).await {
+            Ok(Some(pc)) => {
+                out.insert(name, pc.value.unwrap_or(0));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                warn!(priority_class = %name, error = %e, "reading a task's PriorityClass for minResources")
+            }
         }
     }
+    out
 }
 
 /// Creates the svc plugin's Service and ConfigMap (updating the host list on scale) and the ssh

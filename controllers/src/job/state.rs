@@ -57,6 +57,9 @@ pub struct Transition {
     pub reason: String,
     /// Human message.
     pub message: String,
+    /// The lifecycle action (policy or Command) that caused it, if any: Volcano announces each
+    /// with an `ExecuteAction` event ("Start to execute action TerminateJob").
+    pub action: Option<Action>,
 }
 
 /// Everything one reconcile should write.
@@ -132,7 +135,23 @@ pub fn plan(job: &Job, obs: Observed<'_>) -> Plan {
     let (action, reason) = match obs.command {
         Some(a) => (Some(a), format!("{a:?}")),
         None if matches!(phase, JobPhase::Pending | JobPhase::Running) => {
-            match policy::resolve(job, &policy::observe(job, obs.pods, version), obs.now) {
+            let mut seen = policy::observe(job, obs.pods, version);
+            // Volcano's job controller raises `Unknown` when the scheduler marks the job's
+            // PodGroup Unknown: members ran, the gang fell below minAvailable and cannot be
+            // completed. Only job-level policies match it (no task).
+            if obs
+                .podgroup
+                .is_some_and(|pg| pg.phase == Some(PodGroupPhase::Unknown) && pg.version == version)
+            {
+                seen.push(policy::Observation {
+                    event: crds::job::Event::Unknown,
+                    task: String::new(),
+                    pod: None,
+                    exit_code: None,
+                    since: None,
+                });
+            }
+            match policy::resolve(job, &seen, obs.now) {
                 Resolution::Act {
                     action,
                     event,
@@ -211,6 +230,7 @@ pub fn plan(job: &Job, obs: Observed<'_>) -> Plan {
                 to: next,
                 reason,
                 message,
+                action,
             });
         }
     }

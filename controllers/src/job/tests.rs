@@ -399,11 +399,86 @@ fn pods_carry_volcano_labels_annotations_and_owner() {
 fn podgroup_sums_min_resources_of_the_gang() {
     let mut j = job();
     j.spec.min_available = Some(3);
-    let pg = build::podgroup(&j);
+    let pg = build::podgroup(&j, &Default::default());
     assert_eq!(pg.metadata.name.as_deref(), Some("distributed-training-u1"));
     assert_eq!(pg.spec.min_member, Some(3));
     assert_eq!(pg.spec.queue.as_deref(), Some("default"));
     assert_eq!(pg.spec.min_resources.unwrap()["nvidia.com/gpu"].0, "6");
+}
+
+/// Volcano's job controller rule for `minResources` (gang_pods per task: master, worker).
+#[test]
+fn gang_pods_follow_task_priority_and_the_elastic_rule() {
+    use std::collections::BTreeMap;
+    let none = BTreeMap::new();
+    let high: BTreeMap<String, i32> = [("high".to_owned(), 100)].into();
+    let with = |min: i32, task_min: [Option<i32>; 2], worker_class: Option<&str>| {
+        let mut j = job();
+        j.spec.min_available = Some(min);
+        for (t, m) in j.spec.tasks.iter_mut().zip(task_min) {
+            t.min_available = m;
+        }
+        if let Some(spec) = j.spec.tasks[1].template.spec.as_mut() {
+            spec.priority_class_name = worker_class.map(str::to_owned);
+        }
+        j
+    };
+    // (minAvailable, task minimums, worker's class, priorities, expected pods per task)
+    type Case<'a> = (
+        i32,
+        [Option<i32>; 2],
+        Option<&'a str>,
+        &'a BTreeMap<String, i32>,
+        [i32; 2],
+    );
+    let cases: [Case<'_>; 6] = [
+        // Elastic (2 < 1 + 3): the first two replicas in spec order.
+        (2, [Some(1), Some(3)], None, &none, [1, 1]),
+        // Elastic, workers' class is higher: they come first.
+        (2, [Some(1), Some(3)], Some("high"), &high, [0, 2]),
+        // A class that does not exist counts as 0: spec order again.
+        (2, [Some(1), Some(3)], Some("high"), &none, [1, 1]),
+        // Not elastic (3 >= 1 + 1): each task's minimum first, then replicas by priority.
+        (3, [Some(1), Some(1)], Some("high"), &high, [1, 2]),
+        (4, [Some(1), Some(3)], None, &none, [1, 3]),
+        // Unset task minimums count as replicas for the elastic test.
+        (1, [None, None], None, &none, [1, 0]),
+    ];
+    for (i, (min, task_min, class, prio, want)) in cases.into_iter().enumerate() {
+        let j = with(min, task_min, class);
+        assert_eq!(build::gang_pods(&j, prio), want, "case {i}");
+    }
+    // The team-b job: minAvailable 1, one task of 32 replicas defaulted to minAvailable 32.
+    let mut j = job();
+    j.spec.tasks.truncate(1);
+    j.spec.tasks[0].replicas = Some(32);
+    j.spec.tasks[0].min_available = Some(32);
+    j.spec.min_available = Some(1);
+    let pg = build::podgroup(&j, &none);
+    assert_eq!(pg.spec.min_resources.unwrap()["nvidia.com/gpu"].0, "2");
+    assert_eq!(pg.spec.min_task_member.unwrap()["master"], 32);
+}
+
+/// Volcano's `Unknown` event comes from the PodGroup: a running gang that lost members it cannot
+/// get back (upstream e2e "Abort job when job is unschedulable").
+#[test]
+fn podgroup_unknown_triggers_the_unknown_policy() {
+    let mut j = with_phase(job(), JobPhase::Running, 0, 0);
+    j.spec.policies = Some(vec![crds::job::LifecyclePolicy {
+        event: Some(crds::job::Event::Unknown),
+        action: Some(Action::AbortJob),
+        ..Default::default()
+    }]);
+    let mut pods = gang(0, PodPhase::Running);
+    pods.pop();
+    let p = run(&j, &pods, Some(PodGroupPhase::Running), None);
+    assert_ne!(
+        phase(&p),
+        JobPhase::Aborting,
+        "a Running PodGroup raises nothing"
+    );
+    let p = run(&j, &pods, Some(PodGroupPhase::Unknown), None);
+    assert_eq!(phase(&p), JobPhase::Aborting);
 }
 
 #[test]

@@ -180,6 +180,13 @@ pub async fn execute(
                 };
                 let pods = pods_by_group.get(&job).map(Vec::as_slice).unwrap_or(&[]);
                 let desired = podgroup_status(pg.status.as_ref(), phase, &conditions, pods, now);
+                for e in super::pg_events::podgroup_events(pg, &desired) {
+                    let ctx = ctx.clone();
+                    writes.push(Box::pin(async move {
+                        ctx.event(&e.regarding, e.warning, e.reason, e.action, e.note)
+                            .await
+                    }));
+                }
                 if pg.status.as_ref() != Some(&desired) {
                     writes.push(Box::pin(write_podgroup(
                         ctx.clone(),

@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod effects;
+pub mod pg_events;
 pub mod snapshot;
 pub mod usage;
 

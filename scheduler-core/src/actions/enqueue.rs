@@ -9,6 +9,7 @@
 use crate::actions::{Action, OrderedHeap};
 use crate::config::{Arguments, ConfigError};
 use crate::model::{JobPhase, QueueState};
+use crate::quantity::format_resource_amount;
 use crate::resources::{add_into, fits, sub_into};
 use crate::session::{JobIx, QueueIx, Session};
 
@@ -48,6 +49,47 @@ fn headroom(ssn: &Session<'_>) -> Vec<i64> {
         sub_into(&mut free, &reserved);
     }
     free
+}
+
+/// Why `job` (with minResources `min`) is not admitted, or `None` to admit it. The message is
+/// what `kubectl describe pg` shows in the `Unschedulable` condition of a Pending PodGroup.
+fn refusal(ssn: &Session<'_>, job: JobIx, q: QueueIx, min: &[i64], free: &[i64]) -> Option<String> {
+    let st = &ssn.state;
+    let shown = |v: &[i64]| {
+        let parts: Vec<String> = st
+            .dims
+            .resources(v)
+            .iter()
+            .filter(|(_, amount)| *amount > 0)
+            .map(|(name, amount)| format!("{name} {}", format_resource_amount(name, amount)))
+            .collect();
+        parts.join(", ")
+    };
+    if !ssn.plugins.job_enqueueable(st, job) {
+        return Some(format!(
+            "pod group is not ready: queue {} cannot admit its minResources ({}) now: the queue's capability or share is taken; it waits in Pending",
+            st.queues[q.ix()].id,
+            shown(min)
+        ));
+    }
+    if !fits(min, free) {
+        let short: Vec<i64> = min
+            .iter()
+            .zip(free)
+            .map(|(m, f)| if m > f { *m } else { 0 })
+            .collect();
+        let idle: Vec<i64> = min
+            .iter()
+            .zip(free)
+            .map(|(m, f)| if m > f { (*f).max(0) } else { 0 })
+            .collect();
+        return Some(format!(
+            "pod group is not ready: its minResources need {} but the cluster has {} idle for new gangs; it waits in Pending",
+            shown(&short),
+            shown(&idle)
+        ));
+    }
+    None
 }
 
 impl Action for Enqueue {
@@ -94,15 +136,18 @@ impl Action for Enqueue {
                 .min_resources
                 .as_ref()
                 .map(|m| ssn.state.dims.vector(m));
-            let admit = match &min {
-                None => true,
-                Some(min) => ssn.plugins.job_enqueueable(&ssn.state, job) && fits(min, &free),
+            let refusal = match &min {
+                None => None,
+                Some(min) => refusal(ssn, job, q, min, &free),
             };
-            if admit {
-                if let Some(min) = &min {
-                    sub_into(&mut free, min);
+            match refusal {
+                None => {
+                    if let Some(min) = &min {
+                        sub_into(&mut free, min);
+                    }
+                    ssn.enqueue_job(job);
                 }
-                ssn.enqueue_job(job);
+                Some(why) => ssn.record_not_enqueued(job, why),
             }
             if !per_queue[q.ix()].is_empty() {
                 let (plugins, st) = (&ssn.plugins, &ssn.state);

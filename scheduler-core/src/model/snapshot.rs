@@ -245,6 +245,15 @@ impl Job {
             annotations: BTreeMap::new(),
         }
     }
+
+    /// Whether `min_task_member` binds: it has entries and `min_member` is at least their sum.
+    /// Volcano skips every per-task check of a job whose minAvailable is below that sum (its
+    /// `CheckTaskValid`/`CheckTaskReady`/`CheckTaskPipelined`): such a job is elastic and only
+    /// minMember counts, although each task's minAvailable defaults to its replicas.
+    pub fn role_minimums_bind(&self) -> bool {
+        let sum: u64 = self.min_task_member.values().map(|&m| u64::from(m)).sum();
+        !self.min_task_member.is_empty() && u64::from(self.min_member) >= sum
+    }
 }
 
 /// Queue state.

@@ -43,7 +43,8 @@ pub fn unschedulable_summary(
     )
 }
 
-/// Per role: whether `counts(status)` tasks reach the role's minTaskMember.
+/// Per role: whether `counts(status)` tasks reach the role's minTaskMember. Always true when the
+/// role minimums do not bind (minMember below their sum, see `Job::role_minimums_bind`).
 fn roles_reach(st: &State<'_>, job: JobIx, counts: impl Fn(TaskStatus) -> bool) -> bool {
     let j = &st.jobs[job.ix()];
     if !j.has_role_minimums {
@@ -58,10 +59,11 @@ fn roles_reach(st: &State<'_>, job: JobIx, counts: impl Fn(TaskStatus) -> bool) 
             *have.entry(role).or_insert(0) += 1;
         }
     }
+    // A minimum of 0 asks for nothing (Volcano's CheckTaskValid skips it too).
     j.spec
         .min_task_member
         .iter()
-        .all(|(role, min)| have.get(role.as_str()).copied().unwrap_or(0) >= *min)
+        .all(|(role, min)| *min == 0 || have.get(role.as_str()).copied().unwrap_or(0) >= *min)
 }
 
 fn ready(st: &State<'_>, job: JobIx) -> bool {
@@ -116,8 +118,7 @@ impl Plugin for Gang {
                 ),
             });
         }
-        let role_sum: u32 = j.spec.min_task_member.values().sum();
-        if j.spec.min_member >= role_sum && !roles_reach(st, job, TaskStatus::is_valid_member) {
+        if !roles_reach(st, job, TaskStatus::is_valid_member) {
             return Some(JobInvalid {
                 reason: "NotEnoughPodsOfTask".into(),
                 message: format!(
@@ -292,6 +293,52 @@ mod tests {
                 Some("NotEnoughTasks".into())
             );
         });
+    }
+
+    /// Volcano skips per-task minimums when minMember is below their sum (an elastic job whose
+    /// task minimum was defaulted to its replicas): minMember alone decides.
+    #[test]
+    fn role_minimums_above_min_member_do_not_bind() {
+        let mut k = kit();
+        for t in ["g/0", "g/1", "g/2", "g/3"] {
+            k.edit_task(t, |x| x.role = Some("train".into()));
+        }
+        k.job("g", 1, 0);
+        k.snap
+            .jobs
+            .get_mut(&"g".into())
+            .expect("job")
+            .min_task_member = [("train".to_owned(), 4)].into();
+        k.status("g/0", TaskStatus::Pending)
+            .status("g/1", TaskStatus::Pending)
+            .edit_task("g/0", |t| t.node = None)
+            .edit_task("g/1", |t| t.node = None);
+        k.with_state(|st| {
+            let j = job_ix(st, "g");
+            assert!(Gang.job_valid(st, j).is_none());
+            assert_eq!(Gang.job_ready(st, j), Some(false), "nothing placed yet");
+        });
+        k.status("g/2", TaskStatus::Pipelined)
+            .edit_task("g/2", |t| t.node = Some("n".into()));
+        k.with_state(|st| {
+            assert_eq!(Gang.job_pipelined(st, job_ix(st, "g")), Vote::Permit);
+        });
+        k.status("g/2", TaskStatus::Running);
+        k.with_state(|st| {
+            assert_eq!(
+                Gang.job_ready(st, job_ix(st, "g")),
+                Some(true),
+                "1 of 4 is enough"
+            );
+        });
+        // minMember 4 = the sum: the role minimum binds again (and is met only with all four).
+        k.job("g", 4, 0);
+        k.snap
+            .jobs
+            .get_mut(&"g".into())
+            .expect("job")
+            .min_task_member = [("train".to_owned(), 4)].into();
+        k.with_state(|st| assert_eq!(Gang.job_ready(st, job_ix(st, "g")), Some(false)));
     }
 
     #[test]

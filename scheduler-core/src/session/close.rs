@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use super::{Session, SessionResult, SessionStats};
 use crate::effects::{Effect, Explanation, ReasonCount};
 use crate::model::{JobPhase, TaskStatus};
-use crate::plugin::{CloseContext, Unschedulable};
+use crate::plugin::{CloseContext, JobCondition, Unschedulable};
 use crate::plugins::gang::unschedulable_summary;
 use crate::resources::add_into;
 use crate::session::JobIx;
@@ -63,7 +63,18 @@ impl Session<'_> {
         let st = &self.state;
         for job in (0..st.jobs.len()).map(|i| JobIx(i as u32)) {
             let phase = self.phase_at_close(job);
-            let conditions = report.conditions.remove(&job).unwrap_or_default();
+            let mut conditions = report.conditions.remove(&job).unwrap_or_default();
+            if phase == JobPhase::Pending
+                && conditions.is_empty()
+                && let Some(why) = self.not_enqueued.get(&job)
+            {
+                conditions.push(JobCondition {
+                    kind: "Unschedulable".into(),
+                    status: true,
+                    reason: "NotEnoughResources".into(),
+                    message: why.clone(),
+                });
+            }
             if phase != st.jobs[job.ix()].spec.phase || !conditions.is_empty() {
                 effects.push(Effect::PodGroupStatus {
                     job: st.jobs[job.ix()].id.clone(),

@@ -145,6 +145,9 @@ pub struct Session<'s> {
     shapes: HashMap<(u32, Box<[i64]>), u32>,
     shape_scores: Vec<Vec<(u32, f64)>>,
     invalid: BTreeMap<JobIx, JobInvalid>,
+    /// Pending jobs enqueue considered and did not admit, with why (the PodGroup's
+    /// `Unschedulable` condition at close).
+    not_enqueued: BTreeMap<JobIx, String>,
     enqueued: u32,
     /// Explanations actions add (preempt/reclaim considered and not done), emitted at close.
     notes: Vec<(JobIx, crate::effects::Explanation)>,
@@ -180,6 +183,7 @@ impl<'s> Session<'s> {
             shapes: HashMap::new(),
             shape_scores: Vec::new(),
             invalid: BTreeMap::new(),
+            not_enqueued: BTreeMap::new(),
             enqueued: 0,
             notes: Vec::new(),
         }
@@ -268,6 +272,11 @@ impl<'s> Session<'s> {
     /// at close with the others, in job order, after any placement explanation of the same job.
     pub fn explain(&mut self, job: JobIx, why: crate::effects::Explanation) {
         self.notes.push((job, why));
+    }
+
+    /// Records that enqueue left Pending `job` in Pending, and why.
+    pub fn record_not_enqueued(&mut self, job: JobIx, why: String) {
+        self.not_enqueued.insert(job, why);
     }
 
     /// Moves a Pending job to Inqueue and tells the plugins.

@@ -134,7 +134,10 @@ pub struct JobState<'s> {
     pub creation: u64,
     /// `spec.min_member`, copied for the same reason (gang readiness).
     pub min_member: u32,
-    /// Whether `spec.min_task_member` has entries.
+    /// Whether the per-role minimums (`spec.min_task_member`) bind: they have entries and
+    /// minMember is at least their sum. Below that sum the job is elastic and only minMember
+    /// counts, as in Volcano's `CheckTaskValid`/`CheckTaskReady`/`CheckTaskPipelined` (a job of
+    /// minAvailable 1 whose task defaults its own minimum to 32 replicas still starts 1 pod).
     pub has_role_minimums: bool,
     counts: [u32; STATUSES],
 }
@@ -280,7 +283,7 @@ impl<'s> State<'s> {
                 priority: spec.priority,
                 creation: spec.creation,
                 min_member: spec.min_member,
-                has_role_minimums: !spec.min_task_member.is_empty(),
+                has_role_minimums: spec.role_minimums_bind(),
                 counts: [0; STATUSES],
             });
         }

@@ -55,6 +55,13 @@ pub fn check_policies(policies: &[LifecyclePolicy], path: &str, r: &mut Report) 
             .into_iter()
             .chain(p.events.iter().flatten().copied())
             .collect();
+        // An event listed twice in one policy is harmless and Volcano accepts it (its e2e suite
+        // does it); only a second policy for the same event is ambiguous.
+        let mut own = std::collections::BTreeSet::new();
+        let events: Vec<Event> = events
+            .into_iter()
+            .filter(|e| own.insert(format!("{e:?}")))
+            .collect();
         match (events.is_empty(), p.exit_code) {
             (false, Some(_)) => r.refuse(
                 &ppath,

@@ -1,0 +1,377 @@
+//! Volcano compatibility, judged by Volcano's own end-to-end suite: each case here is written by
+//! us from what one upstream `It(...)` of `test/e2e/` in volcano-sh/volcano checks, and runs with
+//! the real kubectl against `basalt up`. The upstream file and test name are in each case's name;
+//! `docs/volcano-compat.md` maps every upstream case to ours (or says why it does not apply).
+//!
+//! Cases of one upstream file share one `basalt up` (a cluster start costs seconds on a small
+//! machine) and each runs in a namespace of its own. A failing case is recorded and the others
+//! still run; the test fails at the end listing every failed case.
+
+mod admission_job_mutate;
+mod admission_jobflow;
+mod admission_queue_mutate;
+mod jobp_admission;
+mod jobp_lifecycle;
+mod jobp_scale;
+mod jobseq_errors;
+mod jobseq_queue;
+mod scheduling;
+mod schedulingbase;
+
+use std::cell::{Cell, RefCell};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::harness::Cluster;
+
+/// Default wait for a phase or an event.
+pub const T: Duration = Duration::from_secs(60);
+
+/// One shared cluster and the outcome of the cases run on it.
+pub struct Suite {
+    pub c: Cluster,
+    next: Cell<u32>,
+    failures: RefCell<Vec<String>>,
+    passed: Cell<u32>,
+}
+
+impl Suite {
+    /// `basalt up` with Volcano's CI scheduler configuration (`volcano-ci-scheduler.conf`),
+    /// the configuration upstream's cases were written against.
+    pub fn start() -> Self {
+        let conf = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../e2e/volcano_compat/volcano-ci-scheduler.conf"
+        );
+        Self::with(Cluster::start(&["--scheduler-config", conf]))
+    }
+
+    /// `basalt up` with Basalt's own default configuration.
+    pub fn start_basalt_default() -> Self {
+        Self::with(Cluster::start(&[]))
+    }
+
+    fn with(c: Cluster) -> Self {
+        Suite {
+            c,
+            next: Cell::new(0),
+            failures: RefCell::new(Vec::new()),
+            passed: Cell::new(0),
+        }
+    }
+
+    /// Runs one upstream case (`upstream` = "file: It name") in a fresh namespace.
+    pub fn case(&self, upstream: &str, f: impl FnOnce(&Ns<'_>)) {
+        let n = self.next.get();
+        self.next.set(n + 1);
+        let ns = Ns {
+            c: &self.c,
+            name: format!("vc{n}"),
+        };
+        self.c.kubectl(&["create", "namespace", &ns.name]);
+        let outcome = catch_unwind(AssertUnwindSafe(|| f(&ns)));
+        ns.clean_up();
+        match outcome {
+            Ok(()) => self.passed.set(self.passed.get() + 1),
+            Err(panic) => {
+                let msg = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                    .unwrap_or_default();
+                // The harness appends the whole server log to its messages; keep the head.
+                let head: String = msg.chars().take(1500).collect();
+                self.failures
+                    .borrow_mut()
+                    .push(format!("{upstream} (namespace {}): {head}", ns.name));
+            }
+        }
+    }
+
+    /// Fails listing every failed case.
+    pub fn finish(self) {
+        let failures = self.failures.borrow();
+        assert!(
+            failures.is_empty(),
+            "{} of {} upstream cases failed:\n{}\n--- basalt up log (tail) ---\n{}",
+            failures.len(),
+            failures.len() as u32 + self.passed.get(),
+            failures.join("\n\n"),
+            tail(&self.c.log(), 4000)
+        );
+    }
+}
+
+fn tail(s: &str, n: usize) -> String {
+    let skip = s.chars().count().saturating_sub(n);
+    s.chars().skip(skip).collect()
+}
+
+/// A case's namespace on the shared cluster.
+pub struct Ns<'a> {
+    pub c: &'a Cluster,
+    pub name: String,
+}
+
+impl Ns<'_> {
+    /// Deletes the case's jobs and pods and waits (bounded) until its pods are gone, so a case
+    /// that failed half-way leaves the shared cluster as empty as one that passed.
+    fn clean_up(&self) {
+        let _ = self.try_kubectl(&["delete", "vcjob", "--all", "--wait=false"], None);
+        let _ = self.try_kubectl(&["delete", "pod", "--all", "--wait=false"], None);
+        let deadline = std::time::Instant::now() + T;
+        while std::time::Instant::now() < deadline {
+            let (ok, out, _) = self.try_kubectl(&["get", "pods", "-o", "name"], None);
+            if ok && out.trim().is_empty() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn args<'b>(&'b self, args: &[&'b str]) -> Vec<&'b str> {
+        let mut all = args.to_vec();
+        all.extend_from_slice(&["-n", &self.name]);
+        all
+    }
+
+    /// kubectl in this namespace; panics on failure.
+    pub fn kubectl(&self, args: &[&str]) -> String {
+        self.c.kubectl(&self.args(args))
+    }
+
+    /// kubectl in this namespace; (success, stdout, stderr).
+    pub fn try_kubectl(&self, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+        let out = self.c.kubectl_output(&self.args(args), stdin);
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// `kubectl create -f -`; panics with kubectl's message when refused.
+    pub fn create(&self, manifest: &Value) {
+        let (ok, _, err) = self.try_kubectl(&["create", "-f", "-"], Some(&manifest.to_string()));
+        assert!(
+            ok,
+            "kubectl create refused {}: {err}",
+            manifest["metadata"]["name"]
+        );
+    }
+
+    /// `kubectl create -f -` must be refused; returns kubectl's message.
+    pub fn refused(&self, manifest: &Value) -> String {
+        let (ok, _, err) = self.try_kubectl(&["create", "-f", "-"], Some(&manifest.to_string()));
+        assert!(!ok, "kubectl create accepted {manifest}");
+        err
+    }
+
+    pub fn get_json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["get"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["-o", "json"]);
+        serde_json::from_str(&self.kubectl(&all)).expect("kubectl printed JSON")
+    }
+
+    /// `.status.state.phase` of a Volcano Job ("" while unset).
+    pub fn job_phase(&self, job: &str) -> String {
+        let (_, out, _) = self.try_kubectl(
+            &["get", "vcjob", job, "-o", "jsonpath={.status.state.phase}"],
+            None,
+        );
+        out
+    }
+
+    /// Waits until the job has gone through `phases` in order, as upstream's `WaitJobPhases`
+    /// (which watches every update). Polling can miss a short phase, so a phase not seen is
+    /// accepted only when the job's `status.conditions` (one entry per phase, moved to the end
+    /// when it recurs) record it between the phases around it.
+    pub fn wait_job_phases(&self, job: &str, phases: &[&str]) {
+        let mut next = 0;
+        self.c.wait_for(
+            &format!("job {}/{job} through {phases:?}", self.name),
+            T,
+            || {
+                let (ok, out, _) = self.try_kubectl(&["get", "vcjob", job, "-o", "json"], None);
+                let obj: Value = if ok {
+                    serde_json::from_str(&out).unwrap_or_default()
+                } else {
+                    Value::Null
+                };
+                let now = obj["status"]["state"]["phase"].as_str().unwrap_or_default();
+                let since = |phase: &str| -> Option<String> {
+                    obj["status"]["conditions"]
+                        .as_array()?
+                        .iter()
+                        .find(|c| c["status"] == phase)
+                        .and_then(|c| c["lastTransitionTime"].as_str())
+                        .map(str::to_owned)
+                };
+                if let Some(k) = phases[next..].iter().position(|p| *p == now) {
+                    let k = next + k;
+                    // Phases skipped between polls must be in the recorded history, in order.
+                    let skipped_recorded = (next..k).all(|j| {
+                        matches!((since(phases[j]), since(phases[j + 1])), (Some(a), Some(b)) if a <= b)
+                    });
+                    if k == next || skipped_recorded {
+                        next = k + 1;
+                    }
+                }
+                (next == phases.len()).then_some(())
+            },
+        );
+    }
+
+    /// The job's pods.
+    pub fn pods(&self, job: &str) -> Vec<Value> {
+        let list = self.get_json(&["pods", "-l", &format!("volcano.sh/job-name={job}")]);
+        list["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The PodGroups of this namespace.
+    pub fn podgroups(&self) -> Vec<Value> {
+        let list = self.get_json(&["podgroups"]);
+        list["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The job's PodGroup (`<job>-<uid>`).
+    pub fn podgroup_of(&self, job: &str) -> Value {
+        self.c.wait_for(&format!("the PodGroup of {job}"), T, || {
+            self.podgroups()
+                .into_iter()
+                .find(|pg| pg["metadata"]["ownerReferences"][0]["name"].as_str() == Some(job))
+        })
+    }
+
+    /// Events of this namespace whose object name starts with `prefix` and whose reason is
+    /// `reason`.
+    pub fn events(&self, prefix: &str, reason: &str) -> Vec<Value> {
+        let list = self.get_json(&["events"]);
+        list["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| {
+                let name = e["involvedObject"]["name"]
+                    .as_str()
+                    .or_else(|| e["regarding"]["name"].as_str())
+                    .unwrap_or_default();
+                name.starts_with(prefix) && e["reason"] == reason
+            })
+            .collect()
+    }
+
+    /// Waits for an event as `events` finds it; returns its message.
+    pub fn wait_event(&self, prefix: &str, reason: &str) -> String {
+        self.c.wait_for(
+            &format!("a {reason} event on {}/{prefix}", self.name),
+            T,
+            || {
+                self.events(prefix, reason)
+                    .first()
+                    .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
+            },
+        )
+    }
+
+    /// Deletes the job and waits until it, its pods and its PodGroup are gone (upstream's
+    /// `WaitJobCleanedUp`).
+    pub fn delete_job_and_wait_cleaned_up(&self, job: &str) {
+        self.kubectl(&["delete", "vcjob", job, "--wait=false"]);
+        self.c
+            .wait_for(&format!("job {}/{job} cleaned up", self.name), T, || {
+                let (exists, _, _) = self.try_kubectl(&["get", "vcjob", job], None);
+                (!exists && self.pods(job).is_empty() && self.podgroups().is_empty()).then_some(())
+            });
+    }
+}
+
+/// A Volcano Job manifest.
+pub fn vcjob(name: &str, spec: Value) -> Value {
+    json!({
+        "apiVersion": "batch.volcano.sh/v1alpha1",
+        "kind": "Job",
+        "metadata": {"name": name},
+        "spec": spec,
+    })
+}
+
+/// A task of `replicas` pods (minAvailable `min`) each requesting `cpu`, running until deleted.
+pub fn task(name: &str, replicas: i32, min: i32, cpu: &str) -> Value {
+    json!({
+        "name": name,
+        "replicas": replicas,
+        "minAvailable": min,
+        "template": {
+            "metadata": {"annotations": {}},
+            "spec": {
+                "restartPolicy": "Never",
+                "containers": [{
+                    "name": "main",
+                    "image": "nginx",
+                    "resources": {"requests": {"cpu": cpu}},
+                }],
+            },
+        },
+    })
+}
+
+/// `task` whose pods run for `duration` (e.g. `3s`) and exit with `exit_code` (simulated kubelet
+/// annotations, in place of upstream's `sleep 5` / `exit 3` commands).
+pub fn finishing(mut task: Value, duration: &str, exit_code: i32) -> Value {
+    task["template"]["metadata"]["annotations"] = json!({
+        "sim.basalt.dev/duration": duration,
+        "sim.basalt.dev/exit-code": exit_code.to_string(),
+    });
+    task
+}
+
+#[test]
+fn jobp_job_lifecycle() {
+    let s = Suite::start();
+    jobp_lifecycle::run(&s);
+    s.finish();
+}
+
+#[test]
+fn jobp_scale_min_success_and_queue_commands() {
+    let s = Suite::start();
+    jobp_scale::run(&s);
+    jobseq_queue::run(&s);
+    s.finish();
+}
+
+#[test]
+fn jobseq_job_error_handling() {
+    let s = Suite::start();
+    jobseq_errors::run(&s);
+    s.finish();
+}
+
+#[test]
+fn jobp_admission_and_job_mutate() {
+    let s = Suite::start();
+    jobp_admission::run(&s);
+    admission_job_mutate::run(&s);
+    admission_queue_mutate::run(&s);
+    admission_jobflow::run(&s);
+    s.finish();
+}
+
+#[test]
+fn schedulingbase_job_scheduling() {
+    let s = Suite::start();
+    schedulingbase::run(&s);
+    s.finish();
+}
+
+#[test]
+fn scheduling_and_podgroups() {
+    let s = Suite::start_basalt_default();
+    scheduling::run(&s);
+    s.finish();
+}
