@@ -399,6 +399,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn deficit_jain_ignores_borrowing_and_counts_shortfall() {
+        use crate::recorder::{Recorder, State};
+        // 2 GPUs, equal weights (entitled 1 each), both backlogged. Window 0: tenant 0 holds
+        // both (borrowing is not unfair: x = 1), tenant 1 none (x = 0) → 0.5. Window 1: 1 and 1
+        // → 1. p10 of [0.5, 1] is 0.5.
+        let h = 3_600_000;
+        let mut r = Recorder::new(2, 0, 2 * h, h);
+        r.set(State {
+            held: vec![2, 0],
+            pending: vec![1, 1],
+            ..State::default()
+        });
+        r.advance(h);
+        r.set(State {
+            held: vec![1, 1],
+            pending: vec![1, 1],
+            ..State::default()
+        });
+        r.advance(2 * h);
+        let one = deficit_jain(&r, &[1.0, 1.0], 2.0, 1);
+        assert_eq!((one.windows, one.mean, one.p10), (2, 0.75, 0.5));
+        // One 24-hour window: held 3 / 1 of entitlement 2 / 2 → x = [1, 0.5] → 0.9.
+        let day = deficit_jain(&r, &[1.0, 1.0], 2.0, 24);
+        assert_eq!((day.windows, day.mean), (1, 0.9));
+    }
+
+    #[test]
     fn jain_and_water_filling_match_hand_computation() {
         assert_eq!(jain_index(&[1.0, 1.0, 1.0]), 1.0);
         assert!((jain_index(&[1.0, 0.0]) - 0.5).abs() < 1e-12);
