@@ -259,3 +259,32 @@ pub fn parse_body(body: &Bytes, content_type: &str) -> Result<Value, ApiError> {
         }
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+
+    proptest::proptest! {
+        // A bounded fuzz of body decoding: JSON, YAML and protobuf paths, arbitrary bytes.
+        #[test]
+        fn body_decoding_never_panics(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256),
+            text in "[\\[\\]{}:,\"a-z0-9 \n\\-&*!|>#]{0,200}",
+            ct in "(application/json|application/yaml|application/vnd.kubernetes.protobuf)",
+        ) {
+            let _ = parse_body(&Bytes::from(bytes.clone()), &ct);
+            let _ = parse_body(&Bytes::from(text.into_bytes()), &ct);
+            let mut envelope = b"k8s\0".to_vec();
+            envelope.extend(bytes);
+            let _ = parse_body(&Bytes::from(envelope), "application/vnd.kubernetes.protobuf");
+        }
+    }
+
+    #[test]
+    fn deep_bodies_are_errors_not_stack_overflows() {
+        for (open, close) in [("[", "]"), ("{\"a\":", "}"), ("- ", "")] {
+            let body = format!("{}1{}", open.repeat(100_000), close.repeat(100_000));
+            let _ = parse_body(&Bytes::from(body), "application/json");
+        }
+    }
+}

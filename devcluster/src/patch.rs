@@ -121,10 +121,20 @@ fn add_at(doc: &mut Value, parts: &[String], value: Value, replace: bool) -> Res
     Ok(())
 }
 
+/// Most operations in one JSON patch (kube-apiserver's `maxJSONPatchOperations`).
+const MAX_JSON_PATCH_OPS: usize = 10_000;
+
 pub fn json_patch(doc: &mut Value, ops: &Value) -> Result<(), String> {
     let ops = ops
         .as_array()
         .ok_or("a json patch must be an array of operations")?;
+    if ops.len() > MAX_JSON_PATCH_OPS {
+        return Err(format!(
+            "the json patch has {} operations, more than the limit of {MAX_JSON_PATCH_OPS}; split it",
+            ops.len()
+        ));
+    }
+    let mut copied = 0usize;
     for op in ops {
         let kind = op
             .get("op")
@@ -168,6 +178,14 @@ pub fn json_patch(doc: &mut Value, ops: &Value) -> Result<(), String> {
                 let v = pointer_get(doc, &from()?)
                     .cloned()
                     .ok_or("copy source not found")?;
+                // Each copy can double the object: bound what all copies add together.
+                copied += serde_json::to_vec(&v).map_or(usize::MAX, |b| b.len());
+                if copied > crate::limits::MAX_BODY_BYTES {
+                    return Err(format!(
+                        "the copy operations of this json patch copy more than {} bytes; split the patch or write the object whole",
+                        crate::limits::MAX_BODY_BYTES
+                    ));
+                }
                 add_at(doc, &path, v, false)?;
             }
             other => return Err(format!("unexpected op {other:?}")),
@@ -308,6 +326,7 @@ fn strip_directives(v: &Value) -> Value {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use serde_json::json;
@@ -348,5 +367,73 @@ mod tests {
         let mut d = json!({"data":{"a":"1","b":"2"}});
         merge_patch(&mut d, &json!({"data":{"b":null,"c":"3"}}));
         assert_eq!(d, json!({"data":{"a":"1","c":"3"}}));
+    }
+
+    /// Arbitrary JSON values, a few levels deep, with keys and pointers that hit each other.
+    fn value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            "(/|~0|~1|a|b|0|1|-|\\$patch|[a-z]{0,3}){0,4}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(5, 64, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+                proptest::collection::btree_map(
+                    "(a|b|op|path|from|value|\\$patch|name|0)",
+                    inner,
+                    0..6
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let pointer = "(/(a|b|0|1|-|~0|~1|x)){0,4}|[a-z]?";
+        (
+            "(add|remove|replace|move|copy|test|bogus)",
+            pointer,
+            pointer,
+            value(),
+        )
+            .prop_map(|(op, path, from, value)| json!({"op": op, "path": path, "from": from, "value": value}))
+    }
+
+    proptest::proptest! {
+        // A bounded fuzz of the API server's patch application (run with every `cargo test`):
+        // no document and no patch may panic it.
+        #[test]
+        fn patches_never_panic(
+            doc in value(),
+            ops in proptest::collection::vec(op(), 0..8),
+            merge in value(),
+        ) {
+            let mut d = doc.clone();
+            let _ = json_patch(&mut d, &Value::Array(ops));
+            let mut d = doc.clone();
+            merge_patch(&mut d, &merge);
+            let mut d = doc;
+            strategic_merge(&mut d, &merge);
+        }
+    }
+
+    #[test]
+    fn copies_cannot_blow_an_object_up() {
+        let mut d = json!({"spec": {"blob": "x".repeat(1024)}});
+        let ops: Vec<Value> = (0..40)
+            .map(|i| json!({"op": "copy", "from": "/spec", "path": format!("/spec/c{i}")}))
+            .collect();
+        let err = json_patch(&mut d, &Value::Array(ops)).unwrap_err();
+        assert!(err.contains("copy more than"), "{err}");
+        let many = vec![json!({"op": "test", "path": "/spec"}); 10_001];
+        assert!(
+            json_patch(&mut d, &Value::Array(many))
+                .unwrap_err()
+                .contains("limit of 10000")
+        );
     }
 }
