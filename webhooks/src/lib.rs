@@ -79,8 +79,15 @@ pub fn router(state: WebhookState) -> Router {
             post(move |s: State<WebhookState>, body: Bytes| handle(route, s, body)),
         );
     }
-    router.with_state(state)
+    router
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_REVIEW_BYTES))
+        .with_state(state)
 }
+
+/// Largest AdmissionReview read: an UPDATE carries the object and the old object, each up to
+/// kube-apiserver's 3 MiB request limit, plus the review envelope. (axum's default of 2 MiB made
+/// every update of a ~1.2 MB Job fail although its create passed.)
+pub const MAX_REVIEW_BYTES: usize = 2 * 3 * 1024 * 1024 + 1024 * 1024;
 
 async fn handle(route: Route, State(state): State<WebhookState>, body: Bytes) -> Response {
     if !state.queue_grace.is_zero() && matches!(route, Route::JobValidate | Route::PodGroupValidate)

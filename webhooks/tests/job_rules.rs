@@ -584,3 +584,15 @@ async fn delete_is_always_allowed() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn updates_of_large_jobs_fit_in_a_review() {
+    // issue 16: a ~1.2 MB Job was created, then every update failed on the 2 MiB body limit.
+    let mut obj = job("big", "default", 1, 0);
+    obj["metadata"]["annotations"] = json!({"note": "x".repeat(2_500_000)});
+    let review = review("Job", "UPDATE", obj.clone(), obj);
+    assert!(serde_json::to_vec(&review).unwrap().len() > 5_000_000);
+    allowed(V, review).await;
+    let (status, _) = post_raw(cluster(), V, vec![b' '; webhooks::MAX_REVIEW_BYTES + 1]).await;
+    assert_eq!(status, axum::http::StatusCode::PAYLOAD_TOO_LARGE);
+}
