@@ -46,18 +46,57 @@ pub struct FgdSpec {
     pub seeds: Vec<u64>,
 }
 
-/// The deviceshare-only configuration for card policy `policy` (binpack, spread or fgd).
-fn card_policy(name: &str) -> Result<Policy> {
+/// The deviceshare-only configuration for card policy `policy` (binpack, spread or fgd), every
+/// node scored (`percentageNodesToFind: 100`, as the paper's `percentageOfNodesToScore: 100`);
+/// fgd gets the trace's typical tasks `m` as its M (`deviceshare.TypicalTasks`).
+fn card_policy(name: &str, m: &Typical) -> Result<Policy> {
     match name {
-        "binpack" | "spread" | "fgd" => Policy::from_config(
-            name,
-            &format!(
-                "actions: \"allocate\"\ntiers:\n- plugins:\n  - name: predicates\n  - name: deviceshare\n    arguments:\n      deviceshare.SchedulePolicy: {name}\n"
-            ),
-            false,
-        ),
+        "binpack" | "spread" | "fgd" => {
+            let typical = if name == "fgd" {
+                let list: Vec<serde_json::Value> = m
+                    .iter()
+                    .map(|((cpu, milli, k, spec), p)| {
+                        let (gpus, pct) = match (*k, *milli) {
+                            (0, _) | (_, 0) => (0, 0),
+                            (1, d) if d < 1000 => (0, d.div_ceil(10).max(1)),
+                            (k, _) => (k, 0),
+                        };
+                        serde_json::json!({"cpuMilli": cpu, "gpus": gpus, "gpuPercent": pct,
+                            "models": spec, "weight": p})
+                    })
+                    .collect();
+                format!(
+                    "      deviceshare.TypicalTasks: {}\n",
+                    serde_json::Value::Array(list)
+                )
+            } else {
+                String::new()
+            };
+            Policy::from_config(
+                name,
+                &format!(
+                    "actions: \"allocate\"\nconfigurations:\n- name: allocate\n  arguments:\n    percentageNodesToFind: 100\ntiers:\n- plugins:\n  - name: predicates\n  - name: deviceshare\n    arguments:\n      deviceshare.SchedulePolicy: {name}\n{typical}"
+                ),
+                false,
+            )
+        }
         _ => Policy::load(name),
     }
+}
+
+/// The cluster with each node renamed `<rank>-<name>`, rank a seeded random permutation: the
+/// session breaks score ties by node name, so this is the paper artifact's per-seed random node
+/// order (reference/fgd.md §1.4), handed to scheduler-core as data.
+fn shuffled_names(cluster: &ClusterSpec, seed: u64) -> ClusterSpec {
+    let mut rng = Rng::derive(seed, "fgd-nodes");
+    let mut nodes = cluster.nodes.clone();
+    nodes.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut rank: Vec<usize> = (0..nodes.len()).collect();
+    rng.shuffle(&mut rank);
+    for (n, r) in nodes.iter_mut().zip(rank) {
+        n.name = format!("{r:04}-{}", n.name);
+    }
+    ClusterSpec { nodes }
 }
 
 /// The trace pod's requests: whole cards, or one card share of `gpu_milli` (percent, rounded up).
@@ -322,7 +361,7 @@ pub fn run(
     };
     let mut timings = Vec::new();
     for name in policies {
-        let policy = card_policy(name)?;
+        let policy = card_policy(name, &m)?;
         let t0 = Instant::now();
         let mut bins: BTreeMap<u32, (f64, f64, u32)> = BTreeMap::new();
         let (mut failed, mut events) = (0.0, 0u64);
@@ -332,7 +371,7 @@ pub fn run(
                 report.pods = seq.len();
             }
             events += seq.len() as u64;
-            let log = one_run(&policy, cluster, &seq, &m)?;
+            let log = one_run(&policy, &shuffled_names(cluster, seed), &seq, &m)?;
             if progress {
                 eprintln!(
                     "fgd {name} seed {seed}: {} pods, {} failed",
@@ -442,7 +481,7 @@ mod tests {
         let seq = [pod("a", 1, 500), pod("b", 1, 500), pod("c", 1, 1000)];
         let m = typical(&seq);
         let failed = |name: &str| {
-            let policy = card_policy(name).unwrap();
+            let policy = card_policy(name, &m).unwrap();
             one_run(&policy, &cluster, &seq, &m).unwrap().failed
         };
         assert_eq!(failed("binpack"), 0);

@@ -65,31 +65,71 @@ fn free_share(card: &GpuDevice, u: &CardUse) -> f64 {
     100.0 * c.min(m)
 }
 
-/// The typical-request distribution M for FGD: requests with their probabilities.
-#[derive(Clone, Debug, Default)]
-pub struct Typical(pub Vec<(GpuRequest, f64)>);
+/// One typical task of FGD's target workload M: its CPU request (milli, the Kubernetes
+/// "non-zero" request), its card request (`None`: a CPU-only task), the card models it accepts
+/// (empty: any) and its probability.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TypicalTask {
+    /// CPU request in milli-cores.
+    pub cpu_milli: i64,
+    /// Card request; `None` for a CPU-only task.
+    pub gpu: Option<GpuRequest>,
+    /// Accepted card models (exact names); empty accepts every model.
+    pub models: Vec<String>,
+    /// Probability p_m.
+    pub p: f64,
+}
+
+/// The typical-task distribution M for FGD (Weng et al., ATC'23, §2.2 of reference/fgd.md).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Typical(pub Vec<TypicalTask>);
 
 impl Typical {
-    /// Expected fragmentation F_n(M) of a node in card-percent.
-    pub fn node_frag(&self, cards: &[GpuDevice], uses: &[CardUse]) -> f64 {
-        let free: Vec<f64> = cards
-            .iter()
-            .zip(uses)
-            .map(|(c, u)| free_share(c, u))
-            .collect();
-        let total: f64 = free.iter().sum();
-        let mut f = 0.0;
-        for (m, p) in &self.0 {
-            let mut fit = 0u32;
-            let mut small = 0.0;
-            for ((card, u), r) in cards.iter().zip(uses).zip(&free) {
-                if fits(m, card, u) {
-                    fit += 1;
-                } else {
-                    small += r;
-                }
+    /// Expected fragmentation F_n(M) of a node with `cpu_free` milli-cores left, in card-percent
+    /// (100 = one card): for each typical task, the node's idle cards all count as fragment when
+    /// the task needs no card, may not use the node's model, or cannot be placed (too few fitting
+    /// cards or too little CPU); otherwise only the cards too small for it count.
+    pub fn node_frag(&self, cards: &[GpuDevice], uses: &[CardUse], cpu_free: i64) -> f64 {
+        let mut free = [0.0f64; 16];
+        let many;
+        let free: &[f64] = if cards.len() <= free.len() {
+            for (f, (c, u)) in free.iter_mut().zip(cards.iter().zip(uses)) {
+                *f = free_share(c, u);
             }
-            f += p * if fit >= m.count { small } else { total };
+            &free[..cards.len()]
+        } else {
+            many = cards
+                .iter()
+                .zip(uses)
+                .map(|(c, u)| free_share(c, u))
+                .collect::<Vec<_>>();
+            &many
+        };
+        let total: f64 = free.iter().sum();
+        if total <= 0.0 {
+            return 0.0;
+        }
+        let model = cards.first().map(|c| c.model.as_str()).unwrap_or("");
+        let mut f = 0.0;
+        for m in &self.0 {
+            let frag = match &m.gpu {
+                None => total,
+                Some(_) if !m.models.is_empty() && !m.models.iter().any(|x| x == model) => total,
+                Some(_) if cpu_free < m.cpu_milli => total,
+                Some(req) => {
+                    let mut fit = 0u32;
+                    let mut small = 0.0;
+                    for ((card, u), r) in cards.iter().zip(uses).zip(free) {
+                        if fits(req, card, u) {
+                            fit += 1;
+                        } else {
+                            small += r;
+                        }
+                    }
+                    if fit >= req.count { small } else { total }
+                }
+            };
+            f += m.p * frag;
         }
         f
     }
@@ -104,18 +144,29 @@ fn take(uses: &mut [CardUse], req: &GpuRequest, cards: &[GpuDevice], chosen: &[u
     }
 }
 
-/// Fragmentation reduction (F before − F after) of placing `req` on `chosen`.
-fn fgd_delta(
+/// Fragmentation reduction Δ = F before − F after (card-percent) of placing a pod that takes
+/// `cpu` milli-cores and `req` on `chosen` cards (`req` `None`: a CPU-only pod).
+pub fn fgd_delta(
     t: &Typical,
-    req: &GpuRequest,
+    req: Option<&GpuRequest>,
+    cpu: (i64, i64),
     cards: &[GpuDevice],
     uses: &[CardUse],
     chosen: &[u16],
 ) -> f64 {
-    let before = t.node_frag(cards, uses);
+    let (cpu_free, cpu_req) = cpu;
+    let before = t.node_frag(cards, uses, cpu_free);
     let mut after_uses = uses.to_vec();
-    take(&mut after_uses, req, cards, chosen);
-    before - t.node_frag(cards, &after_uses)
+    if let Some(req) = req {
+        take(&mut after_uses, req, cards, chosen);
+    }
+    before - t.node_frag(cards, &after_uses, cpu_free - cpu_req)
+}
+
+/// FGD's integer node score ⌊100 · σ(Δ / 1000)⌋ with Δ in milli-GPU (= Δ / 100 in card-percent):
+/// 50 for no change, 26 for one more fragmented card.
+pub fn fgd_score(delta: f64) -> f64 {
+    (100.0 / (1.0 + (-delta / 100.0).exp())).floor()
 }
 
 /// Chooses `req.count` distinct cards for `req`, or `None` when too few fit.
@@ -125,6 +176,7 @@ pub fn choose(
     uses: &[CardUse],
     policy: Policy,
     typical: &Typical,
+    cpu: (i64, i64),
 ) -> Option<Vec<u16>> {
     let need = req.count as usize;
     if need == 1 && policy != Policy::Fgd {
@@ -143,9 +195,10 @@ pub fn choose(
     };
     match policy {
         Policy::Fgd if need == 1 => {
+            // The paper's rule: the card with the best integer score, lowest index on ties.
             let mut best: Option<(f64, u16)> = None;
             for &g in &fit {
-                let d = fgd_delta(typical, req, cards, uses, &[g]);
+                let d = fgd_score(fgd_delta(typical, Some(req), cpu, cards, uses, &[g]));
                 if best.is_none_or(|(b, _)| d > b) {
                     best = Some((d, g));
                 }
@@ -216,6 +269,7 @@ pub fn score(
     chosen: &[u16],
     policy: Policy,
     typical: &Typical,
+    cpu: (i64, i64),
 ) -> f64 {
     if chosen.is_empty() {
         return 0.0;
@@ -244,10 +298,7 @@ pub fn score(
                 * 100.0
                 / n
         }
-        Policy::Fgd => {
-            let d = fgd_delta(typical, req, cards, uses, chosen);
-            100.0 / (1.0 + (-d / 100.0).exp())
-        }
+        Policy::Fgd => fgd_score(fgd_delta(typical, Some(req), cpu, cards, uses, chosen)),
     }
 }
 

@@ -35,13 +35,15 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use crate::resources::fits;
+pub use cards::Typical;
 pub use cards::{CardUse, Policy};
-use cards::{Typical, apply, choose, enough, score};
+use cards::{TypicalTask, apply, choose, enough, fgd_delta, fgd_score, score};
 
 use crate::config::{Arguments, ConfigError};
 use crate::model::TaskStatus;
 use crate::model::gpu::{self, CardShare, GpuRequest};
 use crate::plugin::{Hooks, Plugin, Unfit};
+use crate::resources::{CPU, NVIDIA_GPU, Resources};
 use crate::session::{NodeIx, State, TaskIx};
 
 /// Most distinct requests kept in FGD's typical-request distribution.
@@ -60,6 +62,11 @@ pub struct DeviceShare {
     /// Per task: its cards are counted in `releasing` (Releasing pod; kept for the undo).
     released: Vec<bool>,
     typical: Typical,
+    /// M given as the argument `deviceshare.TypicalTasks` (experiments); `None`: built each
+    /// session from the placed pods.
+    fixed_typical: Option<Typical>,
+    /// The session's CPU dimension.
+    cpu_dim: Option<usize>,
     local: bool,
 }
 
@@ -86,10 +93,74 @@ pub fn factory(args: &Arguments) -> Result<Box<dyn Plugin>, ConfigError> {
             });
         }
     };
-    Ok(Box::new(DeviceShare::new(
-        policy,
-        args.f64("deviceshare.ScheduleWeight", 1.0)?,
-    )))
+    let mut plugin = DeviceShare::new(policy, args.f64("deviceshare.ScheduleWeight", 1.0)?);
+    if let Some(v) = args.get("deviceshare.TypicalTasks") {
+        plugin.fixed_typical = Some(parse_typical(v)?);
+    }
+    Ok(Box::new(plugin))
+}
+
+/// Parses `deviceshare.TypicalTasks`: a list of `{cpuMilli, gpus, gpuPercent, models, weight}`
+/// (`gpus` whole cards, or `gpuPercent` of one card; neither: a CPU-only task). Weights are
+/// normalised to probabilities.
+fn parse_typical(v: &serde_json::Value) -> Result<Typical, ConfigError> {
+    let bad = |value: &serde_json::Value, expected: &'static str| ConfigError::BadArgument {
+        owner: "plugin \"deviceshare\"".into(),
+        key: "deviceshare.TypicalTasks".into(),
+        value: value.to_string(),
+        expected,
+    };
+    const SHAPE: &str = "a list of {cpuMilli, gpus, gpuPercent, models, weight} with \
+        non-negative numbers, gpuPercent below 100, models a list of card model names, weight > 0";
+    let list = v.as_array().ok_or_else(|| bad(v, SHAPE))?;
+    let mut tasks = Vec::with_capacity(list.len());
+    for e in list {
+        let num = |k: &str| -> Result<i64, ConfigError> {
+            match e.get(k) {
+                None => Ok(0),
+                Some(x) => x.as_i64().filter(|n| *n >= 0).ok_or_else(|| bad(e, SHAPE)),
+            }
+        };
+        let (cpu, gpus, pct) = (num("cpuMilli")?, num("gpus")?, num("gpuPercent")?);
+        let weight = e
+            .get("weight")
+            .and_then(serde_json::Value::as_f64)
+            .filter(|w| *w > 0.0)
+            .ok_or_else(|| bad(e, SHAPE))?;
+        let models = match e.get("models") {
+            None => Vec::new(),
+            Some(m) => m
+                .as_array()
+                .and_then(|a| {
+                    a.iter()
+                        .map(|x| x.as_str().map(str::to_owned))
+                        .collect::<Option<Vec<_>>>()
+                })
+                .ok_or_else(|| bad(e, SHAPE))?,
+        };
+        if pct >= 100 || (pct > 0 && gpus > 0) {
+            return Err(bad(e, SHAPE));
+        }
+        let mut r = Resources::new();
+        if gpus > 0 {
+            r = r.with(NVIDIA_GPU, gpus);
+        } else if pct > 0 {
+            r = r
+                .with(gpu::VGPU_CORES, pct)
+                .with(gpu::HAMI_GPUMEM_PERCENTAGE, pct);
+        }
+        tasks.push(TypicalTask {
+            cpu_milli: cpu.max(100),
+            gpu: gpu::parse_request(&r, &BTreeMap::new()),
+            models,
+            p: weight,
+        });
+    }
+    let sum: f64 = tasks.iter().map(|t| t.p).sum();
+    for t in &mut tasks {
+        t.p /= sum;
+    }
+    Ok(Typical(tasks))
 }
 
 impl DeviceShare {
@@ -104,6 +175,8 @@ impl DeviceShare {
             releasing: Vec::new(),
             released: Vec::new(),
             typical: Typical::default(),
+            fixed_typical: None,
+            cpu_dim: None,
             local: true,
         }
     }
@@ -152,9 +225,19 @@ impl DeviceShare {
         req: &GpuRequest,
         node: NodeIx,
         uses: &[CardUse],
+        cpu: (i64, i64),
     ) -> Option<Vec<u16>> {
         let cards = &st.nodes[node.ix()].spec.gpus;
-        choose(req, cards, uses, self.policy, &self.typical)
+        choose(req, cards, uses, self.policy, &self.typical, cpu)
+    }
+
+    /// (free CPU on `node`, CPU request of `task`) in milli-cores, FGD's CPU dimension; the
+    /// request counts at least 100 m (Kubernetes' non-zero request, as the paper's scores do).
+    fn cpu(&self, st: &State<'_>, task: TaskIx, node: NodeIx) -> (i64, i64) {
+        match self.cpu_dim {
+            Some(d) => (st.idle.row(node.ix())[d], st.request(task)[d].max(100)),
+            None => (0, 0),
+        }
     }
 
     /// Counts (`add`) or stops counting a Releasing task's cards as releasing.
@@ -206,60 +289,81 @@ impl DeviceShare {
                     .then_some(pos)
             });
         let chosen = from_annotation
-            .or_else(|| self.choose(st, req, node, &self.uses[node.ix()]))
+            .or_else(|| self.choose(st, req, node, &self.uses[node.ix()], (0, 0)))
             .unwrap_or_else(|| (0..cards.len().min(req.count as usize) as u16).collect());
         let shares = Self::shares(st, req, node, &chosen);
         apply(&mut self.uses[node.ix()], &shares, true);
         self.assigned[task.ix()] = Some(shares);
     }
 
-    fn build_typical(&mut self) {
-        let mut counts: HashMap<GpuRequest, u32> = HashMap::new();
+    /// M from the pods placed on nodes (all tasks while none is placed): tasks keyed by
+    /// (CPU, card request, accepted models), CPU-only tasks included, the most common covering
+    /// 95 % (at most MAX_TYPICAL).
+    fn build_typical(&mut self, st: &State<'_>) {
+        if let Some(t) = &self.fixed_typical {
+            self.typical = t.clone();
+            return;
+        }
+        type Key = (i64, Option<GpuRequest>, Vec<String>);
+        let any_placed = st.tasks.iter().any(|t| t.status.occupies_node());
+        let mut counts: HashMap<Key, u32> = HashMap::new();
         let mut total = 0u32;
-        for r in self.requests.iter().flatten() {
-            let key = GpuRequest {
+        for (i, t) in st.tasks.iter().enumerate() {
+            if any_placed && !t.status.occupies_node() {
+                continue;
+            }
+            let cpu = self
+                .cpu_dim
+                .map_or(0, |d| st.request(TaskIx(i as u32))[d])
+                .max(100);
+            let req = self.requests[i].as_ref();
+            let models = req.map(|r| r.use_types.clone()).unwrap_or_default();
+            let key = req.map(|r| GpuRequest {
                 use_types: Vec::new(),
                 nouse_types: Vec::new(),
                 use_uuids: Vec::new(),
                 nouse_uuids: Vec::new(),
                 ..r.clone()
-            };
-            *counts.entry(key).or_insert(0) += 1;
+            });
+            *counts.entry((cpu, key, models)).or_insert(0) += 1;
             total += 1;
         }
-        let mut v: Vec<(GpuRequest, u32)> = counts.into_iter().collect();
-        v.sort_by(|a, b| {
-            b.1.cmp(&a.1).then_with(|| {
-                (
-                    a.0.count,
-                    a.0.memory_mib,
-                    a.0.memory_percent,
-                    a.0.cores,
-                    a.0.exclusive,
-                )
-                    .cmp(&(
-                        b.0.count,
-                        b.0.memory_mib,
-                        b.0.memory_percent,
-                        b.0.cores,
-                        b.0.exclusive,
-                    ))
-            })
-        });
-        // Keep the most common requests covering 95 % (as FGD does), at most MAX_TYPICAL.
+        let mut v: Vec<(Key, u32)> = counts.into_iter().collect();
+        let order = |k: &Key| {
+            let g = k.1.as_ref();
+            (
+                k.0,
+                g.map(|r| {
+                    (
+                        r.count,
+                        r.memory_mib,
+                        r.memory_percent,
+                        r.cores,
+                        r.exclusive,
+                    )
+                }),
+                k.2.clone(),
+            )
+        };
+        v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| order(&a.0).cmp(&order(&b.0))));
         let mut kept = Vec::new();
         let mut covered = 0u32;
-        for (r, c) in v {
+        for (k, c) in v {
             if kept.len() >= MAX_TYPICAL || f64::from(covered) >= 0.95 * f64::from(total) {
                 break;
             }
             covered += c;
-            kept.push((r, c));
+            kept.push((k, c));
         }
         let sum: f64 = kept.iter().map(|(_, c)| f64::from(*c)).sum();
         self.typical = Typical(
             kept.into_iter()
-                .map(|(r, c)| (r, f64::from(c) / sum))
+                .map(|((cpu_milli, gpu, models), c)| TypicalTask {
+                    cpu_milli,
+                    gpu,
+                    models,
+                    p: f64::from(c) / sum,
+                })
                 .collect(),
         );
     }
@@ -304,8 +408,9 @@ impl Plugin for DeviceShare {
                 }
             }
         }
+        self.cpu_dim = st.dims.index_of(CPU);
         if self.policy == Policy::Fgd {
-            self.build_typical();
+            self.build_typical(st);
         }
     }
 
@@ -333,15 +438,22 @@ impl Plugin for DeviceShare {
     }
 
     fn node_score(&self, st: &State<'_>, task: TaskIx, node: NodeIx) -> f64 {
+        let cpu = self.cpu(st, task, node);
+        let cards = &st.nodes[node.ix()].spec.gpus;
         let Some(req) = &self.requests[task.ix()] else {
-            return 0.0;
+            // FGD scores CPU-only pods too: taking CPU can strand a node's idle cards.
+            if self.policy != Policy::Fgd {
+                return 0.0;
+            }
+            let uses = self.view_for(st, task, node);
+            let d = fgd_delta(&self.typical, None, cpu, cards, &uses, &[]);
+            return self.weight * fgd_score(d);
         };
         let uses = self.view_for(st, task, node);
-        let Some(chosen) = self.choose(st, req, node, &uses) else {
+        let Some(chosen) = self.choose(st, req, node, &uses, cpu) else {
             return 0.0;
         };
-        let cards = &st.nodes[node.ix()].spec.gpus;
-        self.weight * score(req, cards, &uses, &chosen, self.policy, &self.typical)
+        self.weight * score(req, cards, &uses, &chosen, self.policy, &self.typical, cpu)
     }
 
     fn on_allocate(
@@ -360,7 +472,15 @@ impl Plugin for DeviceShare {
             return;
         };
         let pipelined = st.tasks[task.ix()].status == TaskStatus::Pipelined;
-        let Some(chosen) = self.choose(st, &req, node, &self.view(node, pipelined)) else {
+        // The statement has already charged the task's CPU to the node: add it back so the
+        // card choice sees what the node score saw.
+        let (free, need) = self.cpu(st, task, node);
+        let charged = match self.cpu_dim {
+            Some(d) if !pipelined => st.request(task)[d].max(0),
+            _ => 0,
+        };
+        let cpu = (free + charged, need);
+        let Some(chosen) = self.choose(st, &req, node, &self.view(node, pipelined), cpu) else {
             return;
         };
         let shares = Self::shares(st, &req, node, &chosen);

@@ -269,3 +269,66 @@ fn releasing_cards_are_free_for_pipelining_only_and_an_undo_restores_them_exactl
         }
     }
 }
+
+fn whole(k: u32) -> GpuRequest {
+    gpu::parse_request(
+        &Resources::new().with(NVIDIA_GPU, i64::from(k)),
+        &BTreeMap::new(),
+    )
+    .expect("nvidia.com/gpu is a card request")
+}
+
+fn typical_task(cpu_milli: i64, gpu: Option<GpuRequest>, models: &[&str]) -> TypicalTask {
+    TypicalTask {
+        cpu_milli,
+        gpu,
+        models: models.iter().map(|m| (*m).to_owned()).collect(),
+        p: 1.0,
+    }
+}
+
+#[test]
+fn fgd_fragmentation_counts_cpu_cpu_only_tasks_and_models_as_the_paper() {
+    let cards = vec![card(0, 0, 1000), card(0, 1, 1000)];
+    let mut half = vec![CardUse::default(); 2];
+    half[1] = CardUse {
+        memory: 500,
+        cores: 50,
+        tenants: 1,
+    };
+    // A one-card task fits the free card; the half-used card (50 %) is a fragment.
+    let m = Typical(vec![typical_task(4000, Some(whole(1)), &[])]);
+    assert_eq!(m.node_frag(&cards, &half, 8000), 50.0);
+    // Too little CPU for the task: every idle card is a fragment.
+    assert_eq!(m.node_frag(&cards, &half, 2000), 150.0);
+    // A CPU-only task counts every idle card.
+    let cpu_only = Typical(vec![typical_task(1000, None, &[])]);
+    assert_eq!(cpu_only.node_frag(&cards, &half, 8000), 150.0);
+    // A task that excludes the node's model counts every idle card.
+    let typed = Typical(vec![typical_task(1000, Some(whole(1)), &["T4"])]);
+    assert_eq!(typed.node_frag(&cards, &half, 8000), 150.0);
+    // The paper's integer score: no change 50, one more fragmented card 26.
+    assert_eq!(fgd_score(0.0), 50.0);
+    assert_eq!(fgd_score(-100.0), 26.0);
+    // A CPU-only pod taking the CPU the typical task needs strands both idle cards' worth.
+    let d = fgd_delta(&m, None, (8000, 5000), &cards, &half, &[]);
+    assert_eq!(d, -100.0);
+}
+
+#[test]
+fn typical_tasks_argument_is_parsed_and_bad_entries_are_refused() {
+    let ok = serde_json::json!([
+        {"cpuMilli": 4000, "gpus": 1, "weight": 3},
+        {"cpuMilli": 2000, "gpuPercent": 25, "models": ["G2"], "weight": 1}
+    ]);
+    let t = parse_typical(&ok).expect("valid TypicalTasks");
+    assert_eq!(t.0.len(), 2);
+    assert_eq!(t.0[0].p, 0.75);
+    assert_eq!(t.0[1].gpu.as_ref().map(|g| g.cores), Some(25));
+    assert_eq!(t.0[1].models, vec!["G2".to_owned()]);
+    let bad = serde_json::json!([{"cpuMilli": 4000, "gpuPercent": 150, "weight": 1}]);
+    let err = parse_typical(&bad)
+        .expect_err("gpuPercent 150 is refused")
+        .to_string();
+    assert!(err.contains("deviceshare.TypicalTasks"), "{err}");
+}
