@@ -6,4 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 # The target directory is .cargo/config.toml's (`target/`, shared with `cargo run`) unless
 # CARGO_TARGET_DIR is set. Everything the tests read is in the repository.
+# A fresh machine may lack cargo-nextest: build it from crates.io once (a few minutes).
+if ! cargo nextest --version >/dev/null 2>&1; then
+  cargo install cargo-nextest --locked
+fi
 exec cargo nextest run --workspace --locked --no-fail-fast "$@"
