@@ -134,3 +134,47 @@ fn gang_job_completes_with_five_percent_api_faults() {
         || (job_phase(&c, "distributed-training") == "Completed").then_some(()),
     );
 }
+
+/// Volcano raises `PodEvicted` when a pod of the job is deleted, whatever state it was in. A pod
+/// that never got a node is deleted at once (no grace period), so it is gone from the cache
+/// before the job is reconciled: the eviction must still reach the job's policy, not be
+/// papered over by recreating the pod.
+#[test]
+fn deleting_an_unbound_pod_fires_the_pod_evicted_policy() {
+    let c = Cluster::start(&[]);
+    c.apply(
+        r#"apiVersion: batch.volcano.sh/v1alpha1
+kind: Job
+metadata: {name: evict-me}
+spec:
+  minAvailable: 1
+  schedulerName: volcano
+  policies: [{event: PodEvicted, action: TerminateJob}]
+  tasks:
+  - name: run
+    replicas: 1
+    template:
+      spec:
+        restartPolicy: Never
+        containers: [{name: c, image: busybox, resources: {requests: {cpu: 100m}}}]
+  - name: stuck
+    replicas: 1
+    template:
+      spec:
+        restartPolicy: Never
+        nodeSelector: {no-such-label: "true"}
+        containers: [{name: c, image: busybox, resources: {requests: {cpu: 100m}}}]
+"#,
+    );
+    c.wait_for("job Running with its stuck pod created", T, || {
+        let pods = job_pods(&c, "evict-me");
+        let stuck = pods
+            .iter()
+            .any(|p| p["metadata"]["name"] == "evict-me-stuck-0");
+        (job_phase(&c, "evict-me") == "Running" && stuck).then_some(())
+    });
+    c.kubectl(&["delete", "pod", "evict-me-stuck-0", "--wait=false"]);
+    c.wait_for("job Terminated by its PodEvicted policy", T, || {
+        (job_phase(&c, "evict-me") == "Terminated").then_some(())
+    });
+}

@@ -43,6 +43,20 @@ impl Drop for TempDir {
 }
 
 /// A running `basalt up`.
+/// A running `kubectl --watch` (see [`Cluster::kubectl_watch`]).
+pub struct Watch {
+    child: Child,
+    /// Lines kubectl printed, in order.
+    pub lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 pub struct Cluster {
     child: Option<Child>,
     pub dir: TempDir,
@@ -189,6 +203,32 @@ impl Cluster {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Starts `kubectl <args>` (a `--watch`) whose stdout lines arrive on the returned channel;
+    /// the process is killed when the [`Watch`] is dropped.
+    pub fn kubectl_watch(&self, args: &[&str]) -> Watch {
+        let mut child = Command::new("kubectl")
+            .args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("KUBECACHEDIR", self.dir.path().join("kube-cache"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("running kubectl --watch");
+        let stdout = child.stdout.take().expect("kubectl stdout");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Watch { child, lines }
     }
 
     /// Waits until `kind/name` has `status.phase == phase`; returns the object.

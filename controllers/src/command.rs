@@ -108,7 +108,7 @@ async fn reconcile(cmd: Arc<Command>, ctx: Arc<Context>) -> Result<Action> {
                 .list(&lp)
                 .await
                 .map_err(|e| Error::kube("list", "Pod", format!("{ns}/{job}"), e))?;
-            crate::job::reconcile::sync(&ctx, &ns, job, list.items, Some(action))
+            crate::job::reconcile::sync(&ctx, &ns, job, list.items, Some(action), None)
                 .await
                 .map(|_| ())
         }

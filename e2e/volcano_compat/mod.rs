@@ -53,14 +53,6 @@ const KNOWN: &[(&str, &str)] = &[
         "schedulingbase/job_scheduling.go: Schedule BestEffort Job",
         "fails: not diagnosed (best-effort pods towards a task's minimum, suspected)",
     ),
-    (
-        "jobseq/job_error_handling.go: job level LifecyclePolicy, Event: PodEvicted; Action: AbortJob",
-        "fails on main since the 2026-12-05 merges (passed on its branch); not diagnosed yet",
-    ),
-    (
-        "jobseq/job_error_handling.go: job level LifecyclePolicy, Event: PodFailed; Action: AbortJob and Task level lifecyclePolicy, Event : PodFailed; Action: RestartJob",
-        "fails on main since the 2026-12-05 merges (passed on its branch); not diagnosed yet",
-    ),
 ];
 
 fn known(upstream: &str) -> Option<&'static str> {
@@ -238,43 +230,80 @@ impl Ns<'_> {
     }
 
     /// Waits until the job has gone through `phases` in order, as upstream's `WaitJobPhases`
-    /// (which watches every update). Polling can miss a short phase, so a phase not seen is
-    /// accepted only when the job's `status.conditions` (one entry per phase, moved to the end
-    /// when it recurs) record it between the phases around it.
+    /// does: from a watch, which sees every status write (polling misses a phase that lasts a
+    /// few milliseconds). Phases the job passed before the watch started count when its
+    /// `status.conditions` (one entry per phase, in the order they last began) record them and
+    /// the phase the watch starts in is the last of them.
     pub fn wait_job_phases(&self, job: &str, phases: &[&str]) {
+        let what = format!("job {}/{job} through {phases:?}", self.name);
+        let deadline = std::time::Instant::now() + T;
         let mut next = 0;
-        self.c.wait_for(
-            &format!("job {}/{job} through {phases:?}", self.name),
-            T,
-            || {
-                let (ok, out, _) = self.try_kubectl(&["get", "vcjob", job, "-o", "json"], None);
-                let obj: Value = if ok {
-                    serde_json::from_str(&out).unwrap_or_default()
-                } else {
-                    Value::Null
+        let mut seen: Vec<String> = Vec::new();
+        let mut starts = 0;
+        // kubectl's watch of a missing object ends at once; restart it until the job exists.
+        while std::time::Instant::now() < deadline {
+            starts += 1;
+            let watch = self.c.kubectl_watch(&self.args(&[
+                "get",
+                "vcjob",
+                job,
+                "--watch",
+                "-o",
+                "jsonpath={.status.state.phase}{\"\\n\"}",
+            ]));
+            let mut first = true;
+            loop {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                let Ok(now) = watch.lines.recv_timeout(left) else {
+                    break;
                 };
-                let now = obj["status"]["state"]["phase"].as_str().unwrap_or_default();
-                let since = |phase: &str| -> Option<String> {
-                    obj["status"]["conditions"]
-                        .as_array()?
-                        .iter()
-                        .find(|c| c["status"] == phase)
-                        .and_then(|c| c["lastTransitionTime"].as_str())
-                        .map(str::to_owned)
-                };
-                if let Some(k) = phases[next..].iter().position(|p| *p == now) {
-                    let k = next + k;
-                    // Phases skipped between polls must be in the recorded history, in order.
-                    let skipped_recorded = (next..k).all(|j| {
-                        matches!((since(phases[j]), since(phases[j + 1])), (Some(a), Some(b)) if a <= b)
-                    });
-                    if k == next || skipped_recorded {
-                        next = k + 1;
-                    }
+                if std::mem::take(&mut first) && next < phases.len() && phases[next] != now {
+                    next = self.passed_before(job, phases, next, &now);
                 }
-                (next == phases.len()).then_some(())
-            },
+                if !now.is_empty() && seen.last() != Some(&now) {
+                    seen.push(now.clone());
+                }
+                if next < phases.len() && phases[next] == now {
+                    next += 1;
+                }
+                if next == phases.len() {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!(
+            "timed out after {T:?} waiting for {what}: phases seen {seen:?} ({starts} watches)\n--- basalt up log ---\n{}",
+            self.c.log()
         );
+    }
+
+    /// How many of `phases` (from `next`) the job passed before a watch that starts in `now`:
+    /// the longest run `phases[next..k]` that `status.conditions` records in order and whose
+    /// last phase is `now` (so the job is still in it); `next` when there is none.
+    fn passed_before(&self, job: &str, phases: &[&str], next: usize, now: &str) -> usize {
+        let (ok, out, _) = self.try_kubectl(&["get", "vcjob", job, "-o", "json"], None);
+        let obj: Value = if ok {
+            serde_json::from_str(&out).unwrap_or_default()
+        } else {
+            Value::Null
+        };
+        let history: Vec<&str> = obj["status"]["conditions"]
+            .as_array()
+            .map(|c| c.iter().filter_map(|c| c["status"].as_str()).collect())
+            .unwrap_or_default();
+        let mut best = next;
+        let mut at = 0;
+        for k in next..phases.len() {
+            let Some(i) = history[at..].iter().position(|h| *h == phases[k]) else {
+                break;
+            };
+            at += i + 1;
+            if phases[k] == now {
+                best = k;
+            }
+        }
+        best
     }
 
     /// The job's pods.

@@ -6,6 +6,7 @@
 //! before it touches anything), then PodGroup, plugin objects and pods.
 
 pub mod build;
+pub mod evictions;
 pub mod plugins;
 pub mod policy;
 pub mod reconcile;

@@ -24,6 +24,7 @@ use kube::runtime::{Controller, WatchStreamExt, reflector};
 use kube::{Resource, ResourceExt};
 use tracing::{info, warn};
 
+use super::evictions::Evictions;
 use super::state::{self, Observed, PodGroupAction, PodGroupView};
 use super::view::PodView;
 use super::{build, plugins, sshkey};
@@ -40,6 +41,8 @@ pub struct JobContext {
     pub ctx: Arc<Context>,
     /// Pods labelled `volcano.sh/job-name`.
     pub pods: Store<Pod>,
+    /// Pod deletions seen on the watch that no reconcile has planned with yet.
+    pub evictions: Arc<Evictions>,
 }
 
 /// Runs the Job controller until `shutdown`.
@@ -47,11 +50,22 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     let client = ctx.client.clone();
     let (reader, writer) = reflector::store();
     let pod_watch = watcher::Config::default().labels(labels::JOB_NAME);
+    let evictions = Arc::new(Evictions::default());
+    let seen = evictions.clone();
     let pods = reflector(writer, watcher(Api::<Pod>::all(client.clone()), pod_watch))
         .default_backoff()
+        .inspect(move |event| {
+            if let Ok(event) = event {
+                seen.observe(event);
+            }
+        })
         .touched_objects();
     let concurrency = ctx.config.concurrency;
-    let cx = Arc::new(JobContext { ctx, pods: reader });
+    let cx = Arc::new(JobContext {
+        ctx,
+        pods: reader,
+        evictions,
+    });
     Controller::new(Api::<Job>::all(client), watcher::Config::default())
         .owns_stream(pods)
         // Pods are created once the scheduler admits the PodGroup: its phase changes wake the job.
@@ -77,7 +91,7 @@ pub async fn reconcile(job: Arc<Job>, cx: Arc<JobContext>) -> Result<Action> {
     }
     let ns = job.namespace().unwrap_or_default();
     let name = job.name_any();
-    let pods: Vec<Pod> = cx
+    let mut pods: Vec<Pod> = cx
         .pods
         .state()
         .iter()
@@ -87,7 +101,25 @@ pub async fn reconcile(job: Arc<Job>, cx: Arc<JobContext>) -> Result<Action> {
         })
         .map(|p| (**p).clone())
         .collect();
-    let result = sync(&cx.ctx, &ns, &name, pods, None).await;
+    // Pods whose deletion the watch reported but the cache no longer holds: their last state.
+    let ghosts: Vec<Pod> = cx
+        .evictions
+        .ghosts(&ns, &name)
+        .into_iter()
+        .filter(|g| !pods.iter().any(|p| p.uid() == g.uid()))
+        .collect();
+    let had_ghosts = !ghosts.is_empty();
+    pods.extend(ghosts);
+    let result = sync(&cx.ctx, &ns, &name, pods, None, Some(&cx.evictions))
+        .await
+        // Look again soon: a pod that was only a ghost may need recreating.
+        .map(|a| {
+            if had_ghosts {
+                Action::requeue(Duration::from_millis(200))
+            } else {
+                a
+            }
+        });
     cx.ctx.metrics.reconciled(COMPONENT, result.is_ok());
     result
 }
@@ -106,13 +138,15 @@ fn error_policy(job: Arc<Job>, error: &Error, cx: Arc<JobContext>) -> Action {
 }
 
 /// Plans and executes one step of a Job; `command` is an action from a Command object.
-/// `pods` are the job's pods as known to the caller (cache or list).
+/// `pods` are the job's pods as known to the caller (cache or list); `evictions`, when given,
+/// learns which recorded deletions this step planned with and which deletions it made itself.
 pub async fn sync(
     ctx: &Context,
     ns: &str,
     name: &str,
     pods: Vec<Pod>,
     command: Option<JobAction>,
+    evictions: Option<&Evictions>,
 ) -> Result<Action> {
     let client = ctx.client.clone();
     let jobs: Api<Job> = Api::namespaced(client.clone(), ns);
@@ -122,9 +156,15 @@ pub async fn sync(
         .await
         .map_err(|e| Error::kube("get", "Job", &key, e))?
     else {
+        if let Some(e) = evictions {
+            e.forget_job(ns, name);
+        }
         return Ok(Action::await_change());
     };
     if job.metadata.deletion_timestamp.is_some() {
+        if let Some(e) = evictions {
+            e.forget_job(ns, name);
+        }
         return Ok(Action::await_change());
     }
     let uid = job.uid().unwrap_or_default();
@@ -181,6 +221,10 @@ pub async fn sync(
             Err(e) => return Err(Error::kube("replace status of", "Job", &key, e)),
         }
     }
+    // The plan that saw the recorded evictions is committed (or needed no write).
+    if let Some(e) = evictions {
+        e.consumed(ns, name, &pods);
+    }
     // Execute against the job as just written: pods carry the new version and retry count.
     let mut job = job;
     job.status = Some(plan.status.clone());
@@ -202,6 +246,14 @@ pub async fn sync(
 
     let pod_api: Api<Pod> = Api::namespaced(client.clone(), ns);
     let doomed: Vec<String> = plan.delete_pods.iter().cloned().collect();
+    if let Some(e) = evictions {
+        for pod in pods
+            .iter()
+            .filter(|p| plan.delete_pods.contains(&p.name_any()))
+        {
+            e.own_delete(pod);
+        }
+    }
     run_all(doomed.into_iter().map(|p| delete_pod(pod_api.clone(), p))).await?;
     let new_pods: Vec<Pod> = plan
         .create_pods
