@@ -178,13 +178,17 @@ hold team-x Running 1 1 0 1 0 0 0 AGE",
         serde_json::from_str(&ok(&c, &["job", "list", "-o", "json"])).expect("JSON");
     assert_eq!(json.as_array().map(Vec::len), Some(4), "{json}");
 
+    // Placement answers come from the scheduler's own dry-run session; each suggestion is one
+    // a what-if session confirmed.
     let why = ok(&c, &["why", "gang"]);
+    // 32 GPUs for the gang, 30 idle: enqueue does not admit it, and only `hold` ending would.
     assert!(
-        why.contains("needs 8 nvidia.com/gpu on one node; largest free block is 6"),
+        why.contains("scheduler: pod group is not ready") && why.contains("nvidia.com/gpu 32"),
         "{why}"
     );
+    assert!(why.contains("would not admit the job's PodGroup"), "{why}");
     assert!(
-        why.contains("once 1 running pod(s) finish (hold-worker-0) in ~"),
+        why.contains("if job default/hold (1 pod(s) on nodes) finished or were deleted, a session would let this job start"),
         "{why}"
     );
     let why = ok(&c, &["why", "capped"]);
@@ -201,10 +205,13 @@ hold team-x Running 1 1 0 1 0 0 0 AGE",
     assert!(why.contains("`basalt queue open team-y`"), "{why}");
     let d: serde_json::Value =
         serde_json::from_str(&ok(&c, &["why", "closed", "-o", "json"])).expect("JSON");
-    assert_eq!(
-        d["causes"].as_array().map(Vec::len),
-        Some(1),
-        "only the queue holds it: {d}"
+    let causes = d["causes"].as_array().cloned().unwrap_or_default();
+    assert!(
+        !causes.is_empty()
+            && causes[0]
+                .as_str()
+                .is_some_and(|c| c.contains("team-y is Closed")),
+        "the closed queue is named first: {d}"
     );
 
     // `hold` takes 2 of one node's 8 GPUs: 6 fragmented, 24 idle; pending demand by size.
@@ -233,4 +240,33 @@ hold team-x Running 1 1 0 1 0 0 0 AGE",
     });
     let (success, _, err) = basalt(&c, &["why", "nope"]);
     assert!(!success && err.contains("basalt job list"), "{err}");
+}
+
+/// The issue's case: one 8-GPU node whose GPUs an exclusive job holds, and a vGPU job (4 × 4 GiB
+/// / 25 %) that waits. `why` must agree with the scheduler (no card has room, on one node) and
+/// name the job whose end would let it run.
+#[test]
+fn why_agrees_with_the_scheduler_on_cards_held_by_an_exclusive_job() {
+    let c = Cluster::start(&["--no-webhooks", "--nodes", "1", "--gpus-per-node", "8"]);
+    c.apply(&job("hold", "default", 1, 8, "10m"));
+    wait_job(&c, "hold", "Running");
+    c.apply(include_str!("../examples/02-vgpu-inference-job.yaml"));
+    c.wait_for("the vGPU job's PodGroup", T, || {
+        let pgs = c.get_json(&["podgroups"]);
+        (pgs["items"].as_array().map_or(0, Vec::len) == 2).then_some(())
+    });
+    let why = ok(&c, &["why", "inference-service"]);
+    assert!(!why.contains("nothing blocks it"), "{why}");
+    assert!(why.contains("scheduler: "), "{why}");
+    assert!(!why.contains("4 nodes"), "one node only: {why}");
+    assert!(
+        why.contains("if job default/hold (1 pod(s) on nodes) finished or were deleted"),
+        "{why}"
+    );
+    let d: serde_json::Value =
+        serde_json::from_str(&ok(&c, &["why", "inference-service", "-o", "json"])).expect("JSON");
+    assert!(
+        d["session"].as_array().is_some_and(|s| !s.is_empty()),
+        "{d}"
+    );
 }

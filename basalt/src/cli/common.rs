@@ -1,12 +1,11 @@
 //! Shared pieces of the operator CLI: connection flags (`--kubeconfig`, `-n`, `-A`, `-o`), the
 //! API client, kubectl-style aligned tables, ages, and resource/GPU arithmetic on live objects.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, ResourceExt};
@@ -281,30 +280,6 @@ pub fn fractional_gpus(pod: &Pod) -> f64 {
     } else {
         cards.iter().map(|(_, c)| *c as f64 / 100.0).sum()
     }
-}
-
-/// Per-node free resources: allocatable minus what bound, unfinished pods request.
-pub fn free_by_node(nodes: &[Node], pods: &[Pod]) -> BTreeMap<String, (Resources, Resources)> {
-    let mut out: BTreeMap<String, (Resources, Resources)> = BTreeMap::new();
-    for n in nodes {
-        let alloc = controllers::resources::parse_list(
-            n.status.as_ref().and_then(|s| s.allocatable.as_ref()),
-        );
-        out.insert(n.name_any(), (alloc.clone(), alloc));
-    }
-    for p in pods.iter().filter(|p| holds_node(p)) {
-        let node = p
-            .spec
-            .as_ref()
-            .and_then(|s| s.node_name.clone())
-            .unwrap_or_default();
-        if let Some((_, free)) = out.get_mut(&node) {
-            for (k, v) in requests(p).iter() {
-                free.set(k, free.get(k) - v);
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ pub mod job;
 pub mod placement;
 pub mod queue;
 pub mod report;
+pub mod session;
 pub mod why;
 
 use std::path::PathBuf;
@@ -45,6 +46,15 @@ pub struct ReportArgs {
 pub struct WhyArgs {
     /// Volcano Job name (in `-n` namespace).
     job: String,
+    /// The scheduler configuration (Volcano's YAML) the dry-run session uses: pass the file your
+    /// scheduler runs with (`basalt up --scheduler-config`, the chart's `<release>-scheduler`
+    /// ConfigMap); Basalt's built-in default without it.
+    #[arg(long, value_name = "FILE")]
+    scheduler_config: Option<PathBuf>,
+    /// Scheduler names whose pods Basalt schedules (repeatable; `basalt up` also schedules
+    /// `default-scheduler`).
+    #[arg(long = "scheduler-name", value_name = "NAME", default_values_t = ["volcano".to_owned(), "basalt".to_owned()])]
+    scheduler_names: Vec<String>,
     #[command(flatten)]
     conn: Conn,
 }
@@ -80,7 +90,12 @@ pub fn run_report(args: ReportArgs) -> anyhow::Result<()> {
 
 /// Runs `basalt why`.
 pub fn run_why(args: WhyArgs) -> anyhow::Result<()> {
-    runtime()?.block_on(why::run(&args.conn, &args.job))
+    runtime()?.block_on(why::run(
+        &args.conn,
+        &args.job,
+        args.scheduler_config.as_deref(),
+        &args.scheduler_names,
+    ))
 }
 
 /// Makes `DIR/kubectl-basalt` a symlink to this binary.

@@ -1,6 +1,8 @@
-//! `basalt why JOB`: why a job is pending and what would unblock it, from the live state (Queue
-//! state and capability, free capacity per node) and what the scheduler last published (PodGroup
-//! conditions, `PodScheduled=False` messages, `FailedScheduling` events).
+//! `basalt why JOB`: why a job is pending and what would unblock it. Placement answers come from
+//! the scheduler itself: a dry-run session of `scheduler_core` on a snapshot built by the
+//! scheduler loop's own builder (`cli::session`), and what-if sessions that confirm each
+//! suggestion. Queue facts (state, capability, jobs ahead) and what the scheduler last published
+//! (PodGroup conditions, `PodScheduled=False` messages, `FailedScheduling` events) complete it.
 
 use anyhow::Context as _;
 use crds::job::Job;
@@ -14,7 +16,7 @@ use scheduler_core::quantity::format_resource_amount;
 use serde::Serialize;
 
 use super::common::{self, Conn};
-use super::placement;
+use super::{placement, session};
 
 /// Everything `why` found, in the order it prints it.
 #[derive(Debug, Default, Serialize)]
@@ -35,6 +37,10 @@ pub struct Diagnosis {
     pub unblock: Vec<String>,
     /// Whether preemption or reclaim was considered.
     pub preemption: String,
+    /// What a dry-run scheduling session on the live state decides for the job.
+    pub session: Vec<String>,
+    /// The scheduler configuration the dry run used.
+    pub session_config: String,
     /// The scheduler's latest published explanation.
     pub scheduler_says: Option<String>,
 }
@@ -47,10 +53,6 @@ pub struct Inputs<'a> {
     pub podgroup: Option<&'a PodGroup>,
     /// Its queue, if it exists.
     pub queue: Option<&'a Queue>,
-    /// Every Queue.
-    pub queues: &'a [Queue],
-    /// Every node.
-    pub nodes: &'a [Node],
     /// Every pod.
     pub pods: &'a [Pod],
     /// Every PodGroup.
@@ -59,10 +61,42 @@ pub struct Inputs<'a> {
     pub events: &'a [Event],
     /// Now, seconds since the epoch.
     pub now: i64,
+    /// The dry-run session's findings (`None`: the job has no PodGroup yet).
+    pub session: Option<&'a Findings>,
+}
+
+/// What the dry-run and what-if sessions found for the job.
+#[derive(Debug, Default)]
+pub struct Findings {
+    /// The session's verdict.
+    pub verdict: session::Verdict,
+    /// Confirmed unblockers.
+    pub unblock: Vec<String>,
+    /// Which configuration the sessions ran with.
+    pub config: String,
 }
 
 /// Runs `basalt why`.
-pub async fn run(conn: &Conn, name: &str) -> anyhow::Result<()> {
+pub async fn run(
+    conn: &Conn,
+    name: &str,
+    config: Option<&std::path::Path>,
+    scheduler_names: &[String],
+) -> anyhow::Result<()> {
+    let (config_text, config_name) = match config {
+        Some(p) => (
+            std::fs::read_to_string(p)
+                .with_context(|| format!("reading --scheduler-config {}", p.display()))?,
+            p.display().to_string(),
+        ),
+        None => (
+            controllers::scheduler::config::DEFAULT_CONFIG.to_owned(),
+            "Basalt's built-in default (pass --scheduler-config FILE to use your scheduler's)"
+                .to_owned(),
+        ),
+    };
+    let scheduler = scheduler_core::Scheduler::from_yaml(&config_text)
+        .map_err(|e| anyhow::anyhow!("scheduler configuration {config_name}: {e}"))?;
     let (client, ns) = conn.connect().await?;
     let job = super::job::get(&Api::namespaced(client.clone(), &ns), &ns, name).await?;
     let queue_name = job.spec.queue.clone().unwrap_or_else(|| "default".into());
@@ -75,16 +109,37 @@ pub async fn run(conn: &Conn, name: &str) -> anyhow::Result<()> {
     let podgroup = podgroups
         .iter()
         .find(|p| p.name_any() == pg_name && p.namespace().as_deref() == Some(&ns));
+    let findings = match podgroup {
+        Some(_) => {
+            let now_ms = (common::now_secs().max(0) as u64).saturating_mul(1000);
+            let snap =
+                session::snapshot(&pods, &nodes, &podgroups, &queues, scheduler_names, now_ms);
+            let id = scheduler_core::JobId::new(format!("{ns}/{pg_name}"));
+            let verdict = session::verdict(&snap, &scheduler, &id)?;
+            let unblock = if verdict.placed() || !verdict.waits() {
+                Vec::new()
+            } else {
+                session::unblockers(&snap, &scheduler, &id, |other| {
+                    job_of_podgroup(&podgroups, other)
+                })
+            };
+            Some(Findings {
+                verdict,
+                unblock,
+                config: config_name,
+            })
+        }
+        None => None,
+    };
     let d = diagnose(&Inputs {
         job: &job,
         podgroup,
         queue: queues.iter().find(|q| q.name_any() == queue_name),
-        queues: &queues,
-        nodes: &nodes,
         pods: &pods,
         podgroups: &podgroups,
         events: &events,
         now: common::now_secs(),
+        session: findings.as_ref(),
     });
     if !common::print_structured(conn.output, &d)? {
         crate::write_stdout(&render(&d))?;
@@ -118,6 +173,12 @@ pub fn render(d: &Diagnosis) -> String {
         }
     };
     section("Why it is pending", &d.causes);
+    if !d.session.is_empty() {
+        section(
+            &format!("Scheduler dry run (config: {})", d.session_config),
+            &d.session,
+        );
+    }
     section("Queue", &d.queue_position);
     section("What would unblock it", &d.unblock);
     out.push_str(&format!("\nPreemption: {}\n", d.preemption));
@@ -129,6 +190,23 @@ pub fn render(d: &Diagnosis) -> String {
 
 fn fmt_amount(resource: &str, v: i64) -> String {
     format!("{} {resource}", format_resource_amount(resource, v))
+}
+
+/// `namespace/job` for a PodGroup id `namespace/podgroup` (the PodGroup's owner), else the id.
+fn job_of_podgroup(podgroups: &[PodGroup], id: &scheduler_core::JobId) -> String {
+    let id = id.to_string();
+    podgroups
+        .iter()
+        .find(|g| format!("{}/{}", g.namespace().unwrap_or_default(), g.name_any()) == id)
+        .and_then(|g| {
+            let owner = g.owner_references().first()?;
+            Some(format!(
+                "{}/{}",
+                g.namespace().unwrap_or_default(),
+                owner.name
+            ))
+        })
+        .unwrap_or(id)
 }
 
 /// The queue of a pod's PodGroup.
@@ -175,7 +253,6 @@ pub fn diagnose(i: &Inputs<'_>) -> Diagnosis {
     } else {
         placement::unplaced_demand(job, &mine)
     };
-    let placed = mine.iter().filter(|p| common::holds_node(p)).count();
     let mut d = Diagnosis {
         job: format!("{ns}/{name}"),
         phase: phase.clone(),
@@ -289,23 +366,55 @@ pub fn diagnose(i: &Inputs<'_>) -> Diagnosis {
             ahead.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
         )
     });
-    // Placement: can the unplaced pods (the gang's remainder) fit the free capacity?
-    let min = job.spec.min_available.unwrap_or(0).max(0) as usize;
-    let fit = placement::fit(i.nodes, i.pods, &demand);
-    if !demand.is_empty() && placed + fit.placed < min.max(placed + 1) {
-        for s in &fit.shortfalls {
-            d.causes.push(s.clone());
+    // Placement: the scheduler's own dry-run session decides, and what-if sessions confirm
+    // what would unblock the job (no second placement model).
+    if let Some(f) = i.session {
+        d.session_config = f.config.clone();
+        let v = &f.verdict;
+        if !v.waits() {
+            d.session
+                .push("no pod of the job waits for a node in the scheduler's view".into());
+        } else if v.awaiting_admission && v.placed() {
+            d.session.push(
+                "a session now would admit the job's PodGroup (enqueue → Inqueue): its pods are created and placed next".into(),
+            );
+        } else if v.placed() {
+            d.session.push(format!(
+                "a session now would place {} of the {} waiting pod(s): the job is not blocked, the next session should bind it",
+                v.binds, v.waiting
+            ));
+        } else {
+            d.session.push(if v.awaiting_admission {
+                "a session now would not admit the job's PodGroup (enqueue): its pods are not created until it is admitted".to_owned()
+            } else {
+                format!(
+                    "a session now would place {} of the {} waiting pod(s)",
+                    v.binds, v.waiting
+                )
+            });
+            if v.explanation.is_none() {
+                for m in &v.unschedulable {
+                    d.causes.push(format!("scheduler: {m}"));
+                }
+            }
+            if let Some(x) = &v.explanation {
+                d.causes.push(format!("scheduler: {}", x.summary));
+                if let Some(task) = &x.task {
+                    let noun = if x.nodes == 1 { "node" } else { "nodes" };
+                    d.causes
+                        .push(format!("for pod {task}: 0 of {} {noun} fit", x.nodes));
+                }
+                for r in &x.reasons {
+                    d.causes.push(format!("  {r}"));
+                }
+            }
+            d.unblock.extend(f.unblock.iter().cloned());
+            if f.unblock.is_empty() {
+                d.unblock.push(
+                    "no single job finishing and no capability change lets a session place it now; see the reasons above".into(),
+                );
+            }
         }
-        if let Some(u) = &fit.largest_unplaced {
-            d.unblock
-                .push(placement::node_frees(&fit.free_after, i.pods, u, i.now));
-        }
-        d.unblock.extend(placement::reclaim_candidates(
-            i.queues,
-            i.pods,
-            i.podgroups,
-            &queue_name,
-        ));
     }
     if d.causes.is_empty() {
         d.causes.push(if phase == "Aborted" {
@@ -314,8 +423,12 @@ pub fn diagnose(i: &Inputs<'_>) -> Diagnosis {
             format!("nothing is pending: the job is {phase}")
         } else if demand.is_empty() {
             format!("nothing is pending: every pod of the job is placed (phase {phase})")
+        } else if i.session.is_none() {
+            "the job has no PodGroup yet: the Job controller creates it (is `basalt controller` running?)".into()
+        } else if i.session.is_some_and(|f| f.verdict.placed()) {
+            "the scheduler's dry-run session places it: nothing blocks it".into()
         } else {
-            "no blocker found in the live state (queue open, under capability, capacity free); the next scheduling session should place it — see the scheduler's explanation below".into()
+            "the scheduler's dry-run session does not place it and gave no reason (see its dry run below)".into()
         });
     }
     // What the scheduler published.

@@ -23,7 +23,8 @@ pub fn factory(_: &Arguments) -> Result<Box<dyn Plugin>, ConfigError> {
 }
 
 /// `N/M tasks in gang unschedulable: 3 Insufficient nvidia.com/gpu, 1 Too many pods`, where N is
-/// the number of tasks that found no node and M the job's task count; reasons by count. Without
+/// the number of tasks that found no node and M the job's task count; reasons by count of tasks
+/// (`2 tasks: node(s) had untolerated taint {gpu: true}` for node-worded reasons). Without
 /// `gang` (the job is ready, some extra tasks did not fit) it reads `N/M tasks unschedulable: …`.
 pub fn unschedulable_summary(
     st: &State<'_>,
@@ -33,7 +34,16 @@ pub fn unschedulable_summary(
 ) -> String {
     let mut reasons: Vec<(&String, &u32)> = why.reasons.iter().collect();
     reasons.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
-    let hist: Vec<String> = reasons.iter().map(|(r, n)| format!("{n} {r}")).collect();
+    // The counts are of tasks; a Kubernetes-style reason that begins with "node(s)" would read
+    // as a node count ("4 node(s) had …" on a one-node cluster), so it says "tasks" explicitly.
+    let hist: Vec<String> = reasons
+        .iter()
+        .map(|(r, n)| match (r.starts_with("node(s) "), **n) {
+            (true, 1) => format!("1 task: {r}"),
+            (true, n) => format!("{n} tasks: {r}"),
+            (false, n) => format!("{n} {r}"),
+        })
+        .collect();
     let total = st.jobs[job.ix()].tasks.len();
     let what = if gang { "tasks in gang" } else { "tasks" };
     format!(
@@ -383,6 +393,19 @@ mod tests {
             assert_eq!(
                 unschedulable_summary(st, job_ix(st, "g"), &why, true),
                 "3/4 tasks in gang unschedulable: 3 Insufficient nvidia.com/gpu, 1 Too many pods"
+            );
+            // Node-worded reasons say they count tasks (issue 20: "4 node(s)" on one node).
+            let why = Unschedulable {
+                failed_tasks: 4,
+                reasons: [(
+                    "node(s) had no GPU card with enough free memory and cores".to_owned(),
+                    4,
+                )]
+                .into(),
+            };
+            assert_eq!(
+                unschedulable_summary(st, job_ix(st, "g"), &why, true),
+                "4/4 tasks in gang unschedulable: 4 tasks: node(s) had no GPU card with enough free memory and cores"
             );
         });
     }

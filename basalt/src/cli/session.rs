@@ -1,0 +1,319 @@
+//! The scheduler's own session, run as a dry run for `basalt why`: the live objects go through
+//! the same snapshot builder the scheduler loop uses (`controllers::scheduler::snapshot`), then
+//! through `scheduler_core::run_session` with the scheduler configuration, and nothing is
+//! written. What-if questions ("if job X finished", "if the queue had no capability limit") are
+//! answered by running the session again on a changed copy of the snapshot: only suggestions a
+//! session confirms are returned.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crds::podgroup::PodGroup;
+use crds::queue::Queue;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use scheduler_core::quantity::format_resource_amount;
+use scheduler_core::{Effect, Explanation, JobId, Scheduler, Snapshot, TaskStatus};
+
+/// How many other jobs a `why` tries finishing (the ones holding most of what the job needs).
+const WHAT_IF_JOBS: usize = 8;
+
+/// Builds the scheduler loop's snapshot from listed objects, at `now_ms`.
+pub fn snapshot(
+    pods: &[Pod],
+    nodes: &[Node],
+    podgroups: &[PodGroup],
+    queues: &[Queue],
+    scheduler_names: &[String],
+    now_ms: u64,
+) -> Snapshot {
+    let pods: Vec<&Pod> = pods.iter().collect();
+    let nodes: Vec<&Node> = nodes.iter().collect();
+    let podgroups: Vec<&PodGroup> = podgroups.iter().collect();
+    let queues: Vec<&Queue> = queues.iter().collect();
+    let in_flight = BTreeMap::new();
+    let inputs = controllers::scheduler::snapshot::Inputs {
+        pods: &pods,
+        nodes: &nodes,
+        podgroups: &podgroups,
+        queues: &queues,
+        in_flight: &in_flight,
+    };
+    controllers::scheduler::snapshot::build_at(&inputs, now_ms, |name| {
+        let name = name.unwrap_or("default-scheduler");
+        scheduler_names.iter().any(|n| n == name)
+    })
+}
+
+/// What one session decided for one job.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Verdict {
+    /// The PodGroup was not admitted before the session (phase Pending: its pods are created
+    /// only once enqueue admits it).
+    pub awaiting_admission: bool,
+    /// The session admits it (enqueue moves it to Inqueue).
+    pub admitted: bool,
+    /// Pods of the job the session binds.
+    pub binds: usize,
+    /// Pods of the job waiting for a node before the session.
+    pub waiting: usize,
+    /// Pods of other jobs the session evicts (preempt/reclaim on its behalf or others').
+    pub evictions: usize,
+    /// The session's explanation for the job, if it left the job (partly) unplaced.
+    pub explanation: Option<Explanation>,
+    /// Messages of the `Unschedulable` conditions the session sets on the PodGroup (enqueue's
+    /// reason for not admitting it, the gang's for not placing it).
+    pub unschedulable: Vec<String>,
+}
+
+impl Verdict {
+    /// Every waiting pod of the job is placed (or, for a gang, enough to start: the session
+    /// binds a gang only whole, so any bind means the gang is ready).
+    pub fn placed(&self) -> bool {
+        if self.awaiting_admission {
+            return self.admitted;
+        }
+        self.waiting > 0 && self.binds > 0 && self.explanation.is_none()
+            || self.waiting > 0 && self.binds >= self.waiting
+    }
+
+    /// Something of the job waits for the scheduler (admission or a node).
+    pub fn waits(&self) -> bool {
+        self.awaiting_admission || self.waiting > 0
+    }
+}
+
+/// Runs one session and reads what it decided for `job`.
+pub fn verdict(snap: &Snapshot, scheduler: &Scheduler, job: &JobId) -> anyhow::Result<Verdict> {
+    let result = scheduler_core::run_session(snap, scheduler)
+        .map_err(|e| anyhow::anyhow!("the scheduling session refused the snapshot: {e}"))?;
+    let waiting = snap
+        .tasks
+        .values()
+        .filter(|t| &t.job == job && t.status == TaskStatus::Pending)
+        .count();
+    let mut v = Verdict {
+        waiting,
+        awaiting_admission: snap
+            .jobs
+            .get(job)
+            .is_some_and(|j| j.phase == scheduler_core::JobPhase::Pending),
+        ..Default::default()
+    };
+    for effect in result.effects {
+        match effect {
+            Effect::Bind { task, .. } if snap.tasks.get(&task).is_some_and(|t| &t.job == job) => {
+                v.binds += 1;
+            }
+            Effect::Evict { .. } => v.evictions += 1,
+            Effect::PodGroupStatus {
+                job: j,
+                phase,
+                conditions,
+            } if &j == job => {
+                v.admitted = phase != scheduler_core::JobPhase::Pending;
+                v.unschedulable = conditions
+                    .into_iter()
+                    .filter(|c| c.kind == "Unschedulable" && c.status)
+                    .map(|c| c.message)
+                    .collect();
+            }
+            Effect::Explanation(x) if &x.job == job => v.explanation = Some(x),
+            _ => {}
+        }
+    }
+    Ok(v)
+}
+
+/// Jobs (other than `job`) whose tasks hold nodes, most of `job`'s scarcest demand first.
+fn holders(snap: &Snapshot, job: &JobId) -> Vec<JobId> {
+    let mut need = scheduler_core::Resources::new();
+    for t in snap
+        .tasks
+        .values()
+        .filter(|t| &t.job == job && t.status == TaskStatus::Pending)
+    {
+        need.add(&t.requests);
+    }
+    // A PodGroup not admitted yet has no pods: its minResources is what it needs.
+    if let Some(min) = snap.jobs.get(job).and_then(|j| j.min_resources.as_ref()) {
+        for (res, amount) in min.iter() {
+            if need.get(res) < amount {
+                need.set(res, amount);
+            }
+        }
+    }
+    // GPU demand of any kind (whole cards, vGPU memory or cores) is met by freeing any GPU
+    // resource: an exclusive pod's `nvidia.com/gpu` holds the cards a vGPU pod needs.
+    let needs_gpu = need.iter().any(|(r, a)| a > 0 && r.contains("gpu"));
+    let mut held: BTreeMap<JobId, i64> = BTreeMap::new();
+    for t in snap.tasks.values() {
+        if &t.job == job || t.node.is_none() {
+            continue;
+        }
+        // Weigh by the resources the waiting job needs (GPUs dominate: any GPU counts 1000×).
+        let mut w = 0i64;
+        for (res, amount) in t.requests.iter() {
+            if need.get(res) > 0 || needs_gpu && res.contains("gpu") {
+                let scale = if res.contains("gpu") { 1000 } else { 1 };
+                w = w.saturating_add(amount.saturating_mul(scale));
+            }
+        }
+        if w > 0 {
+            *held.entry(t.job.clone()).or_default() += w;
+        }
+    }
+    let mut v: Vec<(JobId, i64)> = held.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    v.into_iter().map(|(j, _)| j).collect()
+}
+
+/// The snapshot with `other`'s tasks gone (as if it finished).
+fn without_job(snap: &Snapshot, other: &JobId) -> Snapshot {
+    let mut s = snap.clone();
+    s.tasks.retain(|_, t| &t.job != other);
+    s.jobs.remove(other);
+    s.reservations.remove(other);
+    s
+}
+
+/// What-if sessions on `snap` for `job`: each returned line was confirmed by a session in which
+/// the job is placed.
+/// `name` turns a PodGroup id into what users call the job (its Volcano Job, when it has one).
+pub fn unblockers(
+    snap: &Snapshot,
+    scheduler: &Scheduler,
+    job: &JobId,
+    name: impl Fn(&JobId) -> String,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let Some(me) = snap.jobs.get(job) else {
+        return out;
+    };
+    // One job finishing.
+    let mut tried = BTreeSet::new();
+    for other in holders(snap, job).into_iter().take(WHAT_IF_JOBS) {
+        tried.insert(other.clone());
+        if let Ok(v) = verdict(&without_job(snap, &other), scheduler, job)
+            && v.placed()
+        {
+            let pods = snap.tasks.values().filter(|t| t.job == other).count();
+            out.push(format!(
+                "if job {} ({pods} pod(s) on nodes) finished or were deleted, a session would let this job start (checked by a dry-run session)",
+                name(&other)
+            ));
+        }
+    }
+    // The queue without its capability limit.
+    if let Some(q) = snap.queues.get(&me.queue)
+        && let Some(cap) = &q.capability
+    {
+        let mut s = snap.clone();
+        if let Some(q) = s.queues.get_mut(&me.queue) {
+            q.capability = None;
+        }
+        if let Ok(v) = verdict(&s, scheduler, job)
+            && v.placed()
+        {
+            let limits: Vec<String> = cap
+                .iter()
+                .map(|(r, a)| format!("{r}={}", format_resource_amount(r, a)))
+                .collect();
+            out.push(format!(
+                "if queue {} had no capability limit (today {}), a session would let this job start (checked by a dry-run session)",
+                me.queue,
+                limits.join(", ")
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scheduler_core::{NodeId, Resources, Task};
+
+    fn gpus(n: i64) -> Resources {
+        let mut r = Resources::new();
+        r.set("nvidia.com/gpu", n);
+        r.set("cpu", 1000);
+        r
+    }
+
+    /// One 8-GPU node held by job `ns/holder`, a waiting 4-GPU job `ns/waiter`.
+    fn cluster() -> Snapshot {
+        let mut s = Snapshot::default();
+        let mut alloc = gpus(8);
+        alloc.set("cpu", 64_000);
+        s.nodes.insert(
+            NodeId::new("n1"),
+            scheduler_core::model::Node {
+                allocatable: alloc,
+                ..Default::default()
+            },
+        );
+        s.queues
+            .insert("default".into(), scheduler_core::model::Queue::open());
+        for (job, n) in [("ns/holder", 1), ("ns/waiter", 1)] {
+            let mut j = scheduler_core::model::Job::new("default", n);
+            j.phase = if job == "ns/holder" {
+                scheduler_core::JobPhase::Running
+            } else {
+                scheduler_core::JobPhase::Inqueue
+            };
+            s.jobs.insert(JobId::new(job), j);
+        }
+        let mut held = Task::pending("ns/holder", gpus(8));
+        held.status = TaskStatus::Running;
+        held.node = Some(NodeId::new("n1"));
+        s.tasks.insert("ns/holder-0".into(), held);
+        s.tasks
+            .insert("ns/waiter-0".into(), Task::pending("ns/waiter", gpus(4)));
+        s
+    }
+
+    fn scheduler() -> Scheduler {
+        Scheduler::from_yaml(controllers::scheduler::config::DEFAULT_CONFIG)
+            .expect("default config")
+    }
+
+    #[test]
+    fn the_session_explains_a_blocked_job_and_confirms_what_frees_it() {
+        let s = cluster();
+        let sched = scheduler();
+        let waiter = JobId::new("ns/waiter");
+        let v = verdict(&s, &sched, &waiter).unwrap();
+        assert_eq!((v.binds, v.waiting), (0, 1));
+        assert!(!v.placed());
+        let x = v.explanation.expect("an explanation");
+        assert!(x.to_string().contains("nvidia.com/gpu"), "{x}");
+        let fixes = unblockers(&s, &sched, &waiter, |j| j.to_string());
+        assert_eq!(fixes.len(), 1, "{fixes:?}");
+        assert!(fixes[0].contains("ns/holder"), "{fixes:?}");
+    }
+
+    #[test]
+    fn a_podgroup_waiting_for_admission_is_admitted_once_the_holder_is_gone() {
+        let mut s = cluster();
+        let waiter = JobId::new("ns/waiter");
+        s.tasks.remove(&scheduler_core::TaskId::new("ns/waiter-0"));
+        if let Some(j) = s.jobs.get_mut(&waiter) {
+            j.phase = scheduler_core::JobPhase::Pending;
+            j.min_resources = Some(gpus(4));
+        }
+        let sched = scheduler();
+        let v = verdict(&s, &sched, &waiter).unwrap();
+        assert!(v.awaiting_admission && !v.admitted && !v.placed(), "{v:?}");
+        let fixes = unblockers(&s, &sched, &waiter, |j| j.to_string());
+        assert_eq!(fixes.len(), 1, "{fixes:?}");
+        assert!(fixes[0].contains("ns/holder"), "{fixes:?}");
+    }
+
+    #[test]
+    fn a_job_that_fits_is_placed_by_the_dry_run() {
+        let mut s = cluster();
+        s.tasks.remove(&scheduler_core::TaskId::new("ns/holder-0"));
+        let v = verdict(&s, &scheduler(), &JobId::new("ns/waiter")).unwrap();
+        assert_eq!(v.binds, 1);
+        assert!(v.placed());
+    }
+}
