@@ -51,9 +51,9 @@ pub struct WhyArgs {
     /// ConfigMap); Basalt's built-in default without it.
     #[arg(long, value_name = "FILE")]
     scheduler_config: Option<PathBuf>,
-    /// Scheduler names whose pods Basalt schedules (repeatable; `basalt up` also schedules
-    /// `default-scheduler`).
-    #[arg(long = "scheduler-name", value_name = "NAME", default_values_t = ["volcano".to_owned(), "basalt".to_owned()])]
+    /// Another scheduler name whose pods Basalt schedules, besides `volcano` and `basalt`
+    /// (repeatable; `basalt up` also schedules `default-scheduler`).
+    #[arg(long = "scheduler-name", value_name = "NAME")]
     scheduler_names: Vec<String>,
     #[command(flatten)]
     conn: Conn,
@@ -94,7 +94,10 @@ pub fn run_why(args: WhyArgs) -> anyhow::Result<()> {
         &args.conn,
         &args.job,
         args.scheduler_config.as_deref(),
-        &args.scheduler_names,
+        &["volcano".to_owned(), "basalt".to_owned()]
+            .into_iter()
+            .chain(args.scheduler_names.iter().cloned())
+            .collect::<Vec<_>>(),
     ))
 }
 
