@@ -115,7 +115,6 @@ async fn reconcile(cmd: Arc<Command>, ctx: Arc<Context>) -> Result<Action> {
         CommandTarget::Queue(queue) => crate::queue::apply_command(&ctx, queue, action).await,
         CommandTarget::Ignore => Ok(()),
     };
-    ctx.metrics.reconciled(COMPONENT, result.is_ok());
     let reference = match &target {
         CommandTarget::Job(job) => ObjectReference {
             api_version: Some("batch.volcano.sh/v1alpha1".into()),
@@ -145,9 +144,8 @@ async fn reconcile(cmd: Arc<Command>, ctx: Arc<Context>) -> Result<Action> {
     Ok(Action::await_change())
 }
 
-fn error_policy(cmd: Arc<Command>, error: &Error, ctx: Arc<Context>) -> Action {
+fn error_policy(cmd: Arc<Command>, error: &Error, _ctx: Arc<Context>) -> Action {
     warn!(command = %cmd.name_any(), %error, "command reconcile failed");
-    ctx.metrics.reconciled(COMPONENT, false);
     Action::requeue(error.retry_after())
 }
 

@@ -35,7 +35,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 type PanicCounts = Arc<Mutex<HashMap<String, u32>>>;
 
 /// Wraps `reconcile` so that a panic is caught, logged, counted and turned into an error the
-/// controller retries with backoff.
+/// controller retries with backoff. It is also the one place that counts reconciles and their
+/// failures (`basalt_controller_reconciles_total`, `…_reconcile_errors_total`): once per call,
+/// whatever path failed.
 pub fn guarded<K, C, F, Fut>(
     component: &'static str,
     metrics: Arc<Metrics>,
@@ -63,6 +65,7 @@ where
                     if let Ok(mut c) = counts.lock() {
                         c.remove(&key);
                     }
+                    metrics.reconciled(component, result.is_ok());
                     result
                 }
                 Err(payload) => {
@@ -81,6 +84,7 @@ where
                         ?retry_after, "reconcile panicked; the controller goes on and retries"
                     );
                     metrics.panicked(component);
+                    metrics.reconciled(component, false);
                     Err(Error::ReconcilePanicked {
                         object: key,
                         message,
@@ -193,6 +197,16 @@ mod tests {
         let text = metrics.encode();
         assert!(
             text.contains("basalt_controller_reconcile_panics_total{controller=\"test\"} 3"),
+            "{text}"
+        );
+        // Every call counted once; each panic once as an error (issue 20: failures were
+        // counted twice, by the reconciler and its error policy).
+        assert!(
+            text.contains("basalt_controller_reconciles_total{controller=\"test\"} 4"),
+            "{text}"
+        );
+        assert!(
+            text.contains("basalt_controller_reconcile_errors_total{controller=\"test\"} 3"),
             "{text}"
         );
         assert_eq!(backoff(30), MAX_BACKOFF);

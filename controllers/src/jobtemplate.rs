@@ -91,13 +91,11 @@ async fn reconcile(template: Arc<JobTemplate>, ctx: Arc<Context>) -> Result<Acti
         Ok(())
     }
     .await;
-    ctx.metrics.reconciled(COMPONENT, result.is_ok());
     result.map(|()| Action::requeue(Duration::from_secs(300)))
 }
 
-fn error_policy(template: Arc<JobTemplate>, error: &Error, ctx: Arc<Context>) -> Action {
+fn error_policy(template: Arc<JobTemplate>, error: &Error, _ctx: Arc<Context>) -> Action {
     warn!(template = %template.name_any(), %error, "jobtemplate reconcile failed");
-    ctx.metrics.reconciled(COMPONENT, false);
     Action::requeue(error.retry_after())
 }
 

@@ -155,7 +155,6 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Context>) -> Result<Action> {
     match result {
         Err(e) if is_status(&e, 404) => Ok(Action::await_change()),
         other => {
-            ctx.metrics.reconciled(COMPONENT, other.is_ok());
             other.map_err(|e| Error::kube("annotate", "Pod", format!("{ns}/{}", pod.name_any()), e))
         }
     }
@@ -163,7 +162,6 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Context>) -> Result<Action> {
 
 fn error_policy(pod: Arc<Pod>, error: &Error, ctx: Arc<Context>) -> Action {
     warn!(pod = %pod.name_any(), %error, "podgroup reconcile failed");
-    ctx.metrics.reconciled(COMPONENT, false);
     let ctx = ctx.clone();
     let reference = pod.object_ref(&());
     let note = error.to_string();

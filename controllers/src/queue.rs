@@ -156,7 +156,6 @@ async fn reconcile(queue: Arc<Queue>, cx: Arc<QueueContext>) -> Result<Action> {
     let mut desired = counts(current.clone(), &phases);
     desired.state = Some(next_state(current.state, None, live));
     let result = write_status(&cx.ctx, &queue, &current, &desired).await;
-    cx.ctx.metrics.reconciled(COMPONENT, result.is_ok());
     result.map(|()| Action::requeue(Duration::from_secs(60)))
 }
 
@@ -221,7 +220,6 @@ pub async fn apply_command(ctx: &Context, name: &str, action: JobAction) -> Resu
 
 fn error_policy(queue: Arc<Queue>, error: &Error, cx: Arc<QueueContext>) -> Action {
     warn!(queue = %queue.name_any(), %error, "queue reconcile failed");
-    cx.ctx.metrics.reconciled(COMPONENT, false);
     let ctx = cx.ctx.clone();
     let reference = queue.object_ref(&());
     let note = error.to_string();

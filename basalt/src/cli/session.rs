@@ -229,6 +229,7 @@ pub fn unblockers(
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use scheduler_core::{NodeId, Resources, Task};
 

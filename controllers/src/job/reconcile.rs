@@ -110,7 +110,7 @@ pub async fn reconcile(job: Arc<Job>, cx: Arc<JobContext>) -> Result<Action> {
         .collect();
     let had_ghosts = !ghosts.is_empty();
     pods.extend(ghosts);
-    let result = sync(&cx.ctx, &ns, &name, pods, None, Some(&cx.evictions))
+    sync(&cx.ctx, &ns, &name, pods, None, Some(&cx.evictions))
         .await
         // Look again soon: a pod that was only a ghost may need recreating.
         .map(|a| {
@@ -119,14 +119,11 @@ pub async fn reconcile(job: Arc<Job>, cx: Arc<JobContext>) -> Result<Action> {
             } else {
                 a
             }
-        });
-    cx.ctx.metrics.reconciled(COMPONENT, result.is_ok());
-    result
+        })
 }
 
 fn error_policy(job: Arc<Job>, error: &Error, cx: Arc<JobContext>) -> Action {
     warn!(job = %job.name_any(), %error, "job reconcile failed");
-    cx.ctx.metrics.reconciled(COMPONENT, false);
     let ctx = cx.ctx.clone();
     let reference = job.object_ref(&());
     let note = error.to_string();

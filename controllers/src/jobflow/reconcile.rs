@@ -80,9 +80,7 @@ pub async fn reconcile(flow: Arc<JobFlow>, ctx: Arc<Context>) -> Result<Action> 
     if !ctx.is_leader() {
         return Ok(Action::requeue(Duration::from_secs(2)));
     }
-    let result = fresh_sync(&ctx, &flow).await;
-    ctx.metrics.reconciled(COMPONENT, result.is_ok());
-    result
+    fresh_sync(&ctx, &flow).await
 }
 
 /// Decides on the flow as the API server has it now: the watch cache can lag behind this
@@ -476,7 +474,6 @@ async fn write_status(
 
 fn error_policy(flow: Arc<JobFlow>, error: &Error, ctx: Arc<Context>) -> Action {
     warn!(flow = %flow.name_any(), %error, "jobflow reconcile failed");
-    ctx.metrics.reconciled(COMPONENT, false);
     if error.is_conflict() {
         return Action::requeue(Duration::from_millis(200));
     }

@@ -18,8 +18,6 @@ use super::RETRY_ROUND;
 use crate::context::Context;
 use crate::error::{Error, Result, is_status};
 
-const COMPONENT: &str = "jobflow";
-
 /// Bumps the flow's retry round: every failed step created in an earlier round gets one more
 /// attempt (what `basalt flow retry` and a `RetryJobFlow` Command do).
 pub async fn request_retry(client: &kube::Client, namespace: &str, name: &str) -> Result<u32> {
@@ -102,8 +100,7 @@ pub(super) async fn reconcile_command(cmd: Arc<Command>, ctx: Arc<Context>) -> R
     Ok(Action::await_change())
 }
 
-pub(super) fn command_error_policy(cmd: Arc<Command>, error: &Error, ctx: Arc<Context>) -> Action {
+pub(super) fn command_error_policy(cmd: Arc<Command>, error: &Error, _ctx: Arc<Context>) -> Action {
     warn!(command = %cmd.name_any(), %error, "RetryJobFlow command failed");
-    ctx.metrics.reconciled(COMPONENT, false);
     Action::requeue(error.retry_after())
 }
