@@ -539,4 +539,34 @@ mod tests {
             assert_eq!(failed(name), 0, "{name}");
         }
     }
+
+    #[test]
+    fn shipped_fgd_experiments_run_every_card_policy_on_the_paper_seeds() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/simulator");
+        for (file, seeds, target) in [
+            ("fgd-openb.yaml", (42..=51).collect::<Vec<u64>>(), 130.0),
+            ("fgd-openb-100.yaml", vec![42], 101.0),
+        ] {
+            let setup = crate::experiment::Setup::load(&root.join(file), &crate::repo_traces_dir())
+                .unwrap_or_else(|e| panic!("{file}: {e}"));
+            let spec = setup.spec.fgd.as_ref().expect("an fgd section");
+            assert_eq!(
+                (&spec.seeds, spec.target_percent),
+                (&seeds, target),
+                "{file}"
+            );
+            let mut names = setup.spec.policies.clone();
+            names.sort();
+            let mut paper: Vec<String> = CARD_POLICIES
+                .iter()
+                .filter(|p| **p != "spread")
+                .map(|p| (*p).to_owned())
+                .collect();
+            paper.sort();
+            assert_eq!(names, paper, "{file}");
+            for name in &setup.spec.policies {
+                card_policy(name, &Vec::new(), 42).unwrap_or_else(|e| panic!("{name}: {e}"));
+            }
+        }
+    }
 }
