@@ -55,11 +55,16 @@ fn main() {
         .collect();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/simulator");
     let traces = simulator::default_traces_dir();
+    // `-- fgd-100` runs the FGD experiment cut to 101 % arrived (fgd-openb-100.yaml).
     for (key, file) in [
         ("article", "article-benchmark.yaml"),
         ("w-synth", "w-synth-64.yaml"),
         ("fgd", "fgd-openb.yaml"),
+        ("fgd-100", "fgd-openb-100.yaml"),
     ] {
+        if filter.is_empty() && key == "fgd-100" {
+            continue;
+        }
         if !filter.is_empty() && !filter.iter().any(|f| f == key) {
             continue;
         }
@@ -71,7 +76,10 @@ fn main() {
             }
         };
         let t0 = std::time::Instant::now();
-        match run(&setup, &[], false) {
+        // BASALT_SIM_PROGRESS=1 prints per-run progress (the FGD experiment: one line per
+        // policy × seed with its result at 100 % arrived).
+        let progress = std::env::var_os("BASALT_SIM_PROGRESS").is_some();
+        match run(&setup, &[], progress) {
             Ok((report, timing)) => {
                 // BASALT_SIM_OUT=dir also writes each experiment's report into dir/<key>.
                 if let Ok(dir) = std::env::var("BASALT_SIM_OUT")

@@ -46,12 +46,26 @@ pub struct FgdSpec {
     pub seeds: Vec<u64>,
 }
 
-/// The deviceshare-only configuration for card policy `policy` (binpack, spread or fgd), every
+/// deviceshare's card policies (`deviceshare.SchedulePolicy`); the last five are the FGD paper's
+/// baselines.
+const CARD_POLICIES: [&str; 8] = [
+    "binpack",
+    "spread",
+    "fgd",
+    "random",
+    "dotprod",
+    "clustering",
+    "packing",
+    "bestfit",
+];
+
+/// The deviceshare-only configuration for card policy `name` (one of [`CARD_POLICIES`]), every
 /// node scored (`percentageNodesToFind: 100`, as the paper's `percentageOfNodesToScore: 100`);
-/// fgd gets the trace's typical tasks `m` as its M (`deviceshare.TypicalTasks`).
-fn card_policy(name: &str, m: &Typical) -> Result<Policy> {
+/// fgd gets the trace's typical tasks `m` as its M (`deviceshare.TypicalTasks`), random the run's
+/// `seed` (`deviceshare.RandomSeed`).
+fn card_policy(name: &str, m: &Typical, seed: u64) -> Result<Policy> {
     match name {
-        "binpack" | "spread" | "fgd" => {
+        _ if CARD_POLICIES.contains(&name) => {
             let typical = if name == "fgd" {
                 let list: Vec<serde_json::Value> = m
                     .iter()
@@ -69,6 +83,8 @@ fn card_policy(name: &str, m: &Typical) -> Result<Policy> {
                     "      deviceshare.TypicalTasks: {}\n",
                     serde_json::Value::Array(list)
                 )
+            } else if name == "random" {
+                format!("      deviceshare.RandomSeed: {seed}\n")
             } else {
                 String::new()
             };
@@ -128,8 +144,25 @@ pub struct FgdReport {
     /// Per policy: pods that failed (no node with CPU, memory and cards for them; mean over
     /// seeds).
     pub failed: BTreeMap<String, f64>,
+    /// Per policy: unallocated GPU % at 100 % arrived of each seed, in seed order.
+    pub at_100: BTreeMap<String, Vec<f64>>,
     /// The paper's unallocated GPU % at 100 % arrived (default trace), for comparison.
     pub paper_at_100: BTreeMap<String, f64>,
+}
+
+/// Mean and sample standard deviation (0 for one value).
+pub fn mean_sd(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    if v.is_empty() {
+        return (0.0, 0.0);
+    }
+    let mean = v.iter().sum::<f64>() / n;
+    let var = if v.len() > 1 {
+        v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    (mean, var.sqrt())
 }
 
 /// One x of the curves.
@@ -270,8 +303,9 @@ fn one_run(
     };
     let (mut arrived, mut used) = (0u64, 0u64);
     let jid = JobId::new("default/pod");
-    let tid = TaskId::new("default/pod");
     for (k, p) in seq.iter().enumerate() {
+        // A name per pod: the `random` policy draws from it.
+        let tid = TaskId::new(format!("default/pod-{k}"));
         let demand = u64::from(p.num_gpu) * u64::from(p.gpu_milli);
         let requests = pod_requests(p);
         snap.jobs.insert(jid.clone(), Job::new("default", 1));
@@ -350,6 +384,7 @@ pub fn run(
         pods: 0,
         curves: BTreeMap::new(),
         failed: BTreeMap::new(),
+        at_100: BTreeMap::new(),
         paper_at_100: BTreeMap::from([
             ("random".to_owned(), 13.70),
             ("dotprod".to_owned(), 9.38),
@@ -361,7 +396,6 @@ pub fn run(
     };
     let mut timings = Vec::new();
     for name in policies {
-        let policy = card_policy(name, &m)?;
         let t0 = Instant::now();
         let mut bins: BTreeMap<u32, (f64, f64, u32)> = BTreeMap::new();
         let (mut failed, mut events) = (0.0, 0u64);
@@ -371,15 +405,28 @@ pub fn run(
                 report.pods = seq.len();
             }
             events += seq.len() as u64;
+            let policy = card_policy(name, &m, seed)?;
+            let t_run = Instant::now();
             let log = one_run(&policy, &shuffled_names(cluster, seed), &seq, &m)?;
             if progress {
                 eprintln!(
-                    "fgd {name} seed {seed}: {} pods, {} failed",
+                    "fgd {name} seed {seed}: {} pods, {} failed, {:.1} s wall, unallocated at 100 % {}",
                     seq.len(),
-                    log.failed
+                    log.failed,
+                    t_run.elapsed().as_secs_f64(),
+                    log.by_bin
+                        .get(&100)
+                        .map_or("-".into(), |(u, _, n)| format!("{:.2}", u / f64::from(*n)))
                 );
             }
             failed += f64::from(log.failed);
+            if let Some((u, _, n)) = log.by_bin.get(&100) {
+                report
+                    .at_100
+                    .entry(name.clone())
+                    .or_default()
+                    .push(r4(u / f64::from(*n)));
+            }
             for (x, (u, r, n)) in log.by_bin {
                 let e = bins.entry(x).or_insert((0.0, 0.0, 0));
                 e.0 += u / f64::from(n);
@@ -481,11 +528,45 @@ mod tests {
         let seq = [pod("a", 1, 500), pod("b", 1, 500), pod("c", 1, 1000)];
         let m = typical(&seq);
         let failed = |name: &str| {
-            let policy = card_policy(name, &m).unwrap();
+            let policy = card_policy(name, &m, 42).unwrap();
             one_run(&policy, &cluster, &seq, &m).unwrap().failed
         };
         assert_eq!(failed("binpack"), 0);
         assert_eq!(failed("fgd"), 0);
         assert_eq!(failed("spread"), 1);
+        // The paper's baselines put a share on the tightest fitting card.
+        for name in ["dotprod", "clustering", "packing", "bestfit"] {
+            assert_eq!(failed(name), 0, "{name}");
+        }
+    }
+
+    #[test]
+    fn shipped_fgd_experiments_run_every_card_policy_on_the_paper_seeds() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/simulator");
+        for (file, seeds, target) in [
+            ("fgd-openb.yaml", (42..=51).collect::<Vec<u64>>(), 130.0),
+            ("fgd-openb-100.yaml", vec![42], 101.0),
+        ] {
+            let setup = crate::experiment::Setup::load(&root.join(file), &crate::repo_traces_dir())
+                .unwrap_or_else(|e| panic!("{file}: {e}"));
+            let spec = setup.spec.fgd.as_ref().expect("an fgd section");
+            assert_eq!(
+                (&spec.seeds, spec.target_percent),
+                (&seeds, target),
+                "{file}"
+            );
+            let mut names = setup.spec.policies.clone();
+            names.sort();
+            let mut paper: Vec<String> = CARD_POLICIES
+                .iter()
+                .filter(|p| **p != "spread")
+                .map(|p| (*p).to_owned())
+                .collect();
+            paper.sort();
+            assert_eq!(names, paper, "{file}");
+            for name in &setup.spec.policies {
+                card_policy(name, &Vec::new(), 42).unwrap_or_else(|e| panic!("{name}: {e}"));
+            }
+        }
     }
 }

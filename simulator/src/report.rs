@@ -184,6 +184,20 @@ pub fn to_markdown(report: &Report) -> String {
         }
         let _ = writeln!(
             md,
+            "\nUnallocated GPU % at 100 % arrived over the seeds (mean ± sample SD), beside the paper's (default trace, 10 seeds):\n"
+        );
+        let _ = writeln!(md, "| policy | seeds | ours | paper |");
+        let _ = writeln!(md, "|---|---|---|---|");
+        for (name, v) in &f.at_100 {
+            let (m, sd) = crate::fgd::mean_sd(v);
+            let paper = f
+                .paper_at_100
+                .get(name)
+                .map_or("-".into(), |p| format!("{p:.2}"));
+            let _ = writeln!(md, "| {name} | {} | {m:.2} ± {sd:.2} | {paper} |", v.len());
+        }
+        let _ = writeln!(
+            md,
             "\nThe paper's unallocated GPU % at 100 % arrived (default trace, fgd.md §3.1): {}.\n\n![FGD](fgd.svg)\n",
             f.paper_at_100
                 .iter()

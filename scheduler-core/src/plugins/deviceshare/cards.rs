@@ -2,6 +2,7 @@
 //! spread or FGD, and the node score of that choice. Pure functions over a node's cards and their
 //! current use; the plugin (`mod.rs`) owns the state.
 
+use super::frag::FragTable;
 use crate::model::GpuDevice;
 use crate::model::gpu::GpuRequest;
 
@@ -25,6 +26,30 @@ pub enum Policy {
     Spread,
     /// Fragmentation gradient descent (Weng et al., ATC'23).
     Fgd,
+    /// The FGD paper's baselines (`baselines`): a random feasible node.
+    Random,
+    /// Smallest dot product of the node's free (CPU, GPU) and the pod's demand.
+    DotProd,
+    /// Nodes already hosting the pod's GPU class first.
+    Clustering,
+    /// Already-shared cards, then used nodes, then idle nodes.
+    Packing,
+    /// Least leftover CPU and GPU after placement.
+    BestFit,
+}
+
+impl Policy {
+    /// One of the FGD paper's baselines (tightest card; scored in `baselines`).
+    pub fn is_paper_baseline(self) -> bool {
+        matches!(
+            self,
+            Policy::Random
+                | Policy::DotProd
+                | Policy::Clustering
+                | Policy::Packing
+                | Policy::BestFit
+        )
+    }
 }
 
 /// Whether `card` in state `u` can take one vGPU of `req`.
@@ -52,7 +77,7 @@ fn util(card: &GpuDevice, memory: u64, cores: u32) -> f64 {
 }
 
 /// Free share of a card in percent (the FGD unit): the scarcer of free memory and free cores.
-fn free_share(card: &GpuDevice, u: &CardUse) -> f64 {
+pub(super) fn free_share(card: &GpuDevice, u: &CardUse) -> f64 {
     if !card.healthy || card.cores == 0 {
         return 0.0;
     }
@@ -89,6 +114,10 @@ impl Typical {
     /// (100 = one card): for each typical task, the node's idle cards all count as fragment when
     /// the task needs no card, may not use the node's model, or cannot be placed (too few fitting
     /// cards or too little CPU); otherwise only the cards too small for it count.
+    ///
+    /// The straightforward definition, kept as the reference for `frag::FragTable` (which the
+    /// plugin uses) in tests.
+    #[cfg(test)]
     pub fn node_frag(&self, cards: &[GpuDevice], uses: &[CardUse], cpu_free: i64) -> f64 {
         let mut free = [0.0f64; 16];
         let many;
@@ -135,6 +164,7 @@ impl Typical {
     }
 }
 
+#[cfg(test)]
 fn take(uses: &mut [CardUse], req: &GpuRequest, cards: &[GpuDevice], chosen: &[u16]) {
     for &g in chosen {
         let u = &mut uses[g as usize];
@@ -145,7 +175,9 @@ fn take(uses: &mut [CardUse], req: &GpuRequest, cards: &[GpuDevice], chosen: &[u
 }
 
 /// Fragmentation reduction Δ = F before − F after (card-percent) of placing a pod that takes
-/// `cpu` milli-cores and `req` on `chosen` cards (`req` `None`: a CPU-only pod).
+/// `cpu` milli-cores and `req` on `chosen` cards (`req` `None`: a CPU-only pod). The reference
+/// for `frag::FragTable` (tests only).
+#[cfg(test)]
 pub fn fgd_delta(
     t: &Typical,
     req: Option<&GpuRequest>,
@@ -179,6 +211,9 @@ pub fn choose(
     cpu: (i64, i64),
 ) -> Option<Vec<u16>> {
     let need = req.count as usize;
+    if policy.is_paper_baseline() {
+        return super::baselines::tightest(req, cards, uses);
+    }
     if need == 1 && policy != Policy::Fgd {
         return choose_one(req, cards, uses, policy).map(|g| vec![g]);
     }
@@ -195,17 +230,17 @@ pub fn choose(
     };
     match policy {
         Policy::Fgd if need == 1 => {
-            // The paper's rule: the card with the best integer score, lowest index on ties.
-            let mut best: Option<(f64, u16)> = None;
-            for &g in &fit {
-                let d = fgd_score(fgd_delta(typical, Some(req), cpu, cards, uses, &[g]));
-                if best.is_none_or(|(b, _)| d > b) {
-                    best = Some((d, g));
-                }
-            }
-            return best.map(|(_, g)| vec![g]);
+            let table = FragTable::new(typical, cards, uses);
+            return fgd_best_card(&table, req, &fit, cpu).map(|(g, _)| vec![g]);
         }
-        Policy::Binpack | Policy::Fgd => {
+        // The paper's baselines returned above (tightest cards).
+        Policy::Binpack
+        | Policy::Fgd
+        | Policy::Random
+        | Policy::DotProd
+        | Policy::Clustering
+        | Policy::Packing
+        | Policy::BestFit => {
             fit.sort_by(|a, b| after(*b).total_cmp(&after(*a)).then(a.cmp(b)));
         }
         Policy::Spread => {
@@ -298,8 +333,59 @@ pub fn score(
                 * 100.0
                 / n
         }
-        Policy::Fgd => fgd_score(fgd_delta(typical, Some(req), cpu, cards, uses, chosen)),
+        // The paper's baselines need the node's CPU, hosted classes or the task's name: the
+        // plugin scores them (`baselines`).
+        Policy::Random
+        | Policy::DotProd
+        | Policy::Clustering
+        | Policy::Packing
+        | Policy::BestFit => 0.0,
+        Policy::Fgd => {
+            let table = FragTable::new(typical, cards, uses);
+            fgd_score(table.value(cpu.0) - table.after(Some(req), chosen, cpu.0 - cpu.1))
+        }
     }
+}
+
+/// The paper's card rule for a one-card request: the fitting card (`fit`, ascending) with the
+/// best integer score, lowest index on ties; with that score.
+fn fgd_best_card(
+    table: &FragTable<'_>,
+    req: &GpuRequest,
+    fit: &[u16],
+    cpu: (i64, i64),
+) -> Option<(u16, f64)> {
+    let before = table.value(cpu.0);
+    let mut best: Option<(f64, u16)> = None;
+    for &g in fit {
+        let d = fgd_score(before - table.after(Some(req), &[g], cpu.0 - cpu.1));
+        if best.is_none_or(|(b, _)| d > b) {
+            best = Some((d, g));
+        }
+    }
+    best.map(|(d, g)| (g, d))
+}
+
+/// FGD's card choice and node score together (one prepared table per node): what
+/// [`choose`] then [`score`] give under [`Policy::Fgd`], `None` when too few cards fit.
+pub fn fgd_place(
+    req: &GpuRequest,
+    cards: &[GpuDevice],
+    uses: &[CardUse],
+    typical: &Typical,
+    cpu: (i64, i64),
+) -> Option<(Vec<u16>, f64)> {
+    if req.count != 1 {
+        let chosen = choose(req, cards, uses, Policy::Fgd, typical, cpu)?;
+        let s = score(req, cards, uses, &chosen, Policy::Fgd, typical, cpu);
+        return Some((chosen, s));
+    }
+    let fit: Vec<u16> = (0..cards.len())
+        .filter(|&g| fits(req, &cards[g], &uses[g]))
+        .map(|g| g as u16)
+        .collect();
+    let table = FragTable::new(typical, cards, uses);
+    fgd_best_card(&table, req, &fit, cpu).map(|(g, s)| (vec![g], s))
 }
 
 /// Adds (`add`) or removes one placement from the card uses.

@@ -2,7 +2,9 @@
 //! with enough free memory and cores (see [`crate::model::gpu`] for the request names); cards are
 //! never over-committed. Card choice and node score follow `deviceshare.SchedulePolicy`:
 //! `binpack` (default: fullest card first, fuller nodes score higher), `spread`, or `fgd`
-//! (fragmentation gradient descent, ATC'23, against the session's distribution of GPU requests).
+//! (fragmentation gradient descent, ATC'23, against the session's distribution of GPU requests),
+//! or one of that paper's baselines for experiments (`random`, `dotprod`, `clustering`,
+//! `packing`, `bestfit`; see `baselines`).
 //!
 //! Per-task card assignments live in this plugin's per-session state and change only through
 //! `on_allocate`/`on_deallocate`, which the statement fires (and reverses on discard). Binds
@@ -25,11 +27,14 @@
 //! of the releasing amounts. A node without a card inventory takes whole-card requests on its
 //! scalar `nvidia.com/gpu` alone (no assignment annotations) and no shared ones.
 //!
-//! Arguments: `deviceshare.SchedulePolicy` (`binpack` | `spread` | `fgd`), `deviceshare.ScheduleWeight`
-//! (1); Volcano's `deviceshare.VGPUEnable`, `GPUSharingEnable`, `GPUNumberEnable` and
+//! Arguments: `deviceshare.SchedulePolicy` (`binpack` | `spread` | `fgd` | `random` | `dotprod` |
+//! `clustering` | `packing` | `bestfit`), `deviceshare.ScheduleWeight` (1),
+//! `deviceshare.TypicalTasks` (FGD's M), `deviceshare.RandomSeed` (`random`); Volcano's `deviceshare.VGPUEnable`, `GPUSharingEnable`, `GPUNumberEnable` and
 //! `NodeLockEnable` are accepted (booleans) and change nothing: every name is always understood.
 
+mod baselines;
 mod cards;
+mod frag;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -37,7 +42,8 @@ use std::collections::{BTreeMap, HashMap};
 use crate::resources::fits;
 pub use cards::Typical;
 pub use cards::{CardUse, Policy};
-use cards::{TypicalTask, apply, choose, enough, fgd_delta, fgd_score, score};
+use cards::{TypicalTask, apply, choose, enough, fgd_place, fgd_score, score};
+use frag::FragTable;
 
 use crate::config::{Arguments, ConfigError};
 use crate::model::TaskStatus;
@@ -67,6 +73,10 @@ pub struct DeviceShare {
     fixed_typical: Option<Typical>,
     /// The session's CPU dimension.
     cpu_dim: Option<usize>,
+    /// Per node: (clustering class, pods) of the GPU pods it hosts (`clustering`).
+    classes: Vec<Vec<(u32, u32)>>,
+    /// `deviceshare.RandomSeed`: the `random` policy's received randomness.
+    seed: u64,
     local: bool,
 }
 
@@ -84,16 +94,22 @@ pub fn factory(args: &Arguments) -> Result<Box<dyn Plugin>, ConfigError> {
         None | Some("binpack") | Some("") => Policy::Binpack,
         Some("spread") => Policy::Spread,
         Some("fgd") => Policy::Fgd,
+        Some("random") => Policy::Random,
+        Some("dotprod") => Policy::DotProd,
+        Some("clustering") => Policy::Clustering,
+        Some("packing") => Policy::Packing,
+        Some("bestfit") => Policy::BestFit,
         Some(other) => {
             return Err(ConfigError::BadArgument {
                 owner: "plugin \"deviceshare\"".into(),
                 key: "deviceshare.SchedulePolicy".into(),
                 value: other.into(),
-                expected: "binpack, spread or fgd",
+                expected: "binpack, spread, fgd, random, dotprod, clustering, packing or bestfit",
             });
         }
     };
     let mut plugin = DeviceShare::new(policy, args.f64("deviceshare.ScheduleWeight", 1.0)?);
+    plugin.seed = args.i64("deviceshare.RandomSeed", 0)? as u64;
     if let Some(v) = args.get("deviceshare.TypicalTasks") {
         plugin.fixed_typical = Some(parse_typical(v)?);
     }
@@ -177,6 +193,8 @@ impl DeviceShare {
             typical: Typical::default(),
             fixed_typical: None,
             cpu_dim: None,
+            classes: Vec::new(),
+            seed: 0,
             local: true,
         }
     }
@@ -222,13 +240,75 @@ impl DeviceShare {
     fn choose(
         &self,
         st: &State<'_>,
+        task: TaskIx,
         req: &GpuRequest,
         node: NodeIx,
         uses: &[CardUse],
         cpu: (i64, i64),
     ) -> Option<Vec<u16>> {
         let cards = &st.nodes[node.ix()].spec.gpus;
+        if self.policy == Policy::Random && req.count == 1 {
+            // A uniformly random fitting card (received randomness, see `baselines`).
+            let task = st.tasks[task.ix()].id.as_str();
+            return (0..cards.len())
+                .filter(|&g| cards::fits(req, &cards[g], &uses[g]))
+                .map(|g| {
+                    (
+                        baselines::uniform(self.seed, &[task, &cards[g].uuid]),
+                        g as u16,
+                    )
+                })
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .map(|(_, g)| vec![g]);
+        }
         choose(req, cards, uses, self.policy, &self.typical, cpu)
+    }
+
+    /// Counts (`add`) or stops counting a placed GPU pod in its node's clustering classes.
+    fn count_class(&mut self, node: NodeIx, req: &GpuRequest, add: bool) {
+        let class = baselines::class_of(req);
+        let classes = &mut self.classes[node.ix()];
+        match classes.iter_mut().find(|(c, _)| *c == class) {
+            Some((_, n)) if add => *n += 1,
+            Some((_, n)) => *n = n.saturating_sub(1),
+            None if add => classes.push((class, 1)),
+            None => {}
+        }
+    }
+
+    /// A paper baseline's node score for `task` (`req` `None`: CPU-only) on `node`.
+    fn baseline_score(
+        &self,
+        st: &State<'_>,
+        task: TaskIx,
+        node: NodeIx,
+        req: Option<&GpuRequest>,
+        uses: &[CardUse],
+    ) -> f64 {
+        let cards = &st.nodes[node.ix()].spec.gpus;
+        let cpu = self.cpu(st, task, node);
+        let free: i64 = cards
+            .iter()
+            .zip(uses)
+            .map(|(c, u)| baselines::free_milli(c, u))
+            .sum();
+        let demand = baselines::demand_milli(req);
+        match (self.policy, req) {
+            (Policy::Random, _) => {
+                let names = [
+                    st.tasks[task.ix()].id.as_str(),
+                    st.nodes[node.ix()].id.as_str(),
+                ];
+                (100.0 * baselines::uniform(self.seed, &names)).floor()
+            }
+            (Policy::DotProd, _) => baselines::dot_product(cpu, free, demand),
+            (Policy::BestFit, _) => baselines::best_fit(cpu, free, demand),
+            (Policy::Clustering, Some(r)) => {
+                baselines::clustering(&self.classes[node.ix()], baselines::class_of(r), free)
+            }
+            (Policy::Packing, Some(r)) => baselines::packing(r, cards, uses),
+            _ => 0.0,
+        }
     }
 
     /// (free CPU on `node`, CPU request of `task`) in milli-cores, FGD's CPU dimension; the
@@ -289,11 +369,12 @@ impl DeviceShare {
                     .then_some(pos)
             });
         let chosen = from_annotation
-            .or_else(|| self.choose(st, req, node, &self.uses[node.ix()], (0, 0)))
+            .or_else(|| self.choose(st, task, req, node, &self.uses[node.ix()], (0, 0)))
             .unwrap_or_else(|| (0..cards.len().min(req.count as usize) as u16).collect());
         let shares = Self::shares(st, req, node, &chosen);
         apply(&mut self.uses[node.ix()], &shares, true);
         self.assigned[task.ix()] = Some(shares);
+        self.count_class(node, req, true);
     }
 
     /// M from the pods placed on nodes (all tasks while none is placed): tasks keyed by
@@ -396,7 +477,10 @@ impl Plugin for DeviceShare {
         self.assigned = vec![None; st.tasks.len()];
         self.releasing = self.uses.clone();
         self.released = vec![false; st.tasks.len()];
-        self.local = self.requests.iter().flatten().all(|r| !r.has_filters());
+        self.classes = vec![Vec::new(); st.nodes.len()];
+        // `random` scores by the task's name, not only its constraints and requests.
+        self.local = self.policy != Policy::Random
+            && self.requests.iter().flatten().all(|r| !r.has_filters());
         for (i, t) in st.tasks.iter().enumerate() {
             let (Some(req), Some(node)) = (self.requests[i].clone(), t.node) else {
                 continue;
@@ -441,18 +525,30 @@ impl Plugin for DeviceShare {
         let cpu = self.cpu(st, task, node);
         let cards = &st.nodes[node.ix()].spec.gpus;
         let Some(req) = &self.requests[task.ix()] else {
+            if self.policy.is_paper_baseline() {
+                let uses = self.view_for(st, task, node);
+                return self.weight * self.baseline_score(st, task, node, None, &uses);
+            }
             // FGD scores CPU-only pods too: taking CPU can strand a node's idle cards.
             if self.policy != Policy::Fgd {
                 return 0.0;
             }
             let uses = self.view_for(st, task, node);
-            let d = fgd_delta(&self.typical, None, cpu, cards, &uses, &[]);
+            let table = FragTable::new(&self.typical, cards, &uses);
+            let d = table.value(cpu.0) - table.after(None, &[], cpu.0 - cpu.1);
             return self.weight * fgd_score(d);
         };
         let uses = self.view_for(st, task, node);
-        let Some(chosen) = self.choose(st, req, node, &uses, cpu) else {
+        if self.policy == Policy::Fgd {
+            return fgd_place(req, cards, &uses, &self.typical, cpu)
+                .map_or(0.0, |(_, s)| self.weight * s);
+        }
+        let Some(chosen) = self.choose(st, task, req, node, &uses, cpu) else {
             return 0.0;
         };
+        if self.policy.is_paper_baseline() {
+            return self.weight * self.baseline_score(st, task, node, Some(req), &uses);
+        }
         self.weight * score(req, cards, &uses, &chosen, self.policy, &self.typical, cpu)
     }
 
@@ -480,7 +576,8 @@ impl Plugin for DeviceShare {
             _ => 0,
         };
         let cpu = (free + charged, need);
-        let Some(chosen) = self.choose(st, &req, node, &self.view(node, pipelined), cpu) else {
+        let Some(chosen) = self.choose(st, task, &req, node, &self.view(node, pipelined), cpu)
+        else {
             return;
         };
         let shares = Self::shares(st, &req, node, &chosen);
@@ -504,6 +601,7 @@ impl Plugin for DeviceShare {
             self.view(node, true)[g as usize].cores <= n.spec.gpus[g as usize].cores
         }));
         self.assigned[task.ix()] = Some(shares);
+        self.count_class(node, &req, true);
         annotations.insert(gpu::HAMI_DEVICES_TO_ALLOCATE.into(), encoded.clone());
         annotations.insert(gpu::VOLCANO_VGPU_IDS_NEW.into(), encoded);
         annotations.insert(gpu::HAMI_VGPU_NODE.into(), n.id.as_str().to_owned());
@@ -523,6 +621,9 @@ impl Plugin for DeviceShare {
         self.mark_releasing(task, node, false);
         if let Some(shares) = self.assigned[task.ix()].take() {
             apply(&mut self.uses[node.ix()], &shares, false);
+            if let Some(req) = self.requests[task.ix()].clone() {
+                self.count_class(node, &req, false);
+            }
         }
     }
 }

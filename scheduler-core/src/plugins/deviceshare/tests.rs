@@ -7,6 +7,7 @@ use crate::model::gpu::{HAMI_DEVICES_TO_ALLOCATE, VGPU_CORES, VGPU_MEMORY};
 use crate::model::{GpuDevice, Job, Node, Queue, Snapshot, Task};
 use crate::resources::{NVIDIA_GPU, Resources};
 use crate::session::State;
+use cards::fgd_delta;
 
 fn card(node: usize, i: u32, mib: u64) -> GpuDevice {
     GpuDevice {
@@ -129,7 +130,10 @@ proptest! {
         nodes in prop::collection::vec(prop::collection::vec(prop_oneof![Just(16384u64), Just(81920u64)], 1..5), 1..4),
         reqs in prop::collection::vec(request(), 1..16),
         steps in prop::collection::vec((any::<bool>(), 0usize..64, 0usize..8), 1..60),
-        policy in prop_oneof![Just(Policy::Binpack), Just(Policy::Spread), Just(Policy::Fgd)],
+        policy in prop::sample::select(vec![
+            Policy::Binpack, Policy::Spread, Policy::Fgd, Policy::Random, Policy::DotProd,
+            Policy::Clustering, Policy::Packing, Policy::BestFit,
+        ]),
     ) {
         let snap = snapshot(&nodes, &reqs);
         let st = State::build(&snap).expect("test data is valid");
@@ -170,6 +174,7 @@ proptest! {
             ds.on_deallocate(&st, TaskIx(t as u32), node);
         }
         prop_assert!(ds.uses.iter().flatten().all(|u| *u == CardUse::default()));
+        prop_assert!(ds.classes.iter().flatten().all(|(_, n)| *n == 0), "{:?}", ds.classes);
     }
 }
 
