@@ -23,7 +23,8 @@ pub struct UpArgs {
     #[arg(long, value_name = "FILE", default_value = "basalt.kubeconfig")]
     pub kubeconfig: PathBuf,
     /// Keep every object in this directory so a restart keeps the cluster's state
-    /// (in memory without it).
+    /// (in memory without it). A write is answered only once it is on disk (fdatasync);
+    /// the directory is made 0700 and its files 0600.
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Run the API server and the simulated nodes only.

@@ -70,6 +70,7 @@ async fn serve(args: WebhookArgs) -> anyhow::Result<()> {
             .unwrap_or_else(|| "volcano".into()),
         reload_interval: Duration::from_secs(args.cert_reload_seconds.max(1)),
         queue_grace: Duration::from_secs(1),
+        limits: webhooks::ConnLimits::default(),
     };
     let cluster = KubeState::connect().await?;
     webhooks::serve(config, Arc::new(cluster), async {
@@ -108,6 +109,7 @@ pub async fn start_embedded(
         scheduler_name: "volcano".to_owned(),
         reload_interval: Duration::from_secs(60),
         queue_grace: Duration::from_secs(2),
+        limits: webhooks::ConnLimits::default(),
     };
     let state = KubeState::start(client.clone());
     let deadline = std::time::Instant::now() + Duration::from_secs(30);

@@ -41,21 +41,38 @@ pub struct LeaderElection {
     pub name: String,
     /// This replica's identity.
     pub identity: String,
-    /// How long a lease is valid without renewal.
+    /// How long a lease is valid without renewal, as judged by a standby's own clock since it
+    /// last saw the lease change.
     pub lease_duration: Duration,
+    /// How long the holder keeps leading without a successful renewal; shorter than
+    /// `lease_duration` so that it has stepped down before any standby may take over (see
+    /// [`LeaderElection::effective_renew_deadline`]).
+    pub renew_deadline: Duration,
     /// How often the holder renews and a standby retries.
     pub retry_period: Duration,
 }
 
 impl LeaderElection {
-    /// Defaults: Lease `basalt-controller`, 10 s lease, 2 s retry (a standby takes over within 12 s).
+    /// Defaults: Lease `basalt-controller`, 10 s lease, 7 s renew deadline, 2 s retry (a standby
+    /// takes over within 12 s of the holder's last renewal).
     pub fn new(namespace: impl Into<String>, identity: impl Into<String>) -> Self {
         Self {
             namespace: namespace.into(),
             name: "basalt-controller".to_owned(),
             identity: identity.into(),
             lease_duration: Duration::from_secs(10),
+            renew_deadline: Duration::from_secs(7),
             retry_period: Duration::from_secs(2),
+        }
+    }
+
+    /// The renew deadline actually used: the configured one when it is shorter than the lease,
+    /// else 2/3 of the lease (a deadline as long as the lease would let two replicas lead).
+    pub fn effective_renew_deadline(&self) -> Duration {
+        if self.renew_deadline < self.lease_duration {
+            self.renew_deadline
+        } else {
+            self.lease_duration * 2 / 3
         }
     }
 }

@@ -3,7 +3,7 @@
 //! Lease-based leader election and the metrics/health server.
 //!
 //! Decisions live in pure modules (`job::state`, `job::build`, `queue::next_state`,
-//! `scheduler::snapshot`, `leader::decide`) and in `scheduler_core`; the reconcilers only read,
+//! `scheduler::snapshot`, `leader::Observer`) and in `scheduler_core`; the reconcilers only read,
 //! call them, and write. Entry point: [`run`].
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]

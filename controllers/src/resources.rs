@@ -23,6 +23,37 @@ pub fn parse_list(list: Option<&BTreeMap<String, Quantity>>) -> Resources {
     out
 }
 
+/// Why a pod's requests cannot be read, naming each field (`None` when all parse): an
+/// unparsable or overflowing quantity must make the pod unschedulable, never count as zero.
+pub fn request_errors(spec: &PodSpec) -> Option<String> {
+    let mut errs = vec![];
+    let mut check = |path: String, list: Option<&BTreeMap<String, Quantity>>| {
+        for (name, q) in list.into_iter().flatten() {
+            match scheduler_core::parse_resource_amount(name, &q.0) {
+                Ok(v) if v < 0 => errs.push(format!("{path}[{name}]: {:?} is negative", q.0)),
+                Ok(_) => {}
+                Err(e) => errs.push(format!("{path}[{name}]: {e}")),
+            }
+        }
+    };
+    for (field, list) in [
+        ("containers", Some(&spec.containers)),
+        ("initContainers", spec.init_containers.as_ref()),
+    ] {
+        for (i, c) in list.into_iter().flatten().enumerate() {
+            let r = c.resources.as_ref();
+            for (kind, l) in [
+                ("requests", r.and_then(|r| r.requests.as_ref())),
+                ("limits", r.and_then(|r| r.limits.as_ref())),
+            ] {
+                check(format!("spec.{field}[{i}].resources.{kind}"), l);
+            }
+        }
+    }
+    check("spec.overhead".into(), spec.overhead.as_ref());
+    (!errs.is_empty()).then(|| errs.join("; "))
+}
+
 /// Formats canonical amounts back into a Kubernetes resource list.
 pub fn to_list(resources: &Resources) -> BTreeMap<String, Quantity> {
     resources
@@ -97,5 +128,30 @@ mod tests {
         assert_eq!(r.get("cpu"), 4000);
         assert_eq!(r.get("nvidia.com/gpu"), 2);
         assert_eq!(to_list(&r)["cpu"].0, "4");
+    }
+
+    #[test]
+    fn unreadable_requests_are_reported_by_field_not_read_as_zero() {
+        let ok = PodSpec {
+            containers: vec![container(&[("cpu", "500m")], &[("nvidia.com/gpu", "2")])],
+            ..Default::default()
+        };
+        assert_eq!(request_errors(&ok), None);
+        let bad = PodSpec {
+            containers: vec![
+                container(&[("cpu", "lots")], &[]),
+                container(&[("nvidia.com/gpu", "99999999999999999999999")], &[]),
+            ],
+            init_containers: Some(vec![container(&[], &[("memory", "-5Gi")])]),
+            ..Default::default()
+        };
+        let why = request_errors(&bad).expect("errors");
+        for part in [
+            "spec.containers[0].resources.requests[cpu]: quantity \"lots\"",
+            "spec.containers[1].resources.requests[nvidia.com/gpu]: quantity \"99999999999999999999999\" is too large",
+            "spec.initContainers[0].resources.limits[memory]: \"-5Gi\" is negative",
+        ] {
+            assert!(why.contains(part), "{part} not in {why}");
+        }
     }
 }

@@ -25,6 +25,7 @@ impl Replica {
     fn start(client: kube::Client, identity: &str, metrics: Option<std::net::SocketAddr>) -> Self {
         let mut le = controllers::LeaderElection::new("default", identity);
         le.lease_duration = Duration::from_secs(3);
+        le.renew_deadline = Duration::from_secs(2);
         le.retry_period = Duration::from_millis(300);
         let config = controllers::ControllerConfig {
             leader_election: Some(le),

@@ -1,6 +1,7 @@
 //! Bench: create and bind pods through the HTTPS API with kube clients while 10 watchers
 //! follow every pod event; prints pods/s (created + bound) and memory per 10k pods.
-//! `cargo bench -p basalt-devcluster --bench create_bind` (env BENCH_PODS, BENCH_CONCURRENCY).
+//! `cargo bench -p basalt-devcluster --bench create_bind` (env BENCH_PODS, BENCH_CONCURRENCY;
+//! BENCH_DATA_DIR=<dir> persists to a fresh data dir there, BENCH_NO_FSYNC=1 then skips fsync).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -41,7 +42,23 @@ async fn run() -> anyhow::Result<()> {
     let pods_n = env_or("BENCH_PODS", 10_000);
     let conc = env_or("BENCH_CONCURRENCY", 64);
     let watchers_n = 10;
-    let h = devcluster::DevCluster::builder().start().await?;
+    let mut b = devcluster::DevCluster::builder();
+    let data_dir = std::env::var_os("BENCH_DATA_DIR")
+        .map(|d| std::path::PathBuf::from(d).join(format!("create-bind-{}", std::process::id())));
+    if let Some(d) = &data_dir {
+        let no_fsync = std::env::var("BENCH_NO_FSYNC").is_ok_and(|v| v == "1");
+        println!(
+            "create_bind: data dir {} ({})",
+            d.display(),
+            if no_fsync {
+                "no fsync"
+            } else {
+                "fdatasync per write, group commit"
+            }
+        );
+        b = b.data_dir(d).unsafe_no_fsync(no_fsync);
+    }
+    let h = b.start().await?;
     let kc = Kubeconfig::from_yaml(&h.kubeconfig())?;
     let cfg = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await?;
     let client = kube::Client::try_from(cfg)?;
@@ -129,5 +146,8 @@ async fn run() -> anyhow::Result<()> {
         w.abort();
     }
     h.shutdown().await;
+    if let Some(d) = data_dir {
+        std::fs::remove_dir_all(d)?;
+    }
     Ok(())
 }

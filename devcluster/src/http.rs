@@ -43,12 +43,22 @@ pub fn with_warnings(mut r: Response, warnings: &[String]) -> Response {
 
 /// Percent-decoding for query values (`+` is a space).
 pub fn decode(s: &str) -> String {
+    percent_decode(s, true)
+}
+
+/// Percent-decoding of one path segment (`+` stays), so that `my%2Dpod` names `my-pod` as in
+/// kube-apiserver; a segment decoding to a `/` then names nothing that exists.
+pub fn decode_segment(s: &str) -> String {
+    percent_decode(s, false)
+}
+
+fn percent_decode(s: &str, plus_is_space: bool) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
         match b[i] {
-            b'+' => out.push(b' '),
+            b'+' if plus_is_space => out.push(b' '),
             b'%' if i + 2 < b.len() => {
                 match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
                 {
@@ -144,11 +154,12 @@ pub async fn handle(
         }
     };
     let path = uri.path().trim_matches('/').to_string();
-    let segs: Vec<&str> = if path.is_empty() {
+    let decoded: Vec<String> = if path.is_empty() {
         vec![]
     } else {
-        path.split('/').collect()
+        path.split('/').map(decode_segment).collect()
     };
+    let segs: Vec<&str> = decoded.iter().map(String::as_str).collect();
     let query = Query::parse(uri.query());
     let accept = headers
         .get(header::ACCEPT)

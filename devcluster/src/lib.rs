@@ -12,6 +12,7 @@ mod gc;
 mod http;
 mod kinds;
 mod limits;
+mod names;
 pub mod nodes;
 mod openapi;
 mod patch;
@@ -19,6 +20,7 @@ mod persist;
 mod protobuf;
 mod registry;
 mod selectors;
+mod serve;
 mod ssa;
 mod store;
 mod table;
@@ -38,6 +40,8 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 pub use error::{ApiError, Error};
+pub use persist::DiskFaults;
+pub use serve::{ConnLimits, serve_tls};
 
 /// The Kubernetes version reported by `/version`: the kubectl dispatcher on our machines picks
 /// its own minor version from it, and 1.32 is the one every scenario was verified with.
@@ -110,6 +114,8 @@ impl DevCluster {
 pub struct DevClusterBuilder {
     addr: SocketAddr,
     data_dir: Option<PathBuf>,
+    data_dir_options: persist::Options,
+    conn_limits: ConnLimits,
     fault_rate: f64,
     bookmark_interval: Duration,
     default_watch_timeout: Duration,
@@ -128,6 +134,8 @@ impl Default for DevClusterBuilder {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: None,
+            data_dir_options: persist::Options::default(),
+            conn_limits: ConnLimits::default(),
             fault_rate: 0.0,
             bookmark_interval: Duration::from_secs(60),
             default_watch_timeout: Duration::from_secs(1800),
@@ -166,6 +174,23 @@ impl DevClusterBuilder {
     /// Persist every object under this directory (append-only log); in-memory without it.
     pub fn data_dir(mut self, dir: impl AsRef<Path>) -> Self {
         self.data_dir = Some(dir.as_ref().to_path_buf());
+        self
+    }
+    /// Skip fsync on the data dir (benchmarks only: an acknowledged write may then be lost when
+    /// the host, not only the process, crashes).
+    pub fn unsafe_no_fsync(mut self, on: bool) -> Self {
+        self.data_dir_options.unsafe_no_fsync = on;
+        self
+    }
+    /// Fail appends or syncs of the data dir log as `faults` decides (tests of durability).
+    pub fn disk_faults(mut self, faults: Arc<dyn DiskFaults>) -> Self {
+        self.data_dir_options.faults = Some(faults);
+        self
+    }
+    /// Timeouts and the connection cap of the HTTPS listener (defaults: handshake 10 s, headers
+    /// 30 s, request 60 s, 1024 connections).
+    pub fn conn_limits(mut self, limits: ConnLimits) -> Self {
+        self.conn_limits = limits;
         self
     }
     /// Inject 500s and 409s into writes and drop watches, each at this rate (0..1).
@@ -249,7 +274,7 @@ impl DevClusterBuilder {
         let serving = ca.issue(&sans)?;
         let server_config = serving.server_config()?;
         let loaded = match &self.data_dir {
-            Some(d) => Some(persist::Persist::open(d)?),
+            Some(d) => Some(persist::Persist::open(d, self.data_dir_options.clone())?),
             None => None,
         };
         let ready = ReadyGate::default();
@@ -348,20 +373,17 @@ impl DevClusterBuilder {
             cluster.clone(),
             http::auth,
         ));
-        let tls_listener =
-            tls::TlsListener::new(listener, server_config).map_err(|source| Error::Bind {
-                addr: addr.to_string(),
-                source,
-            })?;
         let mut stop = cluster.shutdown.clone();
-        let server = tokio::spawn(async move {
-            let serve = axum::serve(tls_listener, app).with_graceful_shutdown(async move {
+        let limits = self.conn_limits;
+        let server = tokio::spawn(serve::serve_tls(
+            listener,
+            server_config,
+            app,
+            limits,
+            async move {
                 let _ = stop.changed().await;
-            });
-            if let Err(e) = serve.await {
-                tracing::error!(error = %e, "api server stopped with an error");
-            }
-        });
+            },
+        ));
         let gc = tokio::spawn(gc::run(cluster.clone()));
         Ok(DevClusterHandle {
             addr,
@@ -409,7 +431,8 @@ fn credentials(data_dir: Option<&Path>) -> Result<(tls::CertificateAuthority, St
     }
     let ca = tls::CertificateAuthority::generate(CA_NAME)?;
     let token = util::random_token();
-    std::fs::create_dir_all(dir.join("tls")).map_err(io)?;
+    persist::private_dir(dir).map_err(io)?;
+    persist::private_dir(&dir.join("tls")).map_err(io)?;
     write_private(&cert_path, &ca.ca_pem()).map_err(io)?;
     write_private(&key_path, ca.key_pem()).map_err(io)?;
     write_private(&token_path, &token).map_err(io)?;
@@ -418,13 +441,16 @@ fn credentials(data_dir: Option<&Path>) -> Result<(tls::CertificateAuthority, St
 
 /// Writes a file readable by its owner only (it holds a key or the token).
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    std::fs::write(path, text)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    }
-    Ok(())
+    use std::io::Write;
+    let mut f = persist::private_file(
+        path,
+        std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true),
+    )?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()
 }
 
 /// A running dev cluster.

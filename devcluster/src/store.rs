@@ -1,6 +1,8 @@
 //! The object store: one ordered map keyed by (storage key, namespace, name), one global
 //! resourceVersion, a bounded event history and a broadcast channel for watches. Every write
-//! goes through here (and to the persistence log). It knows nothing about HTTP or kinds.
+//! goes through here: first to the persistence log (a failed append changes nothing), then to
+//! memory; the caller acknowledges it only after [`Store::sync`]. It knows nothing about HTTP
+//! or kinds.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -8,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use serde_json::Value;
 use tokio::sync::broadcast;
 
-use crate::persist::Persist;
+use crate::persist::{Durability, Persist};
 use crate::util::ensure_obj;
 
 /// (storage key `group/plural`, namespace or "", name).
@@ -38,6 +40,8 @@ pub enum StoreError {
     NotFound,
     Exists,
     Conflict,
+    /// The data dir could not take the change; memory is unchanged.
+    Storage(String),
 }
 
 pub struct Inner {
@@ -52,6 +56,7 @@ pub struct Inner {
 
 pub struct Store {
     inner: Mutex<Inner>,
+    durable: Option<Arc<Durability>>,
     tx: broadcast::Sender<Arc<Change>>,
     history_cap: usize,
 }
@@ -75,7 +80,9 @@ impl Store {
             compacted_rv: 1,
             persist: None,
         };
+        let mut durable = None;
         if let Some((p, objects, rv)) = loaded {
+            durable = Some(p.durability());
             for (k, v) in objects {
                 if let Some(uid) = v.pointer("/metadata/uid").and_then(Value::as_str) {
                     inner.uids.insert(uid.to_string(), k.clone());
@@ -88,6 +95,7 @@ impl Store {
         }
         Self {
             inner: Mutex::new(inner),
+            durable,
             tx,
             history_cap,
         }
@@ -120,9 +128,10 @@ impl Store {
         if g.objects.contains_key(&key) {
             return Err(StoreError::Exists);
         }
-        g.rv += 1;
-        let rv = g.rv;
+        let rv = g.rv + 1;
         set_rv(&mut obj, rv);
+        g.append(&key, Some(&obj), rv)?;
+        g.rv = rv;
         let obj = Arc::new(obj);
         if let Some(uid) = obj.pointer("/metadata/uid").and_then(Value::as_str) {
             g.uids.insert(uid.to_string(), key.clone());
@@ -146,9 +155,10 @@ impl Store {
         {
             return Err(StoreError::Conflict);
         }
-        g.rv += 1;
-        let rv = g.rv;
+        let rv = g.rv + 1;
         set_rv(&mut obj, rv);
+        g.append(key, Some(&obj), rv)?;
+        g.rv = rv;
         let obj = Arc::new(obj);
         g.objects.insert(key.clone(), obj.clone());
         self.commit(
@@ -170,12 +180,13 @@ impl Store {
         {
             return Err(StoreError::Conflict);
         }
+        let rv = g.rv + 1;
+        g.append(key, None, rv)?;
+        g.rv = rv;
         g.objects.remove(key);
         if let Some(uid) = prev.pointer("/metadata/uid").and_then(Value::as_str) {
             g.uids.remove(uid);
         }
-        g.rv += 1;
-        let rv = g.rv;
         let mut last = (*prev).clone();
         set_rv(&mut last, rv);
         let last = Arc::new(last);
@@ -198,15 +209,6 @@ impl Store {
         prev: Option<Arc<Value>>,
     ) {
         let rv = g.rv;
-        if let Some(p) = g.persist.as_mut() {
-            let res = match kind {
-                EventType::Deleted => p.delete(&key, rv),
-                _ => p.put(&key, &object, rv),
-            };
-            if let Err(e) = res {
-                tracing::error!(error = %e, "cannot append to the data dir log; the change is kept in memory only");
-            }
-        }
         let change = Arc::new(Change {
             rv,
             key,
@@ -241,6 +243,15 @@ impl Store {
         }
     }
 
+    /// Waits until every change made so far is on disk (a no-op without a data dir). A write
+    /// is acknowledged only after this; an error means its change may be lost.
+    pub async fn sync(&self) -> Result<(), StoreError> {
+        match &self.durable {
+            Some(d) => d.sync().await.map_err(StoreError::Storage),
+            None => Ok(()),
+        }
+    }
+
     /// Starts a watch of one storage key: the initial events and a receiver for later ones,
     /// taken under one lock so that nothing is missed. `Err(oldest)` when `since` is too old.
     pub fn watch(
@@ -267,6 +278,18 @@ impl Store {
 }
 
 impl Inner {
+    /// Appends a change to the data dir log before memory changes.
+    fn append(&mut self, key: &Key, obj: Option<&Value>, rv: u64) -> Result<(), StoreError> {
+        let Some(p) = self.persist.as_mut() else {
+            return Ok(());
+        };
+        match obj {
+            Some(o) => p.put(key, o, rv),
+            None => p.delete(key, rv),
+        }
+        .map_err(StoreError::Storage)
+    }
+
     pub fn scan<'a>(
         &'a self,
         storage_key: &'a str,

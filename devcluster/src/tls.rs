@@ -1,18 +1,13 @@
 //! TLS: a generated certificate authority (rcgen), serving certificates it signs, a rustls
-//! (ring) server configuration, and an axum `Listener` that completes TLS handshakes off the
-//! accept loop. Public so that webhook servers in tests can use the same CA.
+//! (ring) server configuration (the accept loop is in `serve`). Public so that webhook servers
+//! in tests can use the same CA.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
-use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
 
 use crate::error::Error;
 
@@ -115,68 +110,5 @@ impl ServingCert {
             .map_err(tls_err)?;
         cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Arc::new(cfg))
-    }
-}
-
-/// An axum listener yielding connections whose TLS handshake has completed.
-pub struct TlsListener {
-    rx: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    local: SocketAddr,
-}
-
-impl TlsListener {
-    /// Spawns the accept loop; handshakes run concurrently so a slow client blocks nobody.
-    pub fn new(tcp: TcpListener, config: Arc<rustls::ServerConfig>) -> std::io::Result<Self> {
-        let local = tcp.local_addr()?;
-        let (tx, rx) = mpsc::channel(256);
-        let acceptor = TlsAcceptor::from(config);
-        tokio::spawn(async move {
-            loop {
-                // The server dropped the listener (shutdown): stop accepting and free the port.
-                let accepted = tokio::select! {
-                    a = tcp.accept() => a,
-                    _ = tx.closed() => break,
-                };
-                let (sock, peer) = match accepted {
-                    Ok(x) => x,
-                    Err(e) => {
-                        tracing::debug!(error = %e, "accept failed");
-                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                        continue;
-                    }
-                };
-                let _ = sock.set_nodelay(true);
-                let acceptor = acceptor.clone();
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    let hs = tokio::time::timeout(
-                        std::time::Duration::from_secs(10),
-                        acceptor.accept(sock),
-                    )
-                    .await;
-                    if let Ok(Ok(stream)) = hs {
-                        let _ = tx.send((stream, peer)).await;
-                    }
-                });
-            }
-        });
-        Ok(Self { rx, local })
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.rx.recv().await {
-            Some(x) => x,
-            // The accept loop never ends while this listener exists; park forever if it did.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local)
     }
 }

@@ -45,7 +45,7 @@ async fn webhook_server(h: &devcluster::DevClusterHandle) -> anyhow::Result<Sock
         .issue(&["127.0.0.1".to_string(), "localhost".to_string()])?;
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = tcp.local_addr()?;
-    let listener = devcluster::tls::TlsListener::new(tcp, cert.server_config()?)?;
+    let tls = cert.server_config()?;
     let slow = || async {
         tokio::time::sleep(std::time::Duration::from_secs(3)).await;
         Json(json!({}))
@@ -54,7 +54,14 @@ async fn webhook_server(h: &devcluster::DevClusterHandle) -> anyhow::Result<Sock
         .route("/slow", post(slow))
         .route("/validate", post(validate))
         .route("/mutate", post(mutate));
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let limits = devcluster::ConnLimits::default();
+    tokio::spawn(devcluster::serve_tls(
+        tcp,
+        tls,
+        app,
+        limits,
+        std::future::pending(),
+    ));
     Ok(addr)
 }
 

@@ -227,13 +227,19 @@ impl PluginSet {
             .all(|p| p.preemptive(st, queue, task) != Some(false))
     }
 
-    /// First failing static predicate.
+    /// First failing static predicate. A task whose requests could not be read fits no node
+    /// whatever plugins are configured: counting it as requesting nothing would bind it.
     pub fn static_predicate(
         &self,
         st: &State<'_>,
         task: TaskIx,
         node: NodeIx,
     ) -> Result<(), Unfit> {
+        if let Some(why) = &st.tasks[task.ix()].spec.constraints.invalid_requests {
+            return Err(Unfit::unresolvable(format!(
+                "Pod has invalid resource requests ({why})"
+            )));
+        }
         self.with_hook(Hooks::STATIC_PREDICATE)
             .try_for_each(|p| p.static_predicate(st, task, node))
     }

@@ -327,3 +327,27 @@ fn jobs_of_missing_queues_are_explained() {
         "{x:?}"
     );
 }
+
+#[test]
+fn a_task_whose_requests_could_not_be_read_fits_no_node_and_says_why() {
+    let mut c = Cluster::new();
+    c.gpu_node("n1", 8, 0).gpu_node("n2", 8, 0);
+    // What the caller builds for `cpu: 1, nvidia.com/gpu: 99999999999999999999999`: the GPU
+    // quantity did not fit in 64 bits, so it is missing from the requests — and the task must
+    // not be placed as if it asked for no GPU.
+    c.gang("huge", 1, 1, Resources::new().with(CPU, 1000));
+    c.task_mut("huge-0").constraints.invalid_requests = Some(
+        "spec.containers[0].resources.requests[nvidia.com/gpu]: quantity \"99999999999999999999999\" is too large".into(),
+    );
+    c.gang("fine", 1, 1, gpu_pod(1));
+    let r = c.run();
+    let b = binds(&r);
+    assert_eq!(b.len(), 1, "{b:?}");
+    assert_eq!(b[0].0, "fine-0");
+    let why = explanations(&r);
+    assert!(
+        why.iter().any(|w| w.contains("task huge-0: 0/2 nodes available")
+            && w.contains("2 nodes: Pod has invalid resource requests (spec.containers[0].resources.requests[nvidia.com/gpu]")),
+        "{why:?}"
+    );
+}

@@ -38,12 +38,4 @@ pub enum Error {
     /// A Kubernetes API call failed (client configuration or registration).
     #[error("kubernetes API: {0}; check KUBECONFIG (or the in-cluster service account) and RBAC")]
     Kube(String),
-    /// The server stopped with an I/O error.
-    #[error("server on {addr} stopped: {source}")]
-    Serve {
-        /// The address.
-        addr: std::net::SocketAddr,
-        /// Why.
-        source: std::io::Error,
-    },
 }

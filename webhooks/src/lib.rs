@@ -22,6 +22,7 @@ pub mod registration;
 pub mod report;
 pub mod resources;
 pub mod review;
+pub mod serve;
 pub mod server;
 pub mod state;
 pub mod validate;
@@ -41,7 +42,7 @@ pub use error::Error;
 pub use kube_state::KubeState;
 pub use metrics::Metrics;
 pub use registration::{ClientConfig, configurations};
-pub use server::{Server, ServerConfig, TlsSource, serve};
+pub use server::{ConnLimits, Server, ServerConfig, TlsSource, serve};
 pub use state::{Capacity, ClusterState, InMemoryState};
 
 /// What the handlers share: cluster lookups and metrics.

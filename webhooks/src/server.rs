@@ -14,13 +14,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
-use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
+use tokio::net::TcpListener;
 
 use crate::certs::{ReloadingCert, self_signed};
 use crate::error::Error;
+pub use crate::serve::ConnLimits;
+use crate::serve::serve_tls;
 use crate::{ClusterState, WebhookState, router};
 
 /// Where the serving certificate comes from.
@@ -63,6 +62,8 @@ pub struct ServerConfig {
     /// How long a review waits for a queue missing from the cluster view (see
     /// [`WebhookState::queue_grace`]).
     pub queue_grace: Duration,
+    /// Timeouts and the connection cap of the HTTPS listener.
+    pub limits: ConnLimits,
 }
 
 impl ServerConfig {
@@ -77,6 +78,7 @@ impl ServerConfig {
             scheduler_name: crate::mutate::DEFAULT_SCHEDULER.to_owned(),
             reload_interval: Duration::from_secs(1),
             queue_grace: Duration::ZERO,
+            limits: ConnLimits::default(),
         }
     }
 }
@@ -89,6 +91,7 @@ pub struct Server {
     cert: Arc<ReloadingCert>,
     state: WebhookState,
     reload_interval: Duration,
+    limits: ConnLimits,
     /// PEM of the certificate when it was generated here (self-signed), for callers to trust.
     pub generated_cert_pem: Option<String>,
 }
@@ -128,6 +131,7 @@ impl Server {
             cert: Arc::new(cert),
             state,
             reload_interval: config.reload_interval,
+            limits: config.limits,
             generated_cert_pem,
         })
     }
@@ -183,23 +187,25 @@ impl Server {
                     .into_future(),
             )
         });
-        let listener = TlsListener::new(self.https, self.cert.server_config());
         let app = router(self.state);
         tracing::info!(%https_addr, "admission webhooks listening");
-        let main = axum::serve(listener, app).with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = stop_tx.send(true);
-        });
-        let result = main.await.map_err(|source| Error::Serve {
-            addr: https_addr,
-            source,
-        });
+        serve_tls(
+            self.https,
+            self.cert.server_config(),
+            app,
+            self.limits,
+            async move {
+                shutdown.await;
+                let _ = stop_tx.send(true);
+            },
+        )
+        .await;
         watcher.abort();
         let _ = health.await;
         if let Some(m) = metrics {
             let _ = m.await;
         }
-        result
+        Ok(())
     }
 }
 
@@ -241,67 +247,4 @@ async fn metrics_text(State(state): State<WebhookState>) -> impl IntoResponse {
         )],
         state.metrics.encode(),
     )
-}
-
-/// An axum listener yielding connections whose TLS handshake completed; handshakes run in their
-/// own tasks so a slow client delays nobody.
-struct TlsListener {
-    rx: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    local: SocketAddr,
-}
-
-impl TlsListener {
-    fn new(tcp: TcpListener, config: Arc<rustls::ServerConfig>) -> Self {
-        let local = tcp
-            .local_addr()
-            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-        let (tx, rx) = mpsc::channel(256);
-        let acceptor = TlsAcceptor::from(config);
-        tokio::spawn(async move {
-            loop {
-                let (sock, peer) = match tcp.accept().await {
-                    Ok(x) => x,
-                    Err(e) => {
-                        // Out of file descriptors and similar: back off instead of spinning.
-                        tracing::debug!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        continue;
-                    }
-                };
-                if tx.is_closed() {
-                    break;
-                }
-                let _ = sock.set_nodelay(true);
-                let (acceptor, tx) = (acceptor.clone(), tx.clone());
-                tokio::spawn(async move {
-                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(sock)).await
-                    {
-                        Ok(Ok(stream)) => {
-                            let _ = tx.send((stream, peer)).await;
-                        }
-                        Ok(Err(e)) => tracing::debug!(error = %e, %peer, "tls handshake failed"),
-                        Err(_) => tracing::debug!(%peer, "tls handshake timed out"),
-                    }
-                });
-            }
-        });
-        Self { rx, local }
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.rx.recv().await {
-            Some(x) => x,
-            // The accept loop lives as long as the listener; if it ever ended, park.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local)
-    }
 }

@@ -24,7 +24,7 @@ use scheduler_core::model::{
 };
 use scheduler_core::{JobId, JobPhase, NodeId, QueueId, Snapshot, Task, TaskId, TaskStatus};
 
-use crate::resources::{parse_list, pod_requests};
+use crate::resources::{parse_list, pod_requests, request_errors};
 
 /// The objects a snapshot is built from.
 pub struct Inputs<'a> {
@@ -400,6 +400,7 @@ fn constraints(spec: &k8s_openapi::api::core::v1::PodSpec) -> Constraints {
                 effect: t.effect.as_deref().and_then(effect),
             })
             .collect(),
+        invalid_requests: request_errors(spec),
     }
 }
 

@@ -128,10 +128,12 @@ impl Cluster {
             match res {
                 Ok(o) => {
                     self.gc_wake.notify_one();
+                    self.store.sync().await.map_err(super::storage_error)?;
                     return Ok(o);
                 }
                 Err(StoreError::Conflict) if opts.rv.is_none() => continue,
                 Err(StoreError::NotFound) => return Err(Self::not_found(info, name)),
+                Err(StoreError::Storage(msg)) => return Err(ApiError::internal(msg)),
                 Err(_) => return Err(ApiError::stale(&info.qualified(), name)),
             }
         }

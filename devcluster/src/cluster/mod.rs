@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 use crate::error::{ApiError, ApiResult};
 use crate::kinds;
 use crate::registry::{Registry, ResourceInfo};
-use crate::store::{Key, Store};
+use crate::store::{Key, Store, StoreError};
 use crate::util::{self, ensure_obj, is_terminating, now_rfc3339};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -257,6 +257,15 @@ impl Cluster {
         }
         kinds::defaults_on_create(info, &mut obj);
         crate::limits::check_object(&info.qualified(), &name, &obj)?;
+        let rule = crate::names::name_rule(&info.group, &info.plural);
+        if let Some(why) = crate::names::check_name(rule, &name) {
+            return Err(ApiError::invalid(
+                &info.qualified_kind(),
+                &name,
+                vec![("metadata.name".into(), why)],
+            ));
+        }
+        Self::check_builtin(info, &name, &obj)?;
         if opts.admission {
             crate::admission::admit(
                 self,
@@ -304,11 +313,27 @@ impl Cluster {
             ensure_obj(&mut obj, &["metadata"]).insert("resourceVersion".into(), json!(""));
             return Ok(Arc::new(obj));
         }
-        let stored = self.store.create(key, obj).map_err(|_| {
-            ApiError::already_exists(&info.qualified(), &name, &info.group, &info.plural)
+        let stored = self.store.create(key, obj).map_err(|e| match e {
+            StoreError::Storage(msg) => ApiError::internal(msg),
+            _ => ApiError::already_exists(&info.qualified(), &name, &info.group, &info.plural),
         })?;
         self.after_write(info, &stored);
+        self.store.sync().await.map_err(storage_error)?;
         Ok(stored)
+    }
+
+    /// Checks of built-in objects beyond their schema: a pod's quantities must parse and be
+    /// non-negative (else it runs and then breaks every reader of its node).
+    pub(super) fn check_builtin(info: &ResourceInfo, name: &str, obj: &Value) -> ApiResult<()> {
+        if !(info.builtin && info.group.is_empty() && info.plural == "pods") {
+            return Ok(());
+        }
+        let errs = crate::names::pod_quantity_errors(obj);
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::invalid(&info.qualified_kind(), name, errs))
+        }
     }
 
     pub(super) fn after_write(&self, info: &ResourceInfo, obj: &Value) {
@@ -434,5 +459,13 @@ impl Registry {
                 vec![("spec".into(), e)],
             )
         })
+    }
+}
+
+/// A change the data dir could not confirm on disk: the request fails, as etcd's would.
+pub(super) fn storage_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Storage(msg) => ApiError::internal(msg),
+        other => ApiError::internal(format!("unexpected store error: {other:?}")),
     }
 }

@@ -98,6 +98,7 @@ impl Cluster {
                 .await?;
             }
             crate::limits::check_object(&info.qualified(), name, &new)?;
+            Self::check_builtin(info, name, &new)?;
             if new == *current {
                 return Ok((current, false));
             }
@@ -115,9 +116,13 @@ impl Cluster {
                     .inspect(|o| self.after_write(info, o))
             };
             match res {
-                Ok(o) => return Ok((o, false)),
+                Ok(o) => {
+                    self.store.sync().await.map_err(super::storage_error)?;
+                    return Ok((o, false));
+                }
                 Err(StoreError::Conflict) if pinned.is_none() => continue,
                 Err(StoreError::NotFound) => return Err(Self::not_found(info, name)),
+                Err(StoreError::Storage(msg)) => return Err(ApiError::internal(msg)),
                 Err(_) => return Err(ApiError::stale(&info.qualified(), name)),
             }
         }

@@ -15,6 +15,10 @@ pub struct Constraints {
     pub required_affinity: Vec<NodeAffinityTerm>,
     /// `spec.tolerations`.
     pub tolerations: Vec<Toleration>,
+    /// Why the pod's resource requests could not be read (unparsable or overflowing quantity):
+    /// such a pod fits no node, with this reason, instead of being counted as requesting zero.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invalid_requests: Option<String>,
 }
 
 /// One node selector term: AND of its requirements.
@@ -136,11 +140,12 @@ impl Toleration {
 }
 
 impl Constraints {
-    /// No selector, affinity or tolerations.
+    /// No selector, affinity, tolerations or request error.
     pub fn is_empty(&self) -> bool {
         self.node_selector.is_empty()
             && self.required_affinity.is_empty()
             && self.tolerations.is_empty()
+            && self.invalid_requests.is_none()
     }
 
     /// nodeSelector matches.

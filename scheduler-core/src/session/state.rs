@@ -75,6 +75,7 @@ static NO_CONSTRAINTS: Constraints = Constraints {
     node_selector: std::collections::BTreeMap::new(),
     required_affinity: Vec::new(),
     tolerations: Vec::new(),
+    invalid_requests: None,
 };
 
 fn status_slot(s: TaskStatus) -> usize {

@@ -78,3 +78,26 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, Stri
     let bytes = resp.into_body().collect().await?.to_bytes().to_vec();
     Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
 }
+
+/// A TLS stream to `addr` with nothing sent yet (for clients that misbehave on purpose).
+// The latency bench includes this file too and has no use for it.
+#[allow(dead_code)]
+pub async fn connect_raw(
+    addr: SocketAddr,
+    trusted_pem: &str,
+) -> anyhow::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(trusted_pem.as_bytes()) {
+        roots.add(cert?)?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("localhost")?, tcp)
+        .await?)
+}

@@ -1,0 +1,217 @@
+//! Checks of built-in objects where users trip before anything else notices: object names
+//! (DNS-1123, as kube-apiserver's `ValidateObjectMeta`) and pod resource quantities (parseable,
+//! non-negative). Answers field errors for a 422; it decides nothing else.
+
+use serde_json::Value;
+
+/// The name rule of one kind, as kube-apiserver applies it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameRule {
+    /// Namespaces and Services: one DNS label.
+    Label,
+    /// RBAC objects: any path segment (`system:controller:x` is fine).
+    PathSegment,
+    /// Everything else, custom resources included.
+    Subdomain,
+}
+
+pub fn name_rule(group: &str, plural: &str) -> NameRule {
+    match (group, plural) {
+        ("", "namespaces" | "services") => NameRule::Label,
+        ("rbac.authorization.k8s.io", _) => NameRule::PathSegment,
+        _ => NameRule::Subdomain,
+    }
+}
+
+fn is_label(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+}
+
+fn is_subdomain(s: &str) -> bool {
+    s.len() <= 253 && s.split('.').all(is_label)
+}
+
+/// `None` when `name` is valid under `rule`, else the API server's message.
+pub fn check_name(rule: NameRule, name: &str) -> Option<String> {
+    let bad = |what: String| Some(format!("Invalid value: {name:?}: {what}"));
+    match rule {
+        NameRule::Label if !is_label(name) => bad(
+            "a lowercase RFC 1123 label must consist of at most 63 lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name', or '123-abc')".into(),
+        ),
+        NameRule::Subdomain if !is_subdomain(name) => bad(
+            "a lowercase RFC 1123 subdomain must consist of at most 253 lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com')".into(),
+        ),
+        NameRule::PathSegment if name == "." || name == ".." => {
+            bad("may not be '.' or '..'".into())
+        }
+        NameRule::PathSegment if name.contains(['/', '%']) => {
+            bad("may not contain '/' or '%'".into())
+        }
+        _ => None,
+    }
+}
+
+/// Field errors of a pod's resource quantities (containers, init containers, overhead):
+/// each must parse as a Kubernetes quantity and be non-negative.
+pub fn pod_quantity_errors(pod: &Value) -> Vec<(String, String)> {
+    let mut errs = vec![];
+    let Some(spec) = pod.get("spec") else {
+        return errs;
+    };
+    let mut lists: Vec<(String, &Value)> = vec![];
+    for field in ["containers", "initContainers"] {
+        for (i, c) in spec
+            .get(field)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            for kind in ["requests", "limits"] {
+                if let Some(l) = c.pointer(&format!("/resources/{kind}")) {
+                    lists.push((format!("spec.{field}[{i}].resources.{kind}"), l));
+                }
+            }
+        }
+    }
+    if let Some(o) = spec.get("overhead") {
+        lists.push(("spec.overhead".into(), o));
+    }
+    for (path, list) in lists {
+        let Some(m) = list.as_object() else {
+            continue;
+        };
+        for (name, q) in m {
+            let field = format!("{path}[{name}]");
+            let text = match q {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                other => {
+                    errs.push((field, format!("Invalid value: {other}: must be a quantity such as \"500m\", \"4Gi\" or \"2\"")));
+                    continue;
+                }
+            };
+            match parse_sign(&text) {
+                Err(why) => errs.push((field, format!("Invalid value: {text:?}: {why}"))),
+                Ok(true) => errs.push((
+                    field,
+                    format!("Invalid value: {text:?}: must be greater than or equal to 0"),
+                )),
+                Ok(false) => {}
+            }
+        }
+    }
+    errs
+}
+
+/// Whether `s` is a well-formed quantity, and whether it is negative. The grammar is
+/// Kubernetes' (`<sign><digits>[.<digits>]<suffix>`, suffix binary, decimal SI or `e<int>`);
+/// the magnitude is not bounded here (kube-apiserver accepts any size), the scheduler judges it.
+fn parse_sign(s: &str) -> Result<bool, &'static str> {
+    const HINT: &str = "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$' (e.g. \"500m\", \"4Gi\", \"2\")";
+    let (neg, body) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        Some(_) => (false, s),
+        None => return Err(HINT),
+    };
+    let split = body
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(body.len());
+    let (number, suffix) = body.split_at(split);
+    let (int, frac) = number.split_once('.').unwrap_or((number, ""));
+    if (int.is_empty() && frac.is_empty()) || frac.contains('.') {
+        return Err(HINT);
+    }
+    let exponent = |s: &str| {
+        let Some(rest) = s.strip_prefix(['e', 'E']) else {
+            return false;
+        };
+        let digits = rest.strip_prefix(['+', '-']).unwrap_or(rest);
+        !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+    };
+    let suffix_ok = matches!(
+        suffix,
+        "" | "n"
+            | "u"
+            | "m"
+            | "k"
+            | "M"
+            | "G"
+            | "T"
+            | "P"
+            | "E"
+            | "Ki"
+            | "Mi"
+            | "Gi"
+            | "Ti"
+            | "Pi"
+            | "Ei"
+    ) || exponent(suffix);
+    if !suffix_ok {
+        return Err(HINT);
+    }
+    let zero = number.bytes().all(|b| b == b'0' || b == b'.');
+    Ok(neg && !zero)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn names_follow_the_kind_rule() {
+        let sub = NameRule::Subdomain;
+        assert_eq!(check_name(sub, "web-1.example"), None);
+        for bad in [
+            "Bad_Name!",
+            "",
+            "-a",
+            "a-",
+            "a..b",
+            "UPPER",
+            &"a".repeat(254),
+        ] {
+            assert!(check_name(sub, bad).is_some(), "{bad:?}");
+        }
+        assert!(check_name(NameRule::Label, "a.b").is_some());
+        assert_eq!(check_name(NameRule::Label, "team-a"), None);
+        assert_eq!(
+            check_name(NameRule::PathSegment, "system:controller:basalt"),
+            None
+        );
+        assert!(check_name(NameRule::PathSegment, "a/b").is_some());
+        assert_eq!(name_rule("", "namespaces"), NameRule::Label);
+        assert_eq!(name_rule("batch.volcano.sh", "jobs"), NameRule::Subdomain);
+    }
+
+    #[test]
+    fn pod_quantities_must_parse_and_be_non_negative() {
+        let pod = json!({"spec": {"containers": [{"name": "c", "resources": {
+            "requests": {"cpu": "lots", "memory": "-5Gi", "nvidia.com/gpu": "99999999999999999999999"},
+            "limits": {"cpu": "1.5", "memory": "1e3", "x": "-0", "y": 2}}}],
+            "initContainers": [{"name": "i", "resources": {"limits": {"cpu": "1..5"}}}],
+            "overhead": {"cpu": "2Xi"}}});
+        let errs = pod_quantity_errors(&pod);
+        let fields: Vec<&str> = errs.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "spec.containers[0].resources.requests[cpu]",
+                "spec.containers[0].resources.requests[memory]",
+                "spec.initContainers[0].resources.limits[cpu]",
+                "spec.overhead[cpu]",
+            ],
+            "{errs:?}"
+        );
+        assert!(errs[1].1.contains("greater than or equal to 0"));
+        assert!(errs[0].1.contains("\"lots\""));
+    }
+}
