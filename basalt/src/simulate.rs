@@ -280,6 +280,7 @@ mod equivalence {
                         podgroups: &groups_r,
                         queues: &queues_r,
                         in_flight: &BTreeMap::new(),
+                        priority_classes: &[],
                     },
                     |s| s == Some("volcano"),
                 );

@@ -40,14 +40,53 @@ pub(super) fn wait_ready(ns: &Ns<'_>, job: &str) {
     let min = ns.get_json(&["vcjob", job])["spec"]["minAvailable"]
         .as_u64()
         .unwrap_or(0) as usize;
-    ns.c.wait_for(&format!("{job}: {min} pods running"), T, || {
+    let deadline = std::time::Instant::now() + T;
+    loop {
         let running = ns
             .pods(job)
             .iter()
             .filter(|p| p["status"]["phase"] == "Running")
             .count();
-        (running >= min).then_some(())
-    });
+        if running >= min {
+            return;
+        }
+        if std::time::Instant::now() > deadline {
+            panic!(
+                "timed out after {T:?} waiting for {job}: {min} pods running; the namespace's jobs now: {}",
+                jobs_state(ns)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// Per PodGroup: phase, last condition message and the pods' phases, for a failure message.
+fn jobs_state(ns: &Ns<'_>) -> String {
+    let mut out = Vec::new();
+    for pg in ns.podgroups() {
+        let owner = pg["metadata"]["ownerReferences"][0]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let mut phases = std::collections::BTreeMap::<String, usize>::new();
+        for p in ns.pods(&owner) {
+            let phase = p["status"]["phase"].as_str().unwrap_or("?").to_owned();
+            *phases.entry(phase).or_default() += 1;
+        }
+        let conditions = pg["status"]["conditions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let last = conditions
+            .last()
+            .map(|c| c["message"].as_str().unwrap_or_default().to_owned())
+            .unwrap_or_default();
+        out.push(format!(
+            "{owner}: PodGroup {} ({last}), pods {phases:?}",
+            pg["status"]["phase"].as_str().unwrap_or("-")
+        ));
+    }
+    out.join("; ")
 }
 
 fn delete_jobs(ns: &Ns<'_>) {

@@ -351,3 +351,103 @@ fn a_task_whose_requests_could_not_be_read_fits_no_node_and_says_why() {
         "{why:?}"
     );
 }
+
+/// Upstream schedulingbase "Schedule Multiple Jobs": three equal jobs (minAvailable 2, as many
+/// pods as the cluster holds) all start. Their PodGroups are admitted together, but the job
+/// controller creates a job's pods only once it is admitted, so one job's pods can reach a
+/// session before the others' exist. That job's elastic pods must leave the admitted gangs'
+/// minResources free, or they never start (no preemption between equal jobs).
+#[test]
+fn elastic_pods_leave_room_for_admitted_gangs_whose_pods_are_not_created_yet() {
+    let slot = || Resources::new().with(CPU, 16_000);
+    let mut c = Cluster::new();
+    c.cpu_node("n", 64_000);
+    c.gang("first", 4, 2, slot());
+    c.snap.jobs.insert("second".into(), {
+        let mut j = scheduler_core::model::Job::new("default", 2);
+        j.creation = 1;
+        j
+    });
+    for job in ["first", "second"] {
+        c.job_mut(job).min_resources = Some(Resources::new().with(CPU, 32_000));
+    }
+    let r = c.run();
+    let b = binds(&r);
+    assert_eq!(
+        b.len(),
+        2,
+        "first takes its minimum and what second does not hold: {b:?}"
+    );
+    // The next session sees second's pods: it starts in the room held for it.
+    for (task, _) in &b {
+        let t = c.task_mut(task);
+        t.status = TaskStatus::Running;
+        t.node = Some("n".into());
+    }
+    c.gang("second", 4, 2, slot());
+    c.job_mut("second").creation = 1;
+    c.job_mut("second").min_resources = Some(Resources::new().with(CPU, 32_000));
+    let b = binds(&c.run());
+    assert_eq!(b.len(), 2, "{b:?}");
+    assert!(b.iter().all(|(t, _)| t.starts_with("second-")), "{b:?}");
+}
+
+/// Upstream schedulingbase "Schedule BestEffort Job": minAvailable 4 = the sum of its tasks'
+/// minimums (2 pods with requests, 2 BestEffort pods), so each task's minimum binds. The gang
+/// is ready only with two BestEffort pods placed; allocate places them in the gang's statement
+/// (Volcano counts them as occupied while pending, `CheckTaskReady`, and binds them in backfill).
+#[test]
+fn a_gang_whose_task_minimum_needs_best_effort_pods_starts() {
+    let mut c = Cluster::new();
+    c.cpu_node("n", 64_000);
+    c.gang("test", 4, 4, Resources::new().with(CPU, 16_000));
+    for i in 0..2 {
+        c.snap.tasks.insert(
+            format!("test-be-{i}").into(),
+            scheduler_core::model::Task {
+                creation: 10 + i,
+                ..scheduler_core::model::Task::pending("test", Resources::new())
+            },
+        );
+    }
+    for i in 0..4 {
+        c.task_mut(&format!("test-{i}")).role = Some("slot".into());
+    }
+    for i in 0..2 {
+        c.task_mut(&format!("test-be-{i}")).role = Some("be".into());
+    }
+    let j = c.job_mut("test");
+    j.min_task_member.insert("slot".into(), 2);
+    j.min_task_member.insert("be".into(), 2);
+    let b = binds(&c.run());
+    let be = b.iter().filter(|(t, _)| t.starts_with("test-be-")).count();
+    assert_eq!(be, 2, "{b:?}");
+    assert!(b.len() >= 4, "{b:?}");
+}
+
+/// A full cluster: the Pending PodGroup's condition says nothing is idle (it read "the cluster
+/// has  idle" before).
+#[test]
+fn enqueue_on_a_full_cluster_says_nothing_is_idle() {
+    let mut c = Cluster::new();
+    c.gpu_node("n", 8, 8);
+    c.gang("late", 1, 1, gpu_pod(1));
+    let j = c.job_mut("late");
+    j.phase = JobPhase::Pending;
+    j.min_resources = Some(Resources::new().with(NVIDIA_GPU, 1));
+    let r = c.run();
+    let why = r
+        .effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::PodGroupStatus { conditions, .. } => conditions.first().cloned(),
+            _ => None,
+        })
+        .expect("an Unschedulable condition");
+    assert!(
+        why.message
+            .contains("need nvidia.com/gpu 1 but the cluster has nothing idle for new gangs"),
+        "{}",
+        why.message
+    );
+}

@@ -235,3 +235,49 @@ async fn delete_rules() {
     r["request"]["name"] = json!("parent");
     denied(V, r, &["is the parent of child"]).await;
 }
+
+/// Volcano's hierarchy annotations (upstream admission/queue_validation_test.go): malformed ones
+/// are refused naming the annotation; well-formed ones are admitted.
+#[tokio::test]
+async fn hierarchy_annotations_must_be_well_formed() {
+    let with = |h: Option<&str>, w: Option<&str>| {
+        let mut obj = queue_obj("q", json!({"weight": 1}));
+        let mut a = serde_json::Map::new();
+        if let Some(h) = h {
+            a.insert("volcano.sh/hierarchy".into(), json!(h));
+        }
+        if let Some(w) = w {
+            a.insert("volcano.sh/hierarchy-weights".into(), json!(w));
+        }
+        obj["metadata"]["annotations"] = Value::Object(a);
+        create(obj)
+    };
+    let h = "metadata.annotations[\"volcano.sh/hierarchy\"]";
+    let w = "metadata.annotations[\"volcano.sh/hierarchy-weights\"]";
+    denied(
+        V,
+        with(Some("root/a"), None),
+        &[&format!("{h} is set without volcano.sh/hierarchy-weights")],
+    )
+    .await;
+    denied(
+        V,
+        with(None, Some("1/2")),
+        &[&format!("{w} is set without volcano.sh/hierarchy")],
+    )
+    .await;
+    denied(V, with(Some("root/a/b"), Some("1/2/3/4")), &["has 4 weights but volcano.sh/hierarchy \"root/a/b\" has 3 levels; they must have the same length"]).await;
+    denied(
+        V,
+        with(Some("root/a/b"), Some("1/-1/3")),
+        &["level 1 weight \"-1\" is not a positive number"],
+    )
+    .await;
+    denied(
+        V,
+        with(Some("root/a/b"), Some("1/a/3")),
+        &["level 1 weight \"a\" is not a positive number"],
+    )
+    .await;
+    allowed(V, with(Some("root/a/b"), Some("1/2/3"))).await;
+}

@@ -20,6 +20,7 @@ use crds::podgroup::PodGroup;
 use crds::queue::Queue;
 use futures_util::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::scheduling::v1::PriorityClass;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::Api;
 use kube::runtime::reflector::{self, Store};
@@ -70,6 +71,8 @@ pub struct Caches {
     pub podgroups: Store<PodGroup>,
     /// Queues.
     pub queues: Store<Queue>,
+    /// PriorityClasses (job and task priorities).
+    pub priority_classes: Store<PriorityClass>,
     /// Latest measured node usage (see `usage`), polled by a side task.
     pub usage: tokio::sync::watch::Receiver<Arc<usage::Samples>>,
 }
@@ -82,9 +85,10 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     let (nodes, s2) = reflect(Api::<Node>::all(client.clone()), notify.clone());
     let (podgroups, s3) = reflect(Api::<PodGroup>::all(client.clone()), notify.clone());
     let (queues, s4) = reflect(Api::<Queue>::all(client.clone()), notify.clone());
+    let (priority_classes, s5) = reflect(Api::<PriorityClass>::all(client.clone()), notify.clone());
     let watches = futures_util::stream::select(
         futures_util::stream::select(s1, s2),
-        futures_util::stream::select(s3, s4),
+        futures_util::stream::select(futures_util::stream::select(s3, s4), s5),
     );
     let watch_task = tokio::spawn(watches.for_each(|()| async {}));
     let (usage, usage_task) = usage::spawn(client.clone());
@@ -93,6 +97,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         nodes,
         podgroups,
         queues,
+        priority_classes,
         usage,
     };
     let scheduler = config::watch(ctx.clone()).await;
@@ -102,6 +107,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         caches.nodes.wait_until_ready().await.is_ok(),
         caches.podgroups.wait_until_ready().await.is_ok(),
         caches.queues.wait_until_ready().await.is_ok(),
+        caches.priority_classes.wait_until_ready().await.is_ok(),
     ] {
         if !ready {
             warn!("scheduler caches stopped before they were ready");
@@ -161,12 +167,15 @@ pub async fn session(
     let node_refs: Vec<&Node> = nodes.iter().map(|n| &**n).collect();
     let pg_refs: Vec<&PodGroup> = podgroups.iter().map(|p| &**p).collect();
     let queue_refs: Vec<&Queue> = queues.iter().map(|q| &**q).collect();
+    let classes = caches.priority_classes.state();
+    let class_refs: Vec<&PriorityClass> = classes.iter().map(|c| &**c).collect();
     let inputs = snapshot::Inputs {
         pods: &pod_refs,
         nodes: &node_refs,
         podgroups: &pg_refs,
         queues: &queue_refs,
         in_flight: &in_flight,
+        priority_classes: &class_refs,
     };
     // The builder is pure: the session's clock (time rules of preempt/reclaim) comes from here.
     let now_ms = std::time::SystemTime::now()

@@ -16,6 +16,7 @@ use crds::labels;
 use crds::podgroup::{PodGroup, PodGroupPhase};
 use crds::queue::{Queue, QueueState};
 use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::scheduling::v1::PriorityClass;
 use kube::ResourceExt;
 use scheduler_core::model::gpu;
 use scheduler_core::model::{
@@ -38,6 +39,53 @@ pub struct Inputs<'a> {
     pub queues: &'a [&'a Queue],
     /// Binds issued and not yet observed.
     pub in_flight: &'a BTreeMap<TaskId, NodeId>,
+    /// PriorityClasses: a PodGroup's `priorityClassName` gives its job's priority (Volcano's
+    /// job priority, which preempt compares across jobs), and a pod's class its task's.
+    pub priority_classes: &'a [&'a PriorityClass],
+}
+
+/// PriorityClass values by name, and the `globalDefault` class's value.
+struct Priorities {
+    by_name: BTreeMap<String, i32>,
+    global_default: i32,
+}
+
+impl Priorities {
+    fn new(classes: &[&PriorityClass]) -> Self {
+        let by_name = classes
+            .iter()
+            .map(|c| (c.name_any(), c.value.unwrap_or(0)))
+            .collect();
+        let global_default = classes
+            .iter()
+            .filter(|c| c.global_default == Some(true))
+            .map(|c| c.value.unwrap_or(0))
+            .max()
+            .unwrap_or(0);
+        Self {
+            by_name,
+            global_default,
+        }
+    }
+
+    /// A PodGroup's priority: its class's value; the global default without a class; 0 for a
+    /// class that does not exist (the job still schedules, at the lowest priority).
+    fn of_podgroup(&self, class: Option<&str>) -> i32 {
+        match class.filter(|c| !c.is_empty()) {
+            Some(name) => self.by_name.get(name).copied().unwrap_or(0),
+            None => self.global_default,
+        }
+    }
+
+    /// A pod's priority: the value of its class when the class is known (what the API server's
+    /// Priority admission writes into `spec.priority`; a class's value cannot change), else
+    /// `spec.priority`. A cluster without that admission (`basalt up`) gets the same answer.
+    fn of_pod(&self, class: Option<&str>, priority: Option<i32>) -> i32 {
+        class
+            .and_then(|c| self.by_name.get(c).copied())
+            .or(priority)
+            .unwrap_or(0)
+    }
 }
 
 /// Marks the tasks whose eviction the loop already requested as Releasing: they still hold their
@@ -157,6 +205,7 @@ fn build_snapshot(
             },
         );
     }
+    let priorities = Priorities::new(inputs.priority_classes);
     for pg in inputs.podgroups {
         let spec = &pg.spec;
         let phase = match pg.status.as_ref().and_then(|s| s.phase).unwrap_or_default() {
@@ -183,7 +232,7 @@ fn build_snapshot(
                     .map(|(k, v)| (k.clone(), (*v).max(0) as u32))
                     .collect(),
                 min_resources: spec.min_resources.as_ref().map(|l| parse_list(Some(l))),
-                priority: 0,
+                priority: priorities.of_podgroup(spec.priority_class_name.as_deref()),
                 phase,
                 creation: millis(&pg.metadata),
                 annotations: pg.annotations().clone(),
@@ -191,7 +240,7 @@ fn build_snapshot(
         );
     }
     for pod in inputs.pods {
-        add_pod(&mut snap, pod, inputs.in_flight, &is_ours);
+        add_pod(&mut snap, pod, inputs.in_flight, &priorities, &is_ours);
     }
     reservation_inputs(&mut snap, inputs.pods);
     snap
@@ -246,6 +295,7 @@ fn add_pod(
     snap: &mut Snapshot,
     pod: &Pod,
     in_flight: &BTreeMap<TaskId, NodeId>,
+    priorities: &Priorities,
     is_ours: &impl Fn(Option<&str>) -> bool,
 ) {
     let Some(spec) = pod.spec.as_ref() else {
@@ -313,7 +363,7 @@ fn add_pod(
             role: pod.annotations().get(labels::TASK_SPEC).cloned(),
             requests,
             constraints: constraints(spec),
-            priority: spec.priority.unwrap_or(0),
+            priority: priorities.of_pod(spec.priority_class_name.as_deref(), spec.priority),
             priority_class: spec.priority_class_name.clone(),
             preemptable,
             status,
@@ -470,6 +520,7 @@ mod tests {
                 podgroups: &[&pg],
                 queues: &[&queue],
                 in_flight: &in_flight,
+                priority_classes: &[],
             },
             |n| n == Some("volcano"),
         );
@@ -528,6 +579,7 @@ mod tests {
             podgroups: &[&pg],
             queues: &[&queue],
             in_flight: &BTreeMap::new(),
+            priority_classes: &[],
         };
         let now = 1_795_860_600_000;
         let snap = build_at(&inputs, now, |n| n == Some("volcano"));
@@ -589,6 +641,7 @@ mod tests {
                 podgroups: &[],
                 queues: &[],
                 in_flight: &BTreeMap::new(),
+                priority_classes: &[],
             },
             |_| true,
         );
@@ -602,5 +655,45 @@ mod tests {
         let g = &snap.nodes[&NodeId::new("g")];
         assert_eq!(g.gpus.len(), 2);
         assert_eq!(g.gpus[1].model, "NVIDIA-H100");
+    }
+
+    /// Preempt compares job priorities across jobs: a PodGroup's priorityClassName must reach
+    /// the snapshot (it was always 0, so a high-priority job could never preempt another job),
+    /// and a pod's class counts even where no Priority admission filled `spec.priority`.
+    #[test]
+    fn priority_classes_give_jobs_and_tasks_their_priority() {
+        let high: PriorityClass = obj(
+            "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: high}\nvalue: 100\n",
+        );
+        let default: PriorityClass = obj(
+            "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata: {name: base}\nvalue: 7\nglobalDefault: true\n",
+        );
+        let pg = |name: &str, class: &str| -> PodGroup {
+            obj(&format!(
+                "apiVersion: scheduling.volcano.sh/v1beta1\nkind: PodGroup\nmetadata: {{name: {name}, namespace: ns}}\nspec: {{minMember: 1{class}}}\n"
+            ))
+        };
+        let (named, plain, missing) = (
+            pg("named", ", priorityClassName: high"),
+            pg("plain", ""),
+            pg("missing", ", priorityClassName: nowhere"),
+        );
+        let pod: Pod = obj(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: a\n  namespace: ns\n  annotations: {scheduling.k8s.io/group-name: named}\nspec:\n  schedulerName: volcano\n  priorityClassName: high\n  priority: 0\n  containers: [{name: c}]\n",
+        );
+        let snap = build(
+            &Inputs {
+                pods: &[&pod],
+                nodes: &[],
+                podgroups: &[&named, &plain, &missing],
+                queues: &[],
+                in_flight: &BTreeMap::new(),
+                priority_classes: &[&high, &default],
+            },
+            |n| n == Some("volcano"),
+        );
+        let job = |n: &str| snap.jobs[&JobId::new(format!("ns/{n}"))].priority;
+        assert_eq!((job("named"), job("plain"), job("missing")), (100, 7, 0));
+        assert_eq!(snap.tasks[&TaskId::new("ns/a")].priority, 100);
     }
 }

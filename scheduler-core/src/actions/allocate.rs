@@ -19,10 +19,12 @@ use crate::actions::{Action, OrderedHeap};
 use crate::config::{Arguments, ConfigError};
 use crate::model::{JobPhase, TaskStatus};
 use crate::plugin::JobInvalid;
+use crate::resources::{add_into, sub_into};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use crate::session::{
-    FitDiagnosis, JobIx, NodeSearch, Placement, QueueIx, Session, Statement, Tally, TaskIx,
+    FitDiagnosis, JobIx, NodeSearch, Placement, QueueIx, Session, State, Statement, Tally, TaskIx,
 };
 
 /// The `allocate` action.
@@ -89,9 +91,9 @@ impl Allocate {
                     .collect()
             };
             let mut tasks = pending(false);
-            // A gang that needs its BestEffort members to reach minMember places them here, in
-            // the same statement; otherwise they are backfill's.
-            if (tasks.len() as u32) + ssn.state.ready_count(job) < j.min_member {
+            // A gang that needs its BestEffort members to reach minMember, or a task's binding
+            // minimum, places them here, in the same statement; otherwise they are backfill's.
+            if needs_best_effort(&ssn.state, job, &tasks) {
                 tasks.extend(pending(true));
             }
             if tasks.is_empty() {
@@ -125,9 +127,17 @@ impl Allocate {
     }
 
     /// One turn of `job`: returns whether it should get another turn.
-    fn turn(&self, ssn: &mut Session<'_>, job: JobIx, queue: QueueIx, work: &mut Worklist) -> bool {
+    fn turn(
+        &self,
+        ssn: &mut Session<'_>,
+        job: JobIx,
+        queue: QueueIx,
+        work: &mut Worklist,
+        held: &[i64],
+    ) -> bool {
         let mut stmt = Statement::new();
         let mut refused: Option<Rc<FitDiagnosis>> = None;
+        let mut held_back: Option<Rc<FitDiagnosis>> = None;
         while work.next < work.tasks.len() {
             let task = work.tasks[work.next];
             work.next += 1;
@@ -141,7 +151,13 @@ impl Allocate {
                 ssn.record_unschedulable(job, task, diag);
                 continue;
             }
+            let elastic = ssn.plugins.job_ready(&ssn.state, job);
             match ssn.select_node(task, &self.search, true) {
+                Placement::Idle(_) if elastic && !leaves_held(&ssn.state, task, held) => {
+                    let diag = held_back.get_or_insert_with(held_refusal);
+                    ssn.record_unschedulable(job, task, diag);
+                    continue;
+                }
                 Placement::Idle(node) => ssn.allocate(&mut stmt, task, node),
                 Placement::Future(node) => ssn.pipeline(&mut stmt, task, node),
                 Placement::Unfit(diag) => {
@@ -165,6 +181,97 @@ impl Allocate {
             false
         }
     }
+}
+
+/// What admitted gangs whose pods are still being created hold back from other jobs' elastic
+/// tasks: Σ (minResources − allocated) over Inqueue jobs with minResources and fewer pods than
+/// minMember. Enqueue admitted them against the same headroom (see `enqueue`), and the job
+/// controller creates a job's pods only once it is admitted, so for a moment such a gang exists
+/// with no pods to place; without this hold, a ready job's elastic tasks that arrive first take
+/// the whole cluster and the admitted gang never starts (upstream's "Schedule Multiple Jobs").
+/// Volcano narrows that window with a 1 s session period; Basalt runs a session soon after
+/// every change, so it closes it. Only elastic tasks (of a job already ready) are held back;
+/// a gang's minimum never is.
+fn held_for_arriving_gangs(st: &State<'_>) -> Vec<i64> {
+    let mut held = vec![0i64; st.dims.len()];
+    for job in &st.jobs {
+        let Some(min) = &job.spec.min_resources else {
+            continue;
+        };
+        if job.phase != JobPhase::Inqueue || job.tasks.len() as u32 >= job.min_member {
+            continue;
+        }
+        let mut left = st.dims.vector(min);
+        for &t in &job.tasks {
+            if st.tasks[t.ix()].status.is_allocated() {
+                sub_into(&mut left, st.request(t));
+            }
+        }
+        for (h, l) in held.iter_mut().zip(&left) {
+            *h += (*l).max(0);
+        }
+    }
+    held
+}
+
+/// Whether placing `task` leaves the cluster's idle resources (schedulable nodes) at or above
+/// `held` in every resource the task asks for.
+fn leaves_held(st: &State<'_>, task: TaskIx, held: &[i64]) -> bool {
+    let request = st.request(task);
+    if request.iter().zip(held).all(|(r, h)| *r <= 0 || *h <= 0) {
+        return true;
+    }
+    let mut idle = vec![0i64; st.dims.len()];
+    for (i, node) in st.nodes.iter().enumerate() {
+        if !node.spec.unschedulable {
+            add_into(&mut idle, st.idle.row(i));
+        }
+    }
+    request
+        .iter()
+        .zip(held)
+        .zip(&idle)
+        .all(|((r, h), i)| *r <= 0 || *h <= 0 || r + h <= *i)
+}
+
+/// The diagnosis recorded for an elastic task held back by `held_for_arriving_gangs`.
+fn held_refusal() -> Rc<FitDiagnosis> {
+    let mut diag = FitDiagnosis::default();
+    diag.reasons.insert(
+        "held for admitted gangs whose pods are being created".to_owned(),
+        Tally::default(),
+    );
+    Rc::new(diag)
+}
+
+/// Whether `job` can become ready only with some of its pending BestEffort tasks: its ready
+/// tasks plus its pending non-BestEffort ones (`others`) fall short of minMember, or, where the task minimums
+/// bind, of some task's minimum. Volcano gets there by counting pending BestEffort pods as
+/// occupied in `JobInfo::CheckTaskReady` and binding them in backfill; Basalt places them in the
+/// gang's own statement instead, so the gang still starts whole or not at all. Without this, a
+/// job whose task minimums include a BestEffort task never became ready: allocate left that
+/// task to backfill, and backfill commits only a ready job.
+fn needs_best_effort(st: &State<'_>, job: JobIx, others: &[TaskIx]) -> bool {
+    let j = &st.jobs[job.ix()];
+    if (others.len() as u32) + st.ready_count(job) < j.min_member {
+        return true;
+    }
+    if !j.has_role_minimums {
+        return false;
+    }
+    let mut have: BTreeMap<&str, u32> = BTreeMap::new();
+    for &t in &j.tasks {
+        let task = &st.tasks[t.ix()];
+        let counts =
+            task.status.is_ready() || (task.status == TaskStatus::Pending && !task.best_effort);
+        if let (Some(role), true) = (task.spec.role.as_deref(), counts) {
+            *have.entry(role).or_insert(0) += 1;
+        }
+    }
+    j.spec
+        .min_task_member
+        .iter()
+        .any(|(role, min)| have.get(role.as_str()).copied().unwrap_or(0) < *min)
 }
 
 /// The diagnosis recorded for a task its queue's `allocatable` vote refused.
@@ -210,6 +317,7 @@ impl Action for Allocate {
 
     fn execute(&self, ssn: &mut Session<'_>) {
         let (mut per_queue, mut work) = Self::candidates(ssn);
+        let held = held_for_arriving_gangs(&ssn.state);
         let mut queues = OrderedHeap::new();
         for (q, heap) in per_queue.iter().enumerate() {
             if !heap.is_empty() {
@@ -235,7 +343,7 @@ impl Action for Allocate {
             let Some(mut list) = work[job.ix()].take() else {
                 continue;
             };
-            let again = self.turn(ssn, job, q, &mut list);
+            let again = self.turn(ssn, job, q, &mut list, &held);
             work[job.ix()] = Some(list);
             let (plugins, st) = (&ssn.plugins, &ssn.state);
             if again {

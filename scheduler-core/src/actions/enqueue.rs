@@ -63,6 +63,10 @@ fn refusal(ssn: &Session<'_>, job: JobIx, q: QueueIx, min: &[i64], free: &[i64])
             .filter(|(_, amount)| *amount > 0)
             .map(|(name, amount)| format!("{name} {}", format_resource_amount(name, amount)))
             .collect();
+        if parts.is_empty() {
+            // "the cluster has  idle" read as a typo when nothing was idle.
+            return "nothing".to_owned();
+        }
         parts.join(", ")
     };
     if !ssn.plugins.job_enqueueable(st, job) {

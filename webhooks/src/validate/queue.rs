@@ -26,6 +26,7 @@ pub fn check_queue(q: &Queue, old: Option<&Queue>, state: &dyn ClusterState, r: 
             "use lowercase letters, digits, '-' and '.'",
         );
     }
+    check_hierarchy_annotations(q, r);
     let weight = spec.weight.unwrap_or(1);
     if !(1..=65535).contains(&weight) {
         r.refuse(
@@ -104,6 +105,59 @@ pub fn check_queue(q: &Queue, old: Option<&Queue>, state: &dyn ClusterState, r: 
     }
     check_hierarchy(name, spec, &capability, &guaranteed, state, r);
     check_cluster_guarantees(name, spec, &guaranteed, state, r);
+}
+
+/// Volcano's `volcano.sh/hierarchy` and `volcano.sh/hierarchy-weights` annotations (its hDRF
+/// tree): refused when malformed, as Volcano's webhook does: one without the other, a different
+/// number of levels, a weight that is not a positive number. Basalt's own hDRF follows
+/// `spec.parent` (docs/fairness.md) and does not read them; a manifest that carries them must
+/// still be one Volcano would accept.
+fn check_hierarchy_annotations(q: &Queue, r: &mut Report) {
+    use crate::mutate::{HIERARCHY, HIERARCHY_WEIGHTS};
+    let get = |key: &str| {
+        q.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(key))
+            .filter(|v| !v.is_empty())
+    };
+    let field = |key: &str| format!("metadata.annotations[{key:?}]");
+    match (get(HIERARCHY), get(HIERARCHY_WEIGHTS)) {
+        (None, None) => {}
+        (Some(_), None) => r.refuse(
+            &field(HIERARCHY),
+            format!("is set without {HIERARCHY_WEIGHTS}"),
+            format!("add {HIERARCHY_WEIGHTS} with one weight per level (\"1/2\" for \"a/b\"), or remove both"),
+        ),
+        (None, Some(_)) => r.refuse(
+            &field(HIERARCHY_WEIGHTS),
+            format!("is set without {HIERARCHY}"),
+            format!("add {HIERARCHY} with the queue's path (\"a/b\"), or remove both"),
+        ),
+        (Some(path), Some(weights)) => {
+            let levels = path.split('/').count();
+            let weights: Vec<&str> = weights.split('/').collect();
+            if levels != weights.len() {
+                r.refuse(
+                    &field(HIERARCHY_WEIGHTS),
+                    format!(
+                        "has {} weights but {HIERARCHY} {path:?} has {levels} levels; they must have the same length",
+                        weights.len()
+                    ),
+                    "give one weight per level",
+                );
+            }
+            for (i, w) in weights.iter().enumerate() {
+                if !w.parse::<f64>().is_ok_and(|v| v.is_finite() && v > 0.0) {
+                    r.refuse(
+                        &field(HIERARCHY_WEIGHTS),
+                        format!("level {i} weight {w:?} is not a positive number"),
+                        "use positive numbers separated by '/' (\"1/2/3\")",
+                    );
+                }
+            }
+        }
+    }
 }
 
 fn not_above(small: &Amounts, small_path: &str, big: &Amounts, big_path: &str, r: &mut Report) {
