@@ -18,14 +18,18 @@ const RESERVE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../config/scheduler/basalt-reserve.yaml"
 );
-/// Run time of each later small job (simulated and declared); the first ones run 2 s longer each.
+/// Run time of each later small job (simulated and declared).
 const SMALL_SECS: u64 = 16;
+/// Run time of the first small job; each next one runs 2 s longer. Long enough that the cluster
+/// is still full when the gang has waited its 2 s and been admitted, even on a slow machine
+/// (otherwise it simply fits when it arrives and never needs to hold nodes).
+const FIRST_SECS: u64 = 45;
 /// Small jobs that fill the cluster before the gang arrives (8 × 4 GPUs = 32 GPUs).
 const FIRST: usize = 8;
 /// Small jobs submitted after the gang.
 const LATER: usize = 16;
 /// How long the whole scenario may take.
-const BOUND: Duration = Duration::from_secs(150);
+const BOUND: Duration = Duration::from_secs(180);
 
 fn small_job(name: &str, secs: u64) -> String {
     format!(
@@ -156,7 +160,7 @@ fn run_scenario(c: &Cluster) -> Seen {
         r#"jsonpath={.metadata.name} {.status.conditions[?(@.type=="Reserved")].message}{"\n"}"#,
     ]);
     let first: Vec<String> = (0..FIRST)
-        .map(|i| small_job(&format!("small-first-{i}"), SMALL_SECS + 2 * i as u64))
+        .map(|i| small_job(&format!("small-first-{i}"), FIRST_SECS + 2 * i as u64))
         .collect();
     c.apply(&first.join("---\n"));
     c.wait_for(
