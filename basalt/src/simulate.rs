@@ -15,7 +15,7 @@ pub struct SimulateArgs {
     #[arg(long, value_name = "DIR", default_value = "target/sim")]
     pub out: PathBuf,
     /// Compare these policies instead of the file's (repeatable): kube-default, volcano-default,
-    /// basalt, binpack, spread, fgd, or a scheduler configuration file.
+    /// basalt, basalt-reserve, binpack, spread, fgd, or a scheduler configuration file.
     #[arg(long = "policy", value_name = "NAME|FILE")]
     pub policies: Vec<String>,
     /// Override the experiment's seed.

@@ -211,6 +211,43 @@ fn reclaim_evicts_a_spread_gang_whole() {
     assert_eq!(evicted(&r), ["g/0", "g/1"]);
 }
 
+/// Queue a runs two 8-GPU gangs (8 × 1 GPU, minAvailable 8) on n0 and n1, twice its deserved
+/// share; queue b's job `w` waits with `pods` pending pods of `per_pod` GPUs.
+fn two_gangs_and_a_reclaimer(pods: u32, per_pod: i64) -> Snapshot {
+    let mut s = Snapshot::default();
+    for q in ["a", "b"] {
+        s.queues.insert(q.into(), Queue::open());
+    }
+    for (n, g) in [("n0", "g"), ("n1", "h")] {
+        node(&mut s, n, 8);
+        job(&mut s, g, "a", 8, 0);
+        for k in 0..8 {
+            run_on(&mut s, &format!("{g}/{k}"), g, 1, n);
+        }
+    }
+    job(&mut s, "w", "b", pods, 0);
+    for k in 0..pods {
+        pend(&mut s, &format!("w/{k}"), "w", per_pod);
+    }
+    s
+}
+
+#[test]
+fn reclaim_never_breaks_a_gang_larger_than_the_reclaiming_job() {
+    // A 2-GPU job would cost a whole 8-GPU gang its progress: not done, and said why.
+    let r = default()
+        .run(&two_gangs_and_a_reclaimer(1, 2))
+        .expect("session");
+    assert!(evicted(&r).is_empty(), "{:?}", evicted(&r));
+    let n = notes(&r, "w");
+    assert!(n.contains("reclaim does not break running gang"), "{n}");
+    // An 8-GPU gang may take a whole 8-GPU gang back.
+    let r = default()
+        .run(&two_gangs_and_a_reclaimer(8, 1))
+        .expect("session");
+    assert_eq!(evicted(&r).len(), 8, "{:?}", evicted(&r));
+}
+
 #[test]
 fn minimum_run_time_and_preemption_delay() {
     let min = |v: &str| [("basalt.dev/min-run-time".to_owned(), v.to_owned())].into();

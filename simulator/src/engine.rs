@@ -160,8 +160,8 @@ pub struct Engine<'a> {
     session_ns: Vec<u64>,
     follow_up_at: Option<u64>,
     in_follow_up: bool,
-    /// Per queue: (Σ run time, finished jobs) — the learned estimate is the mean.
-    learned: BTreeMap<QueueId, (u64, u64)>,
+    /// Per-queue run-time estimates learned from finished jobs (the controllers' rule).
+    learned: scheduler_core::model::reservation::LearnedRuntimes,
     ever_reserved: std::collections::BTreeSet<JobId>,
     estimate_errors: Vec<f64>,
 }
@@ -260,7 +260,7 @@ impl<'a> Engine<'a> {
             session_ns: Vec::new(),
             follow_up_at: None,
             in_follow_up: false,
-            learned: BTreeMap::new(),
+            learned: Default::default(),
             ever_reserved: std::collections::BTreeSet::new(),
             estimate_errors: Vec::new(),
         }
@@ -327,10 +327,10 @@ impl<'a> Engine<'a> {
         // The shell learns each queue's mean run time from finished jobs (passed to the core as
         // the estimate for jobs that declare none).
         if let Some(pg) = self.snap.jobs.remove(&self.jobs[job].jid) {
-            let e = self.learned.entry(pg.queue.clone()).or_insert((0, 0));
-            e.0 += spec.duration_ms;
-            e.1 += 1;
-            self.snap.queue_runtime.insert(pg.queue, e.0 / e.1);
+            self.learned.record(pg.queue.clone(), spec.duration_ms);
+            if let Some(ms) = self.learned.estimate(&pg.queue) {
+                self.snap.queue_runtime.insert(pg.queue, ms);
+            }
         }
         if let Some(est) = self.jobs[job].estimate_ms {
             let actual = spec.duration_ms.max(1) as f64;

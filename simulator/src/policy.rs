@@ -35,6 +35,7 @@ pub const BUILTIN: &[&str] = &[
     "kube-coscheduling",
     "volcano-default",
     "basalt",
+    "basalt-reserve",
     "binpack",
     "spread",
     "fgd",
@@ -49,6 +50,7 @@ pub fn builtin_config(name: &str) -> Option<&'static str> {
         }
         "volcano-default" => include_str!("../../config/simulator/policies/volcano-default.yaml"),
         "basalt" => include_str!("../../config/scheduler/basalt-default.yaml"),
+        "basalt-reserve" => include_str!("../../config/scheduler/basalt-reserve.yaml"),
         "binpack" => include_str!("../../config/simulator/policies/binpack.yaml"),
         "spread" => include_str!("../../config/simulator/policies/spread.yaml"),
         "fgd" => include_str!("../../config/simulator/policies/fgd.yaml"),
@@ -141,6 +143,7 @@ mod tests {
             "kube-coscheduling",
             "volcano-default",
             "basalt",
+            "basalt-reserve",
             "binpack",
             "spread",
             "fgd",

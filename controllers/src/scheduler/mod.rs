@@ -9,6 +9,7 @@
 pub mod config;
 pub mod effects;
 pub mod pg_events;
+pub mod runtimes;
 pub mod snapshot;
 pub mod usage;
 
@@ -139,6 +140,8 @@ pub struct LoopState {
     /// name): Releasing in the next snapshots until the pod is gone or the TTL passes.
     evicting: BTreeMap<TaskId, (String, Instant)>,
     explained: BTreeMap<String, String>,
+    /// Run times of finished jobs, the estimate for jobs that declare none.
+    runtimes: runtimes::RuntimeLearner,
 }
 
 /// Runs one session over the caches and executes its effects.
@@ -182,6 +185,9 @@ pub async fn session(
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
     let mut snap = snapshot::build_at(&inputs, now_ms, |n| ctx.config.is_ours(n));
+    let by_group = snapshot::pods_by_group(&pod_refs);
+    state.runtimes.observe(&pg_refs, &by_group);
+    snap.queue_runtime = state.runtimes.estimates();
     let uids: BTreeMap<TaskId, String> = pod_refs
         .iter()
         .filter_map(|p| Some((snapshot::task_id(p), p.metadata.uid.clone()?)))
@@ -226,7 +232,6 @@ pub async fn session(
         .collect();
     let queue_map: BTreeMap<String, Arc<Queue>> =
         queues.iter().map(|q| (q.name_any(), q.clone())).collect();
-    let by_group = snapshot::pods_by_group(&pod_refs);
     let explained_now: std::collections::BTreeSet<String> = result
         .effects
         .iter()

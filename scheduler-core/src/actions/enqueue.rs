@@ -5,6 +5,11 @@
 //! plugins' `job_enqueueable` vote and — a Basalt addition — its minResources must fit the
 //! cluster's headroom: Σ idle of schedulable nodes minus what already-admitted, not-yet-running
 //! jobs still reserve. Jobs of queues that are not Open stay Pending.
+//!
+//! With the `reservation` plugin, nodes a gang holds are not headroom for others, and a large
+//! gang past its waiting time is admitted even without headroom or share (at most as many as
+//! free reservation slots), so that it can be elected: see
+//! [`crate::plugins::reservation::ReservationPlan::owes_admission`].
 
 use crate::actions::{Action, OrderedHeap};
 use crate::config::{Arguments, ConfigError};
@@ -22,19 +27,24 @@ pub fn factory(_: &Arguments) -> Result<Box<dyn Action>, ConfigError> {
     Ok(Box::new(Enqueue))
 }
 
+/// Idle room on schedulable nodes that no reservation holds, minus what admitted, not-yet-running
+/// jobs still claim. A gang that holds nodes claims those nodes, not the rest of the cluster.
 fn headroom(ssn: &Session<'_>) -> Vec<i64> {
     let st = &ssn.state;
+    let plan = ssn.plugins.reservation_plan();
+    let held_node = |i: usize| plan.is_some_and(|p| p.owner.get(i).copied().flatten().is_some());
+    let holds = |job: usize| plan.is_some_and(|p| p.held.iter().any(|h| h.job.ix() == job));
     let mut free = vec![0i64; st.dims.len()];
     for (i, node) in st.nodes.iter().enumerate() {
-        if !node.spec.unschedulable {
+        if !node.spec.unschedulable && !held_node(i) {
             add_into(&mut free, st.idle.row(i));
         }
     }
-    for job in &st.jobs {
+    for (i, job) in st.jobs.iter().enumerate() {
         let Some(min) = &job.spec.min_resources else {
             continue;
         };
-        if job.phase != JobPhase::Inqueue {
+        if job.phase != JobPhase::Inqueue || holds(i) {
             continue;
         }
         let mut reserved = st.dims.vector(min);
@@ -103,6 +113,7 @@ impl Action for Enqueue {
 
     fn execute(&self, ssn: &mut Session<'_>) {
         let mut free = headroom(ssn);
+        let mut reservation_slots = ssn.plugins.reservation_plan().map_or(0, |p| p.free_slots());
         let mut per_queue: Vec<OrderedHeap<JobIx>> = (0..ssn.state.queues.len())
             .map(|_| OrderedHeap::new())
             .collect();
@@ -144,11 +155,23 @@ impl Action for Enqueue {
                 None => None,
                 Some(min) => refusal(ssn, job, q, min, &free),
             };
+            let owed = refusal.is_some()
+                && reservation_slots > 0
+                && ssn
+                    .plugins
+                    .reservation_plan()
+                    .is_some_and(|p| p.owes_admission(&ssn.state, job));
             match refusal {
                 None => {
                     if let Some(min) = &min {
                         sub_into(&mut free, min);
                     }
+                    ssn.enqueue_job(job);
+                }
+                // Admitted to be elected next session (its pods are created on admission);
+                // its claim is then on the nodes it holds, not on the headroom.
+                Some(_) if owed => {
+                    reservation_slots -= 1;
                     ssn.enqueue_job(job);
                 }
                 Some(why) => ssn.record_not_enqueued(job, why),

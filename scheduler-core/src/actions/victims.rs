@@ -21,7 +21,7 @@ use crate::dispatch::VictimKind;
 use crate::effects::{Explanation, ReasonCount};
 use crate::model::TaskStatus;
 use crate::plugin::UnfitCode;
-use crate::resources::{add_into, fits};
+use crate::resources::{NVIDIA_GPU, add_into, fits};
 use crate::session::{JobIx, NodeIx, Session, Statement, TaskIx};
 
 /// PodGroup/Job annotation: a pod of this job may be preempted or reclaimed only after running
@@ -117,7 +117,9 @@ fn annotation_ms(ssn: &Session<'_>, job: JobIx, key: &str) -> Option<u64> {
 /// Takes victims in order until `req` fits `free`, never leaving a victim gang running below
 /// minAvailable: a victim that would is taken only together with all of its gang's running
 /// members — on this node or others, each passing the same rules (the gang is evicted whole) —
-/// otherwise skipped for another.
+/// otherwise skipped for another. Reclaim never breaks a running gang (minMember ≥ 2) that
+/// holds more GPUs than the reclaiming job asks for: the gang would lose all its progress and
+/// re-wait for room of its full size, longer than the owed queue gains (issue 14).
 fn gang_safe_prefix(
     ev: &Evictor,
     ssn: &Session<'_>,
@@ -162,6 +164,20 @@ fn gang_safe_prefix(
                     && !chosen.contains(t)
             })
             .collect();
+        let outweighs = ev.kind == VictimKind::Reclaim
+            && st.jobs[j.ix()].min_member >= 2
+            && gang_gpus(ssn, j, |s| {
+                matches!(s, TaskStatus::Running | TaskStatus::Bound)
+            }) > gang_gpus(ssn, st.tasks[task.ix()].job, |s| {
+                s == TaskStatus::Pending || s.is_ready()
+            });
+        if outweighs {
+            reasons.add(format!(
+                "reclaim does not break running gang {}: it holds more GPUs than the reclaiming job asks for",
+                st.jobs[j.ix()].id
+            ));
+            continue;
+        }
         let whole = (here.len() + elsewhere.len()) as u32 + gone == ready
             && elsewhere.iter().all(|t| {
                 st.tasks[t.ix()].spec.preemptable
@@ -194,6 +210,20 @@ fn gang_safe_prefix(
         }
     }
     chosen
+}
+
+/// GPUs requested by the tasks of `job` whose status passes `keep`.
+fn gang_gpus(ssn: &Session<'_>, job: JobIx, keep: impl Fn(TaskStatus) -> bool) -> i64 {
+    let st = &ssn.state;
+    let Some(gpu) = st.dims.index_of(NVIDIA_GPU) else {
+        return 0;
+    };
+    st.jobs[job.ix()]
+        .tasks
+        .iter()
+        .filter(|t| keep(st.tasks[t.ix()].status))
+        .map(|t| st.request(*t)[gpu])
+        .sum()
 }
 
 impl Evictor {

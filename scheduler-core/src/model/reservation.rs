@@ -8,7 +8,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::NodeId;
+use std::collections::BTreeMap;
+
+use crate::ids::{NodeId, QueueId};
 
 /// PodGroup annotation holding the reservation as JSON (written by the shell).
 pub const RESERVATION_ANNOTATION: &str = "basalt.dev/reservation";
@@ -86,10 +88,60 @@ fn to_ms(ms: f64, text: &str) -> Result<u64, String> {
     }
 }
 
+/// Run-time estimates learned from finished jobs: per queue, the mean run time of the jobs that
+/// finished in it. The shells keep one (the simulator from its virtual clock, the controllers
+/// from pods' start and finish times) and pass [`Self::estimates`] as
+/// `Snapshot::queue_runtime`, the estimate for jobs that declare none; both use this rule.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LearnedRuntimes {
+    /// Per queue: (Σ run time in ms, finished jobs).
+    sums: BTreeMap<QueueId, (u64, u64)>,
+}
+
+impl LearnedRuntimes {
+    /// Records one finished job of `queue` that ran `ms`.
+    pub fn record(&mut self, queue: QueueId, ms: u64) {
+        let e = self.sums.entry(queue).or_insert((0, 0));
+        e.0 = e.0.saturating_add(ms);
+        e.1 += 1;
+    }
+
+    /// The queue's estimate (mean over its finished jobs), if any finished.
+    pub fn estimate(&self, queue: &QueueId) -> Option<u64> {
+        self.sums
+            .get(queue)
+            .filter(|(_, n)| *n > 0)
+            .map(|(sum, n)| sum / n)
+    }
+
+    /// Every queue's estimate, as `Snapshot::queue_runtime` takes it.
+    pub fn estimates(&self) -> BTreeMap<QueueId, u64> {
+        self.sums
+            .keys()
+            .filter_map(|q| Some((q.clone(), self.estimate(q)?)))
+            .collect()
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn learned_estimate_is_the_mean_per_queue() {
+        let mut l = LearnedRuntimes::default();
+        assert!(l.estimates().is_empty());
+        l.record(QueueId::new("a"), 10_000);
+        l.record(QueueId::new("a"), 30_000);
+        l.record(QueueId::new("b"), 5_000);
+        assert_eq!(l.estimate(&QueueId::new("a")), Some(20_000));
+        assert_eq!(l.estimate(&QueueId::new("c")), None);
+        assert_eq!(
+            l.estimates().into_iter().collect::<Vec<_>>(),
+            vec![(QueueId::new("a"), 20_000), (QueueId::new("b"), 5_000)]
+        );
+    }
 
     #[test]
     fn go_durations_parse() {

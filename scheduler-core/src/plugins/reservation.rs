@@ -201,6 +201,47 @@ fn waiting_gang(st: &State<'_>, job: JobIx) -> bool {
         && st.count(job, TaskStatus::Pending) > 0
 }
 
+/// Whether `job` is large enough to be elected and has waited past its waiting time.
+fn aged_large(st: &State<'_>, job: JobIx, params: &Params, now: u64) -> bool {
+    let j = &st.jobs[job.ix()];
+    let wait = j
+        .spec
+        .annotations
+        .get(SLA_WAITING_TIME_ANNOTATION)
+        .and_then(|v| parse_duration_ms(v).ok())
+        .unwrap_or(params.waiting_ms);
+    // A gang not yet admitted may have no pods yet (the job controller creates them on
+    // admission): its minResources tell its size then.
+    let min_gpus = j
+        .spec
+        .min_resources
+        .as_ref()
+        .map_or(0, |m| m.get(NVIDIA_GPU));
+    j.min_member >= params.min_member
+        && gang_gpus(st, job).max(min_gpus) >= params.min_gpus
+        && now.saturating_sub(j.creation) >= wait
+}
+
+impl ReservationPlan {
+    /// Reservations that could still be made this session (`depth` minus those held).
+    pub fn free_slots(&self) -> usize {
+        self.params.depth.saturating_sub(self.held.len())
+    }
+
+    /// Whether the Pending `job` would be elected once admitted: `enqueue` admits such a gang
+    /// (while [`Self::free_slots`] allows) even when the cluster has no headroom for it or its
+    /// queue's share is taken — otherwise a gang behind a stream of small jobs never leaves
+    /// Pending, since every GPU that frees is admitted to the next small job, and a gang that
+    /// is not admitted cannot hold nodes. Its queue's capability still applies when it starts.
+    pub fn owes_admission(&self, st: &State<'_>, job: JobIx) -> bool {
+        let j = &st.jobs[job.ix()];
+        st.snapshot.now.is_some()
+            && j.phase == JobPhase::Pending
+            && j.queue.is_some()
+            && aged_large(st, job, &self.params, self.now)
+    }
+}
+
 /// How many copies of `req` fit in `avail`.
 fn fit_count(avail: &[i64], req: &[i64]) -> i64 {
     let mut n = i64::MAX;
@@ -275,19 +316,7 @@ pub fn plan(st: &State<'_>, params: &Params) -> ReservationPlan {
     }
     let mut elected: Vec<(JobIx, Option<&Reservation>)> = (0..st.jobs.len())
         .map(|i| JobIx(i as u32))
-        .filter(|&job| waiting_gang(st, job))
-        .filter(|&job| {
-            let j = &st.jobs[job.ix()];
-            let wait = j
-                .spec
-                .annotations
-                .get(SLA_WAITING_TIME_ANNOTATION)
-                .and_then(|v| parse_duration_ms(v).ok())
-                .unwrap_or(params.waiting_ms);
-            j.min_member >= params.min_member
-                && gang_gpus(st, job) >= params.min_gpus
-                && now.saturating_sub(j.creation) >= wait
-        })
+        .filter(|&job| waiting_gang(st, job) && aged_large(st, job, params, now))
         .map(|job| (job, st.snapshot.reservations.get(st.jobs[job.ix()].id)))
         .collect();
     elected.sort_by(|(a, ra), (b, rb)| {

@@ -178,6 +178,104 @@ fn election_needs_waiting_time_size_and_respects_depth() {
     assert_eq!(all.len(), 4, "reservations never share a node: {res:?}");
 }
 
+/// A gang not yet admitted: Pending, no pods yet (the job controller creates them on
+/// admission), minResources 16 GPUs.
+fn unadmitted_gang(k: &mut Kit, name: &str, created: u64) {
+    let mut j = Job::new("default", 2);
+    j.creation = created;
+    j.phase = JobPhase::Pending;
+    j.min_resources = Some(gpus(16));
+    k.snap.jobs.insert(JobId::new(name), j);
+}
+
+fn phase_of(effects: &[Effect], name: &str) -> Option<JobPhase> {
+    effects.iter().find_map(|e| match e {
+        Effect::PodGroupStatus { job, phase, .. } if job.as_str() == name => Some(*phase),
+        _ => None,
+    })
+}
+
+#[test]
+fn an_aged_large_gang_is_admitted_without_headroom_so_it_can_be_elected() {
+    // A full cluster: without the exemption every GPU that frees is admitted to the next
+    // small job and the gang never leaves Pending, so it can never hold nodes.
+    let mut k = cluster([8, 8, 8, 8], [1, 2, 3, 4]);
+    unadmitted_gang(&mut k, "default/big", 0);
+    k.snap.now = Some(H / 2);
+    let with = config(
+        "{reservation.min-gpus: 16, reservation.waiting-time: 1h}",
+        "enqueue, reserve, allocate",
+    );
+    let r = run_session(&k.snap, &with).unwrap();
+    assert_eq!(
+        phase_of(&r.effects, "default/big"),
+        Some(JobPhase::Pending),
+        "30 min < 1 h"
+    );
+    k.snap.now = Some(H);
+    let r = run_session(&k.snap, &with).unwrap();
+    assert_eq!(phase_of(&r.effects, "default/big"), Some(JobPhase::Inqueue));
+    // Without the plugin the headroom rule keeps it Pending.
+    let without = Scheduler::from_yaml(
+        "actions: \"enqueue, allocate\"\ntiers:\n- plugins:\n  - name: priority\n  - name: gang\n- plugins:\n  - name: predicates\n  - name: proportion\n",
+    )
+    .unwrap();
+    let r = run_session(&k.snap, &without).unwrap();
+    assert_eq!(phase_of(&r.effects, "default/big"), Some(JobPhase::Pending));
+    // Too small for the threshold: no exemption.
+    k.snap
+        .jobs
+        .get_mut(&JobId::new("default/big"))
+        .unwrap()
+        .min_resources = Some(gpus(8));
+    let r = run_session(&k.snap, &with).unwrap();
+    assert_eq!(phase_of(&r.effects, "default/big"), Some(JobPhase::Pending));
+    // Depth 1 and a reservation already held: no second admission.
+    k.snap
+        .jobs
+        .get_mut(&JobId::new("default/big"))
+        .unwrap()
+        .min_resources = Some(gpus(16));
+    big_gang(&mut k, "default/held", 0);
+    let r = run_session(&k.snap, &with).unwrap();
+    assert_eq!(reservations(&r.effects).len(), 1);
+    assert_eq!(phase_of(&r.effects, "default/big"), Some(JobPhase::Pending));
+}
+
+#[test]
+fn held_nodes_are_not_headroom_for_other_admissions() {
+    // n1 and n2 half idle, n3 and n4 full. The gang holds n1, n2 (free first); a Pending
+    // 2-GPU job may not be admitted on the strength of the held GPUs.
+    let mut k = cluster([4, 4, 8, 8], [1, 1, 5, 5]);
+    big_gang(&mut k, "default/big", 0);
+    let mut j = Job::new("default", 1);
+    j.phase = JobPhase::Pending;
+    j.min_resources = Some(gpus(2));
+    j.creation = H;
+    k.snap.jobs.insert(JobId::new("default/other"), j);
+    k.snap.now = Some(H + 1);
+    let with = config(
+        "{reservation.min-gpus: 16, reservation.waiting-time: 1h}",
+        "enqueue, reserve, allocate",
+    );
+    let r = run_session(&k.snap, &with).unwrap();
+    let res = reservations(&r.effects);
+    assert_eq!(res[0].1.nodes, vec![NodeId::new("n1"), NodeId::new("n2")]);
+    assert_eq!(
+        phase_of(&r.effects, "default/other"),
+        Some(JobPhase::Pending)
+    );
+    // Once n3 has room, it is admitted.
+    k.snap
+        .tasks
+        .retain(|t, _| !matches!(t.as_str(), "default/run-3-0" | "default/run-3-1"));
+    let r = run_session(&k.snap, &with).unwrap();
+    assert_eq!(
+        phase_of(&r.effects, "default/other"),
+        Some(JobPhase::Inqueue)
+    );
+}
+
 #[test]
 fn sla_plugin_is_the_same_election() {
     let mut k = cluster([4, 4, 4, 4], [1, 1, 1, 1]);
