@@ -10,31 +10,48 @@ use std::collections::{BTreeMap, BTreeSet};
 use crds::podgroup::PodGroup;
 use crds::queue::Queue;
 use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::scheduling::v1::PriorityClass;
 use scheduler_core::quantity::format_resource_amount;
 use scheduler_core::{Effect, Explanation, JobId, Scheduler, Snapshot, TaskStatus};
 
 /// How many other jobs a `why` tries finishing (the ones holding most of what the job needs).
 const WHAT_IF_JOBS: usize = 8;
 
+/// The listed objects a snapshot is built from.
+pub struct Objects {
+    /// All pods.
+    pub pods: Vec<Pod>,
+    /// All nodes.
+    pub nodes: Vec<Node>,
+    /// All PodGroups.
+    pub podgroups: Vec<PodGroup>,
+    /// All queues.
+    pub queues: Vec<Queue>,
+    /// All PriorityClasses (job and task priorities).
+    pub priority_classes: Vec<PriorityClass>,
+}
+
 /// Builds the scheduler loop's snapshot from listed objects, at `now_ms`.
-pub fn snapshot(
-    pods: &[Pod],
-    nodes: &[Node],
-    podgroups: &[PodGroup],
-    queues: &[Queue],
-    scheduler_names: &[String],
-    now_ms: u64,
-) -> Snapshot {
+pub fn snapshot(objects: &Objects, scheduler_names: &[String], now_ms: u64) -> Snapshot {
+    let Objects {
+        pods,
+        nodes,
+        podgroups,
+        queues,
+        priority_classes,
+    } = objects;
     let pods: Vec<&Pod> = pods.iter().collect();
     let nodes: Vec<&Node> = nodes.iter().collect();
     let podgroups: Vec<&PodGroup> = podgroups.iter().collect();
     let queues: Vec<&Queue> = queues.iter().collect();
+    let priority_classes: Vec<&PriorityClass> = priority_classes.iter().collect();
     let in_flight = BTreeMap::new();
     let inputs = controllers::scheduler::snapshot::Inputs {
         pods: &pods,
         nodes: &nodes,
         podgroups: &podgroups,
         queues: &queues,
+        priority_classes: &priority_classes,
         in_flight: &in_flight,
     };
     controllers::scheduler::snapshot::build_at(&inputs, now_ms, |name| {

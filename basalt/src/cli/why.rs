@@ -9,6 +9,7 @@ use crds::job::Job;
 use crds::podgroup::PodGroup;
 use crds::queue::{Queue, QueueState};
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
+use k8s_openapi::api::scheduling::v1::PriorityClass;
 use kube::ResourceExt;
 use kube::api::{Api, ListParams};
 use scheduler_core::Resources;
@@ -112,8 +113,18 @@ pub async fn run(
     let findings = match podgroup {
         Some(_) => {
             let now_ms = (common::now_secs().max(0) as u64).saturating_mul(1000);
-            let snap =
-                session::snapshot(&pods, &nodes, &podgroups, &queues, scheduler_names, now_ms);
+            let objects = session::Objects {
+                pods: pods.clone(),
+                nodes: nodes.clone(),
+                podgroups: podgroups.clone(),
+                queues: queues.clone(),
+                priority_classes: list::<PriorityClass>(
+                    Api::all(client.clone()),
+                    "PriorityClasses",
+                )
+                .await?,
+            };
+            let snap = session::snapshot(&objects, scheduler_names, now_ms);
             let id = scheduler_core::JobId::new(format!("{ns}/{pg_name}"));
             let verdict = session::verdict(&snap, &scheduler, &id)?;
             let unblock = if verdict.placed() || !verdict.waits() {
