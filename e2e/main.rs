@@ -9,6 +9,7 @@ mod harness;
 mod jobflow;
 mod loadaware;
 mod rbac;
+mod real_cluster;
 mod up;
 mod volcano_compat;
 mod webhooks;

@@ -165,7 +165,9 @@ mod tests {
 
     #[test]
     fn bad_flags_are_errors_that_name_the_flag() {
-        let err = flags(&["--nodes", "0"]).kubelet_config().expect_err("--nodes 0");
+        let err = flags(&["--nodes", "0"])
+            .kubelet_config()
+            .expect_err("--nodes 0");
         assert!(err.to_string().contains("--nodes"), "{err}");
         let err = flags(&["--pod-duration", "soon"])
             .kubelet_config()

@@ -294,12 +294,12 @@ impl Ns<'_> {
             .unwrap_or_default();
         let mut best = next;
         let mut at = 0;
-        for k in next..phases.len() {
-            let Some(i) = history[at..].iter().position(|h| *h == phases[k]) else {
+        for (k, phase) in phases.iter().enumerate().skip(next) {
+            let Some(i) = history[at..].iter().position(|h| h == phase) else {
                 break;
             };
             at += i + 1;
-            if phases[k] == now {
+            if *phase == now {
                 best = k;
             }
         }
