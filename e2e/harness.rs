@@ -113,6 +113,17 @@ impl Cluster {
         cluster
     }
 
+    /// A cluster this harness did not start (the real control plane of `real_cluster.rs`):
+    /// kubectl helpers against `kubeconfig`; `log` is the file failure messages show.
+    pub fn attach(dir: TempDir, kubeconfig: PathBuf, log: PathBuf) -> Self {
+        Cluster {
+            child: None,
+            dir,
+            kubeconfig,
+            log,
+        }
+    }
+
     fn child_mut(&mut self) -> &mut Child {
         self.child.as_mut().expect("basalt up already stopped")
     }
@@ -157,10 +168,11 @@ impl Cluster {
         let out = self.kubectl_output(args, stdin);
         assert!(
             out.status.success(),
-            "kubectl {} failed ({}):\n{}\n--- basalt up log ---\n{}",
+            "kubectl {} failed ({}):\n{}\n--- {} ---\n{}",
             args.join(" "),
             out.status,
             String::from_utf8_lossy(&out.stderr),
+            self.log.display(),
             self.log()
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
@@ -198,7 +210,8 @@ impl Cluster {
             }
             assert!(
                 Instant::now() < deadline,
-                "timed out after {timeout:?} waiting for {what}\n--- basalt up log ---\n{}",
+                "timed out after {timeout:?} waiting for {what}\n--- {} ---\n{}",
+                self.log.display(),
                 self.log()
             );
             std::thread::sleep(Duration::from_millis(100));

@@ -9,6 +9,7 @@ mod harness;
 mod jobflow;
 mod loadaware;
 mod rbac;
+mod real_cluster;
 mod reservation;
 mod up;
 mod volcano_compat;

@@ -90,7 +90,7 @@ fn config(args: &ControllerArgs) -> anyhow::Result<ControllerConfig> {
     })
 }
 
-async fn client(kubeconfig: Option<&PathBuf>) -> anyhow::Result<kube::Client> {
+pub(crate) async fn client(kubeconfig: Option<&PathBuf>) -> anyhow::Result<kube::Client> {
     let Some(path) = kubeconfig else {
         return kube::Client::try_default()
             .await

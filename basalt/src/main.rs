@@ -9,6 +9,7 @@ mod cli;
 mod controller;
 mod flow;
 mod logging;
+mod nodes;
 mod simulate;
 mod up;
 mod webhook;
@@ -34,6 +35,8 @@ enum Command {
     Webhook(webhook::WebhookArgs),
     /// Inspect JobFlows and resume a Failed one from its failed steps (list, view, retry).
     Flow(flow::FlowArgs),
+    /// Simulated GPU nodes and kubelet (kwok-style) for any cluster: Nodes, Leases, pod status.
+    Nodes(nodes::NodesArgs),
     /// Run the controllers and the scheduler loop against any cluster (kubeconfig or in-cluster).
     Controller(controller::ControllerArgs),
     /// Volcano Jobs: list, view, abort, resume, restart, delete.
@@ -73,6 +76,7 @@ fn main() -> anyhow::Result<()> {
         Command::Simulate(args) => simulate::run(args),
         Command::Webhook(args) => webhook::run(args),
         Command::Flow(args) => flow::run(args),
+        Command::Nodes(args) => nodes::run(args),
         Command::Controller(args) => controller::run(args),
         Command::Job(args) => cli::run_job(args),
         Command::Queue(args) => cli::run_queue(args),

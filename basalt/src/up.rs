@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Args;
 use devcluster::DevCluster;
-use devcluster::nodes::{ClusterSpec, Kubelet, KubeletConfig, MetricsStore, spec};
+use devcluster::nodes::{Kubelet, KubeletConfig, MetricsStore};
 
 /// Flags of `basalt up`.
 #[derive(Args, Debug, Clone)]
@@ -40,26 +40,8 @@ pub struct UpArgs {
     /// Inject 500s, 409s and dropped watches at this rate (0..1), for resilience tests.
     #[arg(long, value_name = "F", default_value_t = 0.0)]
     pub fault_rate: f64,
-    /// Run time of pods without a `sim.basalt.dev/duration` annotation (e.g. 30s); without it
-    /// they run until deleted.
-    #[arg(long, value_name = "DURATION")]
-    pub pod_duration: Option<String>,
-    /// Cluster spec file (nodes with labels, taints, CPU, memory, GPUs, background usage);
-    /// replaces the node flags. See docs/cluster-spec.md.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["nodes", "gpus_per_node", "gpu_memory", "gpu_model"])]
-    pub cluster: Option<PathBuf>,
-    /// Number of simulated GPU nodes.
-    #[arg(long, default_value_t = spec::DEFAULT_NODES)]
-    pub nodes: u32,
-    /// GPUs per node.
-    #[arg(long, default_value_t = spec::DEFAULT_GPUS_PER_NODE)]
-    pub gpus_per_node: u32,
-    /// Memory per GPU (a quantity such as 80Gi).
-    #[arg(long, default_value = spec::DEFAULT_GPU_MEMORY)]
-    pub gpu_memory: String,
-    /// GPU model (the `nvidia.com/gpu.product` label).
-    #[arg(long, default_value = spec::DEFAULT_GPU_MODEL)]
-    pub gpu_model: String,
+    #[command(flatten)]
+    pub nodes: crate::nodes::NodeFlags,
 }
 
 pub fn run(args: UpArgs) -> anyhow::Result<()> {
@@ -75,27 +57,7 @@ fn node_config(args: &UpArgs) -> anyhow::Result<KubeletConfig> {
     if !(0.0..=1.0).contains(&args.fault_rate) {
         bail!("--fault-rate {} must be between 0 and 1", args.fault_rate);
     }
-    let spec = match &args.cluster {
-        Some(path) => ClusterSpec::from_file(path)?,
-        None => {
-            if args.nodes == 0 {
-                bail!("--nodes must be at least 1");
-            }
-            ClusterSpec::uniform(
-                args.nodes,
-                args.gpus_per_node,
-                &args.gpu_model,
-                &args.gpu_memory,
-            )
-        }
-    };
-    let mut config = KubeletConfig::new(spec.resolve().context("in the node flags")?);
-    if let Some(text) = &args.pod_duration {
-        let d = devcluster::nodes::duration::parse(text)
-            .map_err(|e| anyhow::anyhow!("--pod-duration: {e}"))?;
-        config.default_duration = Some(d);
-    }
-    Ok(config)
+    args.nodes.kubelet_config()
 }
 
 async fn up(args: UpArgs) -> anyhow::Result<()> {
@@ -271,7 +233,7 @@ async fn client_for(kubeconfig: &str) -> anyhow::Result<kube::Client> {
     kube::Client::try_from(config).context("building the API client")
 }
 
-async fn wait_for_signal() -> anyhow::Result<&'static str> {
+pub(crate) async fn wait_for_signal() -> anyhow::Result<&'static str> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;

@@ -36,6 +36,14 @@ pub struct WebhookArgs {
     /// Seconds between checks of the certificate files for changes.
     #[arg(long, default_value_t = 2)]
     cert_reload_seconds: u64,
+    /// Register the webhook configurations with the API server, pointing at this base URL
+    /// (e.g. https://127.0.0.1:8443), when the server runs outside the cluster (development,
+    /// tests). The Helm chart registers them itself, with the Service.
+    #[arg(long, value_name = "URL", requires = "register_ca_file")]
+    register_url: Option<String>,
+    /// PEM CA certificate that signed --tls-cert-file: the caBundle of --register-url.
+    #[arg(long, value_name = "FILE", requires = "register_url")]
+    register_ca_file: Option<PathBuf>,
 }
 
 /// Runs the admission server until a signal arrives.
@@ -73,6 +81,18 @@ async fn serve(args: WebhookArgs) -> anyhow::Result<()> {
         limits: webhooks::ConnLimits::default(),
     };
     let cluster = KubeState::connect().await?;
+    if let (Some(url), Some(ca_file)) = (&args.register_url, &args.register_ca_file) {
+        let ca_pem = std::fs::read_to_string(ca_file)
+            .with_context(|| format!("reading --register-ca-file {}", ca_file.display()))?;
+        let client = kube::Client::try_default()
+            .await
+            .context("connecting to the API server to register the webhooks")?;
+        let target = webhooks::ClientConfig::Url(url.trim_end_matches('/').to_owned());
+        webhooks::registration::register(client, &ca_pem, &target)
+            .await
+            .context("registering the admission webhooks with the API server")?;
+        tracing::info!(%url, "admission webhooks registered");
+    }
     webhooks::serve(config, Arc::new(cluster), async {
         let _ = tokio::signal::ctrl_c().await;
     })

@@ -27,6 +27,7 @@ pub fn all() -> Vec<CustomResourceDefinition> {
                 .and_then(|s| s.open_api_v3_schema.as_mut())
             {
                 strip_embedded_descriptions(schema, false);
+                drop_defaults_below_min_items(schema);
             }
         }
     }
@@ -74,6 +75,40 @@ fn strip_embedded_descriptions(schema: &mut JSONSchemaProps, inside: bool) {
     {
         for s in list.iter_mut() {
             strip_embedded_descriptions(s, inside);
+        }
+    }
+}
+
+/// `#[serde(default)]` on a list with `length(min = 1)` (Job and JobFlow `tasks`) makes schemars
+/// write `default: []` next to `minItems: 1`; a real kube-apiserver refuses such a CRD ("default:
+/// Invalid value: 0: in body should have at least 1 items"). The default is dropped there: a
+/// missing list stays missing (and is refused by the webhooks), as in Volcano's CRDs.
+fn drop_defaults_below_min_items(schema: &mut JSONSchemaProps) {
+    if let (
+        Some(min),
+        Some(k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSON(
+            serde_json::Value::Array(items),
+        )),
+    ) = (schema.min_items, schema.default.as_ref())
+        && (items.len() as i64) < min
+    {
+        schema.default = None;
+    }
+    for child in schema.properties.iter_mut().flat_map(|p| p.values_mut()) {
+        drop_defaults_below_min_items(child);
+    }
+    if let Some(JSONSchemaPropsOrArray::Schema(items)) = schema.items.as_mut() {
+        drop_defaults_below_min_items(items);
+    }
+    if let Some(JSONSchemaPropsOrBool::Schema(extra)) = schema.additional_properties.as_mut() {
+        drop_defaults_below_min_items(extra);
+    }
+    for list in [&mut schema.all_of, &mut schema.any_of, &mut schema.one_of]
+        .into_iter()
+        .flatten()
+    {
+        for s in list.iter_mut() {
+            drop_defaults_below_min_items(s);
         }
     }
 }

@@ -114,6 +114,9 @@ pub(super) fn status_code(e: &kube::Error) -> Option<u16> {
     }
 }
 
+/// Taint kube-apiserver puts on new Nodes until they are Ready.
+const NOT_READY_TAINT: &str = "node.kubernetes.io/not-ready";
+
 /// A registered set of simulated nodes, ready to [`run`](Kubelet::run).
 pub struct Kubelet {
     ctx: Arc<Ctx>,
@@ -167,6 +170,26 @@ impl Kubelet {
                 )
                 .await
                 .map_err(err)?;
+            // kube-apiserver's TaintNodesByCondition admission gives a new Node the
+            // `node.kubernetes.io/not-ready` taint; kube-controller-manager removes it once the
+            // node reports Ready. The node is Ready now, so remove it here too (a control plane
+            // without kube-controller-manager would otherwise keep every pod off the node).
+            let current = nodes.get(&sim.name).await.map_err(err)?;
+            let taints = current.spec.and_then(|s| s.taints).unwrap_or_default();
+            if taints.iter().any(|t| t.key == NOT_READY_TAINT) {
+                let kept: Vec<_> = taints
+                    .into_iter()
+                    .filter(|t| t.key != NOT_READY_TAINT)
+                    .collect();
+                nodes
+                    .patch(
+                        &sim.name,
+                        &params(),
+                        &Patch::Merge(&json!({"spec": {"taints": kept}})),
+                    )
+                    .await
+                    .map_err(err)?;
+            }
         }
         let ours: Vec<&str> = config.nodes.iter().map(|n| n.name.as_str()).collect();
         let selector = format!("{}=true", node::SIMULATED_LABEL);

@@ -1,0 +1,375 @@
+//! Basalt on a real Kubernetes control plane: etcd + kube-apiserver (RBAC authorization, the
+//! official admission chain and validation) started by `tools/realcluster/realcluster.sh`,
+//! Basalt's CRDs applied with kubectl, `basalt controller`, `basalt nodes` and `basalt webhook`
+//! (TLS, registered by URL) as separate processes, and Volcano Jobs driven through kubectl.
+//!
+//! The switch: the nextest profile `real` (`cargo nextest run -p basalt --test e2e --profile
+//! real`), or `BASALT_E2E_BACKEND=real` for other runners. The default profile excludes these
+//! tests (nextest counts them as skipped); run without the switch they fail and say how to run
+//! them, so they never pass without a real API server. The first run builds the Go components
+//! (minutes; see docs/real-cluster.md for measured times).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::harness::{Cluster, TempDir};
+
+const T: Duration = Duration::from_secs(120);
+
+fn switched_on() -> bool {
+    std::env::var("BASALT_E2E_BACKEND").is_ok_and(|v| v == "real")
+        || std::env::var("NEXTEST_PROFILE").is_ok_and(|v| v == "real")
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/realcluster/realcluster.sh")
+}
+
+/// `realcluster.sh stop DIR` on drop, so a failing test leaves no etcd or kube-apiserver behind.
+struct ControlPlane(PathBuf);
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        let _ = Command::new(script())
+            .arg("stop")
+            .arg(&self.0)
+            .stdin(Stdio::null())
+            .status();
+    }
+}
+
+/// A real control plane with Basalt's CRDs, `basalt controller`, `basalt nodes` and
+/// `basalt webhook` running.
+/// Fields drop in order: Basalt's processes, then the control plane, then the directory.
+struct RealCluster {
+    processes: Vec<Child>,
+    _plane: ControlPlane,
+    c: Cluster,
+}
+
+impl Drop for RealCluster {
+    fn drop(&mut self) {
+        for child in &mut self.processes {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl RealCluster {
+    fn start(nodes: &[&str]) -> Self {
+        assert!(
+            switched_on(),
+            "this test needs the real control plane: run it with `cargo nextest run -p basalt \
+             --test e2e --profile real` (or BASALT_E2E_BACKEND=real); see docs/real-cluster.md"
+        );
+        let dir = TempDir::new("real");
+        let plane_dir = dir.path().join("plane");
+        let out = Command::new(script())
+            .arg("start")
+            .arg(&plane_dir)
+            .stdin(Stdio::null())
+            .output()
+            .expect("running tools/realcluster/realcluster.sh");
+        let plane = ControlPlane(plane_dir.clone());
+        assert!(
+            out.status.success(),
+            "realcluster.sh start failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let log = dir.path().join("basalt.log");
+        let c = Cluster::attach(dir, plane_dir.join("admin.kubeconfig"), log.clone());
+        let mut rc = RealCluster {
+            processes: vec![],
+            _plane: plane,
+            c,
+        };
+        // The CRDs as a user installs them: `basalt crds | kubectl apply --server-side -f -`
+        // (client-side apply would not fit the Job CRD in its last-applied annotation).
+        let crds = Command::new(env!("CARGO_BIN_EXE_basalt"))
+            .arg("crds")
+            .output()
+            .expect("running basalt crds");
+        assert!(crds.status.success(), "basalt crds failed");
+        let out = rc.c.kubectl_output(
+            &["apply", "--server-side", "-f", "-"],
+            Some(&String::from_utf8_lossy(&crds.stdout)),
+        );
+        assert!(
+            out.status.success(),
+            "applying Basalt's CRDs to kube-apiserver failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // `kubectl wait` errors out on a CRD whose status has no conditions yet: retry it.
+        rc.c.wait_for("Basalt's CRDs Established", T, || {
+            rc.c.kubectl_output(
+                &[
+                    "wait",
+                    "--for=condition=Established",
+                    "crd",
+                    "--all",
+                    "--timeout=10s",
+                ],
+                None,
+            )
+            .status
+            .success()
+            .then_some(())
+        });
+        let file = std::fs::File::create(&log).expect("creating basalt.log");
+        let spawn = |args: &[&str]| {
+            Command::new(env!("CARGO_BIN_EXE_basalt"))
+                .args(args)
+                .arg("--kubeconfig")
+                .arg(&rc.c.kubeconfig)
+                .env("RUST_LOG", "info")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(file.try_clone().expect("log file handle"))
+                .spawn()
+                .expect("spawning basalt")
+        };
+        let mut args = vec!["nodes"];
+        args.extend_from_slice(nodes);
+        let nodes = spawn(&args);
+        let controller = spawn(&[
+            "controller",
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--schedule-period",
+            "200ms",
+        ]);
+        rc.processes = vec![nodes, controller];
+        rc.c.wait_for("the controller's default queue", T, || {
+            rc.c.kubectl_output(&["get", "queue", "default"], None)
+                .status
+                .success()
+                .then_some(())
+        });
+        // `basalt webhook` over TLS with a certificate from the control plane's CA, registered
+        // with a URL: the real API server calls it for every Volcano object.
+        let out = Command::new(script())
+            .arg("cert")
+            .arg(&plane_dir)
+            .arg("webhook")
+            .stdin(Stdio::null())
+            .output()
+            .expect("running realcluster.sh cert");
+        assert!(
+            out.status.success(),
+            "realcluster.sh cert failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let pki = plane_dir.join("pki");
+        let https = free_port();
+        let health = free_port();
+        let webhook = Command::new(env!("CARGO_BIN_EXE_basalt"))
+            .args(["webhook", "--bind-address", &format!("127.0.0.1:{https}")])
+            .args(["--health-bind-address", &format!("127.0.0.1:{health}")])
+            .args(["--metrics-bind-address", &format!("127.0.0.1:{health}")])
+            .arg("--tls-cert-file")
+            .arg(pki.join("webhook.crt"))
+            .arg("--tls-key-file")
+            .arg(pki.join("webhook.key"))
+            .args(["--register-url", &format!("https://127.0.0.1:{https}")])
+            .arg("--register-ca-file")
+            .arg(pki.join("ca.crt"))
+            .env("KUBECONFIG", &rc.c.kubeconfig)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(file.try_clone().expect("log file handle"))
+            .spawn()
+            .expect("spawning basalt webhook");
+        rc.processes.push(webhook);
+        rc.c.wait_for("basalt webhook ready", T, || {
+            http_ok(health, "/readyz").then_some(())
+        });
+        rc
+    }
+
+    /// The kube-apiserver log's last lines, for failure messages.
+    fn apiserver_log(&self) -> String {
+        let path = self.c.dir.path().join("plane/logs/kube-apiserver.log");
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// Whether `GET path` on 127.0.0.1:`port` (plain HTTP) answers 200.
+fn http_ok(port: u16, path: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .is_err()
+    {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).is_ok() && head.ends_with(b" 200")
+}
+
+fn job_phase(c: &Cluster, name: &str) -> String {
+    let out = c.kubectl_output(
+        &[
+            "get",
+            "vcjob",
+            name,
+            "-n",
+            NS,
+            "-o",
+            "jsonpath={.status.state.phase}",
+        ],
+        None,
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn job_pods(c: &Cluster, job: &str) -> Vec<Value> {
+    let list = c.get_json(&[
+        "pods",
+        "-n",
+        NS,
+        "-l",
+        &format!("volcano.sh/job-name={job}"),
+    ]);
+    list["items"].as_array().cloned().unwrap_or_default()
+}
+
+const NS: &str = "training";
+
+/// A namespace for the test's Jobs. Pods need the namespace's `default` ServiceAccount, which
+/// kube-controller-manager would create; this control plane runs none (docs/real-cluster.md).
+fn namespace(c: &Cluster) {
+    c.apply(&format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {NS}\n---\napiVersion: v1\n\
+         kind: ServiceAccount\nmetadata:\n  name: default\n  namespace: {NS}\n"
+    ));
+}
+
+#[test]
+fn real_cluster_gang_job_runs_to_completion_on_simulated_nodes() {
+    // 2 nodes × 4 GPUs: the article's gang (4 pods × 2 GPUs) fills the cluster exactly.
+    let rc = RealCluster::start(&["--nodes", "2", "--gpus-per-node", "4"]);
+    let c = &rc.c;
+    c.wait_for("two Ready simulated nodes with 4 GPUs each", T, || {
+        let nodes = c.get_json(&["nodes", "-l", "sim.basalt.dev/simulated=true"]);
+        let items = nodes["items"].as_array()?;
+        let ready = items.iter().filter(|n| {
+            n.pointer("/status/allocatable/nvidia.com~1gpu") == Some(&Value::from("4"))
+                && n["status"]["conditions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        });
+        (ready.count() == 2).then_some(())
+    });
+    namespace(c);
+    // The real API server calls the webhook: the article's Job without an image is refused with
+    // the field and the fix, and nothing is created.
+    let bad = include_str!("../examples/02-vgpu-inference-job-refused-no-image.yaml").replace(
+        "name: inference-service",
+        "name: inference-service\n  namespace: training",
+    );
+    let out = c.kubectl_output(&["apply", "-f", "-"], Some(&bad));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && stderr.contains("jobs-validate.basalt.dev")
+            && stderr.contains("spec.tasks[0].template.spec.containers[0].image is missing"),
+        "the webhook refuses a Job without an image ({}): {stderr}",
+        out.status
+    );
+    assert!(
+        !c.kubectl_output(&["get", "vcjob", "-n", NS, "inference-service"], None)
+            .status
+            .success(),
+        "a refused Job is not created"
+    );
+    let job = include_str!("../examples/03-gang-distributed-training-job.yaml")
+        .replace("120s", "5s")
+        .replace(
+            "name: distributed-training",
+            "name: distributed-training\n  namespace: training",
+        );
+    c.apply(&job);
+    // A gang that can never fit (5 × 2 GPUs > 8) is refused at admission, through the real
+    // API server, with what it needs and what the cluster has.
+    let too_big = job
+        .replace("name: distributed-training", "name: too-big")
+        .replace("minAvailable: 4", "minAvailable: 5")
+        .replace("replicas: 3", "replicas: 4");
+    let out = c.kubectl_output(&["apply", "-f", "-"], Some(&too_big));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && stderr.contains("needs 10 nvidia.com/gpu to start")
+            && stderr.contains("the whole cluster has 8 on 2 nodes"),
+        "an impossible gang is refused ({}): {stderr}",
+        out.status
+    );
+    c.wait_for(
+        "job distributed-training Running with four pods on nodes",
+        T,
+        || {
+            let pods = job_pods(c, "distributed-training");
+            let bound = pods
+                .iter()
+                .filter(|p| {
+                    p["spec"]["nodeName"]
+                        .as_str()
+                        .is_some_and(|n| !n.is_empty())
+                })
+                .count();
+            let running = pods
+                .iter()
+                .filter(|p| p["status"]["phase"] == "Running")
+                .count();
+            assert!(
+                running == 0 || bound == 4,
+                "partial gang: {running} running while only {bound} of 4 are bound"
+            );
+            (bound == 4 && running == 4).then_some(())
+        },
+    );
+    let pg = c.get_json(&["podgroups", "-n", NS]);
+    let groups = pg["items"].as_array().cloned().unwrap_or_default();
+    assert!(
+        groups
+            .iter()
+            .any(|g| g["spec"]["minMember"] == 4 && g["status"]["phase"] == "Running"),
+        "the gang's PodGroup is Running with minMember 4: {groups:?}"
+    );
+    c.wait_for("job distributed-training Completed", T, || {
+        let phase = job_phase(c, "distributed-training");
+        assert_ne!(phase, "Failed", "{}", rc.apiserver_log());
+        (phase == "Completed").then_some(())
+    });
+    for pod in job_pods(c, "distributed-training") {
+        let node = pod["spec"]["nodeName"].as_str().unwrap_or_default();
+        assert!(
+            node.starts_with("gpu-node-"),
+            "pod {} ran on a simulated node, not {node:?}",
+            pod["metadata"]["name"]
+        );
+    }
+}
