@@ -24,17 +24,24 @@ pub fn name_rule(group: &str, plural: &str) -> NameRule {
 }
 
 fn is_label(s: &str) -> bool {
+    s.len() <= 63 && is_label_chars(s)
+}
+
+/// A label's characters and ends, any length.
+fn is_label_chars(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
-        && b.len() <= 63
         && b.iter()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
         && b[0] != b'-'
         && b[b.len() - 1] != b'-'
 }
 
+/// Kubernetes' `IsDNS1123Subdomain`: at most 253 characters in all; its dot-separated parts
+/// follow the label characters but are not capped at 63 (a PodGroup named after a long Job and
+/// its uid is 70+ characters without a dot, and kube-apiserver accepts it).
 fn is_subdomain(s: &str) -> bool {
-    s.len() <= 253 && s.split('.').all(is_label)
+    s.len() <= 253 && s.split('.').all(is_label_chars)
 }
 
 /// `None` when `name` is valid under `rule`, else the API server's message.
@@ -170,6 +177,13 @@ mod tests {
     fn names_follow_the_kind_rule() {
         let sub = NameRule::Subdomain;
         assert_eq!(check_name(sub, "web-1.example"), None);
+        // A part longer than 63 is fine in a subdomain (PodGroup `<job>-<uid>` names).
+        let long = format!(
+            "credit-ml-pipeline-data-collection-{}",
+            "1cd0e10f-99ad-4574-bae5-77db8e2b04e5"
+        );
+        assert_eq!(check_name(sub, &long), None);
+        assert!(check_name(NameRule::Label, &long).is_some());
         for bad in [
             "Bad_Name!",
             "",
