@@ -10,7 +10,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::harness::Cluster;
+use crate::harness::{Cluster, Controller};
 
 const T: Duration = Duration::from_secs(60);
 
@@ -157,7 +157,7 @@ fn list_views_actions_and_why() {
         "NAME STATE WEIGHT CAPABILITY GUARANTEE DESERVED ALLOCATED PENDING RUNNING
 default Open 1 - - - - 1 0
 root Open 1 - - - - 0 0
-team-x Open 1 gpu=2 - - gpu=2 1 1
+team-x Open 1 gpu=2 - gpu=2 gpu=2 1 1
 team-y Closed 2 - - - - 1 0",
     );
     assert!(queues.contains("team-x Open"));
@@ -268,5 +268,84 @@ fn why_agrees_with_the_scheduler_on_cards_held_by_an_exclusive_job() {
     assert!(
         d["session"].as_array().is_some_and(|s| !s.is_empty()),
         "{d}"
+    );
+}
+
+/// `GET /metrics` from a `basalt controller` whose log names the bound address.
+fn scrape(c: &Cluster, log: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let text = std::fs::read_to_string(c.dir.path().join(log)).ok()?;
+    let line = text.lines().find(|l| l.contains("serving /metrics"))?;
+    let addr = line.split("bound=").nth(1)?.split_whitespace().next()?;
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+        .ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    Some(body)
+}
+
+#[test]
+fn queues_show_how_busy_they_are_in_kubectl_status_and_metrics() {
+    let c = Cluster::start(&[
+        "--no-webhooks",
+        "--no-controllers",
+        "--nodes",
+        "1",
+        "--gpus-per-node",
+        "8",
+    ]);
+    let log = "controller.log";
+    let _controller = Controller::start(&c, log);
+    ok(&c, &["queue", "create", "team", "-w", "1", "--parent", "root"]);
+    c.apply(&job("run", "team", 1, 4, "10m"));
+    wait_job(&c, "run", "Running");
+    // Needs 8 GPUs while `run` holds 4 of the node's 8: it waits.
+    c.apply(&job("big", "team", 1, 8, "1m"));
+
+    // kubectl's printer columns: PENDING, RUNNING and the GPUs allocated, from the status.
+    let mut last = String::new();
+    let row = c.wait_for("queue team's printer columns", T, || {
+        let table = normalise(&c.kubectl(&["get", "queue", "team"]));
+        if table != last {
+            eprintln!("kubectl get queue team:\n{table}");
+            last.clone_from(&table);
+        }
+        let header = table.lines().next()?.to_owned();
+        let row = table.lines().nth(1)?.to_owned();
+        let cells: Vec<&str> = row.split(' ').collect();
+        let columns: Vec<&str> = header.split(' ').collect();
+        let at = |name: &str| columns.iter().position(|c| *c == name).map(|i| cells.get(i));
+        (at("PENDING") == Some(Some(&"1"))
+            && at("RUNNING") == Some(Some(&"1"))
+            && at("GPUS") == Some(Some(&"4")))
+        .then_some(format!("{header}\n{row}"))
+    });
+    assert!(
+        row.starts_with("NAME STATE WEIGHT PARENT PENDING RUNNING GPUS AGE"),
+        "{row}"
+    );
+
+    // The deserved share proportion computed: team is the only queue with work. As in
+    // Volcano's proportion, a job not admitted yet has no pods and adds nothing to the queue's
+    // request, so team deserves what its running job asks for: 4 of the 8 GPUs.
+    let q = c.get_json(&["queue", "team"]);
+    assert_eq!(q["status"]["deserved"]["nvidia.com/gpu"], "4", "{q}");
+    assert_eq!(q["status"]["allocated"]["nvidia.com/gpu"], "4", "{q}");
+
+    let want = [
+        r#"basalt_build_info{version=""#,
+        r#"basalt_scheduler_queue_jobs{queue="team",phase="running"} 1"#,
+        r#"basalt_scheduler_queue_jobs{queue="team",phase="pending"} 1"#,
+        r#"basalt_scheduler_queue_allocated{queue="team",resource="nvidia.com/gpu"} 4"#,
+        r#"basalt_scheduler_queue_deserved{queue="team",resource="nvidia.com/gpu"} 4"#,
+    ];
+    let metrics = c.wait_for("queue metrics", T, || {
+        let m = scrape(&c, log)?;
+        want.iter().all(|w| m.contains(w)).then_some(m)
+    });
+    assert!(
+        !metrics.contains(r#"basalt_scheduler_queue_capability{queue="team""#),
+        "team has no capability: {metrics}"
     );
 }

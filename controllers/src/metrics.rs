@@ -15,6 +15,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::AtomicI64;
 
 use crate::error::Error;
@@ -27,12 +28,77 @@ pub struct ControllerLabel {
 }
 
 /// Labels: queue and resource.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
 pub struct QueueResource {
     /// Queue name (queues are few and operator-defined).
     pub queue: String,
     /// Resource name.
     pub resource: String,
+}
+
+/// Labels: queue and PodGroup phase.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+pub struct QueuePhase {
+    /// Queue name.
+    pub queue: String,
+    /// `pending`, `inqueue` or `running`.
+    pub phase: String,
+}
+
+/// Label: queue.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+pub struct QueueLabel {
+    /// Queue name.
+    pub queue: String,
+}
+
+/// Labels of `basalt_build_info`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BuildInfo {
+    /// The crate version of the running binary.
+    pub version: String,
+}
+
+/// What one scheduling session saw of one queue (published by [`Metrics::publish_queues`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct QueueFigures {
+    /// PodGroups by phase after the session: `pending`, `inqueue`, `running`.
+    pub jobs: BTreeMap<&'static str, i64>,
+    /// Jobs the session could not (fully) place, with an explanation.
+    pub unschedulable: i64,
+    /// Canonical amounts per resource.
+    pub allocated: BTreeMap<String, i64>,
+    /// The fair-share plugin's deserved share (empty when none is configured).
+    pub deserved: BTreeMap<String, i64>,
+    /// `spec.capability` (empty when unbounded).
+    pub capability: BTreeMap<String, i64>,
+}
+
+type QueueGauges<L> = Family<L, Gauge<i64, AtomicI64>>;
+
+/// Series published last session, so that a deleted queue's or a freed resource's series go
+/// away instead of staying at their last value.
+#[derive(Default)]
+struct Published {
+    jobs: BTreeSet<QueuePhase>,
+    unschedulable: BTreeSet<QueueLabel>,
+    allocated: BTreeSet<QueueResource>,
+    deserved: BTreeSet<QueueResource>,
+    capability: BTreeSet<QueueResource>,
+}
+
+fn publish<L: Clone + Ord + std::hash::Hash + Eq + EncodeLabelSet + std::fmt::Debug>(
+    family: &QueueGauges<L>,
+    before: &mut BTreeSet<L>,
+    now: BTreeMap<L, i64>,
+) {
+    for gone in before.iter().filter(|l| !now.contains_key(*l)) {
+        family.remove(gone);
+    }
+    *before = now.keys().cloned().collect();
+    for (label, v) in now {
+        family.get_or_create(&label).set(v);
+    }
 }
 
 fn histogram() -> Histogram {
@@ -61,7 +127,18 @@ pub struct Metrics {
     /// Reconciles (or whole controller tasks) that panicked, by controller.
     pub reconcile_panics: Family<ControllerLabel, Counter>,
     /// Queue `status.allocated` per resource, canonical units.
-    pub queue_allocated: Family<QueueResource, Gauge<i64, AtomicI64>>,
+    pub queue_allocated: QueueGauges<QueueResource>,
+    /// Deserved share per queue and resource (canonical units).
+    pub queue_deserved: QueueGauges<QueueResource>,
+    /// `spec.capability` per queue and resource (canonical units).
+    pub queue_capability: QueueGauges<QueueResource>,
+    /// PodGroups per queue and phase.
+    pub queue_jobs: QueueGauges<QueuePhase>,
+    /// Jobs per queue the last session could not place.
+    pub queue_unschedulable_jobs: QueueGauges<QueueLabel>,
+    /// Constant 1, labelled with the version.
+    pub build_info: Family<BuildInfo, Gauge<i64, AtomicI64>>,
+    published: Mutex<Published>,
     /// 1 while this replica holds the leader lease.
     pub leader: Gauge<i64, AtomicI64>,
 }
@@ -88,8 +165,24 @@ impl Metrics {
             reconciles: Family::default(),
             reconcile_panics: Family::default(),
             queue_allocated: Family::default(),
+            queue_deserved: Family::default(),
+            queue_capability: Family::default(),
+            queue_jobs: Family::default(),
+            queue_unschedulable_jobs: Family::default(),
+            build_info: Family::default(),
+            published: Mutex::default(),
             leader: Gauge::default(),
         };
+        m.build_info
+            .get_or_create(&BuildInfo {
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+            })
+            .set(1);
+        registry.register(
+            "build_info",
+            "Constant 1, labelled with the running version",
+            m.build_info.clone(),
+        );
         let s = registry.sub_registry_with_prefix("scheduler");
         s.register(
             "session_duration_seconds",
@@ -113,6 +206,26 @@ impl Metrics {
             "queue_allocated",
             "Queue allocated resources (canonical units)",
             m.queue_allocated.clone(),
+        );
+        s.register(
+            "queue_deserved",
+            "Deserved share computed by the fair-share plugin (canonical units)",
+            m.queue_deserved.clone(),
+        );
+        s.register(
+            "queue_capability",
+            "Queue spec.capability (canonical units)",
+            m.queue_capability.clone(),
+        );
+        s.register(
+            "queue_jobs",
+            "PodGroups per queue and phase after the last session",
+            m.queue_jobs.clone(),
+        );
+        s.register(
+            "queue_unschedulable_jobs",
+            "Jobs the last session could not place, per queue",
+            m.queue_unschedulable_jobs.clone(),
         );
         let c = registry.sub_registry_with_prefix("controller");
         c.register(
@@ -143,6 +256,65 @@ impl Metrics {
         if !ok {
             self.reconcile_errors.get_or_create(&label).inc();
         }
+    }
+
+    /// Publishes one session's per-queue figures; series of queues or resources that are gone
+    /// are removed.
+    pub fn publish_queues(&self, figures: &BTreeMap<String, QueueFigures>) {
+        let Ok(mut before) = self.published.lock() else {
+            return;
+        };
+        let per_resource = |pick: fn(&QueueFigures) -> &BTreeMap<String, i64>| {
+            figures
+                .iter()
+                .flat_map(|(q, f)| {
+                    pick(f).iter().map(move |(r, v)| {
+                        let label = QueueResource {
+                            queue: q.clone(),
+                            resource: r.clone(),
+                        };
+                        (label, *v)
+                    })
+                })
+                .collect::<BTreeMap<_, _>>()
+        };
+        publish(
+            &self.queue_allocated,
+            &mut before.allocated,
+            per_resource(|f| &f.allocated),
+        );
+        publish(
+            &self.queue_deserved,
+            &mut before.deserved,
+            per_resource(|f| &f.deserved),
+        );
+        publish(
+            &self.queue_capability,
+            &mut before.capability,
+            per_resource(|f| &f.capability),
+        );
+        let jobs = figures
+            .iter()
+            .flat_map(|(q, f)| {
+                f.jobs.iter().map(move |(phase, n)| {
+                    let label = QueuePhase {
+                        queue: q.clone(),
+                        phase: (*phase).to_owned(),
+                    };
+                    (label, *n)
+                })
+            })
+            .collect();
+        publish(&self.queue_jobs, &mut before.jobs, jobs);
+        let unschedulable = figures
+            .iter()
+            .map(|(q, f)| (QueueLabel { queue: q.clone() }, f.unschedulable))
+            .collect();
+        publish(
+            &self.queue_unschedulable_jobs,
+            &mut before.unschedulable,
+            unschedulable,
+        );
     }
 
     /// Counts one caught panic of `controller`.
@@ -222,4 +394,48 @@ pub async fn serve(
             tracing::error!(%error, "metrics server stopped");
         }
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_series_of_deleted_queues_go_away_and_build_info_is_one() {
+        let m = Metrics::new();
+        let figures = |queues: &[&str]| {
+            queues
+                .iter()
+                .map(|q| {
+                    let f = QueueFigures {
+                        jobs: [("pending", 2)].into_iter().collect(),
+                        unschedulable: 1,
+                        deserved: [("nvidia.com/gpu".to_owned(), 8)].into_iter().collect(),
+                        ..QueueFigures::default()
+                    };
+                    ((*q).to_owned(), f)
+                })
+                .collect::<BTreeMap<_, _>>()
+        };
+        m.publish_queues(&figures(&["a", "b"]));
+        let text = m.encode();
+        assert!(text.contains(r#"basalt_build_info{version=""#), "{text}");
+        assert!(
+            text.contains(r#"basalt_scheduler_queue_jobs{queue="b",phase="pending"} 2"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"basalt_scheduler_queue_deserved{queue="a",resource="nvidia.com/gpu"} 8"#
+            ),
+            "{text}"
+        );
+        m.publish_queues(&figures(&["a"]));
+        let text = m.encode();
+        assert!(!text.contains(r#"queue="b""#), "{text}");
+        assert!(
+            text.contains(r#"basalt_scheduler_queue_unschedulable_jobs{queue="a"} 1"#),
+            "{text}"
+        );
+    }
 }

@@ -21,6 +21,13 @@ use crate::common::ResourceList;
     printcolumn(name = "STATE", type_ = "string", json_path = ".status.state"),
     printcolumn(name = "WEIGHT", type_ = "integer", json_path = ".spec.weight"),
     printcolumn(name = "PARENT", type_ = "string", json_path = ".spec.parent"),
+    printcolumn(name = "PENDING", type_ = "integer", json_path = ".status.pending"),
+    printcolumn(name = "RUNNING", type_ = "integer", json_path = ".status.running"),
+    printcolumn(
+        name = "GPUS",
+        type_ = "string",
+        json_path = ".status.allocated.nvidia\\.com/gpu"
+    ),
     printcolumn(
         name = "AGE",
         type_ = "date",

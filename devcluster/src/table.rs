@@ -295,7 +295,8 @@ fn builtin(info: &ResourceInfo, o: &Value) -> Option<(Vec<Col>, Vec<Value>)> {
     })
 }
 
-/// A tiny JSONPath subset: `.a.b`, `.a[0]`, `.a[*].b` and `.a[?(@.k=="v")].b`.
+/// A tiny JSONPath subset: `.a.b`, `.a[0]`, `.a[*].b`, `.a[?(@.k=="v")].b`, and keys holding
+/// dots as kubectl writes them: `.a.nvidia\.com/gpu` or `.a['nvidia.com/gpu']`.
 pub fn json_path(obj: &Value, path: &str) -> Vec<Value> {
     let mut cur = vec![obj.clone()];
     let p = path
@@ -306,10 +307,28 @@ pub fn json_path(obj: &Value, path: &str) -> Vec<Value> {
     let mut rest = p;
     while !rest.is_empty() {
         if let Some(r) = rest.strip_prefix('.') {
-            let end = r.find(['.', '[']).unwrap_or(r.len());
-            let key = &r[..end];
-            cur = cur.iter().filter_map(|v| v.get(key).cloned()).collect();
+            let mut key = String::new();
+            let mut chars = r.char_indices();
+            let mut end = r.len();
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => key.extend(chars.next().map(|(_, c)| c)),
+                    '.' | '[' => {
+                        end = i;
+                        break;
+                    }
+                    c => key.push(c),
+                }
+            }
+            cur = cur.iter().filter_map(|v| v.get(&key).cloned()).collect();
             rest = &r[end..];
+        } else if let Some(r) = rest.strip_prefix("['").or_else(|| rest.strip_prefix("[\"")) {
+            let Some(end) = r.find(['\'', '"']) else {
+                break;
+            };
+            let key = &r[..end];
+            rest = r[end + 1..].strip_prefix(']').unwrap_or("");
+            cur = cur.iter().filter_map(|v| v.get(key).cloned()).collect();
         } else if let Some(r) = rest.strip_prefix('[') {
             let Some(end) = r.find(']') else { break };
             let sel = &r[..end];
@@ -421,4 +440,27 @@ pub fn table(
     }
     json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": meta,
         "columnDefinitions": if with_defs { Value::Array(defs) } else { Value::Null }, "rows": rows})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_path;
+    use serde_json::json;
+
+    #[test]
+    fn json_path_reads_keys_with_dots_escaped_or_bracketed() {
+        let q = json!({"status": {"allocated": {"nvidia.com/gpu": "12", "cpu": "4"}},
+            "items": [{"k": "a", "v": 1}, {"k": "b", "v": 2}]});
+        for path in [
+            r".status.allocated.nvidia\.com/gpu",
+            ".status.allocated['nvidia.com/gpu']",
+            r#".status.allocated["nvidia.com/gpu"]"#,
+        ] {
+            assert_eq!(json_path(&q, path), vec![json!("12")], "{path}");
+        }
+        assert_eq!(json_path(&q, ".status.allocated.cpu"), vec![json!("4")]);
+        assert_eq!(json_path(&q, r#".items[?(@.k=="b")].v"#), vec![json!(2)]);
+        assert_eq!(json_path(&q, ".items[*].k"), vec![json!("a"), json!("b")]);
+        assert!(json_path(&q, ".status.allocated.nvidia.com/gpu").is_empty());
+    }
 }

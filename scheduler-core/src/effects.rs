@@ -41,12 +41,15 @@ pub enum Effect {
         /// Conditions (no timestamps: the shell sets `lastTransitionTime` on real transitions).
         conditions: Vec<JobCondition>,
     },
-    /// Write a queue's `status.allocated`.
+    /// Write a queue's `status.allocated` (and Basalt's `status.deserved`).
     QueueStatus {
         /// Queue.
         queue: QueueId,
         /// Σ requests of its Allocated/Binding/Bound/Running tasks.
         allocated: Resources,
+        /// The deserved share the fair-share plugin (`proportion` or `capacity`) computed this
+        /// session; `None` when no such plugin is configured or the queue had no jobs.
+        deserved: Option<Resources>,
     },
     /// Why a job is not (fully) placed.
     Explanation(Explanation),

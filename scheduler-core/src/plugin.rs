@@ -164,6 +164,10 @@ pub struct CloseReport {
     /// Reservations held at close (the `reservation` plugin), emitted as
     /// [`crate::Effect::Reservation`] for the shell to store.
     pub reservations: Vec<(JobIx, crate::model::Reservation)>,
+    /// Deserved share of each queue that took part in this session's fair-share
+    /// (`proportion` or `capacity`), dense over the session's dimensions; emitted on
+    /// [`crate::Effect::QueueStatus`].
+    pub deserved: BTreeMap<QueueIx, Vec<i64>>,
 }
 
 /// How a job's tasks failed to find nodes this session.

@@ -173,11 +173,30 @@ pub fn format_resource_amount(name: &str, amount: i64) -> String {
         };
     }
     if name == crate::resources::MEMORY || name.ends_with("storage") {
-        for (suffix, shift) in [("Ti", 40), ("Gi", 30), ("Mi", 20), ("Ki", 10)] {
-            let unit = 1i64 << shift;
-            if amount != 0 && amount % unit == 0 {
-                return format!("{}{suffix}", amount / unit);
-            }
+        // The largest binary and the largest decimal unit that divide the amount; the shorter
+        // text wins (`4Gi`, `100M`, `20G` rather than `19531250Ki`), binary on a tie.
+        let pick = |units: &[(&str, i64)]| {
+            units
+                .iter()
+                .find(|(_, unit)| amount != 0 && amount % unit == 0)
+                .map(|(suffix, unit)| format!("{}{suffix}", amount / unit))
+        };
+        let binary = pick(&[
+            ("Ti", 1 << 40),
+            ("Gi", 1 << 30),
+            ("Mi", 1 << 20),
+            ("Ki", 1 << 10),
+        ]);
+        let decimal = pick(&[
+            ("T", 1_000_000_000_000),
+            ("G", 1_000_000_000),
+            ("M", 1_000_000),
+            ("k", 1_000),
+        ]);
+        match (binary, decimal) {
+            (Some(b), Some(d)) => return if d.len() < b.len() { d } else { b },
+            (Some(x), None) | (None, Some(x)) => return x,
+            (None, None) => {}
         }
     }
     amount.to_string()
@@ -245,6 +264,14 @@ mod tests {
         assert_eq!(format_resource_amount("cpu", 500), "500m");
         assert_eq!(format_resource_amount("memory", 4 << 30), "4Gi");
         assert_eq!(format_resource_amount("memory", 1536 << 20), "1536Mi");
+        assert_eq!(format_resource_amount("memory", 100_000_000), "100M");
+        assert_eq!(format_resource_amount("memory", 16 << 30), "16Gi");
+        assert_eq!(format_resource_amount("memory", 1_500_000_000), "1500M");
+        assert_eq!(format_resource_amount("memory", 1_000_001), "1000001");
+        assert_eq!(
+            format_resource_amount("ephemeral-storage", 20_000_000_000),
+            "20G"
+        );
         assert_eq!(format_resource_amount("nvidia.com/gpu", 7), "7");
     }
 }

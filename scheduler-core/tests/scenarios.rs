@@ -266,9 +266,9 @@ fn pod_limits_and_queue_status() {
     let r = c.run();
     assert_eq!(binds(&r).len(), 3);
     let allocated = r.effects.iter().find_map(|e| match e {
-        Effect::QueueStatus { queue, allocated } if queue.as_str() == "default" => {
-            Some(allocated.clone())
-        }
+        Effect::QueueStatus {
+            queue, allocated, ..
+        } if queue.as_str() == "default" => Some(allocated.clone()),
         _ => None,
     });
     assert_eq!(allocated, Some(Resources::new().with(CPU, 3000)));
@@ -449,5 +449,40 @@ fn enqueue_on_a_full_cluster_says_nothing_is_idle() {
             .contains("need nvidia.com/gpu 1 but the cluster has nothing idle for new gangs"),
         "{}",
         why.message
+    );
+}
+
+#[test]
+fn queue_status_carries_the_deserved_share_proportion_computed() {
+    let mut c = Cluster::new();
+    c.gpu_node("n", 8, 0);
+    c.snap.queues.insert(
+        "b".into(),
+        scheduler_core::model::Queue {
+            weight: 3,
+            creation: 1,
+            ..scheduler_core::model::Queue::open()
+        },
+    );
+    c.gang("a-job", 8, 1, gpu_pod(1));
+    c.gang("b-job", 8, 1, gpu_pod(1));
+    c.job_mut("b-job").queue = "b".into();
+    let r = c.run();
+    let deserved: BTreeMap<String, Option<Resources>> = r
+        .effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::QueueStatus {
+                queue, deserved, ..
+            } => Some((queue.to_string(), deserved.clone())),
+            _ => None,
+        })
+        .collect();
+    let gpus = |q: &str| deserved[q].as_ref().map(|d| d.get(NVIDIA_GPU));
+    // Weights 1 : 3 over 8 GPUs, both queues asking for all of them.
+    assert_eq!(
+        (gpus("default"), gpus("b")),
+        (Some(2), Some(6)),
+        "{deserved:?}"
     );
 }

@@ -55,13 +55,7 @@ pub fn podgroup_status(
     pods: &[&Pod],
     now: Timestamp,
 ) -> PodGroupStatus {
-    let phase = match phase {
-        JobPhase::Pending => PodGroupPhase::Pending,
-        JobPhase::Inqueue => PodGroupPhase::Inqueue,
-        JobPhase::Running => PodGroupPhase::Running,
-        JobPhase::Unknown => PodGroupPhase::Unknown,
-        JobPhase::Completed => PodGroupPhase::Completed,
-    };
+    let phase = pg_phase(phase);
     let old = current
         .and_then(|c| c.conditions.clone())
         .unwrap_or_default();
@@ -157,6 +151,8 @@ pub async fn execute(
             writes.push(Box::pin(write_podgroup(ctx.clone(), (**pg).clone(), next)));
         }
     }
+    ctx.metrics
+        .publish_queues(&queue_figures(&effects, podgroups, queues));
     // Gangs that held nodes and hold none after this session lose the annotation (below).
     let mut reserved = std::collections::BTreeSet::new();
     for effect in effects {
@@ -195,24 +191,14 @@ pub async fn execute(
                     )));
                 }
             }
-            Effect::QueueStatus { queue, allocated } => {
-                let list = to_list(&allocated);
-                for (resource, amount) in allocated.iter() {
-                    let label = crate::metrics::QueueResource {
-                        queue: queue.to_string(),
-                        resource: resource.to_owned(),
-                    };
-                    ctx.metrics
-                        .queue_allocated
-                        .get_or_create(&label)
-                        .set(amount);
-                }
-                let current = queues
-                    .get(queue.as_str())
-                    .and_then(|q| q.status.as_ref())
-                    .and_then(|s| s.allocated.clone());
-                if current.unwrap_or_default() != list {
-                    writes.push(Box::pin(write_queue(ctx.clone(), queue.to_string(), list)));
+            Effect::QueueStatus {
+                queue,
+                allocated,
+                deserved,
+            } => {
+                let current = queues.get(queue.as_str()).and_then(|q| q.status.as_ref());
+                if let Some(patch) = queue_status_patch(current, &allocated, deserved.as_ref()) {
+                    writes.push(Box::pin(write_queue(ctx.clone(), queue.to_string(), patch)));
                 }
             }
             Effect::Reservation { job, reservation } => {
@@ -389,20 +375,136 @@ async fn write_reservation(ctx: Arc<Context>, pg: PodGroup, value: Option<String
     }
 }
 
-async fn write_queue(ctx: Arc<Context>, queue: String, allocated: crds::ResourceList) {
+/// Pure: the merge patch that brings a queue's `status.allocated` and `status.deserved` to the
+/// session's values in one write (resources no longer present are nulled), or `None` when the
+/// status already says so.
+pub fn queue_status_patch(
+    current: Option<&crds::queue::QueueStatus>,
+    allocated: &scheduler_core::Resources,
+    deserved: Option<&scheduler_core::Resources>,
+) -> Option<serde_json::Value> {
+    let diff = |old: Option<&crds::ResourceList>, new: Option<crds::ResourceList>| {
+        let old = old.cloned().unwrap_or_default();
+        let new = new.unwrap_or_default();
+        if old == new {
+            return None;
+        }
+        let mut map = serde_json::Map::new();
+        for name in old.keys().filter(|k| !new.contains_key(*k)) {
+            map.insert(name.clone(), serde_json::Value::Null);
+        }
+        for (name, q) in new {
+            map.insert(name, json!(q));
+        }
+        Some(serde_json::Value::Object(map))
+    };
+    let mut status = serde_json::Map::new();
+    if let Some(v) = diff(
+        current.and_then(|s| s.allocated.as_ref()),
+        Some(to_list(allocated)),
+    ) {
+        status.insert("allocated".into(), v);
+    }
+    if let Some(v) = diff(
+        current.and_then(|s| s.deserved.as_ref()),
+        deserved.map(to_list),
+    ) {
+        status.insert("deserved".into(), v);
+    }
+    (!status.is_empty()).then(|| json!({ "status": status }))
+}
+
+/// Pure: per queue, what the session saw (published as `basalt_scheduler_queue_*` metrics).
+pub fn queue_figures(
+    effects: &[Effect],
+    podgroups: &BTreeMap<String, Arc<PodGroup>>,
+    queues: &BTreeMap<String, Arc<Queue>>,
+) -> BTreeMap<String, crate::metrics::QueueFigures> {
+    use crate::metrics::QueueFigures;
+    let canonical =
+        |r: &scheduler_core::Resources| r.iter().map(|(n, v)| (n.to_owned(), v)).collect();
+    let mut out: BTreeMap<String, QueueFigures> = queues
+        .iter()
+        .map(|(name, q)| {
+            let capability = crate::resources::parse_list(q.spec.capability.as_ref());
+            let figures = QueueFigures {
+                jobs: [("pending", 0), ("inqueue", 0), ("running", 0)]
+                    .into_iter()
+                    .collect(),
+                capability: canonical(&capability),
+                ..QueueFigures::default()
+            };
+            (name.clone(), figures)
+        })
+        .collect();
+    let mut phases: BTreeMap<&str, PodGroupPhase> = podgroups
+        .iter()
+        .filter_map(|(id, pg)| Some((id.as_str(), pg.status.as_ref()?.phase?)))
+        .collect();
+    let queue_of = |job: &str| {
+        podgroups.get(job).map(|pg| {
+            pg.spec
+                .queue
+                .clone()
+                .unwrap_or_else(|| "default".to_owned())
+        })
+    };
+    for effect in effects {
+        match effect {
+            Effect::PodGroupStatus { job, phase, .. } => {
+                if let Some((id, _)) = podgroups.get_key_value(job.as_str()) {
+                    phases.insert(id.as_str(), pg_phase(*phase));
+                }
+            }
+            Effect::Explanation(x) => {
+                if let Some(f) = queue_of(x.job.as_str()).and_then(|q| out.get_mut(&q)) {
+                    f.unschedulable += 1;
+                }
+            }
+            Effect::QueueStatus {
+                queue,
+                allocated,
+                deserved,
+            } => {
+                if let Some(f) = out.get_mut(queue.as_str()) {
+                    f.allocated = canonical(allocated);
+                    f.deserved = deserved.as_ref().map(canonical).unwrap_or_default();
+                }
+            }
+            _ => {}
+        }
+    }
+    for (job, phase) in phases {
+        let key = match phase {
+            PodGroupPhase::Pending => "pending",
+            PodGroupPhase::Inqueue => "inqueue",
+            PodGroupPhase::Running => "running",
+            _ => continue,
+        };
+        if let Some(f) = queue_of(job).and_then(|q| out.get_mut(&q)) {
+            *f.jobs.entry(key).or_default() += 1;
+        }
+    }
+    out
+}
+
+fn pg_phase(phase: JobPhase) -> PodGroupPhase {
+    match phase {
+        JobPhase::Pending => PodGroupPhase::Pending,
+        JobPhase::Inqueue => PodGroupPhase::Inqueue,
+        JobPhase::Running => PodGroupPhase::Running,
+        JobPhase::Unknown => PodGroupPhase::Unknown,
+        JobPhase::Completed => PodGroupPhase::Completed,
+    }
+}
+
+async fn write_queue(ctx: Arc<Context>, queue: String, patch: serde_json::Value) {
     let api: Api<Queue> = Api::all(ctx.client.clone());
-    // A merge patch replaces the map's keys one by one; null out resources no longer allocated.
-    let patch = json!({"status": {"allocated": null}});
     let pp = PatchParams {
         field_manager: Some(field_manager(COMPONENT)),
         ..Default::default()
     };
-    let set = json!({"status": {"allocated": allocated}});
-    let result = match api.patch_status(&queue, &pp, &Patch::Merge(&patch)).await {
-        Ok(_) => api.patch_status(&queue, &pp, &Patch::Merge(&set)).await,
-        Err(e) => Err(e),
-    };
-    if let Err(error) = result {
+    if let Err(error) = api.patch_status(&queue, &pp, &Patch::Merge(&patch)).await {
         warn!(%queue, %error, "writing queue status failed");
     }
 }
@@ -451,5 +553,124 @@ async fn explain(ctx: Arc<Context>, explanation: Explanation, pods: Vec<Pod>) {
             )
             .await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crds::podgroup::PodGroupSpec;
+    use crds::queue::{QueueSpec, QueueStatus};
+    use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+    use scheduler_core::Resources;
+    use scheduler_core::resources::NVIDIA_GPU;
+
+    fn list(pairs: &[(&str, &str)]) -> crds::ResourceList {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), Quantity((*v).to_owned())))
+            .collect()
+    }
+
+    #[test]
+    fn queue_status_patch_writes_both_lists_at_once_and_nulls_what_is_gone() {
+        let current = QueueStatus {
+            allocated: Some(list(&[("cpu", "2"), ("nvidia.com/gpu", "4")])),
+            ..QueueStatus::default()
+        };
+        let allocated = Resources::new().with(NVIDIA_GPU, 4);
+        let deserved = Resources::new().with(NVIDIA_GPU, 6);
+        let patch = queue_status_patch(Some(&current), &allocated, Some(&deserved));
+        assert_eq!(
+            patch,
+            Some(json!({"status": {
+                "allocated": {"cpu": null, "nvidia.com/gpu": "4"},
+                "deserved": {"nvidia.com/gpu": "6"},
+            }}))
+        );
+        let now = QueueStatus {
+            allocated: Some(list(&[("nvidia.com/gpu", "4")])),
+            deserved: Some(list(&[("nvidia.com/gpu", "6")])),
+            ..QueueStatus::default()
+        };
+        assert_eq!(
+            queue_status_patch(Some(&now), &allocated, Some(&deserved)),
+            None
+        );
+        // No fair-share plugin: the deserved list is removed.
+        assert_eq!(
+            queue_status_patch(Some(&now), &allocated, None),
+            Some(json!({"status": {"deserved": {"nvidia.com/gpu": null}}}))
+        );
+    }
+
+    #[test]
+    fn queue_figures_count_phases_after_the_session_and_unschedulable_jobs() {
+        let pg = |queue: &str, phase: PodGroupPhase| {
+            let mut pg = PodGroup::new(
+                "x",
+                PodGroupSpec {
+                    queue: Some(queue.to_owned()),
+                    ..PodGroupSpec::default()
+                },
+            );
+            pg.status = Some(PodGroupStatus {
+                phase: Some(phase),
+                ..PodGroupStatus::default()
+            });
+            Arc::new(pg)
+        };
+        let podgroups: BTreeMap<String, Arc<PodGroup>> = [
+            ("ns/a".to_owned(), pg("team", PodGroupPhase::Pending)),
+            ("ns/b".to_owned(), pg("team", PodGroupPhase::Inqueue)),
+            ("ns/c".to_owned(), pg("team", PodGroupPhase::Running)),
+        ]
+        .into_iter()
+        .collect();
+        let queue = Queue::new(
+            "team",
+            QueueSpec {
+                capability: Some(list(&[("nvidia.com/gpu", "20")])),
+                ..QueueSpec::default()
+            },
+        );
+        let queues: BTreeMap<String, Arc<Queue>> = [
+            ("team".to_owned(), Arc::new(queue)),
+            (
+                "idle".to_owned(),
+                Arc::new(Queue::new("idle", QueueSpec::default())),
+            ),
+        ]
+        .into_iter()
+        .collect();
+        let effects = vec![
+            Effect::PodGroupStatus {
+                job: "ns/b".into(),
+                phase: JobPhase::Running,
+                conditions: vec![],
+            },
+            Effect::Explanation(Explanation {
+                job: "ns/a".into(),
+                summary: "no room".into(),
+                task: None,
+                nodes: 0,
+                reasons: vec![],
+            }),
+            Effect::QueueStatus {
+                queue: "team".into(),
+                allocated: Resources::new().with(NVIDIA_GPU, 12),
+                deserved: Some(Resources::new().with(NVIDIA_GPU, 16)),
+            },
+        ];
+        let f = queue_figures(&effects, &podgroups, &queues);
+        let team = &f["team"];
+        let jobs: Vec<(&str, i64)> = team.jobs.iter().map(|(k, v)| (*k, *v)).collect();
+        assert_eq!(jobs, [("inqueue", 0), ("pending", 1), ("running", 2)]);
+        assert_eq!(team.unschedulable, 1);
+        assert_eq!(team.allocated[NVIDIA_GPU], 12);
+        assert_eq!(team.deserved[NVIDIA_GPU], 16);
+        assert_eq!(team.capability[NVIDIA_GPU], 20);
+        assert_eq!(f["idle"].jobs.values().sum::<i64>(), 0);
+        assert!(f["idle"].capability.is_empty());
     }
 }

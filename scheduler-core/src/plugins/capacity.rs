@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use crate::config::{Arguments, ConfigError};
 use crate::model::QueueState;
-use crate::plugin::{Hooks, Plugin, Vote};
+use crate::plugin::{CloseContext, CloseReport, Hooks, Plugin, Vote};
 use crate::plugins::fairshare::{self, QueueAttr};
 use crate::resources::{add_into, sub_into};
 use crate::session::{JobIx, NodeIx, QueueIx, State, TaskIx};
@@ -85,6 +85,18 @@ impl Plugin for Capacity {
             | Hooks::JOB_ENQUEUEABLE
             | Hooks::JOB_ENQUEUED
             | Hooks::EVENTS
+            | Hooks::CLOSE
+    }
+
+    fn close(&self, st: &State<'_>, _: &CloseContext<'_>, report: &mut CloseReport) {
+        // Capacity's deserved is the queue's own `spec.deserved`, bounded by its ancestors.
+        for (i, a) in self.queues.iter().enumerate() {
+            if st.queues[i].spec.deserved.is_some() {
+                report
+                    .deserved
+                    .insert(QueueIx(i as u32), a.deserved.clone());
+            }
+        }
     }
 
     fn open(&mut self, st: &State<'_>) {

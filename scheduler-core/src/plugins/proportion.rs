@@ -13,7 +13,7 @@ use std::cmp::Ordering;
 
 use crate::config::{Arguments, ConfigError};
 use crate::model::{JobPhase, QueueState, TaskStatus};
-use crate::plugin::{Hooks, Plugin, Vote};
+use crate::plugin::{CloseContext, CloseReport, Hooks, Plugin, Vote};
 use crate::plugins::fairshare::{self, QueueAttr};
 use crate::resources::{add_into, sub_into};
 use crate::session::{JobIx, NodeIx, QueueIx, State, TaskIx};
@@ -107,6 +107,17 @@ impl Plugin for Proportion {
             | Hooks::JOB_ENQUEUEABLE
             | Hooks::JOB_ENQUEUED
             | Hooks::EVENTS
+            | Hooks::CLOSE
+    }
+
+    fn close(&self, _: &State<'_>, _: &CloseContext<'_>, report: &mut CloseReport) {
+        for (i, a) in self.queues.iter().enumerate() {
+            if a.active {
+                report
+                    .deserved
+                    .insert(QueueIx(i as u32), a.deserved.clone());
+            }
+        }
     }
 
     fn open(&mut self, st: &State<'_>) {

@@ -91,7 +91,8 @@ impl Session<'_> {
                     reservation,
                 }),
         );
-        for q in &st.queues {
+        let mut deserved = std::mem::take(&mut report.deserved);
+        for (i, q) in st.queues.iter().enumerate() {
             let mut allocated = vec![0i64; st.dims.len()];
             for &job in &q.jobs {
                 for &task in &st.jobs[job.ix()].tasks {
@@ -103,6 +104,9 @@ impl Session<'_> {
             effects.push(Effect::QueueStatus {
                 queue: q.id.clone(),
                 allocated: st.dims.resources(&allocated),
+                deserved: deserved
+                    .remove(&crate::session::QueueIx(i as u32))
+                    .map(|d| st.dims.resources(&d)),
             });
         }
         let mut stats = SessionStats {
