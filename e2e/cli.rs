@@ -297,7 +297,10 @@ fn queues_show_how_busy_they_are_in_kubectl_status_and_metrics() {
     ]);
     let log = "controller.log";
     let _controller = Controller::start(&c, log);
-    ok(&c, &["queue", "create", "team", "-w", "1", "--parent", "root"]);
+    ok(
+        &c,
+        &["queue", "create", "team", "-w", "1", "--parent", "root"],
+    );
     c.apply(&job("run", "team", 1, 4, "10m"));
     wait_job(&c, "run", "Running");
     // Needs 8 GPUs while `run` holds 4 of the node's 8: it waits.
@@ -315,7 +318,12 @@ fn queues_show_how_busy_they_are_in_kubectl_status_and_metrics() {
         let row = table.lines().nth(1)?.to_owned();
         let cells: Vec<&str> = row.split(' ').collect();
         let columns: Vec<&str> = header.split(' ').collect();
-        let at = |name: &str| columns.iter().position(|c| *c == name).map(|i| cells.get(i));
+        let at = |name: &str| {
+            columns
+                .iter()
+                .position(|c| *c == name)
+                .map(|i| cells.get(i))
+        };
         (at("PENDING") == Some(Some(&"1"))
             && at("RUNNING") == Some(Some(&"1"))
             && at("GPUS") == Some(Some(&"4")))

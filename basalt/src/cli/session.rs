@@ -140,6 +140,61 @@ pub fn verdict(snap: &Snapshot, scheduler: &Scheduler, job: &JobId) -> anyhow::R
     Ok(v)
 }
 
+/// What `job` still needs placed: its waiting pods' requests, at least its minResources (a
+/// PodGroup not admitted yet has no pods).
+fn demand(snap: &Snapshot, job: &JobId) -> scheduler_core::Resources {
+    let mut need = scheduler_core::Resources::new();
+    for t in snap
+        .tasks
+        .values()
+        .filter(|t| &t.job == job && t.status == TaskStatus::Pending)
+    {
+        need.add(&t.requests);
+    }
+    if let Some(min) = snap.jobs.get(job).and_then(|j| j.min_resources.as_ref()) {
+        for (res, amount) in min.iter() {
+            if need.get(res) < amount {
+                need.set(res, amount);
+            }
+        }
+    }
+    need
+}
+
+/// Σ over nodes of allocatable − foreign use − what the snapshot's tasks on the node hold.
+fn free_total(snap: &Snapshot) -> scheduler_core::Resources {
+    let mut free = scheduler_core::Resources::new();
+    for n in snap.nodes.values() {
+        free.add(&n.allocatable);
+        for (r, a) in n.used.iter() {
+            free.set(r, free.get(r) - a);
+        }
+    }
+    for t in snap
+        .tasks
+        .values()
+        .filter(|t| t.node.is_some() && t.status.occupies_node())
+    {
+        for (r, a) in t.requests.iter() {
+            free.set(r, free.get(r) - a);
+        }
+    }
+    free
+}
+
+/// What `job`'s tasks hold on nodes.
+fn held_by(snap: &Snapshot, job: &JobId) -> scheduler_core::Resources {
+    let mut held = scheduler_core::Resources::new();
+    for t in snap
+        .tasks
+        .values()
+        .filter(|t| &t.job == job && t.node.is_some() && t.status.occupies_node())
+    {
+        held.add(&t.requests);
+    }
+    held
+}
+
 /// Jobs (other than `job`) whose tasks hold nodes, most of `job`'s scarcest demand first.
 fn holders(snap: &Snapshot, job: &JobId) -> Vec<JobId> {
     let mut need = scheduler_core::Resources::new();
@@ -205,17 +260,56 @@ pub fn unblockers(
     let Some(me) = snap.jobs.get(job) else {
         return out;
     };
-    // One job finishing.
-    let mut tried = BTreeSet::new();
-    for other in holders(snap, job).into_iter().take(WHAT_IF_JOBS) {
-        tried.insert(other.clone());
-        if let Ok(v) = verdict(&without_job(snap, &other), scheduler, job)
-            && v.placed()
-        {
-            let pods = snap.tasks.values().filter(|t| t.job == other).count();
+    // One job finishing. A what-if whose freed resources, with what is free today, cannot
+    // cover the job's demand on some resource is refuted by arithmetic and not run; the rest run
+    // in parallel (each is a whole session on its own copy of the snapshot).
+    let need = demand(snap, job);
+    let free = free_total(snap);
+    let candidates: Vec<JobId> = holders(snap, job)
+        .into_iter()
+        .take(WHAT_IF_JOBS)
+        .filter(|other| {
+            let freed = held_by(snap, other);
+            // Only resources nodes declare are checked: a request no node lists (a device
+            // accounted per card, say) is left to the session.
+            need.iter().all(|(r, amount)| {
+                !snap.nodes.values().any(|n| n.allocatable.get(r) > 0)
+                    || free.get(r).saturating_add(freed.get(r)) >= amount
+            })
+        })
+        .collect();
+    let workers = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .clamp(1, candidates.len().max(1));
+    let placed: Vec<bool> = std::thread::scope(|scope| {
+        let chunks: Vec<&[JobId]> = candidates
+            .chunks(candidates.len().div_ceil(workers).max(1))
+            .collect();
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|other| {
+                            verdict(&without_job(snap, other), scheduler, job)
+                                .is_ok_and(|v| v.placed())
+                        })
+                        .collect::<Vec<bool>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    for (other, ok) in candidates.iter().zip(placed) {
+        if ok {
+            let pods = snap.tasks.values().filter(|t| &t.job == other).count();
             out.push(format!(
                 "if job {} ({pods} pod(s) on nodes) finished or were deleted, a session would let this job start (checked by a dry-run session)",
-                name(&other)
+                name(other)
             ));
         }
     }
@@ -324,6 +418,53 @@ mod tests {
         let fixes = unblockers(&s, &sched, &waiter, |j| j.to_string());
         assert_eq!(fixes.len(), 1, "{fixes:?}");
         assert!(fixes[0].contains("ns/holder"), "{fixes:?}");
+    }
+
+    #[test]
+    fn what_ifs_that_cannot_free_enough_are_refuted_and_the_others_run() {
+        // Two 8-GPU nodes, each held by one job; the waiter needs 2 × 8 GPUs. No single job's
+        // end frees 16 GPUs: the arithmetic refutes both what-ifs and nothing is suggested.
+        let mut s = cluster();
+        let mut alloc = gpus(8);
+        alloc.set("cpu", 64_000);
+        s.nodes.insert(
+            NodeId::new("n2"),
+            scheduler_core::model::Node {
+                allocatable: alloc,
+                ..Default::default()
+            },
+        );
+        let mut other = scheduler_core::model::Job::new("default", 1);
+        other.phase = scheduler_core::JobPhase::Running;
+        s.jobs.insert(JobId::new("ns/other"), other);
+        let mut held = Task::pending("ns/other", gpus(8));
+        held.status = TaskStatus::Running;
+        held.node = Some(NodeId::new("n2"));
+        s.tasks.insert("ns/other-0".into(), held);
+        let waiter = JobId::new("ns/waiter");
+        s.jobs.get_mut(&waiter).unwrap().min_member = 2;
+        s.tasks
+            .insert("ns/waiter-0".into(), Task::pending("ns/waiter", gpus(8)));
+        s.tasks
+            .insert("ns/waiter-1".into(), Task::pending("ns/waiter", gpus(8)));
+        assert_eq!(demand(&s, &waiter).get("nvidia.com/gpu"), 16);
+        assert_eq!(free_total(&s).get("nvidia.com/gpu"), 0);
+        assert_eq!(
+            held_by(&s, &JobId::new("ns/other")).get("nvidia.com/gpu"),
+            8
+        );
+        let sched = scheduler();
+        assert!(unblockers(&s, &sched, &waiter, |j| j.to_string()).is_empty());
+        // Each what-if alone is indeed refuted by a session: the filter lost no suggestion.
+        for holder in ["ns/holder", "ns/other"] {
+            let v = verdict(&without_job(&s, &JobId::new(holder)), &sched, &waiter).unwrap();
+            assert!(!v.placed(), "{holder}: {v:?}");
+        }
+        // One pod of 8: either job's end is enough, both what-ifs run and both are confirmed.
+        s.tasks.remove(&scheduler_core::TaskId::new("ns/waiter-1"));
+        s.jobs.get_mut(&waiter).unwrap().min_member = 1;
+        let fixes = unblockers(&s, &sched, &waiter, |j| j.to_string());
+        assert_eq!(fixes.len(), 2, "{fixes:?}");
     }
 
     #[test]
