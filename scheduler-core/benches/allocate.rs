@@ -13,7 +13,8 @@
 //! pending (5.0 = linear); `x nodes` the growth from the previous node count at the same pending.
 //!
 //! Run: `cargo bench -p basalt-scheduler-core --bench allocate` (add `-- quick` for a subset,
-//! `-- saturated` for the saturated matrix only, `-- big` for the one-session case only).
+//! `-- saturated` for the saturated matrix only, `-- big` for the one-session case only,
+//! `-- row NODES PENDING SHAPE` for one saturated row, e.g. `-- row 5000 50000 plain`, to profile).
 
 mod support;
 
@@ -98,6 +99,12 @@ fn ms(d: Option<Duration>) -> String {
 }
 
 fn main() {
+    // cargo adds `--bench`; only the words after `row` matter here.
+    let args: Vec<String> = std::env::args().filter(|a| !a.starts_with("--")).collect();
+    if let Some(at) = args.iter().position(|a| a == "row") {
+        one_row(&args[at + 1..]);
+        return;
+    }
     let quick = std::env::args().any(|a| a == "quick");
     let big_only = std::env::args().any(|a| a == "big");
     let unschedulable_only = std::env::args().any(|a| a == "unschedulable");
@@ -231,4 +238,34 @@ fn saturated_matrix(scheduler: &Scheduler, quick: bool) {
         }
         previous = current;
     }
+}
+
+/// `row NODES PENDING SHAPE`: one saturated row, three runs (for profilers).
+fn one_row(args: &[String]) {
+    let usage = "usage: -- row NODES PENDING plain|gang8|whole8|frac";
+    let [nodes, pending, shape] = args else {
+        eprintln!("{usage}");
+        std::process::exit(2);
+    };
+    let (Ok(nodes), Ok(pending), Some(shape)) = (
+        nodes.parse::<usize>(),
+        pending.parse::<usize>(),
+        Shape::ALL.into_iter().find(|s| s.name() == shape),
+    ) else {
+        eprintln!("{usage}");
+        std::process::exit(2);
+    };
+    let scheduler = Scheduler::from_yaml(CONFIG).expect("default config loads");
+    let snap = support::saturated(nodes, pending, shape);
+    let m = measure(&scheduler, &snap, 3);
+    println!(
+        "{nodes} nodes x {pending} {}: {} binds, {} unschedulable jobs, cpu_ms {} wall_ms {}, {:.0} placements/s; load average {}",
+        shape.name(),
+        m.binds,
+        m.unschedulable,
+        ms(m.cpu),
+        ms(Some(m.wall)),
+        m.rate(),
+        load_average()
+    );
 }

@@ -19,12 +19,13 @@ const CASES: [(usize, usize, Shape, f64); 3] = [
     (500, 10_000, Shape::Gang8, FLOOR_GANG8),
     (500, 5_000, Shape::Whole8, FLOOR_WHOLE8),
 ];
-// Measured 2026-12-05 on the shared 2-core machine at load average 12.4 (commit in
-// benches/README.md): plain 27,681/s, gang8 50,607/s, whole8 8,927/s. The code before issue #23
-// managed 4,348/s on the plain case, so the guard would have caught that regression.
-const FLOOR_PLAIN: f64 = 13_800.0;
-const FLOOR_GANG8: f64 = 25_300.0;
-const FLOOR_WHOLE8: f64 = 4_460.0;
+// Measured 2026-12-06 on the shared 2-core machine at load average 15.8 (commit in
+// benches/README.md): plain 46,042/s, gang8 108,654/s, whole8 12,516/s; main before the
+// candidate index (c5f2aab) gave 27,329, 50,200 and 8,840/s in the same minute, and the code
+// before issue #23 4,348/s on the plain case.
+const FLOOR_PLAIN: f64 = 23_000.0;
+const FLOOR_GANG8: f64 = 54_300.0;
+const FLOOR_WHOLE8: f64 = 6_250.0;
 
 fn main() {
     let scheduler = Scheduler::from_yaml(CONFIG).expect("default config loads");

@@ -203,6 +203,11 @@ impl ResourceTable {
     pub fn row_mut(&mut self, i: usize) -> &mut [i64] {
         &mut self.data[i * self.dims..(i + 1) * self.dims]
     }
+
+    /// Whether any entry of any row is not zero.
+    pub fn any_nonzero(&self) -> bool {
+        self.data.iter().any(|v| *v != 0)
+    }
 }
 
 /// True when every positive request fits in `available`.

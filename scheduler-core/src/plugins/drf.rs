@@ -25,6 +25,8 @@ pub struct Drf {
     hierarchy: bool,
     total: Vec<i64>,
     jobs: Vec<Vec<i64>>,
+    /// `dominant_share(jobs[j], total)`, kept with `jobs`: job order reads it on every heap step.
+    shares: Vec<f64>,
     queues: Vec<Vec<i64>>,
     /// Per queue: ancestors from the root down to the queue itself.
     paths: Vec<Vec<QueueIx>>,
@@ -70,7 +72,7 @@ pub fn dominant_share(alloc: &[i64], total: &[i64]) -> f64 {
 
 impl Drf {
     fn job_share(&self, job: JobIx) -> f64 {
-        dominant_share(&self.jobs[job.ix()], &self.total)
+        self.shares[job.ix()]
     }
 
     /// Σ allocated of `queue` and its descendants.
@@ -94,6 +96,7 @@ impl Drf {
         let req = st.request(task);
         let f = if add { add_into } else { sub_into };
         f(&mut self.jobs[job.ix()], req);
+        self.shares[job.ix()] = dominant_share(&self.jobs[job.ix()], &self.total);
         if let Some(q) = st.jobs[job.ix()].queue {
             f(&mut self.queues[q.ix()], req);
         }
@@ -118,6 +121,7 @@ impl Plugin for Drf {
         let d = st.dims.len();
         self.total = st.total_allocatable.clone();
         self.jobs = vec![vec![0; d]; st.jobs.len()];
+        self.shares = vec![0.0; st.jobs.len()];
         self.queues = vec![vec![0; d]; st.queues.len()];
         for (i, t) in st.tasks.iter().enumerate() {
             if t.status.is_allocated() {

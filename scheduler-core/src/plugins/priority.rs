@@ -28,14 +28,12 @@ impl Plugin for Priority {
     }
 
     fn task_order(&self, st: &State<'_>, a: TaskIx, b: TaskIx) -> Ordering {
-        st.tasks[b.ix()]
-            .spec
-            .priority
-            .cmp(&st.tasks[a.ix()].priority)
+        // `priority` is `spec.priority` copied next to the status: no pointer chase per step.
+        st.tasks[b.ix()].priority.cmp(&st.tasks[a.ix()].priority)
     }
 
     fn job_order(&self, st: &State<'_>, a: JobIx, b: JobIx) -> Ordering {
-        st.jobs[b.ix()].spec.priority.cmp(&st.jobs[a.ix()].priority)
+        st.jobs[b.ix()].priority.cmp(&st.jobs[a.ix()].priority)
     }
 
     fn preemptable(

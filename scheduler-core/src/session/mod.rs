@@ -5,6 +5,7 @@
 //! state only through a [`Statement`] (see `statement`), and choose nodes with
 //! [`Session::select_node`] (see `placement`). Nothing here reads a clock or does I/O.
 
+mod candidates;
 mod close;
 mod memo;
 mod placement;
@@ -144,6 +145,13 @@ pub struct Session<'s> {
     node_local: bool,
     shapes: HashMap<(u32, Box<[i64]>), u32>,
     shape_scores: Vec<Vec<(u32, f64)>>,
+    /// Per score-cache slot: scans so far and the candidate index once built (see `candidates`).
+    shape_index: Vec<(u32, Option<candidates::ShapeIndex>)>,
+    /// Nodes in the order they changed (candidate indexes refresh from it).
+    touch_log: Vec<NodeIx>,
+    /// Some node may have releasing resources (then a node can fit in future idle resources
+    /// only, and the candidate index does not apply).
+    may_release: bool,
     invalid: BTreeMap<JobIx, JobInvalid>,
     /// Pending jobs enqueue considered and did not admit, with why (the PodGroup's
     /// `Unschedulable` condition at close).
@@ -161,6 +169,7 @@ impl<'s> Session<'s> {
         let classes = state.classes.len();
         let node_local = plugins.node_local();
         let nodes = state.nodes.len();
+        let may_release = state.releasing.any_nonzero();
         Self {
             state,
             plugins,
@@ -182,6 +191,9 @@ impl<'s> Session<'s> {
             node_local,
             shapes: HashMap::new(),
             shape_scores: Vec::new(),
+            shape_index: Vec::new(),
+            touch_log: Vec::new(),
+            may_release,
             invalid: BTreeMap::new(),
             not_enqueued: BTreeMap::new(),
             enqueued: 0,
@@ -206,6 +218,9 @@ impl<'s> Session<'s> {
         let v = &mut self.node_version[node.ix()];
         *v = v.wrapping_add(1) % STALE;
         self.free_index.mark(node);
+        if !self.shape_index.is_empty() {
+            self.touch_log.push(node);
+        }
     }
 
     /// Bookkeeping for one operation `stmt` applies: the state gets a new identity.

@@ -5,10 +5,15 @@
 //! The budget mirrors Volcano's (and kube-scheduler's) `percentageOfNodesToFind`: stop after
 //! enough feasible nodes, continue the next scan where this one stopped. With fewer nodes than
 //! `minimum_feasible` every node is scored.
+//!
+//! A shape scanned a second time gets a candidate index (`candidates`) that gives the same answer
+//! without walking full nodes or re-reading `want` scores per task; the walk stays the reference
+//! (memos off) and the answer wherever the index does not apply.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
+use super::candidates::ShapeIndex;
 use super::memo::FitEntry;
 use super::{NodeIx, STALE, Session, TaskIx};
 use crate::plugin::Hooks;
@@ -152,10 +157,12 @@ impl Session<'_> {
             && let Some(entry) = self.fit_cache.get(&key)
             && entry.epoch == self.release_epoch
         {
-            if entry.state == self.state_id {
-                return Placement::Unfit(Rc::clone(&entry.diag));
-            }
+            let diag = (entry.state == self.state_id).then(|| Rc::clone(&entry.diag));
             let nodes = self.class_nodes(task);
+            self.settle_offset(nodes.feasible.len());
+            if let Some(diag) = diag {
+                return Placement::Unfit(diag);
+            }
             let diag = Rc::new(self.diagnose(task, &nodes, allow_future));
             if let Some(entry) = self.fit_cache.get_mut(&key) {
                 entry.state = self.state_id;
@@ -171,6 +178,7 @@ impl Session<'_> {
                     .free_index
                     .nothing_fits(&self.state, self.state.request(task)))
         {
+            self.settle_offset(n);
             None
         } else {
             self.scan(task, &nodes.feasible, search, allow_future)
@@ -190,6 +198,15 @@ impl Session<'_> {
                 }
                 Placement::Unfit(diag)
             }
+        }
+    }
+
+    /// Where the rotation stands after a scan of `n` feasible nodes that found nothing: the scan
+    /// walks all `n` from `offset % n`, so it ends there. Answers the memos give without a scan
+    /// move the offset the same way, or the next scan of a budgeted search would start elsewhere.
+    fn settle_offset(&mut self, n: usize) {
+        if n > 0 {
+            self.scan_offset %= n;
         }
     }
 
@@ -228,6 +245,13 @@ impl Session<'_> {
         } else {
             None
         };
+        if let Some(i) = slot
+            && !self.may_release
+            && !self.plugins.any(Hooks::BEST_NODE)
+            && let Some(placement) = self.scan_indexed(task, i, feasible, search)
+        {
+            return placement;
+        }
         let Session {
             state: st,
             plugins,
@@ -312,6 +336,117 @@ impl Session<'_> {
             return Some(Placement::Idle(chosen.unwrap_or(node)));
         }
         best_future.map(|(_, node)| Placement::Future(node))
+    }
+
+    /// The scan's answer from the shape's candidate index (see `candidates`): the best idle fit
+    /// among the first `want` idle fits from the rotation offset, leftmost on ties, and the
+    /// offset moved past the last node the scan would have looked at. The caller has checked
+    /// that no node can fit in future idle resources only and that no plugin picks among scored
+    /// nodes, so this is the linear scan's answer. `None` when the shape has no index (built on
+    /// its second scan, so shapes seen once cost no more than a scan) or cannot have one.
+    fn scan_indexed(
+        &mut self,
+        task: TaskIx,
+        slot: usize,
+        feasible: &[NodeIx],
+        search: &NodeSearch,
+    ) -> Option<Option<Placement>> {
+        if self.shape_index.len() <= slot {
+            self.shape_index.resize_with(slot + 1, || (0, None));
+        }
+        let all_nodes = feasible.len() == self.state.nodes.len();
+        let Session {
+            state: st,
+            plugins,
+            shape_scores,
+            node_version,
+            scan_offset,
+            shape_index,
+            touch_log,
+            ..
+        } = self;
+        let (uses, index) = &mut shape_index[slot];
+        if *uses == u32::MAX {
+            return None;
+        }
+        *uses += 1;
+        let req = st.request(task);
+        let cache = &mut shape_scores[slot];
+        let has_predicates = plugins.any(Hooks::PREDICATE);
+        let mut unordered = false;
+        let mut leaf = |node: NodeIx| -> Option<f64> {
+            if !fits(req, st.idle.row(node.ix())) {
+                return None;
+            }
+            let version = node_version[node.ix()];
+            let score = match cache[node.ix()] {
+                (v, score) if v == version => score,
+                _ => {
+                    let score = if has_predicates && plugins.predicate(st, task, node).is_err() {
+                        REJECTED
+                    } else {
+                        plugins.node_score(st, task, node)
+                    };
+                    cache[node.ix()] = (version, score);
+                    score
+                }
+            };
+            // A NaN score compares differently in a tree than in a walk: no index then.
+            unordered |= score.is_nan();
+            (score != REJECTED).then_some(score)
+        };
+        let ix = match index {
+            None if *uses < 2 => return None,
+            None => index.insert(ShapeIndex::build(feasible.len(), touch_log.len(), |pos| {
+                leaf(feasible[pos])
+            })),
+            Some(ix) => {
+                for &node in &touch_log[ix.log_pos..] {
+                    let pos = if all_nodes {
+                        Some(node.ix())
+                    } else {
+                        feasible.binary_search_by_key(&node.0, |n| n.0).ok()
+                    };
+                    if let Some(pos) = pos {
+                        ix.set(pos, leaf(node));
+                    }
+                }
+                ix.log_pos = touch_log.len();
+                ix
+            }
+        };
+        if unordered {
+            *index = None;
+            *uses = u32::MAX;
+            return None;
+        }
+        let n = feasible.len();
+        let want = search.nodes_to_find(n).max(1) as u32;
+        let start = *scan_offset % n;
+        let total = ix.total();
+        let before = ix.count_before(start);
+        let after = total - before;
+        // The linear scan stops at the node where the `want`-th eligible one is found, after
+        // walking [start, n) and then [0, start); an earlier segment wins ties.
+        let first = |a: Option<(f64, usize)>, b: Option<(f64, usize)>| match (a, b) {
+            (Some(x), Some(y)) if y.0 > x.0 => Some(y),
+            (None, y) => y,
+            (x, _) => x,
+        };
+        let (best, processed) = if after >= want {
+            let k = ix.kth(before + want);
+            (ix.best_in(start, k + 1), k - start + 1)
+        } else if total >= want {
+            let k = ix.kth(want - after);
+            (
+                first(ix.best_in(start, n), ix.best_in(0, k + 1)),
+                n - start + k + 1,
+            )
+        } else {
+            (first(ix.best_in(start, n), ix.best_in(0, start)), n)
+        };
+        *scan_offset = (start + processed) % n;
+        Some(best.map(|(_, pos)| Placement::Idle(feasible[pos])))
     }
 
     /// The score-cache slot for the task's (constraints, requests), if the cache has room.

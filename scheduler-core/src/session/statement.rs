@@ -129,6 +129,7 @@ impl Session<'_> {
         debug_assert!(previous.occupies_node() && previous != TaskStatus::Releasing);
         add_into(st.releasing.row_mut(node.ix()), st.requests.row(task.ix()));
         st.set_status(task, TaskStatus::Releasing);
+        self.may_release = true;
         self.touch(node);
         self.applied(&mut stmt.base);
         self.plugins.on_deallocate(&self.state, task, node);
