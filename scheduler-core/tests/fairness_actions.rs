@@ -1,6 +1,6 @@
 //! preempt and reclaim under Basalt's default config: priority preemption, gang-safe victims
-//! (whole or another), minimum run time, preemption delay, explanation records; capacity with
-//! hierarchical queues.
+//! (whole or another), minimum run time, preemption delay, the progress rule, explanation records;
+//! capacity with hierarchical queues.
 
 mod fairness_common;
 
@@ -294,6 +294,75 @@ fn minimum_run_time_and_preemption_delay() {
         .to_string();
     assert!(
         err.contains("preemptionDelay") && err.contains("duration"),
+        "{err}"
+    );
+}
+
+#[test]
+fn reclaim_keeps_a_victim_that_would_lose_more_than_the_reclaimer_gains() {
+    const M: u64 = 60_000;
+    // Gang g (queue a, minAvailable 1) started at 0 and is expected to run 2 h; w (queue b) is owed.
+    let at = |now: u64| {
+        let mut s = reclaim_setup(1, Some(now));
+        s.jobs.get_mut(&"g".into()).expect("g").annotations =
+            [("basalt.dev/expected-runtime".to_owned(), "2h".to_owned())].into();
+        for k in 0..4 {
+            s.started.insert(format!("g/{k}").into(), 0);
+        }
+        s
+    };
+    // 30 min in, 90 min left: the owed queue gains more than the victim loses.
+    let r = default().run(&at(30 * M)).expect("session");
+    assert_eq!(evicted(&r).len(), 1, "{:?}", evicted(&r));
+    // Half way (60 min run, 60 left) and later: kept, and the reclaimer is told why.
+    for now in [60 * M, 90 * M, 5 * 60 * M] {
+        let r = default().run(&at(now)).expect("session");
+        assert!(evicted(&r).is_empty(), "now {now}: {:?}", evicted(&r));
+        let n = notes(&r, "w");
+        assert!(n.contains("keepProgress"), "{n}");
+    }
+    // The queue's learned mean counts as the estimate when the job declares none.
+    let mut s = at(90 * M);
+    s.jobs.get_mut(&"g".into()).expect("g").annotations.clear();
+    s.queue_runtime.insert("a".into(), 120 * M);
+    assert!(evicted(&default().run(&s).expect("session")).is_empty());
+    // No estimate at all: the rule abstains.
+    s.queue_runtime.clear();
+    assert_eq!(evicted(&default().run(&s).expect("session")).len(), 1);
+    // Turnover: another pod of queue a is expected to end in 5 min, which makes room for w. The
+    // gang's pods (30 min in, 90 min left) lose 30 min to give w at most 5: kept.
+    let mut s = at(30 * M);
+    s.tasks.remove(&"g/3".into());
+    job(&mut s, "h", "a", 1, 0);
+    run_on(&mut s, "h/0", "h", 1, "n");
+    s.started.insert("h/0".into(), 0);
+    s.jobs.get_mut(&"h".into()).expect("h").annotations =
+        [("basalt.dev/expected-runtime".to_owned(), "35m".to_owned())].into();
+    let r = default().run(&s).expect("session");
+    assert!(evicted(&r).is_empty(), "{:?}", evicted(&r));
+    assert!(
+        notes(&r, "w").contains("keepProgress"),
+        "{}",
+        notes(&r, "w")
+    );
+    // Without h's estimate nothing is known to end soon: one pod is reclaimed.
+    s.jobs.get_mut(&"h".into()).expect("h").annotations.clear();
+    assert_eq!(evicted(&default().run(&s).expect("session")).len(), 1);
+    // `keepProgress: false` switches it off; a bad value names the argument.
+    let off = DEFAULT_CONFIG.to_owned()
+        + "configurations:\n- name: reclaim\n  arguments: {keepProgress: false}\n";
+    let r = Scheduler::from_yaml(&off)
+        .expect("config")
+        .run(&at(90 * M))
+        .expect("session");
+    assert_eq!(evicted(&r).len(), 1, "{:?}", evicted(&r));
+    let bad = DEFAULT_CONFIG.to_owned()
+        + "configurations:\n- name: reclaim\n  arguments: {keepProgress: soon}\n";
+    let err = Scheduler::from_yaml(&bad)
+        .expect_err("bad bool")
+        .to_string();
+    assert!(
+        err.contains("keepProgress") && err.contains("true or false"),
         "{err}"
     );
 }

@@ -143,3 +143,78 @@ proptest! {
         prop_assert!(placed as i64 <= 8 * c.nodes as i64);
     }
 }
+
+/// The progress rule (docs/fairness.md): over random clusters where one queue holds every GPU
+/// with pods of random ages and expected run times and another queue is owed, reclaim never
+/// evicts a pod that has run at least as long as it is still expected to run — and still
+/// evicts younger pods (the rule does not simply switch reclaim off).
+#[test]
+fn reclaim_never_evicts_a_pod_past_half_its_expected_run() {
+    const M: u64 = 60_000;
+    let now = 20 * 60 * M;
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    let s = Scheduler::from_yaml(DEFAULT_CONFIG).expect("default config");
+    let (mut evictions, mut kept_cases) = (0u32, 0u32);
+    for case in 0..200 {
+        let nodes = 1 + next(3) as usize;
+        let mut snap = build(&Case {
+            nodes,
+            queues: vec![(1, None, 0), (1, None, 0), (1, None, 0)],
+            waves: Vec::new(),
+        });
+        snap.now = Some(now);
+        let mut half_done = 0;
+        for n in 0..nodes {
+            for g in 0..8 {
+                let name = format!("a{n}-{g}");
+                let run = (1 + next(600)) * M;
+                let started = now - next(run.min(now));
+                submit(&mut snap, "q0", &name, 1, 0);
+                let job = snap.jobs.get_mut(&name.as_str().into()).expect("job");
+                job.annotations = [(
+                    "basalt.dev/expected-runtime".to_owned(),
+                    format!("{}m", run / M),
+                )]
+                .into();
+                let task = format!("{name}/000");
+                let t = snap.tasks.get_mut(&task.as_str().into()).expect("task");
+                t.status = TaskStatus::Running;
+                t.node = Some(format!("n{n}").into());
+                snap.started.insert(task.into(), started);
+                half_done += u32::from(now - started >= run - (now - started).min(run));
+            }
+        }
+        for j in 0..=next(8 * nodes as u64) {
+            submit(&mut snap, "q1", &format!("b{j}"), 1, now - 1000);
+        }
+        let r = s.run(&snap).expect("session");
+        for e in &r.effects {
+            if let Effect::Evict { task, .. } = e {
+                let job = &snap.jobs[&snap.tasks[task].job];
+                let run = job.annotations["basalt.dev/expected-runtime"]
+                    .trim_end_matches('m')
+                    .parse::<u64>()
+                    .expect("minutes")
+                    * M;
+                let elapsed = now - snap.started[task];
+                assert!(
+                    elapsed < run - elapsed.min(run),
+                    "case {case}: {task} evicted after {elapsed} ms of an expected {run} ms"
+                );
+                evictions += 1;
+            }
+        }
+        kept_cases += u32::from(half_done > 0);
+    }
+    assert!(evictions > 50, "reclaim evicted only {evictions} pods");
+    assert!(
+        kept_cases > 50,
+        "only {kept_cases} cases had a pod past half its run"
+    );
+}

@@ -7,6 +7,7 @@ mod candidates;
 pub mod enqueue;
 mod heap;
 pub mod preempt;
+pub mod progress;
 pub mod reclaim;
 pub mod reserve;
 pub mod victims;

@@ -5,10 +5,12 @@
 //!
 //! Each task first needs the `preemptive` vote (proportion: queue allocated + task ≤ deserved).
 //! Arguments: `minRunTime`, `preemptionDelay` (durations; job annotations
-//! `basalt.dev/min-run-time` and `basalt.dev/preemption-delay` override them).
+//! `basalt.dev/min-run-time` and `basalt.dev/preemption-delay` override them), `keepProgress`
+//! (default `true`: a victim that has run at least as long as it is still expected to run is
+//! kept, see [`super::progress`]).
 
 use crate::actions::victims::{Evictor, TimeRules};
-use crate::actions::{Action, candidates};
+use crate::actions::{Action, candidates, progress};
 use crate::config::{Arguments, ConfigError};
 use crate::dispatch::VictimKind;
 use crate::session::Session;
@@ -17,12 +19,14 @@ use crate::session::Session;
 #[derive(Clone, Debug, Default)]
 pub struct Reclaim {
     rules: TimeRules,
+    keep_progress: bool,
 }
 
 /// Registry factory.
 pub fn factory(args: &Arguments) -> Result<Box<dyn Action>, ConfigError> {
     Ok(Box::new(Reclaim {
         rules: TimeRules::from_args("action \"reclaim\"", args)?,
+        keep_progress: args.bool(progress::KEEP_PROGRESS, true)?,
     }))
 }
 
@@ -36,7 +40,8 @@ impl Action for Reclaim {
         if jobs.is_empty() {
             return;
         }
-        let mut ev = Evictor::new(ssn, VictimKind::Reclaim, self.rules);
+        let mut ev =
+            Evictor::new(ssn, VictimKind::Reclaim, self.rules).keep_progress(self.keep_progress);
         for job in jobs {
             let Some(queue) = ssn.state.jobs[job.ix()].queue else {
                 continue;

@@ -104,6 +104,11 @@ pub(crate) struct Evictor {
     victims_per_queue: Vec<[u32; 2]>,
     victims_per_job: Vec<[u32; 2]>,
     offset: usize,
+    /// Keep victims that would lose more than the reclaimer gains ([`super::progress`];
+    /// reclaim's `keepProgress`).
+    keep_progress: bool,
+    /// For the progress rule: when the task being placed is expected to fit without evictions.
+    turnover: Option<u64>,
 }
 
 fn annotation_ms(ssn: &Session<'_>, job: JobIx, key: &str) -> Option<u64> {
@@ -182,6 +187,7 @@ fn gang_safe_prefix(
             && elsewhere.iter().all(|t| {
                 st.tasks[t.ix()].spec.preemptable
                     && ev.run_left(ssn, *t) == 0
+                    && ev.kept(ssn, *t).is_none()
                     && !ev.ahead(ssn, task, *t)
             })
             && (elsewhere.is_empty() || {
@@ -256,7 +262,38 @@ impl Evictor {
             victims_per_queue,
             victims_per_job,
             offset: 0,
+            keep_progress: false,
+            turnover: None,
         }
+    }
+
+    /// Switches the progress rule ([`super::progress`]) on or off.
+    pub fn keep_progress(mut self, on: bool) -> Self {
+        self.keep_progress = on;
+        self
+    }
+
+    /// `Some((elapsed, gain))` when the progress rule keeps `victim` from the task being placed.
+    fn kept(&self, ssn: &Session<'_>, victim: TaskIx) -> Option<(u64, u64)> {
+        if !self.keep_progress {
+            return None;
+        }
+        super::progress::kept(&ssn.state, victim, self.turnover)
+    }
+
+    /// For the progress rule: when `task` is expected to fit on some node it may use without
+    /// any eviction (`None`: rule off, or no known end makes room).
+    fn turnover(&self, ssn: &Session<'_>, task: TaskIx) -> Option<u64> {
+        if !self.keep_progress {
+            return None;
+        }
+        (0..self.by_node.len())
+            .map(|n| NodeIx(n as u32))
+            .filter(|&n| ssn.plugins.static_predicate(&ssn.state, task, n).is_ok())
+            .filter_map(|n| {
+                super::progress::turnover_on(&ssn.state, task, n, &self.by_node[n.ix()])
+            })
+            .min()
     }
 
     /// False when no node can hold a candidate victim for `task` (same test as
@@ -398,6 +435,7 @@ impl Evictor {
         let n = ssn.state.nodes.len();
         let req = ssn.state.request(task).to_vec();
         let mut free = vec![0i64; req.len()];
+        self.turnover = self.turnover(ssn, task);
         for k in 0..n {
             let node = NodeIx(((self.offset + k) % n) as u32);
             if let Err(unfit) = ssn.plugins.static_predicate(&ssn.state, task, node) {
@@ -448,6 +486,8 @@ impl Evictor {
                     ));
                 } else if self.ahead(ssn, task, v) {
                     reasons.add("victim would be scheduled ahead of the preemptor (no cycles)");
+                } else if self.kept(ssn, v).is_some() {
+                    reasons.add(super::progress::REASON);
                 } else {
                     cands.push(v);
                 }
