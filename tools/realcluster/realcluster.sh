@@ -153,7 +153,13 @@ start() {
         >"$dir/logs/etcd.log" 2>&1 </dev/null &
     echo $! >"$dir/etcd.pid"
     local p="$dir/pki"
+    # Every request's user, verb, resource and response code, one JSON line each, for tests
+    # (which requests did RBAC refuse?) and for debugging: DIR/logs/audit.log.
+    printf '%s\n' 'apiVersion: audit.k8s.io/v1' 'kind: Policy' 'omitStages: [RequestReceived]' \
+        'rules:' '- level: Metadata' >"$dir/audit-policy.yaml"
     setsid "$BIN/kube-apiserver" \
+        --audit-policy-file "$dir/audit-policy.yaml" --audit-log-path "$dir/logs/audit.log" \
+        --audit-log-maxsize 200 --audit-log-maxbackup 1 \
         --etcd-servers "http://127.0.0.1:$etcd_port" \
         --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$port" \
         --tls-cert-file "$p/apiserver.crt" --tls-private-key-file "$p/apiserver.key" \
