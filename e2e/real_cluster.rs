@@ -2,6 +2,10 @@
 //! official admission chain and validation) started by `tools/realcluster/realcluster.sh`,
 //! Basalt's CRDs applied with kubectl, `basalt controller`, `basalt nodes` and `basalt webhook`
 //! (TLS, registered by URL) as separate processes, and Volcano Jobs driven through kubectl.
+//! `basalt controller` and `basalt webhook` authenticate with tokens of the Helm chart's
+//! ServiceAccounts, whose ServiceAccounts, (Cluster)Roles and bindings are rendered from
+//! `config/helm/basalt` (`tools/helmcheck.py template`) and applied: the real RBAC authorizer
+//! checks every request they make against the chart's rules.
 //!
 //! The switch: the nextest profile `real` (`cargo nextest run -p basalt --test e2e --profile
 //! real`), or `BASALT_E2E_BACKEND=real` for other runners. The default profile excludes these
@@ -120,12 +124,14 @@ impl RealCluster {
             .success()
             .then_some(())
         });
+        let controller_kubeconfig = install_chart_rbac(&rc.c, "controller");
+        let webhook_kubeconfig = install_chart_rbac(&rc.c, "webhook");
         let file = std::fs::File::create(&log).expect("creating basalt.log");
-        let spawn = |args: &[&str]| {
+        let spawn = |args: &[&str], kubeconfig: &Path| {
             Command::new(env!("CARGO_BIN_EXE_basalt"))
                 .args(args)
                 .arg("--kubeconfig")
-                .arg(&rc.c.kubeconfig)
+                .arg(kubeconfig)
                 .env("RUST_LOG", "info")
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -135,14 +141,27 @@ impl RealCluster {
         };
         let mut args = vec!["nodes"];
         args.extend_from_slice(nodes);
-        let nodes = spawn(&args);
-        let controller = spawn(&[
-            "controller",
-            "--metrics-addr",
-            "127.0.0.1:0",
-            "--schedule-period",
-            "200ms",
-        ]);
+        // The simulated kubelet plays the nodes, not a Basalt component: the admin's identity.
+        let nodes = spawn(&args, &rc.c.kubeconfig);
+        // As the chart runs it (config/helm/basalt/templates/controller-deployment.yaml), with
+        // a faster session period.
+        let scheduler =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/scheduler/basalt-default.yaml");
+        let controller = spawn(
+            &[
+                "controller",
+                "--scheduler-config",
+                scheduler.to_str().expect("UTF-8 path"),
+                "--leader-elect",
+                "--lease-namespace",
+                RELEASE_NS,
+                "--metrics-addr",
+                "127.0.0.1:0",
+                "--schedule-period",
+                "200ms",
+            ],
+            &controller_kubeconfig,
+        );
         rc.processes = vec![nodes, controller];
         rc.c.wait_for("the controller's default queue", T, || {
             rc.c.kubectl_output(&["get", "queue", "default"], None)
@@ -178,7 +197,7 @@ impl RealCluster {
             .args(["--register-url", &format!("https://127.0.0.1:{https}")])
             .arg("--register-ca-file")
             .arg(pki.join("ca.crt"))
-            .env("KUBECONFIG", &rc.c.kubeconfig)
+            .env("KUBECONFIG", &webhook_kubeconfig)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -199,6 +218,167 @@ impl RealCluster {
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(40)..].join("\n")
     }
+}
+
+/// Namespace of the chart's release in these tests.
+const RELEASE_NS: &str = "basalt-system";
+
+/// Kinds of the chart that make up its identities and permissions.
+const RBAC_KINDS: [&str; 5] = [
+    "ServiceAccount",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "Role",
+    "RoleBinding",
+];
+
+/// The chart rendered with its default values into [`RELEASE_NS`], by `tools/helmcheck.py`
+/// (Helm's Go code through helm-python-sdk, in the venv `tools/chart-check.sh` creates).
+fn render_chart() -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let venv = std::env::var_os("BASALT_VENV").map_or_else(
+        || PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/basalt-venv"),
+        PathBuf::from,
+    );
+    let python = venv.join("bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run tools/chart-check.sh once (it creates the venv with helm-python-sdk)",
+        python.display()
+    );
+    let out = Command::new(&python)
+        .arg(root.join("tools/helmcheck.py"))
+        .args(["template", "basalt"])
+        .arg(root.join("config/helm/basalt"))
+        .args(["-n", RELEASE_NS])
+        .stdin(Stdio::null())
+        .output()
+        .expect("running tools/helmcheck.py");
+    assert!(
+        out.status.success(),
+        "helmcheck.py template failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The documents of a multi-document YAML stream whose top-level `kind` is one of `kinds`.
+fn documents_of_kinds(stream: &str, kinds: &[&str]) -> String {
+    stream
+        .split("\n---")
+        .filter(|doc| {
+            doc.lines()
+                .filter_map(|l| l.strip_prefix("kind: "))
+                .any(|k| kinds.contains(&k.trim()))
+        })
+        .map(|doc| format!("---{}\n", doc.trim_start_matches("---")))
+        .collect()
+}
+
+/// The chart's ServiceAccounts, (Cluster)Roles and bindings applied (once); returns a
+/// kubeconfig that authenticates as the ServiceAccount `basalt-<component>` with a token from
+/// the TokenRequest API, as a pod of the chart would.
+fn install_chart_rbac(c: &Cluster, component: &str) -> PathBuf {
+    if !c
+        .kubectl_output(&["get", "namespace", RELEASE_NS], None)
+        .status
+        .success()
+    {
+        c.kubectl(&["create", "namespace", RELEASE_NS]);
+        let rbac = documents_of_kinds(&render_chart(), &RBAC_KINDS);
+        for kind in ["ServiceAccount", "ClusterRole", "Role"] {
+            assert!(
+                rbac.contains(&format!("\nkind: {kind}\n")),
+                "the rendered chart has no {kind}:\n{rbac}"
+            );
+        }
+        c.apply(&rbac);
+        // Test-only: `basalt webhook --register-url` registers its own configurations; the
+        // chart does that with its templates instead, so it grants the webhook no such right.
+        c.apply(&format!(
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\n\
+             metadata: {{name: test-webhook-self-registration}}\nrules:\n\
+             - apiGroups: [admissionregistration.k8s.io]\n  \
+               resources: [validatingwebhookconfigurations, mutatingwebhookconfigurations]\n  \
+               verbs: [get, create, patch]\n---\n\
+             apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\n\
+             metadata: {{name: test-webhook-self-registration}}\n\
+             roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: test-webhook-self-registration}}\n\
+             subjects: [{{kind: ServiceAccount, name: basalt-webhook, namespace: {RELEASE_NS}}}]\n"
+        ));
+    }
+    let account = format!("basalt-{component}");
+    let token = c.kubectl(&[
+        "create",
+        "token",
+        &account,
+        "-n",
+        RELEASE_NS,
+        "--duration",
+        "2h",
+    ]);
+    let admin = std::fs::read_to_string(&c.kubeconfig).expect("reading admin.kubeconfig");
+    let field = |key: &str| {
+        admin
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(key))
+            .map(str::trim)
+            .unwrap_or_else(|| panic!("{key} in admin.kubeconfig"))
+            .to_string()
+    };
+    let path = c.dir.path().join(format!("{account}.kubeconfig"));
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: realcluster\n  cluster:\n    \
+             server: {}\n    certificate-authority-data: {}\nusers:\n- name: {account}\n  \
+             user:\n    token: {}\ncontexts:\n- name: {account}\n  context: {{cluster: \
+             realcluster, user: {account}, namespace: {RELEASE_NS}}}\n\
+             current-context: {account}\n",
+            field("server:"),
+            field("certificate-authority-data:"),
+            token.trim()
+        ),
+    )
+    .expect("writing a ServiceAccount kubeconfig");
+    path
+}
+
+/// Requests of the chart's ServiceAccounts that kube-apiserver refused (403), from its audit
+/// log (`realcluster.sh start` records every request): "verb URI: message" each.
+fn forbidden_requests(c: &Cluster) -> Vec<String> {
+    let audit = c.dir.path().join("plane/logs/audit.log");
+    let text = std::fs::read_to_string(&audit).expect("reading the API server's audit log");
+    let prefix = format!("system:serviceaccount:{RELEASE_NS}:");
+    let mut seen = 0;
+    let denied = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| {
+            e.pointer("/user/username")
+                .and_then(Value::as_str)
+                .is_some_and(|u| u.starts_with(&prefix))
+        })
+        .inspect(|_| seen += 1)
+        .filter(|e| e.pointer("/responseStatus/code") == Some(&Value::from(403)))
+        .map(|e| {
+            format!(
+                "{} {}: {}",
+                e["verb"].as_str().unwrap_or_default(),
+                e["requestURI"].as_str().unwrap_or_default(),
+                e.pointer("/responseStatus/message")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+            )
+        })
+        .collect();
+    // The check means something only if the components' requests are in the log.
+    assert!(
+        seen > 50,
+        "only {seen} requests of the chart's ServiceAccounts in {}",
+        audit.display()
+    );
+    denied
 }
 
 fn free_port() -> u16 {
@@ -372,4 +552,120 @@ fn real_cluster_gang_job_runs_to_completion_on_simulated_nodes() {
             pod["metadata"]["name"]
         );
     }
+    let denied = forbidden_requests(c);
+    assert!(
+        denied.is_empty(),
+        "the chart's RBAC refused requests of Basalt's components:\n{}",
+        denied.join("\n")
+    );
+}
+
+/// `basalt …` against the real API server; panics with stderr when it fails.
+fn basalt_ok(c: &Cluster, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_basalt"))
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(&c.kubeconfig)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("running basalt");
+    assert!(
+        out.status.success(),
+        "basalt {} failed:\n{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A Volcano Job of `replicas` pods × `gpus` GPUs in `queue`, running `duration`.
+fn gpu_job(name: &str, queue: &str, replicas: u32, gpus: u32, duration: &str) -> String {
+    format!(
+        "apiVersion: batch.volcano.sh/v1alpha1
+kind: Job
+metadata: {{name: {name}, namespace: {NS}}}
+spec:
+  schedulerName: volcano
+  queue: {queue}
+  minAvailable: {replicas}
+  tasks:
+  - name: worker
+    replicas: {replicas}
+    template:
+      metadata: {{annotations: {{sim.basalt.dev/duration: {duration}}}}}
+      spec:
+        restartPolicy: Never
+        containers: [{{name: w, image: busybox, resources: {{limits: {{nvidia.com/gpu: \"{gpus}\"}}}}}}]
+"
+    )
+}
+
+fn wait_job(c: &Cluster, name: &str, phase: &str) {
+    c.wait_for(&format!("job {name} {phase}"), T, || {
+        (job_phase(c, name) == phase).then_some(())
+    });
+}
+
+/// A Queue created with kubectl caps a team on the real API server: its status counts the
+/// GPUs in use, a job over the cap waits, `basalt why` (reading the real API server) names the
+/// cap and the running pod whose end frees it, and aborting that job (a Command, carried out by
+/// the controller) lets the waiting job run to completion.
+#[test]
+fn real_cluster_queue_capability_why_and_abort() {
+    let rc = RealCluster::start(&["--nodes", "1", "--gpus-per-node", "8"]);
+    let c = &rc.c;
+    namespace(c);
+    c.apply(
+        "apiVersion: scheduling.volcano.sh/v1beta1\nkind: Queue\nmetadata: {name: team-a}\n\
+         spec: {weight: 1, reclaimable: true, capability: {nvidia.com/gpu: 2}}\n",
+    );
+    c.wait_for("queue team-a Open", T, || {
+        let q = c.get_json(&["queue", "team-a"]);
+        (q.pointer("/status/state") == Some(&Value::from("Open"))).then_some(())
+    });
+    c.apply(&gpu_job("hold", "team-a", 1, 2, "10m"));
+    wait_job(c, "hold", "Running");
+    c.wait_for("queue team-a allocated 2 GPUs", T, || {
+        let q = c.get_json(&["queue", "team-a"]);
+        (q.pointer("/status/allocated/nvidia.com~1gpu") == Some(&Value::from("2"))).then_some(())
+    });
+    c.apply(&gpu_job("capped", "team-a", 1, 2, "3s"));
+    c.wait_for("job capped's PodGroup", T, || {
+        let pgs = c.get_json(&["podgroups", "-n", NS]);
+        (pgs["items"].as_array().map_or(0, Vec::len) == 2).then_some(())
+    });
+    // Six GPUs are idle, yet the queue's cap holds the job back; give the scheduler loop a few
+    // cycles to prove it.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        job_phase(c, "capped"),
+        "Pending",
+        "team-a is capped at 2 GPUs"
+    );
+    let why = basalt_ok(c, &["why", "capped", "-n", NS]);
+    assert!(
+        why.contains(
+            "queue team-a capability: 2 nvidia.com/gpu allocated of 2 capability; this job needs 2 nvidia.com/gpu more"
+        ),
+        "{why}"
+    );
+    assert!(
+        why.contains("frees in queue team-a when 1 running pod(s) finish (hold-worker-0)"),
+        "{why}"
+    );
+    let out = basalt_ok(c, &["job", "abort", "hold", "-n", NS]);
+    assert!(out.contains("AbortJob requested"), "{out}");
+    wait_job(c, "hold", "Aborted");
+    wait_job(c, "capped", "Completed");
+    let pods = job_pods(c, "capped");
+    assert!(
+        pods.iter().all(|p| p["status"]["phase"] == "Succeeded"),
+        "capped's pod ran to the end: {pods:?}"
+    );
+    let denied = forbidden_requests(c);
+    assert!(
+        denied.is_empty(),
+        "the chart's RBAC refused requests of Basalt's components:\n{}",
+        denied.join("\n")
+    );
 }

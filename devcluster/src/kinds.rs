@@ -17,6 +17,9 @@ pub fn defaults_on_create(info: &ResourceInfo, obj: &mut Value) {
     }
     match (info.group.as_str(), info.plural.as_str()) {
         ("", "pods") => {
+            // Computed before defaulting, like kube-apiserver's (which runs on the defaulted
+            // object; `qos_class` applies the one default that matters, requests from limits).
+            let qos = crate::nodes::lifecycle::qos_class(obj);
             let spec = ensure_obj(obj, &["spec"]);
             spec.entry("schedulerName")
                 .or_insert_with(|| json!("default-scheduler"));
@@ -33,9 +36,8 @@ pub fn defaults_on_create(info: &ResourceInfo, obj: &mut Value) {
             spec.entry("priority").or_insert_with(|| json!(0));
             let status = ensure_obj(obj, &["status"]);
             status.entry("phase").or_insert_with(|| json!("Pending"));
-            status
-                .entry("qosClass")
-                .or_insert_with(|| json!("BestEffort"));
+            // kube-apiserver sets it from the spec whatever the client sent.
+            status.insert("qosClass".into(), json!(qos));
         }
         ("", "namespaces") => {
             ensure_obj(obj, &["spec"]).insert("finalizers".into(), json!(["kubernetes"]));
@@ -69,6 +71,29 @@ pub fn defaults_on_create(info: &ResourceInfo, obj: &mut Value) {
         }
         ("apiextensions.k8s.io", "customresourcedefinitions") => crd_status(obj),
         _ => {}
+    }
+}
+
+/// kube-apiserver's rule for a pod status write: `status.qosClass` is immutable. An empty or
+/// missing value keeps the old one (as kube-apiserver does); another value is refused.
+pub fn check_pod_status_update(old: &Value, new: &mut Value) -> ApiResult<()> {
+    let Some(before) = old.pointer("/status/qosClass").and_then(Value::as_str) else {
+        return Ok(());
+    };
+    match new.pointer("/status/qosClass").and_then(Value::as_str) {
+        Some(after) if after == before => Ok(()),
+        None | Some("") => {
+            ensure_obj(new, &["status"]).insert("qosClass".into(), json!(before));
+            Ok(())
+        }
+        Some(after) => Err(ApiError::invalid(
+            "Pod",
+            crate::util::name_of(old),
+            vec![(
+                "status.qosClass".into(),
+                format!("Invalid value: \"{after}\": field is immutable"),
+            )],
+        )),
     }
 }
 

@@ -349,6 +349,58 @@ async fn binding_sets_node_once() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Like kube-apiserver: the QoS class is computed at create (GPUs alone do not count), and a
+/// status write may not change it (the simulated kubelet once sent "Burstable" for GPU-only
+/// pods, which kube-apiserver refused with this message).
+#[tokio::test]
+async fn pod_qos_class_is_set_at_create_and_immutable() -> anyhow::Result<()> {
+    let (h, client) = start().await?;
+    let pods: Api<Pod> = Api::default_namespaced(client);
+    let gpu: Pod = serde_json::from_value(json!({"metadata": {"name": "gpu"},
+        "spec": {"containers": [{"name": "main", "image": "busybox",
+                 "resources": {"limits": {"nvidia.com/gpu": 2}}}]}}))?;
+    let p = pods.create(&PostParams::default(), &gpu).await?;
+    assert_eq!(
+        p.status.and_then(|s| s.qos_class).as_deref(),
+        Some("BestEffort")
+    );
+    let sized: Pod = serde_json::from_value(json!({"metadata": {"name": "sized"},
+        "spec": {"containers": [{"name": "main", "image": "busybox",
+                 "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]}}))?;
+    let p = pods.create(&PostParams::default(), &sized).await?;
+    assert_eq!(
+        p.status.and_then(|s| s.qos_class).as_deref(),
+        Some("Guaranteed")
+    );
+    let change = Patch::Merge(json!({"status": {"phase": "Running", "qosClass": "Burstable"}}));
+    let err = pods
+        .patch_status("gpu", &PatchParams::default(), &change)
+        .await
+        .expect_err("qosClass is immutable");
+    match err {
+        kube::Error::Api(s) => {
+            assert_eq!(s.code, 422);
+            assert!(
+                s.message
+                    .contains("status.qosClass: Invalid value: \"Burstable\": field is immutable"),
+                "{}",
+                s.message
+            );
+        }
+        other => panic!("expected 422, got {other}"),
+    }
+    // Leaving it out (or empty) keeps it, as kube-apiserver does.
+    let keep = Patch::Merge(json!({"status": {"phase": "Running", "qosClass": null}}));
+    let p = pods
+        .patch_status("gpu", &PatchParams::default(), &keep)
+        .await?;
+    let status = p.status.unwrap_or_default();
+    assert_eq!(status.phase.as_deref(), Some("Running"));
+    assert_eq!(status.qos_class.as_deref(), Some("BestEffort"));
+    h.shutdown().await;
+    Ok(())
+}
+
 #[tokio::test]
 async fn eviction_respects_pod_disruption_budget() -> anyhow::Result<()> {
     let (h, client) = start().await?;

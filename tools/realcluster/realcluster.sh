@@ -9,10 +9,13 @@
 #   realcluster.sh stop DIR         stop what `start DIR` started (SIGTERM, then SIGKILL after 10 s)
 #   realcluster.sh cert DIR NAME    issue DIR/pki/NAME.{crt,key} for 127.0.0.1 from DIR's CA (webhooks)
 #   realcluster.sh bin NAME         print the path of a built binary (building it if missing)
+#   realcluster.sh built            exit 0 if every binary is built, else 1 and name the missing
+#                                   ones (CI: decide whether to run the real-cluster tests)
 #
 # Environment: REALCLUSTER_BIN (default $HOME/.cache/basalt-realcluster/<go.mod hash>/bin),
 # REALCLUSTER_PORT (API server port, default: a free one), REALCLUSTER_SCHEDULER=1 also starts
-# kube-scheduler. Needs Go (go.mod's version) and openssl; the Go module and build caches are the
+# kube-scheduler, REALCLUSTER_NO_BUILD=1 makes `start` fail at once instead of building missing
+# binaries (a cold build takes about an hour on a busy 2-core machine). Needs Go (go.mod's version) and openssl; the Go module and build caches are the
 # go command's defaults under $HOME.
 set -euo pipefail
 
@@ -24,10 +27,27 @@ COMPONENTS=(kube-apiserver kube-scheduler etcd)
 
 die() { echo "realcluster: $*" >&2; exit 1; }
 
+missing_components() {
+    local c
+    for c in "${COMPONENTS[@]}"; do [[ -x "$BIN/$c" ]] || echo "$c"; done
+}
+
+built() {
+    local missing
+    missing="$(missing_components | tr '\n' ' ')"
+    [[ -z "$missing" ]] && { echo "realcluster: built in $BIN" >&2; return 0; }
+    echo "realcluster: not built in $BIN: ${missing% } (run tools/realcluster/realcluster.sh build)" >&2
+    return 1
+}
+
 build() {
-    local missing=()
-    for c in "${COMPONENTS[@]}"; do [[ -x "$BIN/$c" ]] || missing+=("./cmd/$c"); done
+    local missing=() c
+    for c in $(missing_components); do missing+=("./cmd/$c"); done
     ((${#missing[@]})) || return 0
+    if [[ "${REALCLUSTER_NO_BUILD:-0}" == 1 ]]; then
+        built || true
+        die "REALCLUSTER_NO_BUILD=1: not building ${missing[*]}"
+    fi
     command -v go >/dev/null || die "go is not on PATH: install Go $(awk '$1=="go"{print $2}' "$HERE/go.mod") or newer"
     mkdir -p "$BIN"
     local major minor
@@ -133,7 +153,13 @@ start() {
         >"$dir/logs/etcd.log" 2>&1 </dev/null &
     echo $! >"$dir/etcd.pid"
     local p="$dir/pki"
+    # Every request's user, verb, resource and response code, one JSON line each, for tests
+    # (which requests did RBAC refuse?) and for debugging: DIR/logs/audit.log.
+    printf '%s\n' 'apiVersion: audit.k8s.io/v1' 'kind: Policy' 'omitStages: [RequestReceived]' \
+        'rules:' '- level: Metadata' >"$dir/audit-policy.yaml"
     setsid "$BIN/kube-apiserver" \
+        --audit-policy-file "$dir/audit-policy.yaml" --audit-log-path "$dir/logs/audit.log" \
+        --audit-log-maxsize 200 --audit-log-maxbackup 1 \
         --etcd-servers "http://127.0.0.1:$etcd_port" \
         --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$port" \
         --tls-cert-file "$p/apiserver.crt" --tls-private-key-file "$p/apiserver.key" \
@@ -196,5 +222,6 @@ case "${1:-}" in
     stop) stop "${2:-}" ;;
     cert) serving_cert "${2:?usage: realcluster.sh cert DIR NAME}" "${3:?usage: realcluster.sh cert DIR NAME}" ;;
     bin) build; echo "$BIN/${2:?usage: realcluster.sh bin NAME}" ;;
-    *) die "usage: realcluster.sh build | start DIR | stop DIR | cert DIR NAME | bin NAME" ;;
+    built) built ;;
+    *) die "usage: realcluster.sh build | built | start DIR | stop DIR | cert DIR NAME | bin NAME" ;;
 esac

@@ -156,6 +156,9 @@ impl Cluster {
                 ensure_obj(&mut merged, &["metadata"]).insert("managedFields".into(), mf);
             }
             new = merged;
+            if info.builtin && info.plural == "pods" {
+                kinds::check_pod_status_update(old, &mut new)?;
+            }
         } else if info.has_status() && sub.is_none() {
             match old.get("status") {
                 Some(s) => new["status"] = s.clone(),
