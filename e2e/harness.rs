@@ -1,6 +1,12 @@
 //! Starts `basalt up --port 0 --kubeconfig <tmp>` as a child process, waits for the
 //! kubeconfig (written only once everything is ready), and offers `kubectl` helpers. The
 //! process is killed and its directory removed on drop.
+//!
+//! `BASALT_E2E_FAULT_RATE=F` runs every `basalt up` of the suite with `--fault-rate F`: the
+//! controllers, scheduler, webhooks and simulated nodes meet injected 500s, 409s and cut
+//! watches, while the test's own `kubectl` and `basalt` CLI calls are spared
+//! (`--fault-exempt-agent`), so a failure is the product's, not the driver's. A test that
+//! passes its own `--fault-rate` keeps it.
 
 #![allow(dead_code)] // Each area uses a different subset of the helpers.
 
@@ -42,7 +48,26 @@ impl Drop for TempDir {
     }
 }
 
-/// A running `basalt up`.
+/// The flags `BASALT_E2E_FAULT_RATE` adds to a `basalt up` started with `args`.
+fn suite_faults(args: &[&str]) -> Vec<String> {
+    let Ok(rate) = std::env::var("BASALT_E2E_FAULT_RATE") else {
+        return vec![];
+    };
+    if rate.is_empty() || args.contains(&"--fault-rate") {
+        return vec![];
+    }
+    [
+        "--fault-rate",
+        &rate,
+        "--fault-exempt-agent",
+        "kubectl/",
+        "--fault-exempt-agent",
+        "basalt-cli/",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 /// A running `kubectl --watch` (see [`Cluster::kubectl_watch`]).
 pub struct Watch {
     child: Child,
@@ -57,6 +82,7 @@ impl Drop for Watch {
     }
 }
 
+/// A running `basalt up`.
 pub struct Cluster {
     child: Option<Child>,
     pub dir: TempDir,
@@ -83,6 +109,7 @@ impl Cluster {
             .args(["--port", "0", "--kubeconfig"])
             .arg(&kubeconfig)
             .args(args)
+            .args(suite_faults(args))
             .current_dir(dir.path())
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())

@@ -40,6 +40,11 @@ pub struct UpArgs {
     /// Inject 500s, 409s and dropped watches at this rate (0..1), for resilience tests.
     #[arg(long, value_name = "F", default_value_t = 0.0)]
     pub fault_rate: f64,
+    /// With --fault-rate: requests whose User-Agent starts with PREFIX get no injected fault
+    /// (repeatable; e.g. `kubectl/` and `basalt-cli/` to aim the faults at the controllers,
+    /// scheduler, webhooks and simulated nodes while a test drives the cluster reliably).
+    #[arg(long, value_name = "PREFIX")]
+    pub fault_exempt_agent: Vec<String>,
     #[command(flatten)]
     pub nodes: crate::nodes::NodeFlags,
 }
@@ -75,6 +80,9 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         .extension(metrics.router(), MetricsStore::resources());
     for crd in crds::crd::all() {
         builder = builder.crd(serde_json::to_value(&crd).context("serializing a Basalt CRD")?);
+    }
+    for prefix in &args.fault_exempt_agent {
+        builder = builder.spare_from_faults(prefix.clone());
     }
     if let Some(dir) = &args.data_dir {
         std::fs::create_dir_all(dir)

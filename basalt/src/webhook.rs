@@ -79,6 +79,7 @@ async fn serve(args: WebhookArgs) -> anyhow::Result<()> {
         reload_interval: Duration::from_secs(args.cert_reload_seconds.max(1)),
         queue_grace: Duration::from_secs(1),
         limits: webhooks::ConnLimits::default(),
+        ops_limits: webhooks::OPS_LIMITS,
     };
     let cluster = KubeState::connect().await?;
     if let (Some(url), Some(ca_file)) = (&args.register_url, &args.register_ca_file) {
@@ -130,6 +131,7 @@ pub async fn start_embedded(
         reload_interval: Duration::from_secs(60),
         queue_grace: Duration::from_secs(2),
         limits: webhooks::ConnLimits::default(),
+        ops_limits: webhooks::OPS_LIMITS,
     };
     let state = KubeState::start(client.clone());
     let deadline = std::time::Instant::now() + Duration::from_secs(30);

@@ -8,6 +8,7 @@ mod api;
 mod cluster;
 mod discovery;
 mod error;
+pub mod fuzz;
 mod gc;
 mod http;
 mod kinds;
@@ -65,13 +66,21 @@ pub struct ExtraResource {
     pub verbs: Vec<String>,
 }
 
+/// Default of [`DevClusterBuilder::history_bytes`].
+pub const DEFAULT_HISTORY_BYTES: usize = 64 * 1024 * 1024;
+
 /// Server settings; built by [`DevClusterBuilder`].
 #[derive(Debug, Clone)]
 pub struct Config {
     pub fault_rate: f64,
+    /// User-Agent prefixes whose requests never get an injected fault (see
+    /// [`DevClusterBuilder::spare_from_faults`]).
+    pub fault_spared_agents: Vec<String>,
     pub bookmark_interval: Duration,
     pub default_watch_timeout: Duration,
     pub history: usize,
+    /// Serialized bytes of the objects kept in the watch history.
+    pub history_bytes: usize,
     pub graceful_pod_deletion: bool,
     /// host:port advertised in `/api`.
     pub advertise: String,
@@ -117,9 +126,11 @@ pub struct DevClusterBuilder {
     data_dir_options: persist::Options,
     conn_limits: ConnLimits,
     fault_rate: f64,
+    fault_spared_agents: Vec<String>,
     bookmark_interval: Duration,
     default_watch_timeout: Duration,
     history: usize,
+    history_bytes: usize,
     graceful_pod_deletion: bool,
     crds: Vec<Value>,
     extensions: Vec<(axum::Router, Vec<ExtraResource>)>,
@@ -137,9 +148,11 @@ impl Default for DevClusterBuilder {
             data_dir_options: persist::Options::default(),
             conn_limits: ConnLimits::default(),
             fault_rate: 0.0,
+            fault_spared_agents: vec![],
             bookmark_interval: Duration::from_secs(60),
             default_watch_timeout: Duration::from_secs(1800),
             history: 10_000,
+            history_bytes: DEFAULT_HISTORY_BYTES,
             graceful_pod_deletion: false,
             crds: vec![],
             extensions: vec![],
@@ -198,6 +211,12 @@ impl DevClusterBuilder {
         self.fault_rate = rate.clamp(0.0, 1.0);
         self
     }
+    /// Requests whose `User-Agent` starts with `prefix` (say `kubectl/`) get no injected fault:
+    /// a test can aim the faults at the components it tests and keep its own driver reliable.
+    pub fn spare_from_faults(mut self, prefix: impl Into<String>) -> Self {
+        self.fault_spared_agents.push(prefix.into());
+        self
+    }
     pub fn bookmark_interval(mut self, d: Duration) -> Self {
         self.bookmark_interval = d;
         self
@@ -210,6 +229,13 @@ impl DevClusterBuilder {
     /// Number of changes kept for watch resumption (default 10,000); older RVs get 410.
     pub fn history(mut self, n: usize) -> Self {
         self.history = n.max(1);
+        self
+    }
+    /// Serialized bytes of the objects kept for watch resumption (default 64 MiB, about 40
+    /// changes of 1.5 MiB objects or 30,000 of 2 KiB pods); the oldest changes go first and
+    /// their RVs get 410, as with [`history`](Self::history). The newest change is always kept.
+    pub fn history_bytes(mut self, bytes: usize) -> Self {
+        self.history_bytes = bytes;
         self
     }
     /// Deleting a bound pod only marks it (deletionTimestamp) for the node simulator to finish.
@@ -298,15 +324,23 @@ impl DevClusterBuilder {
             format!("{host}:{}", addr.port())
         };
         let cluster = Arc::new(cluster::Cluster {
-            store: store::Store::new(self.history, loaded),
+            store: store::Store::new(
+                store::HistoryCap {
+                    changes: self.history,
+                    bytes: self.history_bytes,
+                },
+                loaded,
+            ),
             registry: RwLock::new(registry::Registry::new(extra)),
             token,
             gc_wake: tokio::sync::Notify::new(),
             config: Config {
                 fault_rate: self.fault_rate,
+                fault_spared_agents: self.fault_spared_agents,
                 bookmark_interval: self.bookmark_interval,
                 default_watch_timeout: self.default_watch_timeout,
                 history: self.history,
+                history_bytes: self.history_bytes,
                 graceful_pod_deletion: self.graceful_pod_deletion,
                 advertise: advertise.clone(),
             },
@@ -378,7 +412,7 @@ impl DevClusterBuilder {
         let server = tokio::spawn(serve::serve_tls(
             listener,
             server_config,
-            app,
+            app.clone(),
             limits,
             async move {
                 let _ = stop.changed().await;
@@ -393,6 +427,7 @@ impl DevClusterBuilder {
             cluster,
             shutdown: shutdown_tx,
             tasks: Mutex::new(vec![server, gc]),
+            app,
         })
     }
 }
@@ -462,9 +497,25 @@ pub struct DevClusterHandle {
     cluster: Arc<cluster::Cluster>,
     shutdown: tokio::sync::watch::Sender<bool>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// The router the TLS port serves (auth included), for in-process requests.
+    app: axum::Router,
 }
 
 impl DevClusterHandle {
+    /// Serves one request in process through the same router as the HTTPS port (bearer token,
+    /// body limit, validation, storage), without TLS or connection deadlines: for fuzzers and
+    /// benches that want the whole request path without sockets.
+    pub async fn request(
+        &self,
+        req: axum::http::Request<axum::body::Body>,
+    ) -> axum::response::Response {
+        use tower::ServiceExt;
+        match self.app.clone().oneshot(req).await {
+            Ok(r) => r,
+            Err(never) => match never {},
+        }
+    }
+
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }

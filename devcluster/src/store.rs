@@ -33,6 +33,8 @@ pub struct Change {
     pub prev: Option<Arc<Value>>,
     /// The object serialised once for all watchers that need it unchanged.
     pub json: OnceLock<Vec<u8>>,
+    /// The object's serialized size, what the history's byte bound counts.
+    pub size: usize,
 }
 
 #[derive(Debug)]
@@ -49,6 +51,8 @@ pub struct Inner {
     pub uids: HashMap<String, Key>,
     pub rv: u64,
     history: VecDeque<Arc<Change>>,
+    /// Serialized bytes of the objects in `history`.
+    history_bytes: usize,
     /// Changes at or below this RV are no longer in the history.
     pub compacted_rv: u64,
     persist: Option<Persist>,
@@ -58,7 +62,16 @@ pub struct Store {
     inner: Mutex<Inner>,
     durable: Option<Arc<Durability>>,
     tx: broadcast::Sender<Arc<Change>>,
-    history_cap: usize,
+    history_cap: HistoryCap,
+}
+
+/// How much change history a store keeps for watches that resume from a resourceVersion: at
+/// most `changes` changes whose objects serialize to at most `bytes` together (the newest
+/// change is always kept). Older resourceVersions get 410 Gone and the client relists.
+#[derive(Debug, Clone, Copy)]
+pub struct HistoryCap {
+    pub changes: usize,
+    pub bytes: usize,
 }
 
 /// Where a watch starts.
@@ -70,13 +83,17 @@ pub enum WatchStart {
 }
 
 impl Store {
-    pub fn new(history_cap: usize, loaded: Option<(Persist, BTreeMap<Key, Value>, u64)>) -> Self {
-        let (tx, _) = broadcast::channel(history_cap.max(1024));
+    pub fn new(
+        history_cap: HistoryCap,
+        loaded: Option<(Persist, BTreeMap<Key, Value>, u64)>,
+    ) -> Self {
+        let (tx, _) = broadcast::channel(history_cap.changes.clamp(1024, 1 << 16));
         let mut inner = Inner {
             objects: BTreeMap::new(),
             uids: HashMap::new(),
             rv: 1,
             history: VecDeque::new(),
+            history_bytes: 0,
             compacted_rv: 1,
             persist: None,
         };
@@ -209,6 +226,7 @@ impl Store {
         prev: Option<Arc<Value>>,
     ) {
         let rv = g.rv;
+        let size = serialized_size(&object);
         let change = Arc::new(Change {
             rv,
             key,
@@ -216,12 +234,18 @@ impl Store {
             object,
             prev,
             json: OnceLock::new(),
+            size,
         });
         g.history.push_back(change.clone());
-        while g.history.len() > self.history_cap {
-            if let Some(old) = g.history.pop_front() {
-                g.compacted_rv = old.rv;
-            }
+        g.history_bytes += size;
+        while g.history.len() > self.history_cap.changes
+            || (g.history_bytes > self.history_cap.bytes && g.history.len() > 1)
+        {
+            let Some(old) = g.history.pop_front() else {
+                break;
+            };
+            g.history_bytes -= old.size;
+            g.compacted_rv = old.rv;
         }
         // No receivers is fine: nobody watches yet.
         let _ = self.tx.send(change);
@@ -275,6 +299,24 @@ impl Store {
         };
         Ok((start, rx, g.rv))
     }
+}
+
+/// The length of `v` serialized as JSON, without keeping the bytes.
+fn serialized_size(v: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing into a counter cannot fail; a Value always serializes.
+    let _ = serde_json::to_writer(&mut count, v);
+    count.0
 }
 
 impl Inner {

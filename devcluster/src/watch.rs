@@ -29,6 +29,8 @@ pub struct WatchParams {
     pub labels: LabelSelector,
     pub fields: FieldSelector,
     pub table: bool,
+    /// Whether fault injection may end this watch early.
+    pub faults: bool,
 }
 
 struct State {
@@ -184,7 +186,7 @@ pub fn start(c: Arc<Cluster>, info: Arc<ResourceInfo>, p: WatchParams) -> Respon
         "application/json"
     };
     let mut timeout = p.timeout;
-    if c.roll_fault() {
+    if p.faults && c.roll_fault() {
         timeout = Duration::from_millis(300 + (crate::util::random_bytes::<1>()[0] as u64) * 8);
     }
     let shutdown = c.shutdown.clone();

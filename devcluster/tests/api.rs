@@ -90,6 +90,51 @@ async fn list_watch_resume_and_too_old_is_in_stream_410() -> anyhow::Result<()> 
     Ok(())
 }
 
+/// The watch history is bounded by bytes as well as by count: large objects push old
+/// resourceVersions out sooner (410), small ones stay replayable.
+#[tokio::test]
+async fn watch_history_is_bounded_by_bytes() -> anyhow::Result<()> {
+    let (h, client) = start_with(DevCluster::builder().history_bytes(256 * 1024)).await?;
+    let api: Api<ConfigMap> = Api::default_namespaced(client);
+    let big = |name: &str| -> anyhow::Result<ConfigMap> {
+        Ok(serde_json::from_value(
+            json!({"metadata": {"name": name}, "data": {"blob": "x".repeat(100 * 1024)}}),
+        )?)
+    };
+    api.create(&PostParams::default(), &cm("small-0")).await?;
+    let rv = api
+        .list(&ListParams::default())
+        .await?
+        .metadata
+        .resource_version
+        .expect("list rv");
+    // 20 small changes fit: a watch from `rv` replays all of them.
+    for i in 1..=20 {
+        api.create(&PostParams::default(), &cm(&format!("small-{i}")))
+            .await?;
+    }
+    let mut s = api
+        .watch(&WatchParams::default().timeout(2), &rv)
+        .await?
+        .boxed();
+    match s.try_next().await? {
+        Some(WatchEvent::Added(o)) => assert_eq!(o.metadata.name.as_deref(), Some("small-1")),
+        other => panic!("expected ADDED small-1, got {other:?}"),
+    }
+    // Three 100 KiB objects exceed the 256 KiB bound: `rv` is compacted away.
+    for i in 0..3 {
+        api.create(&PostParams::default(), &big(&format!("big-{i}"))?)
+            .await?;
+    }
+    let mut s = api.watch(&WatchParams::default(), &rv).await?.boxed();
+    match s.try_next().await? {
+        Some(WatchEvent::Error(e)) => assert_eq!(e.code, 410),
+        other => panic!("expected an in-stream 410, got {other:?}"),
+    }
+    h.shutdown().await;
+    Ok(())
+}
+
 #[tokio::test]
 async fn watch_timeout_seconds_is_checked() -> anyhow::Result<()> {
     // issue 16: timeoutSeconds=u64::MAX overflowed `Instant + Duration` in the watch handler.
@@ -624,6 +669,38 @@ async fn fault_injection_fails_writes() -> anyhow::Result<()> {
         "reads are not failed"
     );
     tokio::time::sleep(Duration::from_millis(10)).await;
+    h.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn fault_injection_spares_the_named_user_agents() -> anyhow::Result<()> {
+    let (h, faulted) = start_with(
+        DevCluster::builder()
+            .fault_rate(1.0)
+            .spare_from_faults("e2e-driver/"),
+    )
+    .await?;
+    let kc = kube::config::Kubeconfig::from_yaml(&h.kubeconfig())?;
+    let mut cfg =
+        kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+            .await?;
+    cfg.default_retry = false;
+    cfg.headers.push((
+        axum::http::header::USER_AGENT,
+        axum::http::HeaderValue::from_static("e2e-driver/1.0"),
+    ));
+    let spared: Api<ConfigMap> = Api::default_namespaced(kube::Client::try_from(cfg)?);
+    for i in 0..20 {
+        spared
+            .create(&PostParams::default(), &cm(&format!("spared-{i}")))
+            .await?;
+    }
+    let api: Api<ConfigMap> = Api::default_namespaced(faulted);
+    match api.create(&PostParams::default(), &cm("x")).await {
+        Err(kube::Error::Api(s)) => assert!(s.code == 500 || s.code == 409, "{}", s.code),
+        other => panic!("expected an injected failure, got {other:?}"),
+    }
     h.shutdown().await;
     Ok(())
 }

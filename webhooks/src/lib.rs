@@ -42,6 +42,7 @@ pub use error::Error;
 pub use kube_state::KubeState;
 pub use metrics::Metrics;
 pub use registration::{ClientConfig, configurations};
+pub use serve::OPS_LIMITS;
 pub use server::{ConnLimits, Server, ServerConfig, TlsSource, serve};
 pub use state::{Capacity, ClusterState, InMemoryState};
 

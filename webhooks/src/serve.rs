@@ -1,4 +1,4 @@
-//! The HTTPS accept loop, built so that no client can starve the server: TLS handshakes in
+//! The accept loop (HTTPS for reviews, plain HTTP for health and metrics), built so that no client can starve the server: TLS handshakes in
 //! their own tasks with a deadline, a deadline for reading each request's headers (slowloris),
 //! a deadline for producing each response's head (a body trickled in, a stuck handler), and a cap
 //! on open connections (file descriptors). It owns sockets and timeouts, never routes.
@@ -80,8 +80,37 @@ pub async fn serve_tls(
     limits: ConnLimits,
     shutdown: impl Future<Output = ()>,
 ) {
+    serve(tcp, Some(TlsAcceptor::from(tls)), app, limits, shutdown).await
+}
+
+/// The limits of the plain-HTTP health and metrics ports: they answer fixed, small texts, so
+/// short deadlines and few connections are plenty (a kubelet probe and a Prometheus scrape).
+pub const OPS_LIMITS: ConnLimits = ConnLimits {
+    handshake_timeout: Duration::from_secs(10),
+    header_read_timeout: Duration::from_secs(10),
+    request_timeout: Duration::from_secs(10),
+    max_connections: 64,
+};
+
+/// Serves `app` over plain HTTP on `tcp` with the same deadlines and cap as [`serve_tls`] (no
+/// handshake), until `shutdown` resolves.
+pub async fn serve_plain(
+    tcp: TcpListener,
+    app: Router,
+    limits: ConnLimits,
+    shutdown: impl Future<Output = ()>,
+) {
+    serve(tcp, None, app, limits, shutdown).await
+}
+
+async fn serve(
+    tcp: TcpListener,
+    acceptor: Option<TlsAcceptor>,
+    app: Router,
+    limits: ConnLimits,
+    shutdown: impl Future<Output = ()>,
+) {
     let app = with_request_timeout(app, limits.request_timeout);
-    let acceptor = TlsAcceptor::from(tls);
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -116,6 +145,13 @@ pub async fn serve_tls(
         );
         tokio::spawn(async move {
             let _slot = slot;
+            let Some(acceptor) = acceptor else {
+                let conn = http.serve_connection(TokioIo::new(sock), svc);
+                if let Err(e) = watcher.watch(conn).await {
+                    tracing::debug!(error = %e, %peer, "connection ended with an error");
+                }
+                return;
+            };
             let stream =
                 match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(sock)).await {
                     Ok(Ok(s)) => s,

@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 use crate::certs::{ReloadingCert, self_signed};
 use crate::error::Error;
 pub use crate::serve::ConnLimits;
-use crate::serve::serve_tls;
+use crate::serve::{OPS_LIMITS, serve_plain, serve_tls};
 use crate::{ClusterState, WebhookState, router};
 
 /// Where the serving certificate comes from.
@@ -64,6 +64,8 @@ pub struct ServerConfig {
     pub queue_grace: Duration,
     /// Timeouts and the connection cap of the HTTPS listener.
     pub limits: ConnLimits,
+    /// The same for the plain-HTTP health and metrics ports (default [`OPS_LIMITS`]).
+    pub ops_limits: ConnLimits,
 }
 
 impl ServerConfig {
@@ -79,6 +81,7 @@ impl ServerConfig {
             reload_interval: Duration::from_secs(1),
             queue_grace: Duration::ZERO,
             limits: ConnLimits::default(),
+            ops_limits: OPS_LIMITS,
         }
     }
 }
@@ -92,6 +95,7 @@ pub struct Server {
     state: WebhookState,
     reload_interval: Duration,
     limits: ConnLimits,
+    ops_limits: ConnLimits,
     /// PEM of the certificate when it was generated here (self-signed), for callers to trust.
     pub generated_cert_pem: Option<String>,
 }
@@ -132,6 +136,7 @@ impl Server {
             state,
             reload_interval: config.reload_interval,
             limits: config.limits,
+            ops_limits: config.ops_limits,
             generated_cert_pem,
         })
     }
@@ -175,17 +180,24 @@ impl Server {
         };
         let watcher = tokio::spawn(self.cert.clone().watch(self.reload_interval));
         let ops = ops_router(self.state.clone(), self.metrics.is_none());
-        let health = axum::serve(self.health, ops).with_graceful_shutdown(stopped(stop_rx.clone()));
-        let health = tokio::spawn(health.into_future());
+        // Plain HTTP, but with the same deadlines as the review port: a slow client on the
+        // health port must not keep the kubelet's probes from answering.
+        let health = tokio::spawn(serve_plain(
+            self.health,
+            ops,
+            self.ops_limits,
+            stopped(stop_rx.clone()),
+        ));
         let metrics = self.metrics.map(|listener| {
             let app = Router::new()
                 .route("/metrics", get(metrics_text))
                 .with_state(self.state.clone());
-            tokio::spawn(
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(stopped(stop_rx.clone()))
-                    .into_future(),
-            )
+            tokio::spawn(serve_plain(
+                listener,
+                app,
+                self.ops_limits,
+                stopped(stop_rx.clone()),
+            ))
         });
         let app = router(self.state);
         tracing::info!(%https_addr, "admission webhooks listening");

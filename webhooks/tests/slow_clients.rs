@@ -145,3 +145,58 @@ async fn connections_beyond_the_cap_wait_until_one_closes() {
         .unwrap();
     assert!(served >= released);
 }
+
+/// GETs `path` over plain HTTP/1.1; returns the status line and how long the answer took.
+async fn plain_get(addr: std::net::SocketAddr, path: &str) -> (String, Duration) {
+    let t = Instant::now();
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
+        .await
+        .expect("no answer")
+        .unwrap();
+    let text = String::from_utf8_lossy(&out);
+    (text.lines().next().unwrap_or("").to_owned(), t.elapsed())
+}
+
+#[tokio::test]
+async fn slow_clients_on_the_health_port_are_closed_while_probes_answer() {
+    let mut config = ServerConfig::local_test();
+    config.ops_limits.header_read_timeout = Duration::from_secs(2);
+    config.ops_limits.max_connections = 40;
+    let server = Server::bind(config, common::cluster()).await.unwrap();
+    let health = server.health_addr();
+    tokio::spawn(server.run(std::future::pending()));
+    // 30 clients that send a request line and then nothing.
+    let slow: Vec<_> = (0..30)
+        .map(|_| {
+            tokio::spawn(async move {
+                let t = Instant::now();
+                let mut s = tokio::net::TcpStream::connect(health).await.unwrap();
+                s.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
+                let mut buf = [0u8; 256];
+                while matches!(s.read(&mut buf).await, Ok(n) if n > 0) {}
+                t.elapsed()
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (status, took) = plain_get(health, "/healthz").await;
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(took < Duration::from_secs(1), "probe took {took:?}");
+    for s in slow {
+        let closed_after = tokio::time::timeout(Duration::from_secs(10), s)
+            .await
+            .expect("a slow client on the health port was never closed")
+            .unwrap();
+        assert!(
+            (Duration::from_secs(2)..Duration::from_secs(6)).contains(&closed_after),
+            "closed after {closed_after:?}, not by the 2 s header deadline"
+        );
+    }
+}

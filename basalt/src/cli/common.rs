@@ -48,6 +48,9 @@ pub enum Output {
     Yaml,
 }
 
+/// The `User-Agent` of the CLI's requests.
+pub const USER_AGENT: &str = concat!("basalt-cli/", env!("CARGO_PKG_VERSION"));
+
 impl Conn {
     /// The API client and the namespace to use.
     pub async fn connect(&self) -> anyhow::Result<(Client, String)> {
@@ -62,6 +65,13 @@ impl Conn {
                 "no cluster configured; pass --kubeconfig FILE, set KUBECONFIG, or start one with `basalt up`",
             )?,
         };
+        let mut config = config;
+        // Names the CLI in audit logs, and lets `basalt up --fault-exempt-agent basalt-cli/`
+        // spare it from injected faults.
+        config.headers.push((
+            http::header::USER_AGENT,
+            http::HeaderValue::from_static(USER_AGENT),
+        ));
         let client = Client::try_from(config).context("building the API client")?;
         let ns = self
             .namespace

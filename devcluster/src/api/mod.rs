@@ -111,14 +111,16 @@ pub async fn resource(
     };
     let accept = header_str(headers, header::ACCEPT).to_string();
     let ct = header_str(headers, header::CONTENT_TYPE).to_string();
+    let faults = c.faults_apply_to(header_str(headers, header::USER_AGENT));
     if method != Method::GET
+        && faults
         && let Some(e) = c.injected_fault()
     {
         return e.into_response();
     }
     let res = match (&method, t.name, t.sub) {
         (&Method::GET, None, _) if t.watch || q.flag("watch") && q.get("watch").is_some() => {
-            read::watch(&c, &t, &q, &accept)
+            read::watch(&c, &t, &q, &accept, faults)
         }
         (&Method::GET, None, _) => read::list(&c, &t, &q, &accept),
         (&Method::GET, Some(name), Some("log")) => read::log(&c, &t, name, &q),
@@ -126,7 +128,7 @@ pub async fn resource(
             // Legacy `/watch/.../{name}`: a watch of that one object.
             let mut q = q.clone();
             q.set("fieldSelector", &format!("metadata.name={name}"));
-            read::watch(&c, &t, &q, &accept)
+            read::watch(&c, &t, &q, &accept, faults)
         }
         (&Method::GET, Some(name), None | Some("status")) => read::get(&c, &t, name, &accept),
         (&Method::POST, None, None) => write::create(&c, &t, &q, &ct, &body).await,

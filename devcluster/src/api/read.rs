@@ -140,7 +140,14 @@ pub(super) fn list(c: &Cluster, t: &Target, q: &Query, accept: &str) -> ApiResul
     Ok(bytes_response(StatusCode::OK, ct, out))
 }
 
-pub(super) fn watch(c: &Arc<Cluster>, t: &Target, q: &Query, accept: &str) -> ApiResult<Response> {
+/// `faults`: whether this client's watch may be cut short by fault injection.
+pub(super) fn watch(
+    c: &Arc<Cluster>,
+    t: &Target,
+    q: &Query,
+    accept: &str,
+    faults: bool,
+) -> ApiResult<Response> {
     let (labels, fields) = selectors(t, q)?;
     let send_initial = q.flag("sendInitialEvents") && q.get("sendInitialEvents").is_some();
     let bookmarks = q.flag("allowWatchBookmarks") && q.get("allowWatchBookmarks").is_some();
@@ -179,6 +186,7 @@ pub(super) fn watch(c: &Arc<Cluster>, t: &Target, q: &Query, accept: &str) -> Ap
         labels,
         fields,
         table: table::wants_table(accept),
+        faults,
     };
     Ok(crate::watch::start(c.clone(), t.info.clone(), p))
 }

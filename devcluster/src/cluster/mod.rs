@@ -401,6 +401,16 @@ impl Cluster {
         Ok(())
     }
 
+    /// Whether faults may be injected into a request from `user_agent`.
+    pub fn faults_apply_to(&self, user_agent: &str) -> bool {
+        self.config.fault_rate > 0.0
+            && !self
+                .config
+                .fault_spared_agents
+                .iter()
+                .any(|prefix| user_agent.starts_with(prefix.as_str()))
+    }
+
     /// Fault injection: `Some(error)` for a write that should fail now.
     pub fn injected_fault(&self) -> Option<ApiError> {
         let rate = self.config.fault_rate;
