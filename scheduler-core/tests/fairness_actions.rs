@@ -431,7 +431,7 @@ fn written_phase(r: &SessionResult, job: &str) -> JobPhase {
             Effect::PodGroupStatus { job: j, phase, .. } if j.as_str() == job => Some(*phase),
             _ => None,
         })
-        .last()
+        .next_back()
         .unwrap_or(JobPhase::Pending)
 }
 
