@@ -109,7 +109,8 @@ pub struct VolumeSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 253))]
     pub volume_claim_name: Option<String>,
-    /// A claim to create for the job (named `<job>-pvc-<random>`).
+    /// A claim to create for the job: the controller names it `<job>-pvc-<index>-<uid prefix>`,
+    /// writes that name into `volumeClaimName` and creates the claim, owned by the Job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volume_claim: Option<PersistentVolumeClaimSpec>,
 }

@@ -5,7 +5,7 @@
 mod fairness_common;
 
 use fairness_common::*;
-use scheduler_core::model::{Job, Node, Queue, Snapshot, Task};
+use scheduler_core::model::{Job, JobPhase, Node, Queue, Snapshot, Task};
 use scheduler_core::resources::NVIDIA_GPU;
 use scheduler_core::{Effect, Resources, Scheduler, SessionResult};
 
@@ -490,4 +490,80 @@ fn reclaim_takes_back_an_elastic_gangs_excess_above_deserved() {
     let gone = evicted(&r);
     assert_eq!(gone.len(), 8, "{gone:?}");
     assert!(gone.iter().all(|t| t.starts_with("g/")), "{gone:?}");
+}
+
+/// The phase `r` writes for `job` (Pending when it writes none).
+fn written_phase(r: &SessionResult, job: &str) -> JobPhase {
+    r.effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::PodGroupStatus { job: j, phase, .. } if j.as_str() == job => Some(*phase),
+            _ => None,
+        })
+        .next_back()
+        .unwrap_or(JobPhase::Pending)
+}
+
+/// A PodGroup that is still Pending has no pods (the job controller creates them on
+/// admission), so preempt and reclaim can only act for it once enqueue admits it. On a full
+/// cluster enqueue used to refuse every such job (no headroom), and a high-priority job waited
+/// behind low-priority ones forever; found by Volcano's `schedulingaction/preempt.go` case
+/// "schedule high priority job with preemption when idle resource is NOT enough but preemptee
+/// resource is enough" (and `reclaim.go` "Multi reclaimed queue").
+#[test]
+fn enqueue_admits_a_job_preempt_or_reclaim_can_make_room_for() {
+    let pending = |queue: &str, priority: i32| Job {
+        priority,
+        phase: JobPhase::Pending,
+        min_resources: Some(gpu(2)),
+        ..Job::new(queue, 2)
+    };
+    // Preempt: the node's 4 GPUs run a priority-1 job of the same queue.
+    for (i, (priority, want)) in [(10, JobPhase::Inqueue), (1, JobPhase::Pending)]
+        .into_iter()
+        .enumerate()
+    {
+        let mut s = one_queue();
+        job(&mut s, "low", "q", 1, 1);
+        for k in 0..4 {
+            run_on(&mut s, &format!("low/{k}"), "low", 1, "n");
+        }
+        s.jobs.insert("high".into(), pending("q", priority));
+        let r = default().run(&s).expect("session");
+        assert_eq!(
+            written_phase(&r, "high"),
+            want,
+            "preempt case {i}: {:?}",
+            r.effects
+        );
+    }
+    // Reclaim: queue a (weight 1) holds all 4 GPUs, queue b (weight 1) asks for 2: a holds 2
+    // beyond its half, so b's job is admitted, unless a is not reclaimable.
+    for (i, (reclaimable, want)) in [(true, JobPhase::Inqueue), (false, JobPhase::Pending)]
+        .into_iter()
+        .enumerate()
+    {
+        let mut s = Snapshot::default();
+        s.queues.insert(
+            "a".into(),
+            Queue {
+                reclaimable,
+                ..Queue::open()
+            },
+        );
+        s.queues.insert("b".into(), Queue::open());
+        node(&mut s, "n", 4);
+        job(&mut s, "a1", "a", 1, 0);
+        for k in 0..4 {
+            run_on(&mut s, &format!("a1/{k}"), "a1", 1, "n");
+        }
+        s.jobs.insert("b1".into(), pending("b", 0));
+        let r = default().run(&s).expect("session");
+        assert_eq!(
+            written_phase(&r, "b1"),
+            want,
+            "reclaim case {i}: {:?}",
+            r.effects
+        );
+    }
 }

@@ -180,7 +180,7 @@ pub fn decide(
                 default_job(&mut old.spec, scheduler);
                 update::check_update(&old.spec, &job.spec, &mut r);
             }
-            job::check_spec(&job.spec, &name, &mut r);
+            job::check_spec_on(&job.spec, &name, old.is_some(), &mut r);
             let queue_name = job.spec.queue.clone().unwrap_or_default();
             let queue_changed = old.as_ref().is_none_or(|o| o.spec.queue != job.spec.queue);
             if queue_changed {

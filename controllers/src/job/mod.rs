@@ -13,6 +13,7 @@ pub mod reconcile;
 pub mod sshkey;
 pub mod state;
 pub mod view;
+pub mod volumes;
 
 #[cfg(test)]
 mod tests;

@@ -13,7 +13,7 @@ use crds::labels;
 use crds::podgroup::PodGroup;
 use crds::queue::{Queue, QueueState};
 use futures_util::{StreamExt, stream};
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Secret, Service};
 use k8s_openapi::api::scheduling::v1::PriorityClass;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, PostParams, Preconditions, PropagationPolicy};
@@ -27,7 +27,7 @@ use tracing::{info, warn};
 use super::evictions::Evictions;
 use super::state::{self, Observed, PodGroupAction, PodGroupView};
 use super::view::PodView;
-use super::{build, plugins, sshkey};
+use super::{build, plugins, sshkey, volumes};
 use crate::context::{Context, field_manager};
 use crate::error::{Error, Result, is_already_exists, is_status};
 
@@ -163,6 +163,19 @@ pub async fn sync(
             e.forget_job(ns, name);
         }
         return Ok(Action::await_change());
+    }
+    // Volumes with only a claim template get a generated claim name first (Volcano writes it
+    // into the spec too); the write triggers the next reconcile, which creates the claim.
+    if let Some(named) = volumes::with_claim_names(&job) {
+        let pp = PostParams {
+            dry_run: false,
+            field_manager: Some(field_manager(COMPONENT)),
+        };
+        return match jobs.replace(name, &pp, &named).await {
+            Ok(_) => Ok(Action::requeue(Duration::from_millis(100))),
+            Err(e) if is_status(&e, 409) => Ok(Action::requeue(Duration::from_millis(200))),
+            Err(e) => Err(Error::kube("write claim names into", "Job", &key, e)),
+        };
     }
     let uid = job.uid().unwrap_or_default();
     let pods: Vec<Pod> = pods
@@ -431,6 +444,19 @@ async fn ensure_plugin_objects(ctx: &Context, job: &Job) -> Result<()> {
         dry_run: false,
         field_manager: Some(field_manager(COMPONENT)),
     };
+    let claim_api: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), &ns);
+    for claim in volumes::claims(job) {
+        if let Err(e) = claim_api.create(&pp, &claim).await
+            && !is_already_exists(&e)
+        {
+            return Err(Error::kube(
+                "create",
+                "PersistentVolumeClaim",
+                claim.name_any(),
+                e,
+            ));
+        }
+    }
     if let Some((svc, cm)) = plugins::svc_objects(job) {
         let svc_api: Api<Service> = Api::namespaced(ctx.client.clone(), &ns);
         if let Err(e) = svc_api.create(&pp, &svc).await

@@ -6,6 +6,11 @@
 //! cluster's headroom: Σ idle of schedulable nodes minus what already-admitted, not-yet-running
 //! jobs still reserve. Jobs of queues that are not Open stay Pending.
 //!
+//! Room that the session's own `preempt` and `reclaim` actions could free for the job counts as
+//! headroom too ([`evictable_for`]): without it a job on a full cluster was never admitted, so
+//! it never had pods for preempt or reclaim to place, and a high-priority job waited behind
+//! low-priority ones forever (found by Volcano's `schedulingaction/preempt.go`).
+//!
 //! With the `reservation` plugin, nodes a gang holds are not headroom for others, and a large
 //! gang past its waiting time is admitted even without headroom or share (at most as many as
 //! free reservation slots), so that it can be elected: see
@@ -13,7 +18,7 @@
 
 use crate::actions::{Action, OrderedHeap};
 use crate::config::{Arguments, ConfigError};
-use crate::model::{JobPhase, QueueState};
+use crate::model::{JobPhase, QueueState, TaskStatus};
 use crate::quantity::format_resource_amount;
 use crate::resources::{add_into, fits, sub_into};
 use crate::session::{JobIx, QueueIx, Session};
@@ -61,6 +66,76 @@ fn headroom(ssn: &Session<'_>) -> Vec<i64> {
     free
 }
 
+/// What running, preemptable tasks of other jobs hold that the configured `preempt` and `reclaim`
+/// actions could hand to `job` (queue `q`) once it is admitted and has pods:
+///
+/// - `preempt`: tasks of lower-priority jobs in the same queue;
+/// - `reclaim`: in every other reclaimable queue, what it holds beyond its weighted share of the
+///   cluster among the queues that have jobs (counting `q`), as far as preemptable tasks hold it.
+///
+/// An estimate for admission only: which tasks go is still decided by the actions and the
+/// plugins' `preemptable`/`reclaimable` votes; if they free less, the admitted job waits with
+/// its pods Pending, as Volcano's jobs admitted within the overcommit slack do.
+fn evictable_for(ssn: &Session<'_>, job: JobIx, q: QueueIx) -> Vec<i64> {
+    let st = &ssn.state;
+    let d = st.dims.len();
+    let mut room = vec![0i64; d];
+    let preempt = ssn.has_action("preempt");
+    let reclaim = ssn.has_action("reclaim");
+    if !preempt && !reclaim {
+        return room;
+    }
+    let priority = st.jobs[job.ix()].priority;
+    let held = |j: usize| {
+        let mut v = vec![0i64; d];
+        for &t in &st.jobs[j].tasks {
+            let task = &st.tasks[t.ix()];
+            if task.spec.preemptable
+                && matches!(task.status, TaskStatus::Running | TaskStatus::Bound)
+            {
+                add_into(&mut v, st.request(t));
+            }
+        }
+        v
+    };
+    if preempt {
+        for &j in &st.queues[q.ix()].jobs {
+            if j != job && st.jobs[j.ix()].priority < priority {
+                add_into(&mut room, &held(j.ix()));
+            }
+        }
+    }
+    if reclaim {
+        let active = |i: usize| i == q.ix() || !st.queues[i].jobs.is_empty();
+        let weights: i64 = (0..st.queues.len())
+            .filter(|&i| active(i))
+            .map(|i| i64::from(st.queues[i].spec.weight.max(1)))
+            .sum();
+        for (i, queue) in st.queues.iter().enumerate() {
+            if i == q.ix() || !queue.spec.reclaimable || queue.jobs.is_empty() {
+                continue;
+            }
+            let mut allocated = vec![0i64; d];
+            let mut evictable = vec![0i64; d];
+            for &j in &queue.jobs {
+                for &t in &st.jobs[j.ix()].tasks {
+                    if st.tasks[t.ix()].status.is_allocated() {
+                        add_into(&mut allocated, st.request(t));
+                    }
+                }
+                add_into(&mut evictable, &held(j.ix()));
+            }
+            let weight = i64::from(queue.spec.weight.max(1));
+            for r in 0..d {
+                let share = (i128::from(st.total_allocatable[r]) * i128::from(weight)
+                    / i128::from(weights.max(1))) as i64;
+                room[r] += (allocated[r] - share).max(0).min(evictable[r]);
+            }
+        }
+    }
+    room
+}
+
 /// Why `job` (with minResources `min`) is not admitted, or `None` to admit it. The message is
 /// what `kubectl describe pg` shows in the `Unschedulable` condition of a Pending PodGroup.
 fn refusal(ssn: &Session<'_>, job: JobIx, q: QueueIx, min: &[i64], free: &[i64]) -> Option<String> {
@@ -86,7 +161,9 @@ fn refusal(ssn: &Session<'_>, job: JobIx, q: QueueIx, min: &[i64], free: &[i64])
             shown(min)
         ));
     }
-    if !fits(min, free) {
+    let mut reachable = free.to_vec();
+    add_into(&mut reachable, &evictable_for(ssn, job, q));
+    if !fits(min, &reachable) {
         let short: Vec<i64> = min
             .iter()
             .zip(free)

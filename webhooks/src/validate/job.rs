@@ -26,6 +26,13 @@ pub const KNOWN_PLUGINS: &[&str] = &[
 
 /// Structural rules of a (defaulted) Job spec; `job_name` may be empty (generateName).
 pub fn check_spec(spec: &JobSpec, job_name: &str, r: &mut Report) {
+    check_spec_on(spec, job_name, false, r);
+}
+
+/// `check_spec` for an update (`update`): there a volume may carry both its `volumeClaim`
+/// template and the claim name the job controller generated for it (the update rules allow only
+/// that change to `spec.volumes`).
+pub fn check_spec_on(spec: &JobSpec, job_name: &str, update: bool, r: &mut Report) {
     if spec.tasks.is_empty() {
         r.refuse(
             "spec.tasks",
@@ -115,7 +122,7 @@ pub fn check_spec(spec: &JobSpec, job_name: &str, r: &mut Report) {
     }
     check_policies(spec.policies.as_deref().unwrap_or(&[]), "spec.policies", r);
     check_plugins(spec, &names, r);
-    check_volumes(spec, r);
+    check_volumes(spec, update, r);
     if let Some(nt) = &spec.network_topology {
         check_network_topology(nt, "spec.networkTopology", r);
     }
@@ -305,7 +312,7 @@ fn check_plugins(spec: &JobSpec, tasks: &BTreeMap<&str, usize>, r: &mut Report) 
     }
 }
 
-fn check_volumes(spec: &JobSpec, r: &mut Report) {
+fn check_volumes(spec: &JobSpec, update: bool, r: &mut Report) {
     let mut paths = BTreeSet::new();
     for (i, v) in spec.volumes.iter().flatten().enumerate() {
         let path = format!("spec.volumes[{i}]");
@@ -333,7 +340,7 @@ fn check_volumes(spec: &JobSpec, r: &mut Report) {
             .as_deref()
             .is_some_and(|n| !n.is_empty());
         match (named, v.volume_claim.is_some()) {
-            (true, true) => r.refuse(
+            (true, true) if !update => r.refuse(
                 &path,
                 "sets both volumeClaimName and volumeClaim",
                 "name an existing claim or describe a new one, not both",
