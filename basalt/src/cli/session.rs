@@ -5,7 +5,7 @@
 //! answered by running the session again on a changed copy of the snapshot: only suggestions a
 //! session confirms are returned.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use crds::podgroup::PodGroup;
 use crds::queue::Queue;
