@@ -197,22 +197,7 @@ fn held_by(snap: &Snapshot, job: &JobId) -> scheduler_core::Resources {
 
 /// Jobs (other than `job`) whose tasks hold nodes, most of `job`'s scarcest demand first.
 fn holders(snap: &Snapshot, job: &JobId) -> Vec<JobId> {
-    let mut need = scheduler_core::Resources::new();
-    for t in snap
-        .tasks
-        .values()
-        .filter(|t| &t.job == job && t.status == TaskStatus::Pending)
-    {
-        need.add(&t.requests);
-    }
-    // A PodGroup not admitted yet has no pods: its minResources is what it needs.
-    if let Some(min) = snap.jobs.get(job).and_then(|j| j.min_resources.as_ref()) {
-        for (res, amount) in min.iter() {
-            if need.get(res) < amount {
-                need.set(res, amount);
-            }
-        }
-    }
+    let need = demand(snap, job);
     // GPU demand of any kind (whole cards, vGPU memory or cores) is met by freeing any GPU
     // resource: an exclusive pod's `nvidia.com/gpu` holds the cards a vGPU pod needs.
     let needs_gpu = need.iter().any(|(r, a)| a > 0 && r.contains("gpu"));
