@@ -181,8 +181,9 @@ pub struct Unschedulable {
 
 /// Data a plugin may consult at session close that only the session knows.
 pub struct CloseContext<'a> {
-    /// Jobs the allocate or backfill action tried and could not make ready.
-    pub unschedulable: &'a BTreeMap<JobIx, Unschedulable>,
+    /// Jobs the allocate or backfill action tried and could not make ready (jobs that failed
+    /// the same way share one value).
+    pub unschedulable: &'a BTreeMap<JobIx, std::rc::Rc<Unschedulable>>,
     /// Jobs that failed `job_valid`, with the reason.
     pub invalid: &'a BTreeMap<JobIx, JobInvalid>,
 }

@@ -296,7 +296,7 @@ fn explain_overused(
     loop {
         let job = {
             let (plugins, st) = (&ssn.plugins, &ssn.state);
-            heap.pop(&mut |a, b| plugins.job_order(st, a, b))
+            heap.pop_settled(&mut |a, b| plugins.job_order(st, a, b))
         };
         let Some(job) = job else { break };
         let Some(list) = &work[job.ix()] else {
@@ -337,7 +337,9 @@ impl Action for Allocate {
             }
             let job = {
                 let (plugins, st) = (&ssn.plugins, &ssn.state);
-                per_queue[q.ix()].pop(&mut |a, b| plugins.job_order(st, a, b))
+                // A waiting job's order keys (priority, readiness, its own dominant share)
+                // change only in its own turn, so the heap is never stale.
+                per_queue[q.ix()].pop_settled(&mut |a, b| plugins.job_order(st, a, b))
             };
             let Some(job) = job else { continue };
             let Some(mut list) = work[job.ix()].take() else {

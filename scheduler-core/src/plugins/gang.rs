@@ -4,7 +4,8 @@
 //! `Unschedulable` / `Scheduled` PodGroup conditions.
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
 
 use crate::config::{Arguments, ConfigError};
 use crate::model::TaskStatus;
@@ -51,6 +52,30 @@ pub fn unschedulable_summary(
         why.failed_tasks,
         hist.join(", ")
     )
+}
+
+/// [`unschedulable_summary`] once per distinct (failure, task count, gang): the session hands
+/// jobs that failed the same way one shared `Rc<Unschedulable>`, so a saturated session formats
+/// a handful of summaries instead of one per pending job. Keys are the addresses of those shared
+/// values, which stay alive (in the close context) as long as a memo does.
+#[derive(Debug, Default)]
+pub struct SummaryMemo(HashMap<(*const Unschedulable, usize, bool), String>);
+
+impl SummaryMemo {
+    /// `unschedulable_summary(st, job, why, gang)`.
+    pub fn summary(
+        &mut self,
+        st: &State<'_>,
+        job: JobIx,
+        why: &Rc<Unschedulable>,
+        gang: bool,
+    ) -> String {
+        let total = st.jobs[job.ix()].tasks.len();
+        self.0
+            .entry((Rc::as_ptr(why), total, gang))
+            .or_insert_with(|| unschedulable_summary(st, job, why, gang))
+            .clone()
+    }
 }
 
 /// Per role: whether `counts(status)` tasks reach the role's minTaskMember. Always true when the
@@ -173,6 +198,7 @@ impl Plugin for Gang {
     }
 
     fn close(&self, st: &State<'_>, ctx: &CloseContext<'_>, report: &mut CloseReport) {
+        let mut summaries = SummaryMemo::default();
         for (job, why) in ctx.unschedulable {
             report
                 .conditions
@@ -182,7 +208,7 @@ impl Plugin for Gang {
                     kind: "Unschedulable".into(),
                     status: true,
                     reason: "NotEnoughResources".into(),
-                    message: unschedulable_summary(st, *job, why, true),
+                    message: summaries.summary(st, *job, why, true),
                 });
         }
         for (job, why) in ctx.invalid {

@@ -1,12 +1,13 @@
 //! Session close: PodGroup phases and conditions, queue `allocated`, and explanations.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
 
-use super::{Session, SessionResult, SessionStats};
+use super::{FitDiagnosis, Session, SessionResult, SessionStats};
 use crate::effects::{Effect, Explanation, ReasonCount};
 use crate::model::{JobPhase, TaskStatus};
 use crate::plugin::{CloseContext, JobCondition, Unschedulable};
-use crate::plugins::gang::unschedulable_summary;
+use crate::plugins::gang::SummaryMemo;
 use crate::resources::add_into;
 use crate::session::JobIx;
 
@@ -37,20 +38,26 @@ impl Session<'_> {
     pub fn close(mut self) -> SessionResult {
         // Gang conditions are for jobs that are still not ready; explanations cover every job
         // with a task that found no node (an elastic job can be ready and still have some).
-        let all_failed: BTreeMap<JobIx, (bool, Unschedulable)> = self
-            .failures
-            .iter()
-            .map(|(job, f)| {
-                (
-                    *job,
-                    (self.plugins.job_ready(&self.state, *job), f.summary()),
-                )
-            })
-            .collect();
-        let unschedulable: BTreeMap<JobIx, Unschedulable> = all_failed
+        // Jobs whose tasks failed the same way (one shared diagnosis, the same number of tasks)
+        // share one summary: a saturated session fails thousands of jobs identically, and the
+        // histogram, its text and the node reasons are then built once, not once per job.
+        let mut shared: HashMap<(*const FitDiagnosis, u32), Rc<Unschedulable>> = HashMap::new();
+        let mut all_failed: BTreeMap<JobIx, (bool, Rc<Unschedulable>)> = BTreeMap::new();
+        for (job, f) in &self.failures {
+            let why = match f.diagnoses.as_slice() {
+                [(diag, tasks)] => Rc::clone(
+                    shared
+                        .entry((Rc::as_ptr(diag), *tasks))
+                        .or_insert_with(|| Rc::new(f.summary())),
+                ),
+                _ => Rc::new(f.summary()),
+            };
+            all_failed.insert(*job, (self.plugins.job_ready(&self.state, *job), why));
+        }
+        let unschedulable: BTreeMap<JobIx, Rc<Unschedulable>> = all_failed
             .iter()
             .filter(|(_, (ready, _))| !ready)
-            .map(|(j, (_, u))| (*j, u.clone()))
+            .map(|(j, (_, u))| (*j, Rc::clone(u)))
             .collect();
         let ctx = CloseContext {
             unschedulable: &unschedulable,
@@ -128,26 +135,35 @@ impl Session<'_> {
                 },
             ));
         }
+        let mut summaries = SummaryMemo::default();
+        let mut node_reasons: HashMap<*const FitDiagnosis, Vec<ReasonCount>> = HashMap::new();
         for (job, (ready, why)) in &all_failed {
             let Some(failure) = self.failures.get(job) else {
                 continue;
             };
-            let summary = unschedulable_summary(st, *job, why, !ready);
+            let summary = summaries.summary(st, *job, why, !ready);
             let (task, nodes, reasons) = match &failure.first {
                 Some((task, diag)) => {
-                    let mut reasons: Vec<ReasonCount> = diag
-                        .reasons
-                        .iter()
-                        .map(|(reason, tally)| ReasonCount {
-                            reason: reason.clone(),
-                            nodes: tally.nodes,
-                            shortfall: tally.shortfall.clone(),
-                        })
-                        .collect();
-                    reasons.sort_by(|a, b| {
-                        b.nodes.cmp(&a.nodes).then_with(|| a.reason.cmp(&b.reason))
+                    let reasons = node_reasons.entry(Rc::as_ptr(diag)).or_insert_with(|| {
+                        let mut reasons: Vec<ReasonCount> = diag
+                            .reasons
+                            .iter()
+                            .map(|(reason, tally)| ReasonCount {
+                                reason: reason.clone(),
+                                nodes: tally.nodes,
+                                shortfall: tally.shortfall.clone(),
+                            })
+                            .collect();
+                        reasons.sort_by(|a, b| {
+                            b.nodes.cmp(&a.nodes).then_with(|| a.reason.cmp(&b.reason))
+                        });
+                        reasons
                     });
-                    (Some(st.tasks[task.ix()].id.clone()), diag.nodes, reasons)
+                    (
+                        Some(st.tasks[task.ix()].id.clone()),
+                        diag.nodes,
+                        reasons.clone(),
+                    )
                 }
                 None => (None, 0, Vec::new()),
             };
