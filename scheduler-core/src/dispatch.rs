@@ -112,13 +112,19 @@ impl PluginSet {
 
     /// Job order, then creation, then id.
     pub fn job_order(&self, st: &State<'_>, a: JobIx, b: JobIx) -> Ordering {
-        self.with_hook(Hooks::JOB_ORDER)
-            .map(|p| p.job_order(st, a, b))
-            .find(|o| o.is_ne())
-            .unwrap_or_else(|| {
-                let (ja, jb) = (&st.jobs[a.ix()], &st.jobs[b.ix()]);
-                ja.creation.cmp(&jb.creation).then(a.cmp(&b))
-            })
+        // Plain loops, not `with_hook`'s adapters: this runs for every job-heap comparison.
+        for tier in &self.tiers {
+            for e in tier {
+                if e.hooks.contains(Hooks::JOB_ORDER) {
+                    let o = e.plugin.job_order(st, a, b);
+                    if o.is_ne() {
+                        return o;
+                    }
+                }
+            }
+        }
+        let (ja, jb) = (&st.jobs[a.ix()], &st.jobs[b.ix()]);
+        ja.creation.cmp(&jb.creation).then(a.cmp(&b))
     }
 
     /// Queue order, then creation, then id.

@@ -114,8 +114,11 @@ impl JobFailure {
 /// Version no node ever has: marks an empty score-cache slot.
 const STALE: u32 = u32::MAX;
 
-/// Constraint class, pipelining allowed, request.
-type FitKey = (u32, bool, Box<[i64]>);
+/// Shape (constraint class and request, see `Session::shape_of`), pipelining allowed.
+type FitKey = (u32, bool);
+
+/// Marks a task whose shape is not known yet.
+const NO_SHAPE: u32 = u32::MAX;
 
 /// A running session.
 pub struct Session<'s> {
@@ -143,7 +146,14 @@ pub struct Session<'s> {
     failures: BTreeMap<JobIx, JobFailure>,
     node_version: Vec<u32>,
     node_local: bool,
-    shapes: HashMap<(u32, Box<[i64]>), u32>,
+    /// Per task, its shape id (`NO_SHAPE` until asked): tasks with the same constraint class
+    /// and request share one, so per-shape memos are found by index, not by hashing requests.
+    task_shape: Vec<u32>,
+    /// Per constraint class, request → shape id.
+    shape_ids: Vec<HashMap<Box<[i64]>, u32>>,
+    shape_count: u32,
+    /// Per shape id, its score-cache slot (`NO_SHAPE` = none yet).
+    shapes: Vec<u32>,
     shape_scores: Vec<Vec<(u32, f64)>>,
     /// Per score-cache slot: scans so far and the candidate index once built (see `candidates`).
     shape_index: Vec<(u32, Option<candidates::ShapeIndex>)>,
@@ -167,6 +177,7 @@ impl<'s> Session<'s> {
         plugins.open(&state);
         let free_index = memo::FreeIndex::build(&state);
         let classes = state.classes.len();
+        let tasks = state.tasks.len();
         let node_local = plugins.node_local();
         let nodes = state.nodes.len();
         let may_release = state.releasing.any_nonzero();
@@ -189,7 +200,10 @@ impl<'s> Session<'s> {
             failures: BTreeMap::new(),
             node_version: vec![0; nodes],
             node_local,
-            shapes: HashMap::new(),
+            task_shape: vec![NO_SHAPE; tasks],
+            shape_ids: vec![HashMap::new(); classes],
+            shape_count: 0,
+            shapes: Vec::new(),
             shape_scores: Vec::new(),
             shape_index: Vec::new(),
             touch_log: Vec::new(),

@@ -15,7 +15,7 @@ use std::rc::Rc;
 
 use super::candidates::ShapeIndex;
 use super::memo::FitEntry;
-use super::{NodeIx, STALE, Session, TaskIx};
+use super::{NO_SHAPE, NodeIx, STALE, Session, TaskIx};
 use crate::plugin::Hooks;
 use crate::resources::fits;
 
@@ -147,8 +147,7 @@ impl Session<'_> {
         search: &NodeSearch,
         allow_future: bool,
     ) -> Placement {
-        let class = self.state.tasks[task.ix()].class;
-        let key = (class, allow_future, Box::from(self.state.request(task)));
+        let key = (self.shape_of(task), allow_future);
         let memo = self.memo && self.node_local;
         // "Nothing fits" stays true until resources are freed, provided the predicates only
         // look at nodes and the task's shape (see `Plugin::node_local`). The diagnosis is
@@ -226,8 +225,7 @@ impl Session<'_> {
         if !self.node_local {
             return false;
         }
-        let t = &self.state.tasks[task.ix()];
-        let key = (t.class, allow_future, Box::from(self.state.request(task)));
+        let key = (self.shape_of(task), allow_future);
         self.fit_cache
             .get(&key)
             .is_some_and(|e| e.epoch == self.release_epoch)
@@ -450,13 +448,35 @@ impl Session<'_> {
     }
 
     /// The score-cache slot for the task's (constraints, requests), if the cache has room.
+    /// `task`'s shape: an id shared by every task with the same constraint class and request,
+    /// interned on first use (one hash of the request per task and session, then an index).
+    pub(crate) fn shape_of(&mut self, task: TaskIx) -> u32 {
+        let known = self.task_shape[task.ix()];
+        if known != NO_SHAPE {
+            return known;
+        }
+        let class = self.state.tasks[task.ix()].class as usize;
+        let request = self.state.request(task);
+        let ids = &mut self.shape_ids[class];
+        let id = match ids.get(request) {
+            Some(id) => *id,
+            None => {
+                let id = self.shape_count;
+                self.shape_count += 1;
+                ids.insert(Box::from(request), id);
+                id
+            }
+        };
+        self.task_shape[task.ix()] = id;
+        id
+    }
+
     fn shape_slot(&mut self, task: TaskIx) -> Option<usize> {
-        let t = &self.state.tasks[task.ix()];
-        if let Some(i) = self
-            .shapes
-            .get(&(t.class, Box::from(self.state.request(task))))
+        let shape = self.shape_of(task) as usize;
+        if let Some(&slot) = self.shapes.get(shape)
+            && slot != NO_SHAPE
         {
-            return Some(*i as usize);
+            return Some(slot as usize);
         }
         if self.shape_scores.len() >= MAX_CACHED_SHAPES {
             return None;
@@ -464,8 +484,10 @@ impl Session<'_> {
         let i = self.shape_scores.len();
         self.shape_scores
             .push(vec![(STALE, 0.0); self.state.nodes.len()]);
-        self.shapes
-            .insert((t.class, Box::from(self.state.request(task))), i as u32);
+        if self.shapes.len() <= shape {
+            self.shapes.resize(shape + 1, NO_SHAPE);
+        }
+        self.shapes[shape] = i as u32;
         Some(i)
     }
 

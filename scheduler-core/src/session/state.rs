@@ -292,6 +292,12 @@ impl<'s> State<'s> {
         for (i, (id, spec)) in snap.tasks.iter().enumerate() {
             let job = match last_job {
                 Some((name, ix)) if *name == spec.job => ix,
+                // Single-pod jobs: the next task by name is usually the next job's.
+                Some((_, ix)) if st.jobs.get(ix.ix() + 1).is_some_and(|j| *j.id == spec.job) => {
+                    let ix = JobIx(ix.0 + 1);
+                    last_job = Some((&spec.job, ix));
+                    ix
+                }
                 _ => {
                     let ix = *job_ix
                         .get(&spec.job)
