@@ -383,3 +383,46 @@ fn saturated_cluster_explains_the_same_with_and_without_memos() {
         a.effects
     );
 }
+
+/// Gangs of different sizes that fail on the same shape share one diagnosis; each explanation
+/// still counts its own tasks (close shares summaries per diagnosis *and* task count).
+#[test]
+fn gangs_failing_the_same_way_keep_their_own_counts() {
+    let nodes: Vec<NodeSpec> = (0..3)
+        .map(|_| (32, 128, 4, None, false, false, true, None))
+        .collect();
+    let eight = (1u8, 16i64, 0i32, None, false, false); // 8 GPUs: more than any node has
+    let jobs: Vec<JobSpec> = [2usize, 3, 2, 1]
+        .iter()
+        .map(|&n| JobSpec {
+            tasks: vec![eight; n],
+            min: n as u32,
+            queue: 0,
+            priority: 0,
+            pending_phase: false,
+        })
+        .collect();
+    let snap = build(&nodes, &jobs, &[]);
+    let (with, without) = schedulers();
+    let a = with.run(&snap).expect("consistent snapshot");
+    let b = without.run(&snap).expect("consistent snapshot");
+    assert_eq!(a, b);
+    let mut summaries: Vec<&str> = a
+        .effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Explanation(x) => Some(x.summary.as_str()),
+            _ => None,
+        })
+        .collect();
+    summaries.sort_unstable();
+    assert_eq!(
+        summaries,
+        [
+            "1/1 tasks in gang unschedulable: 1 Insufficient nvidia.com/gpu",
+            "2/2 tasks in gang unschedulable: 2 Insufficient nvidia.com/gpu",
+            "2/2 tasks in gang unschedulable: 2 Insufficient nvidia.com/gpu",
+            "3/3 tasks in gang unschedulable: 3 Insufficient nvidia.com/gpu",
+        ]
+    );
+}

@@ -296,7 +296,12 @@ fn explain_overused(
     loop {
         let job = {
             let (plugins, st) = (&ssn.plugins, &ssn.state);
-            heap.pop_settled(&mut |a, b| plugins.job_order(st, a, b))
+            let mut order = |a, b| plugins.job_order(st, a, b);
+            if ssn.memo_on() {
+                heap.pop_settled(&mut order)
+            } else {
+                heap.pop(&mut order)
+            }
         };
         let Some(job) = job else { break };
         let Some(list) = &work[job.ix()] else {
@@ -338,8 +343,14 @@ impl Action for Allocate {
             let job = {
                 let (plugins, st) = (&ssn.plugins, &ssn.state);
                 // A waiting job's order keys (priority, readiness, its own dominant share)
-                // change only in its own turn, so the heap is never stale.
-                per_queue[q.ix()].pop_settled(&mut |a, b| plugins.job_order(st, a, b))
+                // change only in its own turn, so the heap is never stale; without memos the
+                // reference pop checks that (tests/memo_equivalence.rs).
+                let mut order = |a, b| plugins.job_order(st, a, b);
+                if ssn.memo_on() {
+                    per_queue[q.ix()].pop_settled(&mut order)
+                } else {
+                    per_queue[q.ix()].pop(&mut order)
+                }
             };
             let Some(job) = job else { continue };
             let Some(mut list) = work[job.ix()].take() else {

@@ -45,7 +45,7 @@ impl Session<'_> {
         let mut all_failed: BTreeMap<JobIx, (bool, Rc<Unschedulable>)> = BTreeMap::new();
         for (job, f) in &self.failures {
             let why = match f.diagnoses.as_slice() {
-                [(diag, tasks)] => Rc::clone(
+                [(diag, tasks)] if self.memo => Rc::clone(
                     shared
                         .entry((Rc::as_ptr(diag), *tasks))
                         .or_insert_with(|| Rc::new(f.summary())),
@@ -144,6 +144,9 @@ impl Session<'_> {
             let summary = summaries.summary(st, *job, why, !ready);
             let (task, nodes, reasons) = match &failure.first {
                 Some((task, diag)) => {
+                    if !self.memo {
+                        node_reasons.clear();
+                    }
                     let reasons = node_reasons.entry(Rc::as_ptr(diag)).or_insert_with(|| {
                         let mut reasons: Vec<ReasonCount> = diag
                             .reasons

@@ -221,10 +221,16 @@ impl<'s> Session<'s> {
     }
 
     /// Turns the session's memos (no-fit memo, free-capacity index, per-shape score cache,
-    /// eviction short-cuts) on or off. Off recomputes every answer: slower, same decisions and
-    /// explanations; property tests compare the two.
+    /// eviction short-cuts, allocate's bottom-up job-heap pops, explanations shared between jobs
+    /// that failed the same way) on or off. Off recomputes every answer: slower, same decisions
+    /// and explanations; property tests compare the two.
     pub fn set_memo(&mut self, on: bool) {
         self.memo = on;
+    }
+
+    /// Whether the session's memos are on (see [`Self::set_memo`]).
+    pub fn memo_on(&self) -> bool {
+        self.memo
     }
 
     /// Marks `node` changed: cached per-shape predicate and score answers for it are stale.
