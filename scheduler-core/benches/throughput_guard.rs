@@ -19,13 +19,14 @@ const CASES: [(usize, usize, Shape, f64); 3] = [
     (500, 10_000, Shape::Gang8, FLOOR_GANG8),
     (500, 5_000, Shape::Whole8, FLOOR_WHOLE8),
 ];
-// Measured 2026-12-06 on the shared 2-core machine at load average 15.8 (commit in
-// benches/README.md): plain 46,042/s, gang8 108,654/s, whole8 12,516/s; main before the
-// candidate index (c5f2aab) gave 27,329, 50,200 and 8,840/s in the same minute, and the code
-// before issue #23 4,348/s on the plain case.
-const FLOOR_PLAIN: f64 = 23_000.0;
-const FLOOR_GANG8: f64 = 54_300.0;
-const FLOOR_WHOLE8: f64 = 6_250.0;
+// Measured 2026-12-06 07:35 UTC on the shared 2-core machine at load average 19.3–19.6, commit
+// 4b58870, three runs alternating with 1efd928 (main before it): plain 60,004–63,256/s, gang8
+// 120,785–130,788/s, whole8 15,890–17,741/s (1efd928: 47,528–49,708, 106,869–109,935 and
+// 11,820–12,729/s). Floors are half of the lowest run. Earlier: f72397f at load 15.8 gave
+// 46,042, 108,654 and 12,516/s; the code before issue #23 4,348/s on the plain case.
+const FLOOR_PLAIN: f64 = 30_000.0;
+const FLOOR_GANG8: f64 = 60_000.0;
+const FLOOR_WHOLE8: f64 = 7_900.0;
 
 fn main() {
     let scheduler = Scheduler::from_yaml(CONFIG).expect("default config loads");
