@@ -169,11 +169,29 @@ pub fn expected_runtime(st: &State<'_>, job: JobIx) -> Option<u64> {
 }
 
 /// When `task` (occupying a node) is expected to free it: `None` if its job's run time is unknown.
+///
+/// A task still running past its expected end has outrun its estimate (a learned queue mean
+/// says little about one job of a heavy-tailed mix): it is expected to run as long again as it
+/// has run so far ([`overrun_end`]). Taking "ends now" instead — the rule before 2026-12-06 —
+/// made a reservation whose nodes hold one long job look about to start in every session, so
+/// nothing could backfill its idle GPUs for as long as that job ran.
 fn expected_end(st: &State<'_>, task: TaskIx, now: u64) -> Option<u64> {
     let t = &st.tasks[task.ix()];
     let runtime = expected_runtime(st, t.job)?;
     let started = st.snapshot.started.get(t.id).copied().unwrap_or(t.creation);
-    Some(started.saturating_add(runtime).max(now))
+    Some(overrun_end(started, runtime, now))
+}
+
+/// Expected end of a task started at `started` with expected run time `runtime`, seen at `now`:
+/// `started + runtime` while that is not past, else `now + (now − started)` (doubling: a task
+/// that outran its estimate is expected to run as long again as it has so far).
+pub fn overrun_end(started: u64, runtime: u64, now: u64) -> u64 {
+    let end = started.saturating_add(runtime);
+    if end >= now {
+        end
+    } else {
+        now.saturating_add(now.saturating_sub(started))
+    }
 }
 
 /// GPUs the job's gang asks for (its non-finished tasks).

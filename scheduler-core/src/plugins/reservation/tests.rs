@@ -110,8 +110,8 @@ fn an_aged_large_gang_holds_the_nodes_that_free_first() {
     // n1, n2 free in 1 h and 2 h; n3, n4 in 5 h.
     let mut k = cluster([4, 6, 7, 7], [1, 2, 5, 5]);
     big_gang(&mut k, "default/big", 0);
-    k.snap.now = Some(2 * H - 1);
-    // Not waited long enough yet (1 h at 1 h − 1 ms is fine: 2 h − 1 ms ≥ 1 h).
+    // Waited exactly the waiting time (1 h); run-1 is expected to end now.
+    k.snap.now = Some(H);
     let r = run_session(&k.snap, &default_config()).unwrap();
     let res = reservations(&r.effects);
     assert_eq!(res.len(), 1, "{:?}", r.effects);
@@ -122,7 +122,7 @@ fn an_aged_large_gang_holds_the_nodes_that_free_first() {
         "the two nodes that free first"
     );
     assert_eq!(res[0].1.estimated_start, Some(2 * H));
-    assert_eq!(res[0].1.since, 2 * H - 1);
+    assert_eq!(res[0].1.since, H);
     // The condition names the nodes for `kubectl describe pg`.
     let cond = r.effects.iter().find_map(|e| match e {
         Effect::PodGroupStatus {
@@ -601,4 +601,30 @@ proptest! {
             prop_assert!(end <= start, "{task} on {node} ends {end} after start {start}");
         }
     }
+}
+
+#[test]
+fn a_job_past_its_estimate_is_expected_to_run_as_long_again() {
+    // At 3 h, run-1 (1 h) and run-2 (2 h) are still running: they outran their estimates, so
+    // they are expected to end at 3 h + 3 h = 6 h, after n3 and n4 free (5 h). Counting them
+    // as "ending now" would hold n1, n2 with a start always equal to now, and nothing could
+    // ever backfill there while they ran.
+    let mut k = cluster([4, 6, 7, 7], [1, 2, 5, 5]);
+    big_gang(&mut k, "default/big", 0);
+    k.snap.now = Some(3 * H);
+    let res = reservations(&run_session(&k.snap, &default_config()).unwrap().effects);
+    assert_eq!(res[0].1.nodes, vec![NodeId::new("n3"), NodeId::new("n4")]);
+    assert_eq!(res[0].1.estimated_start, Some(5 * H));
+}
+
+#[test]
+fn overrun_end_is_the_estimate_until_it_passes_then_doubles() {
+    assert_eq!(overrun_end(10, 100, 50), 110);
+    assert_eq!(
+        overrun_end(10, 100, 110),
+        110,
+        "ends exactly now: unchanged"
+    );
+    assert_eq!(overrun_end(10, 100, 111), 212, "ran 101 ms: as long again");
+    assert_eq!(overrun_end(0, u64::MAX, 5), u64::MAX);
 }
