@@ -77,3 +77,82 @@ spec:
         c.log()
     );
 }
+
+/// Upstream's "Task Priority" case (jobseq/job_error_handling.go, stricter here: see
+/// e2e/volcano_compat/jobseq_errors.rs): one job of four high- and four low-priority pods, one
+/// fitting per node, `minAvailable: 4`. Whatever single write fails on the way, the four
+/// high-priority pods must end up running and no low-priority pod.
+fn task_priority_survives(rule: &str) {
+    let conf = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../e2e/volcano_compat/volcano-ci-scheduler.conf"
+    );
+    let c = {
+        let mut args = vec!["--fault-exempt-agent", "kubectl/", "--fault-rule", rule];
+        args.extend(["--scheduler-config", conf]);
+        Cluster::start(&args)
+    };
+    c.apply(
+        "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata:\n  name: high\nvalue: 100\n---\napiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata:\n  name: low\nvalue: 1\n",
+    );
+    let cpu: i64 = c.get_json(&["node", "gpu-node-0"])["status"]["allocatable"]["cpu"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("whole CPUs");
+    let task = |name: &str, class: &str| {
+        format!(
+            r#"  - name: {name}
+    replicas: 4
+    minAvailable: 0
+    template:
+      spec:
+        priorityClassName: {class}
+        restartPolicy: Never
+        containers: [{{name: c, image: busybox, resources: {{requests: {{cpu: "{}"}}}}}}]
+"#,
+            cpu - 6
+        )
+    };
+    c.apply(&format!(
+        "apiVersion: batch.volcano.sh/v1alpha1\nkind: Job\nmetadata: {{name: task-priority-job}}\nspec:\n  minAvailable: 4\n  schedulerName: volcano\n  tasks:\n{}{}",
+        task("high", "high"),
+        task("low", "low"),
+    ));
+    c.wait_for(
+        "4 high-priority pods running and no low-priority pod",
+        T,
+        || {
+            let pods = job_pods(&c, "task-priority-job");
+            let running = |class: &str| {
+                pods.iter()
+                    .filter(|p| {
+                        p["spec"]["priorityClassName"] == class && p["status"]["phase"] == "Running"
+                    })
+                    .count()
+            };
+            (running("high") == 4 && running("low") == 0).then_some(())
+        },
+    );
+    assert!(
+        c.log().contains("injecting a fault by rule"),
+        "the rule fired (else this test checks nothing):\n{}",
+        c.log()
+    );
+}
+
+/// The first bind of a high-priority pod fails (the fault-mode suite's failure).
+#[test]
+fn task_priority_holds_when_a_high_priority_bind_fails() {
+    task_priority_survives(
+        "verb=create,resource=pods/binding,name=task-priority-job-high-,status=500,count=1",
+    );
+}
+
+/// The job controller's create of one high-priority pod fails: the scheduler first sees a job
+/// with three high-priority pods and four low-priority ones.
+#[test]
+fn task_priority_holds_when_a_high_priority_pod_is_created_late() {
+    task_priority_survives(
+        "verb=create,resource=pods,name=task-priority-job-high-3,agent=basalt-controller/,status=500,count=1",
+    );
+}
