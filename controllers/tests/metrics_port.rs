@@ -2,6 +2,8 @@
 //! starved: clients that open a connection and never finish their request are closed by the
 //! header deadline, while probes keep answering.
 
+#![allow(clippy::unwrap_used)] // a test fails by panicking
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
