@@ -5,6 +5,7 @@
 mod cli;
 mod conformance;
 mod controllers;
+mod faults;
 mod harness;
 mod jobflow;
 mod loadaware;

@@ -45,6 +45,14 @@ pub struct UpArgs {
     /// scheduler, webhooks and simulated nodes while a test drives the cluster reliably).
     #[arg(long, value_name = "PREFIX")]
     pub fault_exempt_agent: Vec<String>,
+    /// Fail exactly the first COUNT writes that match, whatever --fault-rate says (repeatable),
+    /// e.g. `verb=create,resource=pods/binding,name=my-job-,count=1` fails the first bind of a
+    /// pod of `my-job`. Keys: verb (create|update|patch|delete), resource (PLURAL or
+    /// PLURAL/SUBRESOURCE, required), name (prefix), agent (User-Agent prefix; the components
+    /// of `basalt up` send `basalt-controller/`, `basalt-webhook/` and `basalt-nodes/`),
+    /// status (500|409|429|503, default 500), count (default 1).
+    #[arg(long, value_name = "RULE")]
+    pub fault_rule: Vec<devcluster::FaultRule>,
     #[command(flatten)]
     pub nodes: crate::nodes::NodeFlags,
 }
@@ -84,14 +92,23 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     for prefix in &args.fault_exempt_agent {
         builder = builder.spare_from_faults(prefix.clone());
     }
+    for rule in &args.fault_rule {
+        builder = builder.fault_rule(rule.clone());
+    }
     if let Some(dir) = &args.data_dir {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating --data-dir {}", dir.display()))?;
         builder = builder.data_dir(dir);
     }
     let handle = builder.start().await.context("starting the API server")?;
-    let client = client_for(&handle.kubeconfig()).await?;
-    let kubelet = register_nodes(client.clone(), config.clone(), metrics).await?;
+    let kubeconfig = handle.kubeconfig();
+    let client = client_for(&kubeconfig, CONTROLLER_AGENT).await?;
+    let kubelet = register_nodes(
+        client_for(&kubeconfig, NODES_AGENT).await?,
+        config.clone(),
+        metrics,
+    )
+    .await?;
     handle.ready_gate().set("nodes", true);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = move || {
@@ -118,8 +135,9 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         None
     } else {
         let ca = handle.certificate_authority();
+        let webhook_client = client_for(&kubeconfig, WEBHOOK_AGENT).await?;
         let task =
-            crate::webhook::start_embedded(client.clone(), ca, handle.ca_pem(), true, stopped())
+            crate::webhook::start_embedded(webhook_client, ca, handle.ca_pem(), true, stopped())
                 .await?;
         Some(task)
     };
@@ -230,14 +248,27 @@ async fn register_nodes(
     }
 }
 
-/// A kube client for the kubeconfig text the server generated.
-async fn client_for(kubeconfig: &str) -> anyhow::Result<kube::Client> {
+/// User-Agent of the controllers and the scheduler inside `basalt up`.
+const CONTROLLER_AGENT: &str = concat!("basalt-controller/", env!("CARGO_PKG_VERSION"));
+/// User-Agent of the admission webhooks' cluster view inside `basalt up`.
+const WEBHOOK_AGENT: &str = concat!("basalt-webhook/", env!("CARGO_PKG_VERSION"));
+/// User-Agent of the simulated nodes inside `basalt up`.
+const NODES_AGENT: &str = concat!("basalt-nodes/", env!("CARGO_PKG_VERSION"));
+
+/// A kube client for the kubeconfig text the server generated. Each component gets its own
+/// `user_agent`, so that `--fault-rule agent=…` (and a reader of the server's log) can tell
+/// them apart.
+async fn client_for(kubeconfig: &str, user_agent: &'static str) -> anyhow::Result<kube::Client> {
     let kc = kube::config::Kubeconfig::from_yaml(kubeconfig)
         .context("parsing the generated kubeconfig")?;
-    let config =
+    let mut config =
         kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
             .await
             .context("loading the generated kubeconfig")?;
+    config.headers.push((
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static(user_agent),
+    ));
     kube::Client::try_from(config).context("building the API client")
 }
 

@@ -21,6 +21,7 @@ pub mod podgroup;
 pub mod queue;
 pub mod resources;
 pub mod scheduler;
+pub mod serve;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

@@ -376,11 +376,22 @@ pub fn router(metrics: Arc<Metrics>, health: Arc<Health>) -> Router {
         .with_state(ServerState { metrics, health })
 }
 
-/// Binds `addr` and returns the bound address and the serving future.
+/// Binds `addr` and returns the bound address and the serving future, with the deadlines and
+/// connection cap of [`crate::serve::METRICS_LIMITS`].
 pub async fn serve(
     addr: SocketAddr,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
+) -> Result<(SocketAddr, impl Future<Output = ()>), Error> {
+    serve_with(addr, metrics, health, crate::serve::METRICS_LIMITS).await
+}
+
+/// [`serve`] with other `limits` (tests use short deadlines).
+pub async fn serve_with(
+    addr: SocketAddr,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    limits: crate::serve::ConnLimits,
 ) -> Result<(SocketAddr, impl Future<Output = ()>), Error> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -389,11 +400,10 @@ pub async fn serve(
         .local_addr()
         .map_err(|source| Error::MetricsBind { addr, source })?;
     let app = router(metrics, health);
-    Ok((bound, async move {
-        if let Err(error) = axum::serve(listener, app).await {
-            tracing::error!(%error, "metrics server stopped");
-        }
-    }))
+    Ok((
+        bound,
+        crate::serve::serve_plain(listener, app, limits, std::future::pending()),
+    ))
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ mod api;
 mod cluster;
 mod discovery;
 mod error;
+mod faults;
 pub mod fuzz;
 mod gc;
 mod http;
@@ -41,6 +42,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 pub use error::{ApiError, Error};
+pub use faults::{FaultRule, RuleError};
 pub use persist::DiskFaults;
 pub use serve::{ConnLimits, serve_tls};
 
@@ -76,6 +78,8 @@ pub struct Config {
     /// User-Agent prefixes whose requests never get an injected fault (see
     /// [`DevClusterBuilder::spare_from_faults`]).
     pub fault_spared_agents: Vec<String>,
+    /// Deterministic faults (see [`DevClusterBuilder::fault_rule`]).
+    pub fault_rules: Vec<FaultRule>,
     pub bookmark_interval: Duration,
     pub default_watch_timeout: Duration,
     pub history: usize,
@@ -127,6 +131,7 @@ pub struct DevClusterBuilder {
     conn_limits: ConnLimits,
     fault_rate: f64,
     fault_spared_agents: Vec<String>,
+    fault_rules: Vec<FaultRule>,
     bookmark_interval: Duration,
     default_watch_timeout: Duration,
     history: usize,
@@ -149,6 +154,7 @@ impl Default for DevClusterBuilder {
             conn_limits: ConnLimits::default(),
             fault_rate: 0.0,
             fault_spared_agents: vec![],
+            fault_rules: vec![],
             bookmark_interval: Duration::from_secs(60),
             default_watch_timeout: Duration::from_secs(1800),
             history: 10_000,
@@ -215,6 +221,14 @@ impl DevClusterBuilder {
     /// a test can aim the faults at the components it tests and keep its own driver reliable.
     pub fn spare_from_faults(mut self, prefix: impl Into<String>) -> Self {
         self.fault_spared_agents.push(prefix.into());
+        self
+    }
+    /// Fail the first `rule.count` writes that match `rule` (independent of
+    /// [`fault_rate`](Self::fault_rate); clients spared by
+    /// [`spare_from_faults`](Self::spare_from_faults) are spared from rules too): a test can
+    /// make exactly the write it is about fail, e.g. the first bind of one pod.
+    pub fn fault_rule(mut self, rule: FaultRule) -> Self {
+        self.fault_rules.push(rule);
         self
     }
     pub fn bookmark_interval(mut self, d: Duration) -> Self {
@@ -337,6 +351,7 @@ impl DevClusterBuilder {
             config: Config {
                 fault_rate: self.fault_rate,
                 fault_spared_agents: self.fault_spared_agents,
+                fault_rules: self.fault_rules.clone(),
                 bookmark_interval: self.bookmark_interval,
                 default_watch_timeout: self.default_watch_timeout,
                 history: self.history,
@@ -346,6 +361,7 @@ impl DevClusterBuilder {
             },
             ready: ready.clone(),
             faults: Mutex::new(util::XorShift::seeded()),
+            fault_rules: faults::FaultRules::new(self.fault_rules),
             shutdown: shutdown_rx,
             webhooks: admission::Client {
                 services: self.webhook_services.clone(),

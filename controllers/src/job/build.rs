@@ -202,6 +202,38 @@ pub fn gang_pods(job: &Job, priorities: &BTreeMap<String, i32>) -> Vec<i32> {
     taken
 }
 
+/// The pods to create, in waves of equal task priority, highest first: the PriorityClass of
+/// each task's pods (the template's, else the Job's) looked up in `priorities` (a class not
+/// found counts as 0). A wave is created only once the waves before it exist, so the scheduler
+/// never sees a lower-priority pod of the job while a higher-priority one is still missing:
+/// with room for the gang only, it would place the lower-priority pods that exist and leave
+/// the late higher-priority ones pending (a failed pod create, e2e `faults::task_priority_*`).
+/// Within a wave, the order of `new` is kept.
+pub fn creation_waves(
+    job: &Job,
+    new: &[super::state::NewPod],
+    priorities: &BTreeMap<String, i32>,
+) -> Vec<Vec<super::state::NewPod>> {
+    let priority = |task: usize| {
+        job.spec
+            .tasks
+            .get(task)
+            .and_then(|t| t.template.spec.as_ref())
+            .and_then(|s| s.priority_class_name.as_ref())
+            .or(job.spec.priority_class_name.as_ref())
+            .and_then(|class| priorities.get(class).copied())
+            .unwrap_or(0)
+    };
+    let mut waves: BTreeMap<std::cmp::Reverse<i32>, Vec<super::state::NewPod>> = BTreeMap::new();
+    for p in new {
+        waves
+            .entry(std::cmp::Reverse(priority(p.task)))
+            .or_default()
+            .push(*p);
+    }
+    waves.into_values().collect()
+}
+
 /// Builds the job's PodGroup. `minResources` sums the requests of the pods of [`gang_pods`];
 /// `priorities` maps the PriorityClass names of the task templates to their values.
 pub fn podgroup(job: &Job, priorities: &BTreeMap<String, i32>) -> PodGroup {

@@ -265,17 +265,23 @@ pub async fn sync(
         }
     }
     run_all(doomed.into_iter().map(|p| delete_pod(pod_api.clone(), p))).await?;
-    let new_pods: Vec<Pod> = plan
-        .create_pods
-        .iter()
-        .map(|new| {
+    // Higher-priority tasks' pods first, each wave only once the one before exists (see
+    // `build::creation_waves`); a failed create stops here and the retry resumes.
+    let priorities = if plan.create_pods.is_empty() {
+        BTreeMap::new()
+    } else {
+        task_priorities(ctx, &job).await
+    };
+    for wave in build::creation_waves(&job, &plan.create_pods, &priorities) {
+        let mut new_pods = Vec::with_capacity(wave.len());
+        for new in wave {
             let task = &job.spec.tasks[new.task];
             let mut pod = build::pod(&job, task, new.index);
             plugins::mutate_pod(&job, &super::task_name(task), new.index, &mut pod);
-            pod
-        })
-        .collect();
-    run_all(new_pods.into_iter().map(|p| create_pod(pod_api.clone(), p))).await?;
+            new_pods.push(pod);
+        }
+        run_all(new_pods.into_iter().map(|p| create_pod(pod_api.clone(), p))).await?;
+    }
 
     if let Some(t) = &plan.transition {
         info!(job = %key, from = ?t.from, to = ?t.to, reason = %t.reason, "job phase changed");
@@ -413,12 +419,17 @@ async fn ensure_podgroup(
 async fn task_priorities(ctx: &Context, job: &Job) -> BTreeMap<String, i32> {
     let api: Api<PriorityClass> = Api::all(ctx.client.clone());
     let mut out = BTreeMap::new();
-    let names = job.spec.tasks.iter().filter_map(|t| {
-        t.template
-            .spec
-            .as_ref()
-            .and_then(|s| s.priority_class_name.clone())
-    });
+    let names = job
+        .spec
+        .tasks
+        .iter()
+        .filter_map(|t| {
+            t.template
+                .spec
+                .as_ref()
+                .and_then(|s| s.priority_class_name.clone())
+        })
+        .chain(job.spec.priority_class_name.clone());
     for name in names {
         if out.contains_key(&name) {
             continue;

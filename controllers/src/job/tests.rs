@@ -521,3 +521,44 @@ fn depends_on_waits_for_the_master_to_run() {
     );
     assert_eq!(p.create_pods.len(), 3, "workers once the master runs");
 }
+
+/// Pods are created highest task priority first, one wave per priority; without classes (or
+/// with classes that do not exist) everything is one wave in plan order.
+#[test]
+fn pods_are_created_in_waves_of_task_priority() {
+    use super::state::NewPod;
+    use std::collections::BTreeMap;
+    let new: Vec<NewPod> = [(0, 0), (1, 0), (1, 1), (1, 2)]
+        .map(|(task, index)| NewPod { task, index })
+        .to_vec();
+    let mut j = job();
+    assert_eq!(
+        build::creation_waves(&j, &new, &BTreeMap::new()),
+        vec![new.clone()]
+    );
+    // The workers (task 1) have the higher class: they come first.
+    if let Some(spec) = j.spec.tasks[1].template.spec.as_mut() {
+        spec.priority_class_name = Some("high".into());
+    }
+    let prio: BTreeMap<String, i32> = [("high".to_owned(), 100), ("job".to_owned(), 5)].into();
+    assert_eq!(
+        build::creation_waves(&j, &new, &prio),
+        vec![new[1..].to_vec(), new[..1].to_vec()]
+    );
+    // The Job's class is the master's (no class of its own); it is above 0, below "high".
+    j.spec.priority_class_name = Some("job".into());
+    if let Some(spec) = j.spec.tasks[0].template.spec.as_mut() {
+        spec.priority_class_name = None;
+    }
+    let mut prio_low = prio.clone();
+    prio_low.insert("high".into(), 1);
+    assert_eq!(
+        build::creation_waves(&j, &new, &prio_low),
+        vec![new[..1].to_vec(), new[1..].to_vec()]
+    );
+    // A class that does not exist counts as 0, as does no class at all: one wave.
+    assert_eq!(
+        build::creation_waves(&j, &new, &BTreeMap::new()),
+        vec![new.clone()]
+    );
+}

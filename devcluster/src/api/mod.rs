@@ -111,7 +111,11 @@ pub async fn resource(
     };
     let accept = header_str(headers, header::ACCEPT).to_string();
     let ct = header_str(headers, header::CONTENT_TYPE).to_string();
-    let faults = c.faults_apply_to(header_str(headers, header::USER_AGENT));
+    let agent = header_str(headers, header::USER_AGENT);
+    let faults = c.faults_apply_to(agent);
+    if faults && let Some(e) = rule_fault(&c, &method, &t, agent, &body) {
+        return e.into_response();
+    }
     if method != Method::GET
         && faults
         && let Some(e) = c.injected_fault()
@@ -147,6 +151,48 @@ pub async fn resource(
         ))),
     };
     res.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// The error of a `fault_rule` that matches this write, if any.
+fn rule_fault(
+    c: &Cluster,
+    method: &Method,
+    t: &Target<'_>,
+    agent: &str,
+    body: &Bytes,
+) -> Option<ApiError> {
+    let verb = crate::faults::Verb::of_method(method)?;
+    if c.fault_rules.is_empty() {
+        return None;
+    }
+    let resource = match t.sub {
+        Some(sub) => format!("{}/{sub}", t.info.plural),
+        None => t.info.plural.clone(),
+    };
+    // A create names its object in the body; only JSON bodies are read for it.
+    let from_body;
+    let name = match t.name {
+        Some(n) => n,
+        None => {
+            from_body = serde_json::from_slice::<Value>(body)
+                .ok()
+                .and_then(|v| {
+                    let m = v.get("metadata")?;
+                    m.get("name")
+                        .or_else(|| m.get("generateName"))?
+                        .as_str()
+                        .map(str::to_string)
+                })
+                .unwrap_or_default();
+            &from_body
+        }
+    };
+    c.fault_rules.take(&crate::faults::Write {
+        verb,
+        resource: &resource,
+        name,
+        agent,
+    })
 }
 
 pub(crate) fn object_response(

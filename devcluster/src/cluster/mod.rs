@@ -67,6 +67,8 @@ pub struct Cluster {
     pub config: crate::Config,
     pub ready: crate::ReadyGate,
     pub faults: Mutex<util::XorShift>,
+    /// Deterministic faults, with what is left of their counts.
+    pub fault_rules: crate::faults::FaultRules,
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     pub webhooks: crate::admission::Client,
     pub requests: AtomicU64,
@@ -403,7 +405,7 @@ impl Cluster {
 
     /// Whether faults may be injected into a request from `user_agent`.
     pub fn faults_apply_to(&self, user_agent: &str) -> bool {
-        self.config.fault_rate > 0.0
+        (self.config.fault_rate > 0.0 || !self.config.fault_rules.is_empty())
             && !self
                 .config
                 .fault_spared_agents

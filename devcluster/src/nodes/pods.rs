@@ -187,28 +187,43 @@ async fn reject(ctx: Arc<Ctx>, (ns, name): Key, rejection: admit::Rejection) {
 }
 
 /// Graceful deletion ends the pod at once: the simulated containers stop immediately.
+///
+/// Retries until the pod (this uid) is gone, as a kubelet does: giving up would leave it
+/// terminating for good, and its Job with it (a Terminating job waits for its pods). A 409 is
+/// not proof that the pod is gone: the uid precondition fails with 409 when a new pod took the
+/// name, but so does any conflict, so the pod is read back to tell.
 async fn remove(ctx: Arc<Ctx>, (ns, name): Key, uid: String) {
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
     let dp = DeleteParams {
         grace_period_seconds: Some(0),
         preconditions: Some(Preconditions {
-            uid: Some(uid),
+            uid: Some(uid.clone()),
             resource_version: None,
         }),
         ..Default::default()
     };
-    for attempt in 0..10u32 {
+    let mut attempt = 0u32;
+    loop {
         match api.delete(&name, &dp).await {
             Ok(_) => return,
-            Err(e) if matches!(status_code(&e), Some(404 | 409)) => return,
+            Err(e) if status_code(&e) == Some(404) => return,
+            Err(e) if status_code(&e) == Some(409) => match api.get_opt(&name).await {
+                Ok(None) => return,
+                Ok(Some(p)) if p.metadata.uid.as_deref() != Some(uid.as_str()) => return,
+                Ok(Some(_)) | Err(_) => {
+                    tracing::debug!(pod = %name, error = %e, "conflict removing a deleted pod; retrying");
+                }
+            },
             Err(e) => {
                 tracing::debug!(pod = %name, error = %e, "cannot remove a deleted pod; retrying");
-                tokio::time::sleep(backoff(attempt)).await;
             }
         }
+        tokio::time::sleep(backoff(attempt)).await;
+        attempt = attempt.saturating_add(1);
     }
 }
 
+/// 50 ms doubling, at most 1.6 s.
 fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(50u64 << attempt.min(5))
 }
