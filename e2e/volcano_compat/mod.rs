@@ -8,19 +8,25 @@
 //! still run; the test fails at the end listing every failed case.
 
 mod admission_job_mutate;
+mod admission_job_validation;
 mod admission_jobflow;
+mod admission_pod_mutate;
+mod admission_pod_validation;
+mod admission_podgroup_mutate;
 mod admission_podgroup_validation;
 mod admission_queue_mutate;
 mod admission_queue_validation;
 mod jobp_admission;
 mod jobp_controlled_resource;
 mod jobp_lifecycle;
+mod jobp_lifecycle_uid;
 mod jobp_restart;
 mod jobp_scale;
 mod jobseq_errors;
 mod jobseq_queue;
 mod scheduling;
 mod schedulingaction;
+mod schedulingaction_allocate;
 mod schedulingbase;
 
 use std::cell::{Cell, RefCell};
@@ -59,8 +65,48 @@ const KNOWN: &[(&str, &str)] = &[
         "fails: the preemptor (minAvailable 1) stops preempting once it has its minimum (gang's JobStarving, as Volcano's); upstream expects it to take all of the lower-priority job's pods",
     ),
     (
-        "schedulingaction/reclaim.go: Reclaim Case 3: New queue with job created no reclaim when job.PodGroup.Status.Phase pending",
-        "fails: a Running PodGroup whose pods were deleted becomes Unknown in Basalt, Pending in Volcano's jobStatus; making it Pending hid the Restarting phase of PodEvicted/RestartJob jobs, so the change was not kept",
+        "admission/pod_validation_test.go: Should reject pod creation with invalid negative annotation value",
+        "deviation: Basalt implements no job disruption budget and runs no pod validating webhook; the pod is admitted",
+    ),
+    (
+        "admission/pod_validation_test.go: Should reject pod creation with invalid zero annotation value",
+        "deviation: Basalt implements no job disruption budget and runs no pod validating webhook; the pod is admitted",
+    ),
+    (
+        "admission/pod_validation_test.go: Should reject pod creation with invalid percentage annotation (0%)",
+        "deviation: Basalt implements no job disruption budget and runs no pod validating webhook; the pod is admitted",
+    ),
+    (
+        "admission/pod_validation_test.go: Should reject pod creation with invalid percentage annotation (100%)",
+        "deviation: Basalt implements no job disruption budget and runs no pod validating webhook; the pod is admitted",
+    ),
+    (
+        "admission/pod_validation_test.go: Should reject pod creation with invalid string annotation",
+        "deviation: Basalt implements no job disruption budget and runs no pod validating webhook; the pod is admitted",
+    ),
+    (
+        "admission/pod_validation_test.go: Should reject pod creation with multiple conflicting annotations",
+        "deviation: Basalt implements no job disruption budget and runs no pod validating webhook; the pod is admitted",
+    ),
+    (
+        "jobp/job_lifecycle_uid.go: Preserves targeted lifecycle recovery: RestartPartition retains Pods outside the partition",
+        "fails: Basalt's job controller does not label pods with their partition (volcano.sh/task-partition-id) and RestartPartition restarts only the evicted pod",
+    ),
+    (
+        "admission/podgroup_mutate_test.go: Should set queue from namespace annotation when podgroup uses default queue",
+        "fails: Basalt has no PodGroup mutating webhook; the namespace's scheduling.volcano.sh/queue-name annotation is not applied",
+    ),
+    (
+        "admission/podgroup_mutate_test.go: Should handle multiple podgroups in same namespace",
+        "fails: as above (the PodGroup naming the default queue keeps it)",
+    ),
+    (
+        "schedulingaction/allocate.go: allocate don't work when job NOT satisfy predicates",
+        "fails: Basalt's predicates do not evaluate inter-pod affinity or anti-affinity (only nodeSelector, node affinity and taints); j2 is placed next to j1",
+    ),
+    (
+        "schedulingaction/allocate.go: Scheduling gates block vcjob. vcjob allocated after removed.",
+        "fails: gated pods are held back and run once the gates are removed, but no Unschedulable event says so (gated pods are left out of the scheduler's snapshot, and a gang without pods is not reported)",
     ),
     (
         "schedulingaction/reclaim.go: Reclaim Case 8: New queue with job created no reclaim when task resources less than reclaimable resource",
@@ -445,6 +491,7 @@ fn jobp_job_lifecycle() {
     jobp_lifecycle::run(&s);
     jobp_restart::run(&s);
     jobp_controlled_resource::run(&s);
+    jobp_lifecycle_uid::run(&s);
     s.finish();
 }
 
@@ -473,13 +520,24 @@ fn jobp_admission_and_job_mutate() {
     s.finish();
 }
 
-/// On a cluster of its own: its 22 cases would take the admission function past the suite's
-/// per-test time limit on a loaded machine.
+/// The validating webhooks' files, on a cluster of their own: with the files above they would
+/// take one function past the suite's per-test time limit on a loaded machine.
 #[test]
-fn admission_queue_validation() {
+fn admission_validation() {
     let s = Suite::start();
     admission_queue_validation::run(&s);
     admission_podgroup_validation::run(&s);
+    admission_job_validation::run(&s);
+    s.finish();
+}
+
+/// Upstream's pod webhook files and the PodGroup mutating-webhook file.
+#[test]
+fn admission_pods_and_podgroup_mutate() {
+    let s = Suite::start();
+    admission_pod_mutate::run(&s);
+    admission_pod_validation::run(&s);
+    admission_podgroup_mutate::run(&s);
     s.finish();
 }
 
@@ -506,6 +564,8 @@ fn slots_suite() -> Suite {
 fn schedulingaction_preempt() {
     let s = slots_suite();
     schedulingaction::run_preempt(&s);
+    schedulingaction::run_preempt_gates(&s);
+    schedulingaction_allocate::run(&s);
     s.finish();
 }
 

@@ -21,7 +21,7 @@ const NODES: [&str; 4] = ["slot-0", "slot-1", "slot-2", "slot-3"];
 
 /// How long a case watches that something does *not* happen (upstream waits its whole timeout
 /// or sleeps 10 s): ten scheduling periods.
-const QUIET: Duration = Duration::from_secs(10);
+pub(super) const QUIET: Duration = Duration::from_secs(10);
 
 /// Creates the PriorityClasses.
 pub fn prepare(s: &Suite) {
@@ -39,7 +39,7 @@ pub fn prepare(s: &Suite) {
 }
 
 /// Schedulable nodes: the first `n` (upstream's `NodesNumLimit`); the others are cordoned.
-fn use_nodes(ns: &Ns<'_>, n: usize) {
+pub(super) fn use_nodes(ns: &Ns<'_>, n: usize) {
     for (i, node) in NODES.iter().enumerate() {
         let verb = if i < n { "uncordon" } else { "cordon" };
         ns.c.kubectl(&[verb, node]);
@@ -68,7 +68,14 @@ fn cluster_size(ns: &Ns<'_>) -> i32 {
 /// A job of one task (`rep` pods of `req`, task minimum `min`) in `queue`, with the job-level
 /// PriorityClass `pri` (upstream's `JobSpec.Pri`) and the `volcano.sh/preemptable: "true"` pod
 /// label upstream's preempt and reclaim jobs carry.
-fn job(name: &str, queue: &str, pri: Option<&str>, req: (&str, &str), min: i32, rep: i32) -> Value {
+pub(super) fn job(
+    name: &str,
+    queue: &str,
+    pri: Option<&str>,
+    req: (&str, &str),
+    min: i32,
+    rep: i32,
+) -> Value {
     let mut spec = json!({
         "queue": queue,
         "minAvailable": min,
@@ -96,9 +103,9 @@ fn job(name: &str, queue: &str, pri: Option<&str>, req: (&str, &str), min: i32, 
     vcjob(name, spec)
 }
 
-const SLOT: (&str, &str) = ("1", "1Gi");
+pub(super) const SLOT: (&str, &str) = ("1", "1Gi");
 
-fn running(ns: &Ns<'_>, job: &str) -> usize {
+pub(super) fn running(ns: &Ns<'_>, job: &str) -> usize {
     ns.pods(job)
         .iter()
         .filter(|p| p["status"]["phase"] == "Running")
@@ -106,14 +113,14 @@ fn running(ns: &Ns<'_>, job: &str) -> usize {
 }
 
 /// Upstream's `WaitTasksReady`: at least `n` pods of the job run.
-fn wait_tasks_ready(ns: &Ns<'_>, job: &str, n: usize) {
+pub(super) fn wait_tasks_ready(ns: &Ns<'_>, job: &str, n: usize) {
     ns.c.wait_for(&format!("{n} pods of {}/{job} running", ns.name), T, || {
         (running(ns, job) >= n).then_some(())
     });
 }
 
 /// Watches for `QUIET` that `check` holds all the time; panics naming `what` when it does not.
-fn stays(ns: &Ns<'_>, what: &str, check: impl Fn() -> bool) {
+pub(super) fn stays(ns: &Ns<'_>, what: &str, check: impl Fn() -> bool) {
     let end = Instant::now() + QUIET;
     while Instant::now() < end {
         assert!(check(), "{}: {what} stopped holding", ns.name);
@@ -131,7 +138,7 @@ fn create_queue(ns: &Ns<'_>, name: &str) {
 }
 
 /// Deletes the case's jobs, waits until their pods are gone, then deletes its queues.
-fn finish(ns: &Ns<'_>, queues: &[&str]) {
+pub(super) fn finish(ns: &Ns<'_>, queues: &[&str]) {
     ns.kubectl(&["delete", "vcjob", "--all"]);
     ns.c.wait_for("the case's pods gone", T, || {
         ns.get_json(&["pods"])["items"]
@@ -234,6 +241,45 @@ pub fn run_preempt(s: &Suite) {
     );
 
     s.case(
+        &format!("{PREEMPT}: preemption doesn't work when podgroup is pending due to insufficient resource"),
+        |ns| {
+            // Upstream's current version of this case (its older version expected the pod to be
+            // refused by a pod webhook): a pod of a PodGroup that cannot be admitted is created
+            // and preempts nothing.
+            use_nodes(ns, 4);
+            ns.create(&json!({
+                "apiVersion": "scheduling.volcano.sh/v1beta1", "kind": "PodGroup",
+                "metadata": {"name": "pending-pg"},
+                "spec": {"minMember": 1, "minResources": {"cpu": "30", "memory": "30Gi"}},
+            }));
+            let rep = cluster_size(ns);
+            let mut preemptee = job("preemptee", "default", Some("low-priority"), SLOT, 1, rep);
+            // Upstream's preemptee here has no preemptable label.
+            preemptee["spec"]["tasks"][0]["template"]["metadata"]["labels"] = json!({});
+            ns.create(&preemptee);
+            wait_tasks_ready(ns, "preemptee", rep as usize);
+            ns.create(&json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": "preemptor-pod",
+                    "annotations": {"scheduling.k8s.io/group-name": "pending-pg"}},
+                "spec": {
+                    "schedulerName": "volcano",
+                    "priorityClassName": "high-priority",
+                    "containers": [{"name": "main", "image": "nginx",
+                        "resources": {"requests": {"cpu": "1"}, "limits": {"cpu": "1"}}}],
+                },
+            }));
+            stays(ns, "the preemptee keeps all its pods, the pod of the pending group waits", || {
+                running(ns, "preemptee") == rep as usize
+                    && ns.get_json(&["pod", "preemptor-pod"])["spec"]["nodeName"].is_null()
+            });
+            ns.kubectl(&["delete", "pod", "preemptor-pod", "--wait=false"]);
+            ns.kubectl(&["delete", "podgroup", "pending-pg"]);
+            finish(ns, &[]);
+        },
+    );
+
+    s.case(
         &format!("{PREEMPT}: preemption only works in the same queue"),
         |ns| {
             use_nodes(ns, 4);
@@ -281,6 +327,40 @@ pub fn run_preempt(s: &Suite) {
                     && running(ns, "j2-q2") == (rep / 2) as usize
             });
             finish(ns, &[&q1, &q2]);
+        },
+    );
+}
+
+/// Upstream's last `preempt.go` case (added after the others): scheduling gates keep a
+/// high-priority job from preempting until they are removed. Upstream removes the `enqueue`
+/// action for it so that the gated job's pods get created; Basalt's enqueue admits the job
+/// anyway (preemption could make room for it), so the case runs on the suite's configuration.
+pub fn run_preempt_gates(s: &Suite) {
+    s.case(
+        &format!("{PREEMPT}: Jobs unschedulable due to scheduling gates will not preempt other jobs despite sufficient preemptor"),
+        |ns| {
+            use_nodes(ns, 4);
+            let rep = cluster_size(ns);
+            ns.create(&job("preemptee-1", "default", Some("low-priority"), SLOT, 1, rep));
+            wait_tasks_ready(ns, "preemptee-1", rep as usize);
+            let mut preemptor = job("preemptor-1", "default", Some("high-priority"), SLOT, rep / 2, rep);
+            preemptor["spec"]["tasks"][0]["template"]["spec"]["schedulingGates"] =
+                json!([{"name": "example.com/g1"}]);
+            ns.create(&preemptor);
+            ns.c.wait_for("the preemptor's gated pods created", T, || {
+                (ns.pods("preemptor-1").len() >= (rep / 2) as usize).then_some(())
+            });
+            stays(ns, "no preemption while the preemptor's pods are gated", || {
+                running(ns, "preemptee-1") == rep as usize && running(ns, "preemptor-1") == 0
+            });
+            for p in ns.pods("preemptor-1") {
+                let name = p["metadata"]["name"].as_str().expect("pod name");
+                ns.kubectl(&["patch", "pod", name, "--type=json", "-p",
+                    r#"[{"op":"replace","path":"/spec/schedulingGates","value":[]}]"#]);
+            }
+            wait_tasks_ready(ns, "preemptor-1", (rep / 2) as usize);
+            wait_tasks_ready(ns, "preemptee-1", (rep / 2) as usize);
+            finish(ns, &[]);
         },
     );
 }

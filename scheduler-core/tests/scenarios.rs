@@ -486,3 +486,29 @@ fn queue_status_carries_the_deserved_share_proportion_computed() {
         "{deserved:?}"
     );
 }
+
+/// Volcano's `jobStatus` (schedulingaction/reclaim.go case 3, jobseq/queue_job_status.go): a
+/// Running gang below its minimum is Unknown while a member still runs, Pending once none does.
+#[test]
+fn a_running_gang_below_its_minimum_is_unknown_while_a_member_runs_and_pending_once_none_does() {
+    let mut c = Cluster::new();
+    // Room for nothing new: the lost members cannot be replaced this session.
+    c.gpu_node("n", 2, 0);
+    c.gang("g", 2, 2, gpu_pod(1));
+    c.job_mut("g").phase = JobPhase::Running;
+    for t in ["g-0", "g-1"] {
+        let t = c.task_mut(t);
+        t.status = TaskStatus::Running;
+        t.node = Some("n".into());
+    }
+    assert_eq!(phase_of(&c.run(), "g"), None, "a whole gang stays Running");
+    // One member deleted: the other still runs.
+    c.snap.tasks.remove(&"g-1".into());
+    assert_eq!(phase_of(&c.run(), "g"), Some(JobPhase::Unknown));
+    // Both deleted (the job controller recreates none before the group is admitted again).
+    c.snap.tasks.remove(&"g-0".into());
+    assert_eq!(phase_of(&c.run(), "g"), Some(JobPhase::Pending));
+    // An Unknown gang whose last member left turns Pending too.
+    c.job_mut("g").phase = JobPhase::Unknown;
+    assert_eq!(phase_of(&c.run(), "g"), Some(JobPhase::Pending));
+}

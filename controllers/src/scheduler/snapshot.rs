@@ -344,6 +344,16 @@ fn add_pod(
         (_, Some(_), _) => TaskStatus::Binding,
         (_, None, _) => TaskStatus::Pending,
     };
+    // A pod with scheduling gates is not ready to be scheduled (Kubernetes' PodSchedulingGates):
+    // it is not a task until every gate is removed, so its gang cannot count it.
+    if status == TaskStatus::Pending
+        && spec
+            .scheduling_gates
+            .as_ref()
+            .is_some_and(|g| !g.is_empty())
+    {
+        return;
+    }
     if let Some(start) = pod.status.as_ref().and_then(|s| s.start_time.as_ref())
         && status.occupies_node()
     {
@@ -546,6 +556,39 @@ mod tests {
         assert_eq!((job.min_member, job.phase), (2, JobPhase::Inqueue));
         let q = &snap.queues[&QueueId::new("q")];
         assert_eq!((q.weight, q.state), (2, scheduler_core::QueueState::Closed));
+    }
+
+    #[test]
+    fn gated_pending_pods_are_not_tasks_until_their_gates_are_removed() {
+        let node: Node = obj(
+            "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\nstatus:\n  allocatable: {cpu: '8', pods: '110'}\n",
+        );
+        let pg: PodGroup = obj(
+            "apiVersion: scheduling.volcano.sh/v1beta1\nkind: PodGroup\nmetadata: {name: pg, namespace: ns}\nspec: {minMember: 2, queue: q}\nstatus: {phase: Inqueue}\n",
+        );
+        let queue: Queue = obj(
+            "apiVersion: scheduling.volcano.sh/v1beta1\nkind: Queue\nmetadata: {name: q}\nspec: {weight: 1}\n",
+        );
+        let pod = |name: &str, gates: &str| -> Pod {
+            obj(&format!(
+                "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: ns\n  annotations: {{scheduling.k8s.io/group-name: pg}}\nspec:\n  schedulerName: volcano\n  schedulingGates: {gates}\n  containers: [{{name: c}}]\n"
+            ))
+        };
+        let gated = pod("g", "[{name: example.com/g1}]");
+        let open = pod("o", "[]");
+        let snap = build(
+            &Inputs {
+                pods: &[&gated, &open],
+                nodes: &[&node],
+                podgroups: &[&pg],
+                queues: &[&queue],
+                in_flight: &BTreeMap::new(),
+                priority_classes: &[],
+            },
+            |n| n == Some("volcano"),
+        );
+        let tasks: Vec<&str> = snap.tasks.keys().map(TaskId::as_str).collect();
+        assert_eq!(tasks, vec!["ns/o"]);
     }
 
     #[test]

@@ -22,12 +22,20 @@ impl Session<'_> {
             .iter()
             .map(|s| st.count(job, *s))
             .sum();
+        // Volcano's `jobStatus` (framework/session.go): a started gang that fell below its
+        // minimum is Unknown while some of its pods still run, and Pending once none runs: its
+        // pods left and so did what it held, so it has to be admitted again (the job controller
+        // creates replacements only after that). Pending and Inqueue gangs keep their phase.
         if total > 0 && finished == total {
             JobPhase::Completed
         } else if placed >= j.min_member.max(1) {
             JobPhase::Running
-        } else if j.phase == JobPhase::Running {
-            JobPhase::Unknown
+        } else if matches!(j.phase, JobPhase::Running | JobPhase::Unknown) {
+            if st.count(job, Running) > 0 {
+                JobPhase::Unknown
+            } else {
+                JobPhase::Pending
+            }
         } else {
             j.phase
         }

@@ -1,0 +1,103 @@
+//! Upstream `test/e2e/schedulingaction/allocate.go` ("Job E2E Test"), the cases that need only
+//! Volcano Jobs, on the slot cluster of `schedulingaction.rs`. Upstream sizes its nodes with
+//! `NodesResourceLimit` (2 CPUs free per node, jobs of 0.5 and 1 CPU); here each node is one
+//! 1-CPU slot and the jobs keep their ratios (0.5 and 1 CPU). The other cases are rows of
+//! docs/volcano-compat.md: the Deployment case needs kube-controller-manager, the capacity
+//! reservation case Volcano's queue-allocation gate annotation.
+
+use serde_json::json;
+
+use super::schedulingaction::{
+    QUIET, SLOT, finish, job, running, stays, use_nodes, wait_tasks_ready,
+};
+use super::{Ns, Suite, T};
+
+const FILE: &str = "schedulingaction/allocate.go";
+
+fn case(s: &Suite, name: &str, f: impl FnOnce(&Ns<'_>)) {
+    s.case(&format!("{FILE}: {name}"), f);
+}
+
+pub fn run(s: &Suite) {
+    case(s, "allocate work when resource is enough", |ns| {
+        use_nodes(ns, 2);
+        ns.create(&job("low", "default", None, ("500m", "512Mi"), 1, 1));
+        wait_tasks_ready(ns, "low", 1);
+        ns.create(&job("high", "default", None, SLOT, 1, 1));
+        wait_tasks_ready(ns, "high", 1);
+        finish(ns, &[]);
+    });
+
+    case(
+        s,
+        "allocate don't work when job NOT satisfy predicates",
+        |ns| {
+            use_nodes(ns, 1);
+            let mut j1 = job("j1", "default", None, ("500m", "512Mi"), 1, 1);
+            j1["spec"]["tasks"][0]["template"]["metadata"]["labels"]["job"] =
+                json!("for-test-predicate");
+            ns.create(&j1);
+            wait_tasks_ready(ns, "j1", 1);
+            let mut j2 = job("j2", "default", None, ("500m", "512Mi"), 1, 1);
+            j2["spec"]["tasks"][0]["template"]["spec"]["affinity"] = json!({"podAntiAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": [{
+                    "labelSelector": {"matchExpressions": [
+                        {"key": "job", "operator": "In", "values": ["for-test-predicate"]},
+                    ]},
+                    "topologyKey": "kubernetes.io/hostname",
+                }],
+            }});
+            ns.create(&j2);
+            // Upstream's WaitJobPending: the job's pod exists and stays Pending (half the node is
+            // free, only the anti-affinity keeps it off).
+            ns.c.wait_for("j2's pod created", T, || {
+                (!ns.pods("j2").is_empty()).then_some(())
+            });
+            stays(ns, "j2 has no running pod", || running(ns, "j2") == 0);
+            finish(ns, &[]);
+        },
+    );
+
+    case(
+        s,
+        "Scheduling gates block vcjob. vcjob allocated after removed.",
+        |ns| {
+            use_nodes(ns, 4);
+            let mut j = job("j1-q1", "default", None, SLOT, 2, 2);
+            j["spec"]["tasks"][0]["template"]["spec"]["schedulingGates"] =
+                json!([{"name": "example.com/g1"}]);
+            ns.create(&j);
+            let pg = ns.podgroup_of("j1-q1")["metadata"]["name"]
+                .as_str()
+                .expect("podgroup name")
+                .to_owned();
+            ns.c.wait_for("both gated pods created", T, || {
+                (ns.pods("j1-q1").len() == 2).then_some(())
+            });
+            assert_eq!(running(ns, "j1-q1"), 0, "a gated pod was scheduled");
+            std::thread::sleep(QUIET / 5);
+            assert_eq!(running(ns, "j1-q1"), 0, "a gated pod was scheduled");
+            for p in ns.pods("j1-q1") {
+                let name = p["metadata"]["name"].as_str().expect("pod name");
+                ns.kubectl(&[
+                    "patch",
+                    "pod",
+                    name,
+                    "--type=json",
+                    "-p",
+                    r#"[{"op":"replace","path":"/spec/schedulingGates","value":[]}]"#,
+                ]);
+            }
+            ns.wait_job_phases("j1-q1", &["Running"]);
+            // Upstream's WaitJobUnschedulable, checked last so that the blocking and the release
+            // above are exercised whatever its outcome: an Unschedulable event for the PodGroup
+            // while its pods were gated.
+            let unschedulable = ns.events(&pg, "Unschedulable");
+            finish(ns, &[]);
+            assert!(
+                !unschedulable.is_empty(),
+                "no Unschedulable event on PodGroup {pg} while its pods were gated"
+            );
+        },
+    );
+}
