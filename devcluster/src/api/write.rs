@@ -121,6 +121,23 @@ pub(super) async fn patch(
     let force = q.flag("force") && q.get("force").is_some();
     let now = crate::util::now_rfc3339();
     let info = t.info.clone();
+    // A patch is a precondition on the resourceVersion only when it names one itself; the
+    // object it produces otherwise carries the version it was read at, which must not turn a
+    // concurrent write into a 409: kube-apiserver re-applies the patch to the newer object.
+    let pins_version = match &patch {
+        Value::Array(ops) => ops
+            .iter()
+            .any(|op| op.get("path").and_then(Value::as_str) == Some("/metadata/resourceVersion")),
+        p => p
+            .pointer("/metadata/resourceVersion")
+            .is_some_and(|v| v.as_str().is_some_and(|s| !s.is_empty())),
+    };
+    let unpin = |mut o: Value| -> Value {
+        if !pins_version && let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("resourceVersion");
+        }
+        o
+    };
     let mut m = |cur: Option<&Value>| -> ApiResult<Value> {
         if apply {
             if cur.is_none() && sub.is_some() {
@@ -132,8 +149,9 @@ pub(super) async fn patch(
                     .or_insert_with(|| json!(info.group_version()));
                 o.entry("kind").or_insert_with(|| json!(info.kind));
             }
-            return crate::ssa::apply(cur, &applied, &manager, force, sub, &now).map_err(
-                |conflicts| {
+            return crate::ssa::apply(cur, &applied, &manager, force, sub, &now)
+                .map(unpin)
+                .map_err(|conflicts| {
                     let list: Vec<String> = conflicts
                         .iter()
                         .map(|(m, p)| format!("conflict with \"{m}\": {p}"))
@@ -148,8 +166,7 @@ pub(super) async fn patch(
                             list.join("\n")
                         ),
                     )
-                },
-            );
+                });
         }
         let Some(cur) = cur else {
             return Ok(Value::Null);
@@ -170,7 +187,7 @@ pub(super) async fn patch(
             }
             _ => crate::patch::strategic_merge(&mut o, &patch),
         }
-        Ok(o)
+        Ok(unpin(o))
     };
     let (o, created) = c
         .update(
