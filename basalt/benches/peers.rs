@@ -50,6 +50,9 @@ use kube::{Client, ResourceExt};
 use serde_json::json;
 
 const NS: &str = "peers";
+/// Where each case first runs one object to completion, so no system is measured while it
+/// still starts up.
+const WARMUP_NS: &str = "peers-warmup";
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     match std::env::var(name) {
@@ -181,22 +184,22 @@ fn container() -> serde_json::Value {
     })
 }
 
-fn pod(name: &str, scheduler: &str) -> Pod {
+fn pod(ns: &str, name: &str, scheduler: &str) -> Pod {
     serde_json::from_value(json!({
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": name, "namespace": NS},
+        "metadata": {"name": name, "namespace": ns},
         "spec": {"schedulerName": scheduler, "containers": [container()]}
     }))
     .unwrap()
 }
 
 /// A complete Volcano Job (no webhook fills defaults): `replicas` pods, all needed to start.
-fn volcano_job(name: &str, replicas: u32) -> DynamicObject {
+fn volcano_job(ns: &str, name: &str, replicas: u32) -> DynamicObject {
     serde_json::from_value(json!({
         "apiVersion": "batch.volcano.sh/v1alpha1",
         "kind": "Job",
-        "metadata": {"name": name, "namespace": NS},
+        "metadata": {"name": name, "namespace": ns},
         "spec": {
             "schedulerName": "volcano",
             "queue": "default",
@@ -237,13 +240,13 @@ async fn wait_nodes_ready(client: &Client, want: usize, timeout: Duration) {
                             .is_some_and(|c| {
                                 c.iter().any(|c| c.type_ == "Ready" && c.status == "True")
                             });
-                        let tainted = n
-                            .spec
-                            .as_ref()
-                            .and_then(|s| s.taints.as_ref())
-                            .is_some_and(|t| {
-                                t.iter().any(|t| t.key == "node.kubernetes.io/not-ready")
-                            });
+                        let tainted =
+                            n.spec
+                                .as_ref()
+                                .and_then(|s| s.taints.as_ref())
+                                .is_some_and(|t| {
+                                    t.iter().any(|t| t.key == "node.kubernetes.io/not-ready")
+                                });
                         ready && !tainted
                     })
                     .count()
@@ -302,7 +305,12 @@ struct Outcome {
 type Times = Arc<Mutex<HashMap<String, Instant>>>;
 
 /// Records when each object of the namespace is first seen done.
-fn watch_done(client: Client, workload: Workload, done: Times) -> Arc<tokio::sync::Notify> {
+fn watch_done(
+    client: Client,
+    ns: &'static str,
+    workload: Workload,
+    done: Times,
+) -> Arc<tokio::sync::Notify> {
     let started = Arc::new(tokio::sync::Notify::new());
     let notify = started.clone();
     tokio::spawn(async move {
@@ -313,11 +321,14 @@ fn watch_done(client: Client, workload: Workload, done: Times) -> Arc<tokio::syn
                 *announced = true;
             }
             if finished {
-                done.lock().unwrap().entry(name).or_insert_with(Instant::now);
+                done.lock()
+                    .unwrap()
+                    .entry(name)
+                    .or_insert_with(Instant::now);
             }
         };
         if workload == Workload::Plain {
-            let api: Api<Pod> = Api::namespaced(client, NS);
+            let api: Api<Pod> = Api::namespaced(client, ns);
             let mut stream = std::pin::pin!(watcher(api, watcher::Config::default()));
             while let Ok(Some(event)) = stream.try_next().await {
                 match event {
@@ -329,12 +340,15 @@ fn watch_done(client: Client, workload: Workload, done: Times) -> Arc<tokio::syn
                 }
             }
         } else {
-            let api: Api<DynamicObject> = Api::namespaced_with(client, NS, &job_resource());
+            let api: Api<DynamicObject> = Api::namespaced_with(client, ns, &job_resource());
             let mut stream = std::pin::pin!(watcher(api, watcher::Config::default()));
             while let Ok(Some(event)) = stream.try_next().await {
                 match event {
                     watcher::Event::Apply(j) | watcher::Event::InitApply(j) => {
-                        let phase = j.data.pointer("/status/state/phase").and_then(|v| v.as_str());
+                        let phase = j
+                            .data
+                            .pointer("/status/state/phase")
+                            .and_then(|v| v.as_str());
                         let running = matches!(phase, Some("Running" | "Completed"));
                         mark(j.name_any(), running, &mut announced);
                     }
@@ -348,6 +362,7 @@ fn watch_done(client: Client, workload: Workload, done: Times) -> Arc<tokio::syn
 
 async fn run_objects(
     client: Client,
+    ns: &'static str,
     workload: Workload,
     scheduler: &str,
     count: usize,
@@ -355,10 +370,12 @@ async fn run_objects(
     timeout: Duration,
 ) -> (Vec<Duration>, Duration, Duration, usize) {
     let done: Times = Arc::default();
-    watch_done(client.clone(), workload, done.clone()).notified().await;
+    watch_done(client.clone(), ns, workload, done.clone())
+        .notified()
+        .await;
     let sent: Times = Arc::default();
-    let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
-    let jobs: Api<DynamicObject> = Api::namespaced_with(client.clone(), NS, &job_resource());
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let jobs: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &job_resource());
     let start = Instant::now();
     stream::iter(0..count)
         .for_each_concurrent(creators, |i| {
@@ -370,12 +387,12 @@ async fn run_objects(
                 loop {
                     let created = match workload {
                         Workload::Plain => pods
-                            .create(&PostParams::default(), &pod(&name, scheduler))
+                            .create(&PostParams::default(), &pod(ns, &name, scheduler))
                             .await
                             .map(|_| ()),
                         Workload::Jobs | Workload::Gangs => {
                             let replicas = if workload == Workload::Jobs { 1 } else { 8 };
-                            jobs.create(&PostParams::default(), &volcano_job(&name, replicas))
+                            jobs.create(&PostParams::default(), &volcano_job(ns, &name, replicas))
                                 .await
                                 .map(|_| ())
                         }
@@ -465,7 +482,13 @@ fn kubectl_apply_server_side(kc: &str, manifests: &[u8]) {
 fn wait_queue(kc: &str) {
     let found = (0..240).any(|_| {
         let ok = Command::new("kubectl")
-            .args(["--kubeconfig", kc, "get", "queues.scheduling.volcano.sh", "default"])
+            .args([
+                "--kubeconfig",
+                kc,
+                "get",
+                "queues.scheduling.volcano.sh",
+                "default",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
@@ -491,7 +514,13 @@ fn volcano_binary(name: &str) -> PathBuf {
     PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
 }
 
-fn run_case(system: &str, workload: Workload, count: usize, nodes: usize, creators: usize) -> Outcome {
+fn run_case(
+    system: &str,
+    workload: Workload,
+    count: usize,
+    nodes: usize,
+    creators: usize,
+) -> Outcome {
     let base = std::env::temp_dir().join(format!("basalt-peers-{}", std::process::id()));
     let case = format!("{system}-{}", workload.name());
     let mut plane = Plane::start(base.join(&case));
@@ -501,20 +530,23 @@ fn run_case(system: &str, workload: Workload, count: usize, nodes: usize, creato
     let rt = tokio::runtime::Runtime::new().unwrap();
     let client = rt.block_on(client(&kubeconfig));
 
-    // The namespace and its `default` ServiceAccount (no kube-controller-manager runs here).
+    // The namespaces and their `default` ServiceAccounts (no kube-controller-manager runs here).
     rt.block_on(async {
-        let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": NS}})).unwrap();
-        Api::<Namespace>::all(client.clone())
-            .create(&PostParams::default(), &ns)
-            .await
-            .unwrap();
-        let sa: ServiceAccount =
-            serde_json::from_value(json!({"metadata": {"name": "default", "namespace": NS}}))
+        for ns in [NS, WARMUP_NS] {
+            let namespace: Namespace =
+                serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap();
+            Api::<Namespace>::all(client.clone())
+                .create(&PostParams::default(), &namespace)
+                .await
                 .unwrap();
-        Api::<ServiceAccount>::namespaced(client.clone(), NS)
-            .create(&PostParams::default(), &sa)
-            .await
-            .unwrap();
+            let sa: ServiceAccount =
+                serde_json::from_value(json!({"metadata": {"name": "default", "namespace": ns}}))
+                    .unwrap();
+            Api::<ServiceAccount>::namespaced(client.clone(), ns)
+                .create(&PostParams::default(), &sa)
+                .await
+                .unwrap();
+        }
     });
 
     let (pids, scheduler_name) = match system {
@@ -644,12 +676,31 @@ fn run_case(system: &str, workload: Workload, count: usize, nodes: usize, creato
     if scheduler_name == "volcano" {
         wait_queue(&kc);
     }
+    // Warm-up: one object of the workload to done before anything is measured. (Volcano's
+    // job controller left gangs created within about a second of its start without pods.)
+    let (_, _, _, warmed) = rt.block_on(run_objects(
+        client.clone(),
+        WARMUP_NS,
+        workload,
+        scheduler_name,
+        1,
+        1,
+        Duration::from_secs(180),
+    ));
+    if warmed < 1 {
+        plane.keep = true;
+        panic!(
+            "{case}: the warm-up object was not done within 180 s (logs kept: {})",
+            plane.dir.join("logs").display()
+        );
+    }
     let cpu = |pids: &[u32]| -> Option<Duration> { pids.iter().map(|p| cpu_of(*p)).sum() };
     let cpu_before = cpu(&pids);
     let load = load_average();
     let timeout = Duration::from_secs(env_or("PEERS_TIMEOUT_SECS", 900));
     let (latencies, wall, create_wall, done) = rt.block_on(run_objects(
         client,
+        NS,
         workload,
         scheduler_name,
         count,
@@ -710,7 +761,11 @@ fn main() {
         "{nodes} simulated nodes (96 CPU, 8 GPUs), {creators} concurrent creators, kube-apiserver + etcd v1.37.2 on loopback, one fresh control plane per case"
     );
     let mut outcomes = vec![];
-    for workload in workloads.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+    for workload in workloads
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         let workload = match workload {
             "plain" => Workload::Plain,
             "jobs" => Workload::Jobs,
