@@ -305,9 +305,9 @@ impl Ns<'_> {
 
     /// Waits until the job has gone through `phases` in order, as upstream's `WaitJobPhases`
     /// does: from a watch, which sees every status write (polling misses a phase that lasts a
-    /// few milliseconds). Phases the job passed before the watch started count when its
-    /// `status.conditions` (one entry per phase, in the order they last began) record them and
-    /// the phase the watch starts in is the last of them.
+    /// few milliseconds). Phases the job passed before the watch started, or that the watch did
+    /// not show before a later expected phase, count when its `status.conditions` (one entry
+    /// per phase, in the order they last began) record them in order up to the phase seen.
     pub fn wait_job_phases(&self, job: &str, phases: &[&str]) {
         let what = format!("job {}/{job} through {phases:?}", self.name);
         let deadline = std::time::Instant::now() + T;
@@ -331,8 +331,22 @@ impl Ns<'_> {
                 let Ok(now) = watch.lines.recv_timeout(left) else {
                     break;
                 };
-                if std::mem::take(&mut first) && next < phases.len() && phases[next] != now {
-                    next = self.passed_before(job, phases, next, &now);
+                let first_line = std::mem::take(&mut first);
+                if next < phases.len()
+                    && phases[next] != now
+                    && (first_line || phases[next..].contains(&now.as_str()))
+                {
+                    let caught_up = self.passed_before(job, phases, next, &now);
+                    if !first_line && caught_up > next {
+                        // Seen once in CI (2026-12-06, a 2 s phase under load 9): the watch
+                        // went Pending → Terminating without the Running write the job
+                        // controller had logged. Not diagnosed; said aloud so it stays visible.
+                        eprintln!(
+                            "{what}: the watch skipped {:?}; status.conditions records them",
+                            &phases[next..caught_up]
+                        );
+                    }
+                    next = caught_up;
                 }
                 if !now.is_empty() && seen.last() != Some(&now) {
                     seen.push(now.clone());
