@@ -456,39 +456,26 @@ fn kubectl_apply_server_side(kc: &str, manifests: &[u8]) {
     apply.stdin.take().unwrap().write_all(manifests).unwrap();
     assert!(apply.wait().unwrap().success(), "kubectl apply failed");
     // `kubectl wait` errors out on a CRD whose status has no conditions yet: retry it.
-    let ok = (0..30).any(|_| {
-        let ok = Command::new("kubectl")
-            .args([
-                "--kubeconfig",
-                kc,
-                "wait",
-                "--for=condition=Established",
-                "crd",
-                "--all",
-                "--timeout=10s",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            std::thread::sleep(Duration::from_millis(500));
-        }
-        ok
-    });
+    let ok = kubectl_succeeds_within(
+        kc,
+        &[
+            "wait",
+            "--for=condition=Established",
+            "crd",
+            "--all",
+            "--timeout=10s",
+        ],
+        30,
+    );
     assert!(ok, "CRDs not Established");
 }
 
-fn wait_queue(kc: &str) {
-    let found = (0..240).any(|_| {
+/// Runs `kubectl ARGS` every 500 ms, at most `tries` times, until it succeeds.
+fn kubectl_succeeds_within(kc: &str, args: &[&str], tries: usize) -> bool {
+    (0..tries).any(|_| {
         let ok = Command::new("kubectl")
-            .args([
-                "--kubeconfig",
-                kc,
-                "get",
-                "queues.scheduling.volcano.sh",
-                "default",
-            ])
+            .args(["--kubeconfig", kc])
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
@@ -497,7 +484,12 @@ fn wait_queue(kc: &str) {
             std::thread::sleep(Duration::from_millis(500));
         }
         ok
-    });
+    })
+}
+
+fn wait_queue(kc: &str) {
+    let found =
+        kubectl_succeeds_within(kc, &["get", "queues.scheduling.volcano.sh", "default"], 240);
     assert!(found, "queue default was never created");
 }
 
