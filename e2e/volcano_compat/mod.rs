@@ -39,6 +39,8 @@ use crate::harness::Cluster;
 
 /// Default wait for a phase or an event.
 pub const T: Duration = Duration::from_secs(60);
+/// How long a `kubectl --watch` may stay silent before a wait restarts it.
+pub const WATCH_QUIET: Duration = Duration::from_secs(10);
 
 /// Upstream cases Basalt knowingly does not pass, each with its reason (the same rows as
 /// docs/volcano-compat.md). Their failures are printed, never hidden, but do not fail the test;
@@ -327,8 +329,11 @@ impl Ns<'_> {
             ]));
             let mut first = true;
             loop {
+                // A watch that shows nothing for WATCH_QUIET is restarted (its first line is
+                // the current object): twice in CI a `kubectl get --watch` stayed silent while
+                // the object changed (not diagnosed; see docs/volcano-compat.md).
                 let left = deadline.saturating_duration_since(std::time::Instant::now());
-                let Ok(now) = watch.lines.recv_timeout(left) else {
+                let Ok(now) = watch.lines.recv_timeout(left.min(WATCH_QUIET)) else {
                     break;
                 };
                 let first_line = std::mem::take(&mut first);

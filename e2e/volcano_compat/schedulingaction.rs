@@ -173,8 +173,9 @@ fn wait_queue(ns: &Ns<'_>, queue: &str, field: &str, what: &str, ok: impl Fn(i64
             &format!("jsonpath={{.status.{field}}}{{\"\\n\"}}"),
         ]);
         loop {
+            // Restarted when silent for WATCH_QUIET (see `Ns::wait_job_phases`).
             let left = deadline.saturating_duration_since(Instant::now());
-            let Ok(line) = watch.lines.recv_timeout(left) else {
+            let Ok(line) = watch.lines.recv_timeout(left.min(super::WATCH_QUIET)) else {
                 break;
             };
             let value = line.trim().parse::<i64>().unwrap_or(0);
