@@ -257,6 +257,14 @@ impl PluginSet {
             .try_for_each(|p| p.predicate(st, task, node))
     }
 
+    /// First plugin (of those with predicates) that can place `task` on `node` only on
+    /// resources being released (see [`Plugin::idle_refusal`]).
+    #[inline]
+    pub fn idle_refusal(&self, st: &State<'_>, task: TaskIx, node: NodeIx) -> Option<Unfit> {
+        self.with_hook(Hooks::PREDICATE)
+            .find_map(|p| p.idle_refusal(st, task, node))
+    }
+
     /// Sum of node scores.
     #[inline]
     pub fn node_score(&self, st: &State<'_>, task: TaskIx, node: NodeIx) -> f64 {

@@ -295,6 +295,16 @@ pub trait Plugin: PluginClone + Send + Sync {
         Ok(())
     }
 
+    /// For a node whose idle resources hold `task`'s scalar request: `Some(reason)` when this
+    /// plugin can place the task there only on resources being released (e.g. deviceshare: the
+    /// only card with room belongs to a Releasing pod). The engine then treats the node as a
+    /// future fit (pipeline, never bind). Part of the predicate hook; consulted only while the
+    /// session has releasing resources. Without it a node that filled up further would turn from
+    /// "no fit" into "future fit", which breaks "no fit stays no fit until resources are freed".
+    fn idle_refusal(&self, st: &State<'_>, task: TaskIx, node: NodeIx) -> Option<Unfit> {
+        None
+    }
+
     /// Node score; the session sums the scores of all enabled plugins.
     fn node_score(&self, st: &State<'_>, task: TaskIx, node: NodeIx) -> f64 {
         0.0

@@ -127,4 +127,11 @@ fn a_releasing_pods_card_is_never_bound_on_idle_resources() {
         "{:?}",
         r.effects
     );
+    // It waits for card 1 (pipelined there), as it would if the node's scalars were full too.
+    // Before, it was "unschedulable" here but pipelined once other pods had filled the node's
+    // scalar idle resources: a fuller node fitting better, which the memo equivalence property
+    // caught (the no-fit memo assumes a no-fit stays one until resources are freed).
+    assert_eq!(r.stats.pipelined, 1, "{:?}", r.effects);
+    let without_memo = default().with_memo(false).run(&s).expect("session");
+    assert_eq!(r, without_memo);
 }

@@ -256,8 +256,10 @@ impl Session<'_> {
             shape_scores,
             node_version,
             scan_offset,
+            may_release,
             ..
         } = self;
+        let may_release = *may_release;
         let mut cache = slot.map(|i| &mut shape_scores[i]);
         let n = feasible.len();
         let want = search.nodes_to_find(n);
@@ -274,7 +276,12 @@ impl Session<'_> {
         // Rotate without a division per node: [start, n) then [0, start).
         for &node in feasible[start..].iter().chain(&feasible[..start]) {
             processed += 1;
-            let idle_fit = fits(req, st.idle.row(node.ix()));
+            // A plugin may hold the task off idle resources the scalars show (a card that only
+            // frees when a Releasing pod goes): such a node is a future fit at best.
+            let idle_fit = fits(req, st.idle.row(node.ix()))
+                && !(may_release
+                    && has_predicates
+                    && plugins.idle_refusal(st, task, node).is_some());
             if !idle_fit {
                 if !allow_future || best_idle.is_some() {
                     continue;
@@ -504,6 +511,15 @@ impl Session<'_> {
                 avail.copy_from_slice(st.idle.row(node.ix()));
             }
             if fits(req, &avail) {
+                let refusal = if allow_future || !self.may_release {
+                    None
+                } else {
+                    self.plugins.idle_refusal(st, task, node)
+                };
+                if let Some(unfit) = refusal {
+                    diag.add(&unfit.reason, None);
+                    continue;
+                }
                 match self.plugins.predicate(st, task, node) {
                     Err(unfit) => diag.add(
                         &unfit.reason,

@@ -231,10 +231,26 @@ impl DeviceShare {
     }
 
     /// The view a check of `task` on `node` uses: idle when the request fits the node's scalar
-    /// idle resources (the engine then places on idle), future otherwise (it can only pipeline).
+    /// idle resources and its cards as they are now (the engine then places on idle), future
+    /// otherwise (it can only pipeline; see [`Self::idle_refusal`]).
     fn view_for(&self, st: &State<'_>, task: TaskIx, node: NodeIx) -> Cow<'_, [CardUse]> {
-        let idle_fit = fits(st.request(task), st.idle.row(node.ix()));
+        let idle_fit =
+            fits(st.request(task), st.idle.row(node.ix())) && self.fits_cards_now(st, task, node);
         self.view(node, !idle_fit)
+    }
+
+    /// Whether `task`'s card request (if any) fits `node`'s cards without the Releasing pods'.
+    fn fits_cards_now(&self, st: &State<'_>, task: TaskIx, node: NodeIx) -> bool {
+        let Some(req) = &self.requests[task.ix()] else {
+            return true;
+        };
+        let releasing = &self.releasing[node.ix()];
+        if releasing.iter().all(|r| *r == CardUse::default()) {
+            // Both views are the same: the predicate alone decides.
+            return true;
+        }
+        let cards = &st.nodes[node.ix()].spec.gpus;
+        cards.is_empty() || enough(req, cards, &self.uses[node.ix()])
     }
 
     fn choose(
@@ -519,6 +535,14 @@ impl Plugin for DeviceShare {
                 "node(s) had no GPU card with enough free memory and cores",
             )),
         }
+    }
+
+    fn idle_refusal(&self, st: &State<'_>, task: TaskIx, node: NodeIx) -> Option<Unfit> {
+        (!self.fits_cards_now(st, task, node)).then(|| {
+            Unfit::unschedulable(
+                "node(s) had GPU room only on cards of pods being released (the pod waits for them)",
+            )
+        })
     }
 
     fn node_score(&self, st: &State<'_>, task: TaskIx, node: NodeIx) -> f64 {
