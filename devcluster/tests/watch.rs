@@ -353,3 +353,40 @@ async fn watches_by_name_show_every_write_after_their_start_in_order() -> anyhow
     h.shutdown().await;
     Ok(())
 }
+
+/// `kubectl get pods -A --field-selector metadata.name=w` and an informer of one object by name
+/// across namespaces list every namespace's object of that name (the list a watch then
+/// resumes from; an empty one left such a watch silent about an object that exists).
+#[tokio::test]
+async fn a_cluster_wide_list_by_name_finds_the_object_in_every_namespace() -> anyhow::Result<()> {
+    use k8s_openapi::api::core::v1::Namespace;
+    let (h, client) = start().await?;
+    let other: Namespace = serde_json::from_value(json!({"metadata": {"name": "other"}}))?;
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &other)
+        .await?;
+    for ns in ["default", "other"] {
+        let c: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "w"}}))?;
+        Api::<ConfigMap>::namespaced(client.clone(), ns)
+            .create(&PostParams::default(), &c)
+            .await?;
+    }
+    let all: Api<ConfigMap> = Api::all(client.clone());
+    let list = all
+        .list(&ListParams::default().fields("metadata.name=w"))
+        .await?;
+    let mut found: Vec<_> = list
+        .items
+        .iter()
+        .map(|c| c.metadata.namespace.clone().unwrap_or_default())
+        .collect();
+    found.sort();
+    assert_eq!(found, ["default", "other"], "cluster-wide list by name");
+    let one: Api<ConfigMap> = Api::namespaced(client, "other");
+    let list = one
+        .list(&ListParams::default().fields("metadata.name=w"))
+        .await?;
+    assert_eq!(list.items.len(), 1, "namespaced list by name");
+    h.shutdown().await;
+    Ok(())
+}
