@@ -131,6 +131,14 @@ impl Store {
         self.lock().objects.get(key).cloned()
     }
 
+    /// One object and the resourceVersion it was read at, under one lock: a list built from it
+    /// covers exactly the writes up to that version, so a watch from there misses none and
+    /// repeats none.
+    pub fn get_with_rv(&self, key: &Key) -> (Option<Arc<Value>>, u64) {
+        let g = self.lock();
+        (g.objects.get(key).cloned(), g.rv)
+    }
+
     /// Objects of one storage key (optionally one namespace), in key order, with the list RV.
     pub fn list(&self, storage_key: &str, ns: Option<&str>) -> (Vec<Arc<Value>>, u64) {
         let g = self.lock();

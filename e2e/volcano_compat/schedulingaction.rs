@@ -163,19 +163,17 @@ fn wait_queue_status(ns: &Ns<'_>, queue: &str, field: &str, n: i64) {
 fn wait_queue(ns: &Ns<'_>, queue: &str, field: &str, what: &str, ok: impl Fn(i64) -> bool) {
     let deadline = Instant::now() + T;
     let mut seen = Vec::new();
+    let (selector, output) = (
+        format!("metadata.name={queue}"),
+        format!("jsonpath={{.status.{field}}}{{\"\\n\"}}"),
+    );
+    // Restarted only if kubectl ends (an expired version, a closed connection).
     while Instant::now() < deadline {
-        let watch = ns.c.kubectl_watch(&[
-            "get",
-            "queue",
-            queue,
-            "--watch",
-            "-o",
-            &format!("jsonpath={{.status.{field}}}{{\"\\n\"}}"),
-        ]);
+        let watch =
+            ns.c.kubectl_watch(&super::watch_by_name("queue", &selector, &output));
         loop {
-            // Restarted when silent for WATCH_QUIET (see `Ns::wait_job_phases`).
             let left = deadline.saturating_duration_since(Instant::now());
-            let Ok(line) = watch.lines.recv_timeout(left.min(super::WATCH_QUIET)) else {
+            let Ok(line) = watch.lines.recv_timeout(left) else {
                 break;
             };
             let value = line.trim().parse::<i64>().unwrap_or(0);

@@ -32,9 +32,14 @@ fn selectors(t: &Target, q: &Query) -> ApiResult<(LabelSelector, FieldSelector)>
 pub(super) fn selected(c: &Cluster, t: &Target, q: &Query) -> ApiResult<(Vec<Arc<Value>>, u64)> {
     let (labels, fields) = selectors(t, q)?;
     let ns = t.ns.filter(|_| t.info.namespaced);
-    if let (Some(name), true) = (fields.only_name(), labels.is_empty()) {
-        let rv = c.store.current_rv();
-        return Ok((c.get(&t.info, ns, name).ok().into_iter().collect(), rv));
+    // One object by name: a lookup instead of a scan, when the name and the namespace (or a
+    // cluster-scoped kind) make one key. A cluster-wide list of a namespaced kind by name
+    // scans: the name may exist in every namespace.
+    if let (Some(name), true) = (fields.only_name(), labels.is_empty())
+        && (ns.is_some() || !t.info.namespaced)
+    {
+        let (obj, rv) = c.store.get_with_rv(&Cluster::key(&t.info, ns, name));
+        return Ok((obj.into_iter().collect(), rv));
     }
     let (all, rv) = c.store.list(&t.info.storage_key, ns);
     let plain = t.info.view == crate::registry::View::Plain;
