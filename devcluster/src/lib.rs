@@ -206,8 +206,8 @@ impl DevClusterBuilder {
         self.data_dir_options.faults = Some(faults);
         self
     }
-    /// Timeouts and the connection cap of the HTTPS listener (defaults: handshake 10 s, headers
-    /// 30 s, request 60 s, 1024 connections).
+    /// Timeouts and the connection and watch caps of the HTTPS listener (defaults: handshake
+    /// 10 s, headers 30 s, request 60 s, 1024 connections, 8192 watches).
     pub fn conn_limits(mut self, limits: ConnLimits) -> Self {
         self.conn_limits = limits;
         self

@@ -13,14 +13,15 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
@@ -36,7 +37,13 @@ pub struct ConnLimits {
     /// responses (watches, logs) return their head at once and are not cut.
     pub request_timeout: Duration,
     /// Open connections; the listener stops accepting at this many (the kernel queues the rest).
+    /// A connection serving a watch stops counting here once the watch starts (it counts under
+    /// `max_watches`), as kube-apiserver leaves long-running requests out of its in-flight
+    /// limits: open watches never keep other clients' requests from being accepted.
     pub max_connections: usize,
+    /// Open watch streams; a watch over this gets 429 with `Retry-After` (clients back off
+    /// and re-watch).
+    pub max_watches: usize,
 }
 
 impl Default for ConnLimits {
@@ -46,6 +53,7 @@ impl Default for ConnLimits {
             header_read_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(60),
             max_connections: 1024,
+            max_watches: 8192,
         }
     }
 }
@@ -69,6 +77,55 @@ fn timeout_response(limit: Duration) -> Response {
     (StatusCode::GATEWAY_TIMEOUT, axum::Json(status)).into_response()
 }
 
+/// Marks a response as a long-running stream (a watch): set by the handler, read by the accept
+/// loop, which moves the connection from the connection cap to the watch cap.
+#[derive(Clone, Copy, Debug)]
+pub struct LongRunning;
+
+/// A connection's place under the connection cap, and the listener's watch cap.
+#[derive(Clone)]
+struct ConnSlot {
+    slot: Arc<std::sync::Mutex<Option<OwnedSemaphorePermit>>>,
+    watches: Arc<Semaphore>,
+}
+
+/// A long-running response leaves the connection cap for the watch cap: it holds a watch permit
+/// until its body ends, frees its connection's slot, and closes the connection when it ends
+/// (so the connection is never reused without a slot). Over the watch cap: 429.
+async fn long_running(req: Request, next: axum::middleware::Next) -> Response {
+    let conn = req.extensions().get::<ConnSlot>().cloned();
+    let res = next.run(req).await;
+    let Some(conn) = conn.filter(|_| res.extensions().get::<LongRunning>().is_some()) else {
+        return res;
+    };
+    let Ok(permit) = conn.watches.clone().try_acquire_owned() else {
+        return too_many_watches();
+    };
+    if let Ok(mut slot) = conn.slot.lock() {
+        slot.take();
+    }
+    let (mut parts, body) = res.into_parts();
+    parts
+        .headers
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    let stream = body.into_data_stream().map(move |chunk| {
+        let _held = &permit;
+        chunk
+    });
+    Response::from_parts(parts, Body::from_stream(stream))
+}
+
+fn too_many_watches() -> Response {
+    let status = serde_json::json!({"kind": "Status", "apiVersion": "v1", "metadata": {},
+        "status": "Failure", "reason": "TooManyRequests", "code": 429,
+        "details": {"retryAfterSeconds": 1},
+        "message": "too many open watches on this server; retry the watch later"});
+    let mut res = (StatusCode::TOO_MANY_REQUESTS, axum::Json(status)).into_response();
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    res
+}
+
 /// Serves `app` over TLS on `tcp` until `shutdown` resolves, then waits for open connections
 /// to finish (open watches end on their own at shutdown).
 pub async fn serve_tls(
@@ -78,9 +135,11 @@ pub async fn serve_tls(
     limits: ConnLimits,
     shutdown: impl Future<Output = ()>,
 ) {
-    let app = with_request_timeout(app, limits.request_timeout);
+    let app = with_request_timeout(app, limits.request_timeout)
+        .layer(axum::middleware::from_fn(long_running));
     let acceptor = TlsAcceptor::from(tls);
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let watches = Arc::new(Semaphore::new(limits.max_watches.max(1)));
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
@@ -108,12 +167,17 @@ pub async fn serve_tls(
         };
         let _ = sock.set_nodelay(true);
         let (acceptor, http, watcher) = (acceptor.clone(), http.clone(), graceful.watcher());
-        let svc = TowerToHyperService::new(
-            app.clone()
-                .map_request(|r: Request<Incoming>| r.map(Body::new)),
-        );
+        // The slot lives as long as the connection's service, unless a watch takes it.
+        let conn = ConnSlot {
+            slot: Arc::new(std::sync::Mutex::new(Some(slot))),
+            watches: watches.clone(),
+        };
+        let svc =
+            TowerToHyperService::new(app.clone().map_request(move |mut r: Request<Incoming>| {
+                r.extensions_mut().insert(conn.clone());
+                r.map(Body::new)
+            }));
         tokio::spawn(async move {
-            let _slot = slot;
             let stream =
                 match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(sock)).await {
                     Ok(Ok(s)) => s,

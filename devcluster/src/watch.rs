@@ -242,6 +242,7 @@ pub fn start(c: Arc<Cluster>, info: Arc<ResourceInfo>, p: WatchParams) -> Respon
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, content_type)
         .header(header::CACHE_CONTROL, "no-cache, private")
+        .extension(crate::serve::LongRunning)
         .body(body)
         .unwrap_or_else(|_| Response::new(Body::empty()))
 }

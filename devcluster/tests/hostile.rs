@@ -139,3 +139,86 @@ async fn slow_header_clients_are_closed_while_others_are_served() -> anyhow::Res
     h.shutdown().await;
     Ok(())
 }
+
+/// Watches started through `client`, each holding its stream open; `Err` for a refused one.
+async fn open_watches(client: &kube::Client, n: usize) -> Vec<Result<(), kube::Error>> {
+    use futures_util::StreamExt;
+    let cms: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let params = kube::api::WatchParams::default().timeout(120);
+        let started = tokio::time::timeout(Duration::from_secs(10), cms.watch(&params, "0"));
+        match started
+            .await
+            .expect("a watch was never answered (no connection accepted)")
+        {
+            Ok(stream) => {
+                // Keep the stream open (and drained) for the rest of the test.
+                tokio::spawn(async move {
+                    let mut stream = std::pin::pin!(stream);
+                    while stream.next().await.is_some() {}
+                });
+                out.push(Ok(()));
+            }
+            Err(e) => out.push(Err(e)),
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn open_watches_never_keep_requests_from_being_served() -> anyhow::Result<()> {
+    // Four connections at most. Before, each open watch held one of them for its lifetime, so
+    // four watches (one client's informers) left every other request waiting in the kernel's
+    // queue until a watch ended.
+    let limits = ConnLimits {
+        max_connections: 4,
+        ..ConnLimits::default()
+    };
+    let (h, client) = start_with(DevCluster::builder().conn_limits(limits)).await?;
+    let opened = open_watches(&client, 8).await;
+    assert!(opened.iter().all(Result::is_ok), "{opened:?}");
+    let cms: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    for i in 0..8 {
+        let t = Instant::now();
+        let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": format!("c{i}")}}))?;
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            cms.create(&PostParams::default(), &cm),
+        )
+        .await
+        .expect("a create waited behind open watches")?;
+        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    }
+    h.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn watches_over_the_watch_cap_get_429_with_retry_after() -> anyhow::Result<()> {
+    let limits = ConnLimits {
+        max_watches: 3,
+        ..ConnLimits::default()
+    };
+    let (h, client) = start_with(DevCluster::builder().conn_limits(limits)).await?;
+    let opened = open_watches(&client, 5).await;
+    assert!(opened[..3].iter().all(Result::is_ok), "{opened:?}");
+    for refused in &opened[3..] {
+        match refused {
+            Err(kube::Error::Api(s)) => {
+                assert_eq!(
+                    (s.code, s.reason.as_str()),
+                    (429, "TooManyRequests"),
+                    "{s:?}"
+                );
+                assert!(s.message.contains("too many open watches"), "{}", s.message);
+            }
+            other => panic!("expected 429, got {other:?}"),
+        }
+    }
+    // Requests other than watches are not limited by it.
+    let cms: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    cms.list(&Default::default()).await?;
+    h.shutdown().await;
+    Ok(())
+}
