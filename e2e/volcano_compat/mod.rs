@@ -95,14 +95,6 @@ const KNOWN: &[(&str, &str)] = &[
         "fails: Basalt's job controller does not label pods with their partition (volcano.sh/task-partition-id) and RestartPartition restarts only the evicted pod",
     ),
     (
-        "admission/podgroup_mutate_test.go: Should set queue from namespace annotation when podgroup uses default queue",
-        "fails: Basalt has no PodGroup mutating webhook; the namespace's scheduling.volcano.sh/queue-name annotation is not applied",
-    ),
-    (
-        "admission/podgroup_mutate_test.go: Should handle multiple podgroups in same namespace",
-        "fails: as above (the PodGroup naming the default queue keeps it)",
-    ),
-    (
         "schedulingaction/allocate.go: allocate don't work when job NOT satisfy predicates",
         "fails: Basalt's predicates do not evaluate inter-pod affinity or anti-affinity (only nodeSelector, node affinity and taints); j2 is placed next to j1",
     ),
