@@ -99,10 +99,6 @@ const KNOWN: &[(&str, &str)] = &[
         "fails: Basalt's predicates do not evaluate inter-pod affinity or anti-affinity (only nodeSelector, node affinity and taints); j2 is placed next to j1",
     ),
     (
-        "schedulingaction/allocate.go: Scheduling gates block vcjob. vcjob allocated after removed.",
-        "fails: gated pods are held back and run once the gates are removed, but no Unschedulable event says so (gated pods are left out of the scheduler's snapshot, and a gang without pods is not reported)",
-    ),
-    (
         "schedulingaction/reclaim.go: Reclaim Case 8: New queue with job created no reclaim when task resources less than reclaimable resource",
         "deviation: the job's 4-CPU pod is larger than every node of the case's cluster and Basalt refuses it at admission; Volcano admits it and it waits forever",
     ),
