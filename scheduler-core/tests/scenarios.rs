@@ -392,6 +392,32 @@ fn elastic_pods_leave_room_for_admitted_gangs_whose_pods_are_not_created_yet() {
     assert!(b.iter().all(|(t, _)| t.starts_with("second-")), "{b:?}");
 }
 
+/// The room above is held for pods that are about to be created, not for pods that exist and
+/// wait for their scheduling gates: those may wait forever, and holding room for them would
+/// keep other jobs' elastic pods out as long.
+#[test]
+fn elastic_pods_are_not_held_back_for_a_gang_whose_pods_are_gated() {
+    let slot = || Resources::new().with(CPU, 16_000);
+    let mut c = Cluster::new();
+    c.cpu_node("n", 64_000);
+    c.gang("first", 4, 2, slot());
+    c.snap.jobs.insert("gated".into(), {
+        let mut j = scheduler_core::model::Job::new("default", 2);
+        j.creation = 1;
+        j.min_resources = Some(Resources::new().with(CPU, 32_000));
+        j
+    });
+    c.snap.gated.insert(
+        "gated".into(),
+        scheduler_core::GatedPods {
+            pods: 2,
+            gates: ["example.com/g1".to_owned()].into(),
+        },
+    );
+    let b = binds(&c.run());
+    assert_eq!(b.len(), 4, "nothing is held for gated pods: {b:?}");
+}
+
 /// Upstream schedulingbase "Schedule BestEffort Job": minAvailable 4 = the sum of its tasks'
 /// minimums (2 pods with requests, 2 BestEffort pods), so each task's minimum binds. The gang
 /// is ready only with two BestEffort pods placed; allocate places them in the gang's statement
