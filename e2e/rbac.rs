@@ -418,11 +418,11 @@ fn webhook_requests_stay_within_the_charts_cluster_role() {
     );
     // The webhook's reflectors list and then watch what admission reads.
     let seen = c.wait_for(
-        "the webhook's reflectors to watch queues, podgroups and nodes",
+        "the webhook's reflectors to watch queues, podgroups, nodes and namespaces",
         T,
         || {
             let seen = recorded(&log);
-            ["queues", "podgroups", "nodes"]
+            ["queues", "podgroups", "nodes", "namespaces"]
                 .iter()
                 .all(|r| seen.iter().any(|a| a.verb == "watch" && a.resource == *r))
                 .then_some(seen)

@@ -7,6 +7,9 @@ pub const JOB_NAME: &str = "volcano.sh/job-name";
 pub const JOB_NAMESPACE: &str = "volcano.sh/job-namespace";
 /// Label + annotation on pods: the Job's queue.
 pub const QUEUE_NAME: &str = "volcano.sh/queue-name";
+/// Annotation on Namespaces (and pods): the queue for PodGroups that name the `default` queue
+/// (Volcano's `QueueNameAnnotationKey`; the PodGroup mutating webhook applies it).
+pub const SCHEDULING_QUEUE_NAME: &str = "scheduling.volcano.sh/queue-name";
 /// Label + annotation on pods: the task name.
 pub const TASK_SPEC: &str = "volcano.sh/task-spec";
 /// Label + annotation on pods: the replica index inside the task.

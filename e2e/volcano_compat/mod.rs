@@ -109,20 +109,8 @@ const KNOWN: &[(&str, &str)] = &[
         "fails: Basalt's job controller does not label pods with their partition (volcano.sh/task-partition-id) and RestartPartition restarts only the evicted pod",
     ),
     (
-        "admission/podgroup_mutate_test.go: Should set queue from namespace annotation when podgroup uses default queue",
-        "fails: Basalt has no PodGroup mutating webhook; the namespace's scheduling.volcano.sh/queue-name annotation is not applied",
-    ),
-    (
-        "admission/podgroup_mutate_test.go: Should handle multiple podgroups in same namespace",
-        "fails: as above (the PodGroup naming the default queue keeps it)",
-    ),
-    (
         "schedulingaction/allocate.go: allocate don't work when job NOT satisfy predicates",
         "fails: Basalt's predicates do not evaluate inter-pod affinity or anti-affinity (only nodeSelector, node affinity and taints); j2 is placed next to j1",
-    ),
-    (
-        "schedulingaction/allocate.go: Scheduling gates block vcjob. vcjob allocated after removed.",
-        "fails: gated pods are held back and run once the gates are removed, but no Unschedulable event says so (gated pods are left out of the scheduler's snapshot, and a gang without pods is not reported)",
     ),
     (
         "schedulingaction/reclaim.go: Reclaim Case 8: New queue with job created no reclaim when task resources less than reclaimable resource",

@@ -71,10 +71,47 @@ pub fn run(s: &Suite) {
                 .as_str()
                 .expect("podgroup name")
                 .to_owned();
-            ns.c.wait_for("both gated pods created", T, || {
-                (ns.pods("j1-q1").len() == 2).then_some(())
-            });
+            // Upstream's WaitJobUnschedulable: an Unschedulable event on the PodGroup while its
+            // pods are gated (the cluster has room: only the gates hold them back).
+            let why = ns.wait_event(&pg, "Unschedulable");
+            assert!(
+                why.contains("wait for their scheduling gates (example.com/g1)"),
+                "{why}"
+            );
             assert_eq!(running(ns, "j1-q1"), 0, "a gated pod was scheduled");
+            // Beyond upstream, what `kubectl describe` shows: the PodGroup's condition, the
+            // Job's PodGroupPending event, and each pod's PodScheduled=False SchedulingGated
+            // (kube-scheduler's reason for a gated pod).
+            let condition = ns.get_json(&["podgroup", &pg])["status"]["conditions"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .find(|c| c["type"] == "Unschedulable")
+                .expect("Unschedulable condition on the PodGroup");
+            assert_eq!(
+                (&condition["status"], &condition["reason"]),
+                (&json!("True"), &json!("SchedulingGated")),
+                "{condition}"
+            );
+            let pending = ns.wait_event("j1-q1", "PodGroupPending");
+            assert!(pending.contains("scheduling gates"), "{pending}");
+            ns.c.wait_for("both gated pods marked SchedulingGated", T, || {
+                let pods = ns.pods("j1-q1");
+                let marked = pods
+                    .iter()
+                    .filter(|p| {
+                        p["status"]["conditions"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .any(|c| {
+                                c["type"] == "PodScheduled" && c["reason"] == "SchedulingGated"
+                            })
+                    })
+                    .count();
+                (pods.len() == 2 && marked == 2).then_some(())
+            });
             std::thread::sleep(QUIET / 5);
             assert_eq!(running(ns, "j1-q1"), 0, "a gated pod was scheduled");
             for p in ns.pods("j1-q1") {
@@ -89,15 +126,17 @@ pub fn run(s: &Suite) {
                 ]);
             }
             ns.wait_job_phases("j1-q1", &["Running"]);
-            // Upstream's WaitJobUnschedulable, checked last so that the blocking and the release
-            // above are exercised whatever its outcome: an Unschedulable event for the PodGroup
-            // while its pods were gated.
-            let unschedulable = ns.events(&pg, "Unschedulable");
+            // Once started, the PodGroup no longer says it is unschedulable.
+            ns.c.wait_for("the PodGroup's Unschedulable condition cleared", T, || {
+                let conditions = ns.get_json(&["podgroup", &pg])["status"]["conditions"].clone();
+                (!conditions
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|c| c["type"] == "Unschedulable" && c["status"] == "True"))
+                .then_some(())
+            });
             finish(ns, &[]);
-            assert!(
-                !unschedulable.is_empty(),
-                "no Unschedulable event on PodGroup {pg} while its pods were gated"
-            );
         },
     );
 }

@@ -31,7 +31,9 @@ pub mod session;
 pub use config::{ConfigError, SchedulerConfig};
 pub use effects::{Effect, Explanation, ReasonCount};
 pub use ids::{JobId, NodeId, QueueId, TaskId};
-pub use model::{GpuDevice, Job, JobPhase, Node, Queue, QueueState, Snapshot, Task, TaskStatus};
+pub use model::{
+    GatedPods, GpuDevice, Job, JobPhase, Node, Queue, QueueState, Snapshot, Task, TaskStatus,
+};
 pub use quantity::{QuantityError, parse_quantity, parse_resource_amount};
 pub use registry::Registry;
 pub use resources::Resources;

@@ -392,6 +392,32 @@ fn elastic_pods_leave_room_for_admitted_gangs_whose_pods_are_not_created_yet() {
     assert!(b.iter().all(|(t, _)| t.starts_with("second-")), "{b:?}");
 }
 
+/// The room above is held for pods that are about to be created, not for pods that exist and
+/// wait for their scheduling gates: those may wait forever, and holding room for them would
+/// keep other jobs' elastic pods out as long.
+#[test]
+fn elastic_pods_are_not_held_back_for_a_gang_whose_pods_are_gated() {
+    let slot = || Resources::new().with(CPU, 16_000);
+    let mut c = Cluster::new();
+    c.cpu_node("n", 64_000);
+    c.gang("first", 4, 2, slot());
+    c.snap.jobs.insert("gated".into(), {
+        let mut j = scheduler_core::model::Job::new("default", 2);
+        j.creation = 1;
+        j.min_resources = Some(Resources::new().with(CPU, 32_000));
+        j
+    });
+    c.snap.gated.insert(
+        "gated".into(),
+        scheduler_core::GatedPods {
+            pods: 2,
+            gates: ["example.com/g1".to_owned()].into(),
+        },
+    );
+    let b = binds(&c.run());
+    assert_eq!(b.len(), 4, "nothing is held for gated pods: {b:?}");
+}
+
 /// Upstream schedulingbase "Schedule BestEffort Job": minAvailable 4 = the sum of its tasks'
 /// minimums (2 pods with requests, 2 BestEffort pods), so each task's minimum binds. The gang
 /// is ready only with two BestEffort pods placed; allocate places them in the gang's statement
@@ -511,4 +537,97 @@ fn a_running_gang_below_its_minimum_is_unknown_while_a_member_runs_and_pending_o
     // An Unknown gang whose last member left turns Pending too.
     c.job_mut("g").phase = JobPhase::Unknown;
     assert_eq!(phase_of(&c.run(), "g"), Some(JobPhase::Pending));
+}
+
+fn conditions_of(
+    r: &scheduler_core::SessionResult,
+    job: &str,
+) -> Vec<scheduler_core::plugin::JobCondition> {
+    r.effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::PodGroupStatus {
+                job: j, conditions, ..
+            } if j.as_str() == job => Some(conditions.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+/// `schedulingaction/allocate.go` "Scheduling gates block vcjob": pods held back by scheduling
+/// gates are not tasks (the shell leaves them out), so without the snapshot's `gated` record
+/// nothing said why the gang waits. The gang now has an `Unschedulable` condition naming the
+/// gates until they are removed; a started gang with extra gated pods says nothing.
+#[test]
+fn a_gang_whose_pods_wait_for_scheduling_gates_says_why_until_the_gates_are_removed() {
+    let gated = |pods: u32| scheduler_core::GatedPods {
+        pods,
+        gates: ["example.com/g1".to_owned(), "example.com/g2".to_owned()].into(),
+    };
+    let mut c = Cluster::new();
+    c.gpu_node("n1", 4, 0);
+    // Both pods gated: no task at all, no bind, and the condition says why.
+    c.gang("j1", 0, 2, gpu_pod(1));
+    c.snap.gated.insert("j1".into(), gated(2));
+    let r = c.run();
+    assert!(binds(&r).is_empty());
+    let cond = conditions_of(&r, "j1");
+    assert_eq!(cond.len(), 1, "{cond:?}");
+    assert_eq!(
+        (
+            cond[0].kind.as_str(),
+            cond[0].reason.as_str(),
+            cond[0].status
+        ),
+        ("Unschedulable", "SchedulingGated", true)
+    );
+    assert_eq!(
+        cond[0].message,
+        "2 pods wait for their scheduling gates (example.com/g1, example.com/g2) and the gang needs 2 to start; a gated pod is not scheduled until every gate is removed from its spec.schedulingGates"
+    );
+
+    // One pod released, one still gated: the gang still cannot start (all or nothing).
+    let mut c = Cluster::new();
+    c.gpu_node("n1", 4, 0);
+    c.gang("j1", 1, 2, gpu_pod(1));
+    c.snap.gated.insert("j1".into(), gated(1));
+    let r = c.run();
+    assert!(binds(&r).is_empty(), "{:?}", binds(&r));
+    let cond = conditions_of(&r, "j1");
+    assert!(
+        cond.iter().any(|c| c.kind == "Unschedulable"
+            && c.message.contains("1 pod waits for its scheduling gates")),
+        "{cond:?}"
+    );
+
+    // Gates removed: both pods are tasks, the gang starts, no Unschedulable condition.
+    let mut c = Cluster::new();
+    c.gpu_node("n1", 4, 0);
+    c.gang("j1", 2, 2, gpu_pod(1));
+    let r = c.run();
+    assert_eq!(binds(&r).len(), 2);
+    assert!(
+        conditions_of(&r, "j1")
+            .iter()
+            .all(|c| c.kind != "Unschedulable"),
+        "{:?}",
+        conditions_of(&r, "j1")
+    );
+
+    // A running, ready gang with one more (elastic) pod gated: nothing to report.
+    let mut c = Cluster::new();
+    c.gpu_node("n1", 4, 0);
+    c.gang("j1", 1, 1, gpu_pod(1));
+    c.job_mut("j1").phase = JobPhase::Running;
+    c.task_mut("j1-0").status = TaskStatus::Running;
+    c.task_mut("j1-0").node = Some("n1".into());
+    c.snap.gated.insert("j1".into(), gated(1));
+    let r = c.run();
+    assert!(
+        conditions_of(&r, "j1")
+            .iter()
+            .all(|c| c.kind != "Unschedulable"),
+        "{:?}",
+        conditions_of(&r, "j1")
+    );
 }

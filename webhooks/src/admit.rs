@@ -8,7 +8,7 @@ use crds::{Job, JobFlow, JobTemplate, PodGroup, Queue};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::mutate::{default_job, default_queue};
+use crate::mutate::{default_job, default_podgroup, default_queue};
 use crate::report::Report;
 use crate::review::{AdmissionRequest, BadReview, Operation, PatchOp, Verdict, parse};
 use crate::state::ClusterState;
@@ -25,6 +25,8 @@ pub enum Route {
     QueueMutate,
     /// Queue rules (CREATE, UPDATE, DELETE).
     QueueValidate,
+    /// The namespace's queue for PodGroups of the default queue (CREATE).
+    PodGroupMutate,
     /// PodGroup rules (CREATE).
     PodGroupValidate,
     /// JobFlow rules (CREATE, UPDATE).
@@ -35,11 +37,12 @@ pub enum Route {
 
 impl Route {
     /// Every route, in registration order.
-    pub const ALL: [Route; 7] = [
+    pub const ALL: [Route; 8] = [
         Route::JobMutate,
         Route::JobValidate,
         Route::QueueMutate,
         Route::QueueValidate,
+        Route::PodGroupMutate,
         Route::PodGroupValidate,
         Route::JobFlowValidate,
         Route::JobTemplateValidate,
@@ -52,6 +55,7 @@ impl Route {
             Route::JobValidate => "/jobs/validate",
             Route::QueueMutate => "/queues/mutate",
             Route::QueueValidate => "/queues/validate",
+            Route::PodGroupMutate => "/podgroups/mutate",
             Route::PodGroupValidate => "/podgroups/validate",
             Route::JobFlowValidate => "/jobflows/validate",
             Route::JobTemplateValidate => "/jobtemplates/validate",
@@ -63,7 +67,7 @@ impl Route {
         match self {
             Route::JobMutate | Route::JobValidate => "Job",
             Route::QueueMutate | Route::QueueValidate => "Queue",
-            Route::PodGroupValidate => "PodGroup",
+            Route::PodGroupMutate | Route::PodGroupValidate => "PodGroup",
             Route::JobFlowValidate => "JobFlow",
             Route::JobTemplateValidate => "JobTemplate",
         }
@@ -76,7 +80,9 @@ impl Route {
             Route::QueueMutate | Route::QueueValidate => {
                 ("scheduling.volcano.sh", "v1beta1", "queues")
             }
-            Route::PodGroupValidate => ("scheduling.volcano.sh", "v1beta1", "podgroups"),
+            Route::PodGroupMutate | Route::PodGroupValidate => {
+                ("scheduling.volcano.sh", "v1beta1", "podgroups")
+            }
             Route::JobFlowValidate => ("flow.volcano.sh", "v1alpha1", "jobflows"),
             Route::JobTemplateValidate => ("flow.volcano.sh", "v1alpha1", "jobtemplates"),
         }
@@ -85,7 +91,10 @@ impl Route {
     /// Operations registered for this route.
     pub fn operations(self) -> &'static [&'static str] {
         match self {
-            Route::JobMutate | Route::QueueMutate | Route::PodGroupValidate => &["CREATE"],
+            Route::JobMutate
+            | Route::QueueMutate
+            | Route::PodGroupMutate
+            | Route::PodGroupValidate => &["CREATE"],
             Route::QueueValidate => &["CREATE", "UPDATE", "DELETE"],
             Route::JobValidate | Route::JobFlowValidate | Route::JobTemplateValidate => {
                 &["CREATE", "UPDATE"]
@@ -95,7 +104,10 @@ impl Route {
 
     /// Whether this route mutates.
     pub fn is_mutating(self) -> bool {
-        matches!(self, Route::JobMutate | Route::QueueMutate)
+        matches!(
+            self,
+            Route::JobMutate | Route::QueueMutate | Route::PodGroupMutate
+        )
     }
 }
 
@@ -167,6 +179,22 @@ pub fn decide(
                 ..Verdict::allow()
             };
         }
+        (Route::PodGroupMutate, Operation::Create) => {
+            let Some(mut pg) = typed::<PodGroup>(req.object.as_ref(), &mut r) else {
+                return r.into_verdict();
+            };
+            let namespace = state.namespace_annotations(&request_namespace(req));
+            let queue = default_podgroup(&mut pg.spec, namespace.as_ref());
+            let mut ops = Vec::new();
+            if !queue.is_empty() {
+                ops = spec_missing(req.object.as_ref());
+                ops.extend(queue);
+            }
+            return Verdict {
+                patch: ops,
+                ..Verdict::allow()
+            };
+        }
         (Route::JobValidate, Operation::Create | Operation::Update) => {
             let Some(mut job) = typed::<Job>(req.object.as_ref(), &mut r) else {
                 return r.into_verdict();
@@ -223,7 +251,13 @@ pub fn decide(
             let Some(pg) = typed::<PodGroup>(req.object.as_ref(), &mut r) else {
                 return r.into_verdict();
             };
-            podgroup::check_podgroup(&pg.spec, state, &mut r);
+            let ns = request_namespace(req);
+            let annotations = state.namespace_annotations(&ns);
+            let annotated = annotations
+                .as_ref()
+                .and_then(|a| a.get(crds::labels::SCHEDULING_QUEUE_NAME));
+            let namespace_queue = annotated.map(|q| (ns.as_str(), q.as_str()));
+            podgroup::check_podgroup(&pg.spec, namespace_queue, state, &mut r);
         }
         (Route::JobFlowValidate, Operation::Create | Operation::Update) => {
             let Some(jf) = typed::<JobFlow>(req.object.as_ref(), &mut r) else {
@@ -254,6 +288,19 @@ fn object_name(req: &AdmissionRequest) -> String {
         .into_iter()
         .flatten()
         .find_map(|o| o.pointer("/metadata/name").and_then(Value::as_str))
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// The namespace of the object under review: the request's, else the object's own.
+pub fn request_namespace(req: &AdmissionRequest) -> String {
+    if !req.namespace.is_empty() {
+        return req.namespace.clone();
+    }
+    req.object
+        .as_ref()
+        .and_then(|o| o.pointer("/metadata/namespace"))
+        .and_then(Value::as_str)
         .unwrap_or("")
         .to_owned()
 }

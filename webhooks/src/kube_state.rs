@@ -1,14 +1,15 @@
-//! [`ClusterState`] backed by kube-runtime reflectors: watches Queues, PodGroups and Nodes and
-//! answers lookups from the in-memory stores, so a review never waits on the API server.
-//! Needs `get, list, watch` on queues, podgroups (scheduling.volcano.sh) and nodes.
+//! [`ClusterState`] backed by kube-runtime reflectors: watches Queues, PodGroups, Nodes and
+//! Namespaces and answers lookups from the in-memory stores, so a review never waits on the API
+//! server. Needs `list, watch` on queues, podgroups (scheduling.volcano.sh), nodes and namespaces.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crds::{PodGroup, Queue};
 use futures_util::StreamExt;
-use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::core::v1::{Namespace, Node};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource};
@@ -21,6 +22,7 @@ pub struct KubeState {
     queues: Store<Queue>,
     podgroups: Store<PodGroup>,
     nodes: Store<Node>,
+    namespaces: Store<Namespace>,
     ready: Arc<AtomicBool>,
     capacity: Arc<Mutex<Option<(Instant, Capacity)>>>,
 }
@@ -39,34 +41,40 @@ impl KubeState {
         Ok(Self::start(client))
     }
 
-    /// Starts the three reflectors on the current tokio runtime; they run until the process ends
+    /// Starts the four reflectors on the current tokio runtime; they run until the process ends
     /// (watch errors are retried with backoff).
     pub fn start(client: Client) -> Self {
         let queues = reflect::<Queue>(Api::all(client.clone()));
         let podgroups = reflect::<PodGroup>(Api::all(client.clone()));
-        let nodes = reflect::<Node>(Api::all(client));
+        let nodes = reflect::<Node>(Api::all(client.clone()));
+        let namespaces = reflect::<Namespace>(Api::all(client));
         let ready = Arc::new(AtomicBool::new(false));
-        let (q, p, n, flag) = (
+        let (q, p, n, ns, flag) = (
             queues.clone(),
             podgroups.clone(),
             nodes.clone(),
+            namespaces.clone(),
             ready.clone(),
         );
         tokio::spawn(async move {
             let all = async {
                 q.wait_until_ready().await?;
                 p.wait_until_ready().await?;
-                n.wait_until_ready().await
+                n.wait_until_ready().await?;
+                ns.wait_until_ready().await
             };
             if all.await.is_ok() {
                 flag.store(true, Ordering::Release);
-                tracing::info!("admission view of queues, podgroups and nodes is ready");
+                tracing::info!(
+                    "admission view of queues, podgroups, nodes and namespaces is ready"
+                );
             }
         });
         Self {
             queues,
             podgroups,
             nodes,
+            namespaces,
             ready,
             capacity: Arc::new(Mutex::new(None)),
         }
@@ -126,6 +134,12 @@ impl ClusterState for KubeState {
             .iter()
             .filter(|pg| pg.spec.queue.as_deref().unwrap_or("default") == queue)
             .count()
+    }
+
+    fn namespace_annotations(&self, name: &str) -> Option<BTreeMap<String, String>> {
+        self.namespaces
+            .get(&ObjectRef::new(name))
+            .map(|ns| ns.metadata.annotations.clone().unwrap_or_default())
     }
 
     fn ready(&self) -> bool {

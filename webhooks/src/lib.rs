@@ -1,5 +1,6 @@
 //! Basalt's admission webhooks: Volcano's defaulting (mutation) and validation rules for Jobs,
-//! Queues, PodGroups, JobFlows and JobTemplates, plus quota checks that refuse a job whose gang
+//! Queues, PodGroups (whose default queue a namespace annotation can replace), JobFlows and
+//! JobTemplates, plus quota checks that refuse a job whose gang
 //! could never start, each with a message naming the object, the field and the fix.
 //!
 //! Layout: [`review`] (AdmissionReview v1 wire format), [`admit`] (dispatch per route),
@@ -49,7 +50,7 @@ pub use state::{Capacity, ClusterState, InMemoryState};
 /// What the handlers share: cluster lookups and metrics.
 #[derive(Clone)]
 pub struct WebhookState {
-    /// Read-only view of queues, nodes and podgroups.
+    /// Read-only view of queues, nodes, podgroups and namespaces.
     pub cluster: Arc<dyn ClusterState>,
     /// Review counters and latency.
     pub metrics: Arc<Metrics>,
@@ -96,6 +97,9 @@ async fn handle(route: Route, State(state): State<WebhookState>, body: Bytes) ->
     {
         await_queue(&state, &body).await;
     }
+    if !state.queue_grace.is_zero() && route == Route::PodGroupMutate {
+        await_namespace(&state, &body).await;
+    }
     let started = Instant::now();
     let result = admit::review(route, &body, state.cluster.as_ref(), &state.scheduler_name);
     let seconds = started.elapsed().as_secs_f64();
@@ -118,6 +122,23 @@ async fn handle(route: Route, State(state): State<WebhookState>, body: Bytes) ->
             )
                 .into_response()
         }
+    }
+}
+
+/// Waits (bounded by `queue_grace`) until the object's namespace is in the cluster view. A
+/// namespace exists before anything is created in it, so its absence is the view's lag (a
+/// namespace and a PodGroup applied together), not a missing namespace.
+async fn await_namespace(state: &WebhookState, body: &[u8]) {
+    let Ok(request) = review::parse(body) else {
+        return;
+    };
+    let namespace = admit::request_namespace(&request);
+    if namespace.is_empty() {
+        return;
+    }
+    let deadline = Instant::now() + state.queue_grace;
+    while state.cluster.namespace_annotations(&namespace).is_none() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

@@ -2,7 +2,7 @@
 //! records every change as a JSONPatch operation. The same functions give the validators the
 //! defaulted view, so rules never depend on whether mutation ran first.
 
-use crds::{JobSpec, QueueSpec};
+use crds::{JobSpec, PodGroupSpec, QueueSpec};
 use serde_json::{Value, json};
 
 use crate::review::{PatchOp, pointer_segment};
@@ -100,6 +100,32 @@ fn default_plugins(spec: &mut JobSpec, ops: &mut Vec<PatchOp>) {
     }
 }
 
+/// Volcano's PodGroup defaulting: a PodGroup of the default queue (`default`, or no queue at all,
+/// which Basalt reads as `default`) moves to the queue its namespace's
+/// `scheduling.volcano.sh/queue-name` annotation names; any other queue is kept. `namespace` is
+/// the namespace's annotations, `None` when the namespace is unknown (Volcano then admits the
+/// PodGroup unchanged). An empty annotation names no queue and is ignored. Whether the queue
+/// exists and is Open is the validating webhook's question, as in Volcano.
+pub fn default_podgroup(
+    spec: &mut PodGroupSpec,
+    namespace: Option<&std::collections::BTreeMap<String, String>>,
+) -> Vec<PatchOp> {
+    let uses_default = spec
+        .queue
+        .as_deref()
+        .is_none_or(|q| q.is_empty() || q == DEFAULT_QUEUE);
+    let target = namespace
+        .and_then(|a| a.get(crds::labels::SCHEDULING_QUEUE_NAME))
+        .filter(|q| !q.is_empty());
+    match target {
+        Some(queue) if uses_default && spec.queue.as_deref() != Some(queue.as_str()) => {
+            spec.queue = Some(queue.clone());
+            vec![PatchOp::add("/spec/queue", json!(queue))]
+        }
+        _ => Vec::new(),
+    }
+}
+
 /// Annotation holding a queue's path in the hierarchy (`root/a/b`).
 pub const HIERARCHY: &str = "volcano.sh/hierarchy";
 /// Annotation holding the weights along that path (`1/2/3`).
@@ -177,5 +203,63 @@ mod tests {
         assert!(ops.iter().any(|o| o.path == "/spec/plugins/ssh"));
         // Defaulting twice changes nothing.
         assert!(default_job(&mut spec, DEFAULT_SCHEDULER).is_empty());
+    }
+
+    /// Volcano's `createQueuePatch`, row by row: only the default queue moves, only to a queue a
+    /// namespace annotation names.
+    #[test]
+    fn podgroup_of_the_default_queue_moves_to_the_namespace_queue() {
+        use std::collections::BTreeMap;
+        let annotated: BTreeMap<String, String> = [(
+            crds::labels::SCHEDULING_QUEUE_NAME.to_owned(),
+            "team-a".to_owned(),
+        )]
+        .into();
+        let bare = BTreeMap::new();
+        let empty: BTreeMap<String, String> = [(
+            crds::labels::SCHEDULING_QUEUE_NAME.to_owned(),
+            String::new(),
+        )]
+        .into();
+        let queue_after = |queue: Option<&str>, ns: Option<&BTreeMap<String, String>>| {
+            let mut spec = PodGroupSpec {
+                queue: queue.map(str::to_owned),
+                ..Default::default()
+            };
+            let ops = default_podgroup(&mut spec, ns);
+            // The patch and the in-place spec agree; a second pass changes nothing.
+            assert_eq!(ops.is_empty(), spec.queue.as_deref() == queue, "{ops:?}");
+            assert!(default_podgroup(&mut spec, ns).is_empty());
+            spec.queue
+        };
+        let team_a = Some("team-a".to_owned());
+        assert_eq!(queue_after(Some("default"), Some(&annotated)), team_a);
+        assert_eq!(queue_after(None, Some(&annotated)), team_a);
+        assert_eq!(queue_after(Some(""), Some(&annotated)), team_a);
+        assert_eq!(
+            queue_after(Some("custom"), Some(&annotated)),
+            Some("custom".to_owned())
+        );
+        assert_eq!(
+            queue_after(Some("default"), Some(&bare)),
+            Some("default".to_owned())
+        );
+        assert_eq!(
+            queue_after(Some("default"), Some(&empty)),
+            Some("default".to_owned())
+        );
+        // Namespace unknown to the view: admitted unchanged, as Volcano does when its lookup fails.
+        assert_eq!(
+            queue_after(Some("default"), None),
+            Some("default".to_owned())
+        );
+        let mut spec = PodGroupSpec {
+            queue: Some("default".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            default_podgroup(&mut spec, Some(&annotated)),
+            vec![PatchOp::add("/spec/queue", json!("team-a"))]
+        );
     }
 }

@@ -1,5 +1,5 @@
-//! What the rules may look up about the cluster: queues, node capacity and whether a queue still
-//! has work. [`ClusterState`] is the seam: production reads kube reflector stores
+//! What the rules may look up about the cluster: queues, node capacity, whether a queue still
+//! has work, and namespace annotations (a namespace's default queue). [`ClusterState`] is the seam: production reads kube reflector stores
 //! ([`crate::kube_state::KubeState`]); tests and `basalt up` can use [`InMemoryState`].
 //! Lookups are synchronous and cheap because they run inside every review.
 
@@ -49,6 +49,12 @@ pub trait ClusterState: Send + Sync + 'static {
     fn capacity(&self) -> Capacity;
     /// How many PodGroups name `queue` (a queue with work cannot be deleted).
     fn podgroups_in_queue(&self, queue: &str) -> usize;
+    /// The annotations of namespace `name`; `None` when the view does not know the namespace
+    /// (a lagging view, or a view without namespaces).
+    fn namespace_annotations(&self, name: &str) -> Option<BTreeMap<String, String>> {
+        let _ = name;
+        None
+    }
     /// Whether the view is complete enough to decide (reflectors listed once).
     fn ready(&self) -> bool {
         true
@@ -95,6 +101,7 @@ struct Inner {
     queues: BTreeMap<String, Arc<Queue>>,
     nodes: BTreeMap<String, ResourceList>,
     podgroups: BTreeMap<String, usize>,
+    namespaces: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl InMemoryState {
@@ -140,6 +147,11 @@ impl InMemoryState {
         self.write().nodes.insert(name.to_owned(), allocatable);
     }
 
+    /// Adds or replaces a namespace with its annotations.
+    pub fn put_namespace(&self, name: &str, annotations: BTreeMap<String, String>) {
+        self.write().namespaces.insert(name.to_owned(), annotations);
+    }
+
     /// Sets how many PodGroups name `queue`.
     pub fn set_podgroups(&self, queue: &str, count: usize) {
         self.write().podgroups.insert(queue.to_owned(), count);
@@ -171,6 +183,10 @@ impl ClusterState for InMemoryState {
 
     fn podgroups_in_queue(&self, queue: &str) -> usize {
         self.read().podgroups.get(queue).copied().unwrap_or(0)
+    }
+
+    fn namespace_annotations(&self, name: &str) -> Option<BTreeMap<String, String>> {
+        self.read().namespaces.get(name).cloned()
     }
 }
 

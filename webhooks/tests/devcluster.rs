@@ -7,8 +7,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crds::{Job, Queue};
-use k8s_openapi::api::core::v1::Node;
+use crds::{Job, PodGroup, Queue};
+use k8s_openapi::api::core::v1::{Namespace, Node};
 use kube::api::{Api, PostParams};
 use serde_json::json;
 use webhooks::{ClusterState, KubeState, Server, ServerConfig, TlsSource};
@@ -147,4 +147,42 @@ async fn the_dev_api_server_calls_our_webhooks_over_tls() {
     assert_eq!(created.spec.min_available, Some(3));
     assert_eq!(created.spec.tasks[0].name.as_deref(), Some("default0"));
     assert!(jobs.get_opt("big").await.unwrap().is_none());
+
+    // A PodGroup of the default queue in a namespace annotated with a queue moves there (Volcano's
+    // PodGroup mutating webhook); one naming a queue that does not exist is refused.
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    for (ns, queue) in [("team-a-ns", "team-a"), ("ghost-ns", "ghost")] {
+        let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": ns,
+            "annotations": {"scheduling.volcano.sh/queue-name": queue}}}))
+        .unwrap();
+        namespaces
+            .create(&PostParams::default(), &ns)
+            .await
+            .unwrap();
+    }
+    let pg = |queue: &str| -> PodGroup {
+        serde_json::from_value(json!({"apiVersion": "scheduling.volcano.sh/v1beta1",
+            "kind": "PodGroup", "metadata": {"name": "pg"},
+            "spec": {"minMember": 1, "queue": queue}}))
+        .unwrap()
+    };
+    let team: Api<PodGroup> = Api::namespaced(client.clone(), "team-a-ns");
+    let created = team
+        .create(&PostParams::default(), &pg("default"))
+        .await
+        .unwrap();
+    assert_eq!(created.spec.queue.as_deref(), Some("team-a"));
+    let ghost: Api<PodGroup> = Api::namespaced(client.clone(), "ghost-ns");
+    let msg = refused(
+        ghost
+            .create(&PostParams::default(), &pg("default"))
+            .await
+            .unwrap_err(),
+    );
+    assert!(
+        msg.contains(
+            "annotation of namespace \"ghost-ns\") names queue \"ghost\", which does not exist"
+        ),
+        "{msg}"
+    );
 }

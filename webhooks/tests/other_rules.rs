@@ -45,6 +45,80 @@ async fn podgroup_queue_must_exist_and_be_open() {
     allowed(p, review("PodGroup", "UPDATE", pg("closed"), pg("closed"))).await;
 }
 
+/// Volcano's PodGroup mutating webhook (`admission/podgroup_mutate_test.go`): a PodGroup of the
+/// `default` queue in a namespace annotated `scheduling.volcano.sh/queue-name: Q` moves to Q; a
+/// custom queue is kept; an annotated queue that does not exist is refused by the validating
+/// route, naming the annotation it came from.
+#[tokio::test]
+async fn podgroup_of_the_default_queue_takes_the_namespace_queue() {
+    let state = cluster();
+    state.put_namespace(
+        "default",
+        [(
+            "scheduling.volcano.sh/queue-name".to_owned(),
+            "team-a".to_owned(),
+        )]
+        .into(),
+    );
+    let pg = |queue: Option<&str>| {
+        let mut pg = json!({"apiVersion": "scheduling.volcano.sh/v1beta1", "kind": "PodGroup",
+               "metadata": {"name": "pg", "namespace": "default"}, "spec": {"minMember": 1}});
+        if let Some(q) = queue {
+            pg["spec"]["queue"] = json!(q);
+        }
+        pg
+    };
+    let mutate = |object: Value| {
+        let state = state.clone();
+        async move {
+            let resp = respond(
+                state,
+                "/podgroups/mutate",
+                review("PodGroup", "CREATE", object, Value::Null),
+            )
+            .await;
+            assert_eq!(resp["allowed"], true, "{resp}");
+            resp
+        }
+    };
+    let moved = json!([{"op": "add", "path": "/spec/queue", "value": "team-a"}]);
+    assert_eq!(patch_of(&mutate(pg(Some("default"))).await), moved);
+    assert_eq!(patch_of(&mutate(pg(None)).await), moved);
+    assert!(mutate(pg(Some("closed"))).await.get("patch").is_none());
+
+    // A namespace without the annotation, or one the view does not know: unchanged.
+    let other = |ns: &str| {
+        let mut r = review("PodGroup", "CREATE", pg(Some("default")), Value::Null);
+        r["request"]["namespace"] = json!(ns);
+        r["request"]["object"]["metadata"]["namespace"] = json!(ns);
+        r
+    };
+    state.put_namespace("plain", Default::default());
+    for ns in ["plain", "unknown"] {
+        let resp = respond(state.clone(), "/podgroups/mutate", other(ns)).await;
+        assert_eq!(resp["allowed"], true, "{resp}");
+        assert!(resp.get("patch").is_none(), "{ns}: {resp}");
+    }
+
+    // The annotation names a queue that does not exist: the validating route refuses the
+    // mutated PodGroup and says where the name came from.
+    state.put_namespace(
+        "default",
+        [(
+            "scheduling.volcano.sh/queue-name".to_owned(),
+            "ghost".to_owned(),
+        )]
+        .into(),
+    );
+    denied_in(
+        state.clone(),
+        "/podgroups/validate",
+        review("PodGroup", "CREATE", pg(Some("ghost")), Value::Null),
+        &["podgroup \"pg\": spec.queue (set from the scheduling.volcano.sh/queue-name annotation of namespace \"default\") names queue \"ghost\", which does not exist; create it"],
+    )
+    .await;
+}
+
 fn flow(flows: Value) -> Value {
     review(
         "JobFlow",

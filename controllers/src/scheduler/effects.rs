@@ -1,9 +1,12 @@
 //! Executes a session's effects against the API server with bounded parallelism: binds
 //! (annotations first, then `pods/binding`), evictions (Eviction API), PodGroup status (plain
 //! replace: PodGroup has no status subresource), Queue `status.allocated` (status subresource),
-//! and `PodScheduled=False` + `FailedScheduling` for explanations.
+//! and `PodScheduled=False` + `FailedScheduling` for explanations. Also what kube-scheduler
+//! writes on a pod held back by scheduling gates: `PodScheduled=False`, reason `SchedulingGated`
+//! ([`gated_pods_to_mark`], [`mark_gated`]).
 //!
-//! The status builders (`podgroup_status`, `unschedulable_condition`) are pure; the rest is I/O.
+//! The status builders (`podgroup_status`, `unschedulable_condition`, `gated_condition`) are
+//! pure; the rest is I/O.
 
 use scheduler_core::model::reservation::RESERVATION_ANNOTATION;
 use std::collections::BTreeMap;
@@ -28,6 +31,9 @@ use crate::resources::to_list;
 const COMPONENT: &str = "scheduler";
 /// Pods of one unschedulable job that get `PodScheduled=False`.
 const EXPLAINED_PODS: usize = 50;
+/// Gated pods that get `PodScheduled=False` (`SchedulingGated`) per session; the rest follow in
+/// the next sessions.
+pub const GATED_PODS_PER_SESSION: usize = 50;
 /// Pods of one unschedulable job that get a `FailedScheduling` event.
 const EVENT_PODS: usize = 5;
 
@@ -221,11 +227,16 @@ pub async fn execute(
                     continue;
                 }
                 explained.insert(explanation.job.to_string(), text);
+                // Gated pods carry their own condition (`SchedulingGated`), not the gang's.
                 let pods: Vec<Pod> = pods_by_group
                     .get(&explanation.job)
                     .into_iter()
                     .flatten()
-                    .filter(|p| p.spec.as_ref().is_some_and(|s| s.node_name.is_none()))
+                    .filter(|p| {
+                        p.spec.as_ref().is_some_and(|s| {
+                            s.node_name.is_none() && super::snapshot::gates(s).is_none()
+                        })
+                    })
                     .map(|p| (*p).clone())
                     .collect();
                 writes.push(Box::pin(explain(ctx.clone(), explanation, pods)));
@@ -515,34 +526,114 @@ pub fn unschedulable_condition(message: &str, now: Timestamp) -> serde_json::Val
         "message": message, "lastTransitionTime": Time(now)})
 }
 
+/// Pure: the `PodScheduled=False` condition kube-scheduler sets on a pod with scheduling gates
+/// (reason `SchedulingGated`, which `kubectl get pods` shows as the pod's status), naming them.
+pub fn gated_condition(gates: &[&str], now: Timestamp) -> serde_json::Value {
+    json!({"type": "PodScheduled", "status": "False", "reason": "SchedulingGated",
+        "message": format!(
+            "scheduling is blocked by the pod's scheduling gates ({}); it is scheduled once every gate is removed from spec.schedulingGates",
+            gates.join(", ")
+        ),
+        "lastTransitionTime": Time(now)})
+}
+
+/// Pure: Pending, unbound pods of ours (`is_ours` on the scheduler name) with scheduling gates
+/// whose `PodScheduled` condition does not say `SchedulingGated` yet, at most `limit` of them
+/// (the rest are marked in the next sessions).
+pub fn gated_pods_to_mark<'a>(
+    pods: &[&'a Pod],
+    is_ours: impl Fn(Option<&str>) -> bool,
+    limit: usize,
+) -> Vec<&'a Pod> {
+    pods.iter()
+        .copied()
+        .filter(|p| {
+            let Some(spec) = p.spec.as_ref() else {
+                return false;
+            };
+            let status = p.status.as_ref();
+            let pending = status
+                .and_then(|s| s.phase.as_deref())
+                .is_none_or(|ph| ph == "Pending");
+            let marked = status
+                .and_then(|s| s.conditions.as_ref())
+                .into_iter()
+                .flatten()
+                .any(|c| {
+                    c.type_ == "PodScheduled"
+                        && c.status == "False"
+                        && c.reason.as_deref() == Some("SchedulingGated")
+                });
+            pending
+                && !marked
+                && p.metadata.deletion_timestamp.is_none()
+                && spec.node_name.as_deref().is_none_or(str::is_empty)
+                && super::snapshot::gates(spec).is_some()
+                && is_ours(spec.scheduler_name.as_deref())
+        })
+        .take(limit)
+        .collect()
+}
+
+/// Writes [`gated_condition`] on each pod (other conditions kept), with bounded parallelism.
+pub async fn mark_gated(ctx: &Arc<Context>, pods: Vec<Pod>) {
+    let now = Timestamp::now();
+    let writes = pods.into_iter().map(|pod| {
+        let ctx = ctx.clone();
+        async move {
+            let gates: Vec<&str> = pod
+                .spec
+                .as_ref()
+                .and_then(super::snapshot::gates)
+                .unwrap_or_default()
+                .iter()
+                .map(|g| g.name.as_str())
+                .collect();
+            let condition = gated_condition(&gates, now);
+            set_pod_scheduled(&ctx, &pod, condition).await;
+        }
+    });
+    stream::iter(writes)
+        .buffer_unordered(ctx.config.effect_parallelism.max(1))
+        .for_each(|()| async {})
+        .await;
+}
+
+/// Replaces the pod's `PodScheduled` condition with `condition` (status subresource, merge patch
+/// of the whole list so the other conditions stay). A failure is logged: the next session tries
+/// again.
+async fn set_pod_scheduled(ctx: &Context, pod: &Pod, condition: serde_json::Value) {
+    let ns = pod.namespace().unwrap_or_default();
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
+    let mut conditions: Vec<serde_json::Value> = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .into_iter()
+        .flatten()
+        .filter(|c| c.type_ != "PodScheduled")
+        .filter_map(|c| serde_json::to_value(c).ok())
+        .collect();
+    conditions.push(condition);
+    let patch = json!({"status": {"conditions": conditions}});
+    if let Err(error) = api
+        .patch_status(
+            &pod.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
+        debug!(pod = %pod.name_any(), %error, "setting PodScheduled=False failed");
+    }
+}
+
 async fn explain(ctx: Arc<Context>, explanation: Explanation, pods: Vec<Pod>) {
     let message = explanation.to_string();
     let now = Timestamp::now();
     // Bounded: a 1,000-pod gang gets the condition on its first pods, not a write storm.
     for (i, pod) in pods.into_iter().take(EXPLAINED_PODS).enumerate() {
-        let ns = pod.namespace().unwrap_or_default();
-        let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
-        let mut conditions: Vec<serde_json::Value> = pod
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .into_iter()
-            .flatten()
-            .filter(|c| c.type_ != "PodScheduled")
-            .filter_map(|c| serde_json::to_value(c).ok())
-            .collect();
-        conditions.push(unschedulable_condition(&message, now));
-        let patch = json!({"status": {"conditions": conditions}});
-        if let Err(error) = api
-            .patch_status(
-                &pod.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
-            .await
-        {
-            debug!(pod = %pod.name_any(), %error, "setting PodScheduled=False failed");
-        }
+        set_pod_scheduled(&ctx, &pod, unschedulable_condition(&message, now)).await;
         if i < EVENT_PODS {
             ctx.event(
                 &pod.object_ref(&()),
@@ -564,6 +655,54 @@ mod tests {
     use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
     use scheduler_core::Resources;
     use scheduler_core::resources::NVIDIA_GPU;
+
+    /// Like kube-scheduler: a Pending, unbound pod of ours with gates gets `PodScheduled=False`
+    /// `SchedulingGated` naming them, once; bound, finished, ungated and foreign pods do not.
+    #[test]
+    fn gated_pods_are_marked_scheduling_gated_once() {
+        let pod_of = |name: &str, scheduler: &str, extra: &str| -> Pod {
+            serde_saphyr::from_str(&format!(
+                "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: ns}}\nspec:\n  schedulerName: {scheduler}\n  containers: [{{name: c}}]\n{extra}"
+            ))
+            .unwrap()
+        };
+        let pod = |name: &str, extra: &str| pod_of(name, "volcano", extra);
+        let gates = "  schedulingGates: [{name: example.com/g1}, {name: example.com/g2}]\n";
+        let gated = pod("gated", gates);
+        let open = pod("open", "");
+        let bound = pod("bound", &format!("{gates}  nodeName: n1\n"));
+        let foreign = pod_of("foreign", "default-scheduler", gates);
+        let marked = pod(
+            "marked",
+            &format!(
+                "{gates}status:\n  phase: Pending\n  conditions: [{{type: PodScheduled, status: 'False', reason: SchedulingGated}}]\n"
+            ),
+        );
+        let ours = |n: Option<&str>| n == Some("volcano");
+        let all = [&gated, &open, &bound, &foreign, &marked];
+        let names: Vec<String> = gated_pods_to_mark(&all, ours, 10)
+            .iter()
+            .map(|p| p.name_any())
+            .collect();
+        assert_eq!(names, ["gated"]);
+        assert!(gated_pods_to_mark(&all, ours, 0).is_empty());
+        let c = gated_condition(&["example.com/g1", "example.com/g2"], Timestamp::UNIX_EPOCH);
+        assert_eq!(
+            (&c["type"], &c["status"], &c["reason"]),
+            (
+                &json!("PodScheduled"),
+                &json!("False"),
+                &json!("SchedulingGated")
+            )
+        );
+        assert!(
+            c["message"]
+                .as_str()
+                .unwrap()
+                .contains("scheduling gates (example.com/g1, example.com/g2)"),
+            "{c}"
+        );
+    }
 
     fn list(pairs: &[(&str, &str)]) -> crds::ResourceList {
         pairs

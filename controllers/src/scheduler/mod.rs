@@ -259,6 +259,17 @@ pub async fn session(
         &mut state.explained,
     )
     .await;
+    let gated: Vec<Pod> = effects::gated_pods_to_mark(
+        &pod_refs,
+        |n| ctx.config.is_ours(n),
+        effects::GATED_PODS_PER_SESSION,
+    )
+    .into_iter()
+    .cloned()
+    .collect();
+    if !gated.is_empty() {
+        effects::mark_gated(ctx, gated).await;
+    }
     for task in outcome.evicting {
         if let Some(uid) = uids.get(&task) {
             state.evicting.insert(task, (uid.clone(), Instant::now()));

@@ -345,13 +345,14 @@ fn add_pod(
         (_, None, _) => TaskStatus::Pending,
     };
     // A pod with scheduling gates is not ready to be scheduled (Kubernetes' PodSchedulingGates):
-    // it is not a task until every gate is removed, so its gang cannot count it.
+    // it is not a task until every gate is removed, so its gang cannot count it. The job keeps
+    // a record of it (`Snapshot::gated`), so the session can say why the gang waits.
     if status == TaskStatus::Pending
-        && spec
-            .scheduling_gates
-            .as_ref()
-            .is_some_and(|g| !g.is_empty())
+        && let Some(gates) = gates(spec)
     {
+        let entry = snap.gated.entry(job).or_default();
+        entry.pods += 1;
+        entry.gates.extend(gates.iter().map(|g| g.name.clone()));
         return;
     }
     if let Some(start) = pod.status.as_ref().and_then(|s| s.start_time.as_ref())
@@ -386,6 +387,13 @@ fn add_pod(
             creation: millis(&pod.metadata),
         },
     );
+}
+
+/// The pod's scheduling gates, when it has any.
+pub fn gates(
+    spec: &k8s_openapi::api::core::v1::PodSpec,
+) -> Option<&[k8s_openapi::api::core::v1::PodSchedulingGate]> {
+    spec.scheduling_gates.as_deref().filter(|g| !g.is_empty())
 }
 
 fn taint(t: &k8s_openapi::api::core::v1::Taint) -> Option<Taint> {
@@ -589,6 +597,13 @@ mod tests {
         );
         let tasks: Vec<&str> = snap.tasks.keys().map(TaskId::as_str).collect();
         assert_eq!(tasks, vec!["ns/o"]);
+        // The gated pod is recorded on its job, with its gates, for the job's condition.
+        let gated = &snap.gated[&JobId::new("ns/pg")];
+        assert_eq!(gated.pods, 1);
+        assert_eq!(
+            gated.gates.iter().map(String::as_str).collect::<Vec<_>>(),
+            ["example.com/g1"]
+        );
     }
 
     #[test]

@@ -191,14 +191,20 @@ impl Allocate {
 /// the whole cluster and the admitted gang never starts (upstream's "Schedule Multiple Jobs").
 /// Volcano narrows that window with a 1 s session period; Basalt runs a session soon after
 /// every change, so it closes it. Only elastic tasks (of a job already ready) are held back;
-/// a gang's minimum never is.
+/// a gang's minimum never is. Pods held back by scheduling gates exist and are not arriving: a
+/// gang whose missing pods are gated holds nothing (Volcano likewise deducts gated pods from
+/// what an admitted job holds, `DeductSchGatedResources`), or a gated job would keep other
+/// jobs' elastic pods out for as long as its gates stay.
 fn held_for_arriving_gangs(st: &State<'_>) -> Vec<i64> {
     let mut held = vec![0i64; st.dims.len()];
     for job in &st.jobs {
         let Some(min) = &job.spec.min_resources else {
             continue;
         };
-        if job.phase != JobPhase::Inqueue || job.tasks.len() as u32 >= job.min_member {
+        let gated = st.snapshot.gated.get(job.id).map_or(0, |g| g.pods);
+        if job.phase != JobPhase::Inqueue
+            || (job.tasks.len() as u32).saturating_add(gated) >= job.min_member
+        {
             continue;
         }
         let mut left = st.dims.vector(min);

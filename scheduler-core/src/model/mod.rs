@@ -16,5 +16,7 @@ pub use placement::{
     TaintEffect, Toleration, TolerationOperator,
 };
 pub use reservation::Reservation;
-pub use snapshot::{GpuDevice, Job, JobPhase, Node, Queue, QueueState, Snapshot, Task, TaskStatus};
+pub use snapshot::{
+    GatedPods, GpuDevice, Job, JobPhase, Node, Queue, QueueState, Snapshot, Task, TaskStatus,
+};
 pub use usage::NodeUsage;

@@ -1,6 +1,6 @@
 //! Nodes, tasks (pods), jobs (PodGroups) and queues as the session sees them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +42,20 @@ pub struct Snapshot {
     /// nothing).
     #[serde(default)]
     pub queue_runtime: BTreeMap<QueueId, u64>,
+    /// Pods of a job held back by scheduling gates (Kubernetes' `spec.schedulingGates`). They are
+    /// not in [`Snapshot::tasks`], so no action can place them; the session only reports them
+    /// in the job's `Unschedulable` condition while the gang is not ready.
+    #[serde(default)]
+    pub gated: BTreeMap<JobId, GatedPods>,
+}
+
+/// A job's pods that wait for their scheduling gates to be removed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatedPods {
+    /// How many pods are gated.
+    pub pods: u32,
+    /// The gate names, over all of them.
+    pub gates: BTreeSet<String>,
 }
 
 /// A schedulable node.

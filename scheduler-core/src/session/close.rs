@@ -5,11 +5,24 @@ use std::rc::Rc;
 
 use super::{FitDiagnosis, Session, SessionResult, SessionStats};
 use crate::effects::{Effect, Explanation, ReasonCount};
-use crate::model::{JobPhase, TaskStatus};
+use crate::model::{GatedPods, JobPhase, TaskStatus};
 use crate::plugin::{CloseContext, JobCondition, Unschedulable};
 use crate::plugins::gang::SummaryMemo;
 use crate::resources::add_into;
 use crate::session::JobIx;
+
+/// Why a gang with gated pods waits: how many pods, which gates, and the fix.
+fn gated_note(gated: &GatedPods, min_member: u32) -> String {
+    let gates: Vec<&str> = gated.gates.iter().map(String::as_str).collect();
+    let pods = match gated.pods {
+        1 => "1 pod waits for its scheduling gates".to_owned(),
+        n => format!("{n} pods wait for their scheduling gates"),
+    };
+    format!(
+        "{pods} ({}) and the gang needs {min_member} to start; a gated pod is not scheduled until every gate is removed from its spec.schedulingGates",
+        gates.join(", ")
+    )
+}
 
 impl Session<'_> {
     fn phase_at_close(&self, job: JobIx) -> JobPhase {
@@ -89,6 +102,28 @@ impl Session<'_> {
                     reason: "NotEnoughResources".into(),
                     message: why.clone(),
                 });
+            }
+            // Pods held back by scheduling gates are not tasks, so nothing above mentions them:
+            // a gang that waits (not Running, or not ready) says so, as Volcano's gang plugin
+            // reports a job whose gated tasks keep it below its minimum.
+            let j = &st.jobs[job.ix()];
+            if let Some(gated) = st.snapshot.gated.get(j.id).filter(|g| g.pods > 0)
+                && phase != JobPhase::Completed
+                && (phase != JobPhase::Running || !self.plugins.job_ready(st, job))
+            {
+                let note = gated_note(gated, j.min_member);
+                match conditions
+                    .iter_mut()
+                    .find(|c| c.kind == "Unschedulable" && c.status)
+                {
+                    Some(c) => c.message = format!("{}; {note}", c.message),
+                    None => conditions.push(JobCondition {
+                        kind: "Unschedulable".into(),
+                        status: true,
+                        reason: "SchedulingGated".into(),
+                        message: note,
+                    }),
+                }
             }
             if phase != st.jobs[job.ix()].spec.phase || !conditions.is_empty() {
                 effects.push(Effect::PodGroupStatus {

@@ -1,5 +1,8 @@
 //! PodGroup (CREATE) rules: the queue exists and is Open; member counts are not negative;
-//! network-topology tier fields are exclusive, for the group and each sub-group policy.
+//! network-topology tier fields are exclusive, for the group and each sub-group policy. A queue
+//! the mutating webhook took from the namespace's `scheduling.volcano.sh/queue-name` annotation
+//! is checked like any other (as Volcano's validating webhook does), and a refusal says where
+//! the name came from.
 
 use crds::PodGroupSpec;
 
@@ -7,8 +10,14 @@ use crate::report::Report;
 use crate::state::ClusterState;
 use crate::validate::job::{check_network_topology, check_queue};
 
-/// Checks a PodGroup spec.
-pub fn check_podgroup(spec: &PodGroupSpec, state: &dyn ClusterState, r: &mut Report) {
+/// Checks a PodGroup spec. `namespace_queue` is the namespace's name and the queue its
+/// `scheduling.volcano.sh/queue-name` annotation names, when it has one.
+pub fn check_podgroup(
+    spec: &PodGroupSpec,
+    namespace_queue: Option<(&str, &str)>,
+    state: &dyn ClusterState,
+    r: &mut Report,
+) {
     if spec.min_member.is_some_and(|m| m < 0) {
         r.refuse("spec.minMember", "is negative", "set it to 0 or more");
     }
@@ -26,7 +35,14 @@ pub fn check_podgroup(spec: &PodGroupSpec, state: &dyn ClusterState, r: &mut Rep
         .as_deref()
         .filter(|q| !q.is_empty())
         .unwrap_or("default");
-    check_queue(queue, "spec.queue", false, state, r, false);
+    let path = match namespace_queue {
+        Some((ns, annotated)) if annotated == queue => format!(
+            "spec.queue (set from the {} annotation of namespace {ns:?})",
+            crds::labels::SCHEDULING_QUEUE_NAME
+        ),
+        _ => "spec.queue".to_owned(),
+    };
+    check_queue(queue, &path, false, state, r, false);
     if let Some(nt) = &spec.network_topology {
         check_network_topology(nt, "spec.networkTopology", r);
     }

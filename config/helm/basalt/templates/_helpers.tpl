@@ -105,6 +105,7 @@ this list's keys.
 {{- define "basalt.admissions" -}}
 /jobs/mutate: {type: mutating, group: batch.volcano.sh, version: v1alpha1, resource: jobs, operations: [CREATE]}
 /jobs/validate: {type: validating, group: batch.volcano.sh, version: v1alpha1, resource: jobs, operations: [CREATE, UPDATE]}
+/podgroups/mutate: {type: mutating, group: scheduling.volcano.sh, version: v1beta1, resource: podgroups, operations: [CREATE]}
 /podgroups/validate: {type: validating, group: scheduling.volcano.sh, version: v1beta1, resource: podgroups, operations: [CREATE]}
 /queues/mutate: {type: mutating, group: scheduling.volcano.sh, version: v1beta1, resource: queues, operations: [CREATE]}
 /queues/validate: {type: validating, group: scheduling.volcano.sh, version: v1beta1, resource: queues, operations: [CREATE, UPDATE, DELETE]}
