@@ -63,30 +63,41 @@ impl Drop for RealCluster {
     }
 }
 
+/// Starts etcd + kube-apiserver in a new directory; the [`Cluster`] runs kubectl as the admin
+/// (its log file is `basalt.log` in the directory). Drop the plane before the cluster.
+fn start_plane() -> (ControlPlane, Cluster) {
+    assert!(
+        switched_on(),
+        "this test needs the real control plane: run it with `cargo nextest run -p basalt \
+         --test e2e --profile real` (or BASALT_E2E_BACKEND=real); see docs/real-cluster.md"
+    );
+    let dir = TempDir::new("real");
+    let plane_dir = dir.path().join("plane");
+    let out = Command::new(script())
+        .arg("start")
+        .arg(&plane_dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("running tools/realcluster/realcluster.sh");
+    let plane = ControlPlane(plane_dir.clone());
+    assert!(
+        out.status.success(),
+        "realcluster.sh start failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = dir.path().join("basalt.log");
+    (
+        plane,
+        Cluster::attach(dir, plane_dir.join("admin.kubeconfig"), log),
+    )
+}
+
 impl RealCluster {
     fn start(nodes: &[&str]) -> Self {
-        assert!(
-            switched_on(),
-            "this test needs the real control plane: run it with `cargo nextest run -p basalt \
-             --test e2e --profile real` (or BASALT_E2E_BACKEND=real); see docs/real-cluster.md"
-        );
-        let dir = TempDir::new("real");
-        let plane_dir = dir.path().join("plane");
-        let out = Command::new(script())
-            .arg("start")
-            .arg(&plane_dir)
-            .stdin(Stdio::null())
-            .output()
-            .expect("running tools/realcluster/realcluster.sh");
-        let plane = ControlPlane(plane_dir.clone());
-        assert!(
-            out.status.success(),
-            "realcluster.sh start failed ({}):\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let log = dir.path().join("basalt.log");
-        let c = Cluster::attach(dir, plane_dir.join("admin.kubeconfig"), log.clone());
+        let (plane, c) = start_plane();
+        let plane_dir = plane.0.clone();
+        let log = c.dir.path().join("basalt.log");
         let mut rc = RealCluster {
             processes: vec![],
             _plane: plane,
@@ -676,4 +687,225 @@ fn real_cluster_queue_capability_why_and_abort() {
         "the chart's RBAC refused requests of Basalt's components:\n{}",
         denied.join("\n")
     );
+}
+
+/// The real Helm CLI (`tools/helm/helm.sh bin`: built from helm.sh/helm/v4 at a pinned release,
+/// once) run against `c` with its state (repositories, cache) in the test's directory.
+fn helm(c: &Cluster, args: &[&str]) -> std::process::Output {
+    let tool = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/helm/helm.sh");
+    let bin = Command::new(&tool)
+        .arg("bin")
+        .stdin(Stdio::null())
+        .output()
+        .expect("running tools/helm/helm.sh");
+    assert!(
+        bin.status.success(),
+        "tools/helm/helm.sh bin failed:\n{}",
+        String::from_utf8_lossy(&bin.stderr)
+    );
+    let home = c.dir.path().join("helm-home");
+    Command::new(String::from_utf8_lossy(&bin.stdout).trim())
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(&c.kubeconfig)
+        .env("HELM_CACHE_HOME", home.join("cache"))
+        .env("HELM_CONFIG_HOME", home.join("config"))
+        .env("HELM_DATA_HOME", home.join("data"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("running helm")
+}
+
+fn helm_ok(c: &Cluster, args: &[&str]) -> String {
+    let out = helm(c, args);
+    assert!(
+        out.status.success(),
+        "helm {} failed ({}):\n{}\n{}",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The release's status and revision as `helm status -o json` reports them.
+fn release(c: &Cluster) -> (String, u64) {
+    let v: Value = serde_json::from_str(&helm_ok(
+        c,
+        &["status", "basalt", "-n", RELEASE_NS, "-o", "json"],
+    ))
+    .expect("helm status printed JSON");
+    (
+        v["info"]["status"].as_str().unwrap_or_default().to_owned(),
+        v["version"].as_u64().unwrap_or_default(),
+    )
+}
+
+/// The webhook's serving Secret (`tls.crt`, `ca.crt`) and the caBundles of both webhook
+/// configurations, base64 as stored.
+fn webhook_certs(c: &Cluster) -> (String, String, Vec<String>) {
+    let secret = c.get_json(&["secret", "basalt-webhook-tls", "-n", RELEASE_NS]);
+    let mut bundles = Vec::new();
+    for kind in [
+        "mutatingwebhookconfiguration/basalt-mutating",
+        "validatingwebhookconfiguration/basalt-validating",
+    ] {
+        let cfg = c.get_json(&[kind]);
+        for hook in cfg["webhooks"].as_array().into_iter().flatten() {
+            bundles.push(
+                hook["clientConfig"]["caBundle"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            );
+        }
+    }
+    (
+        secret["data"]["tls.crt"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        secret["data"]["ca.crt"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        bundles,
+    )
+}
+
+#[test]
+fn real_cluster_helm_install_upgrade_and_uninstall_of_the_chart() {
+    // The install a platform team runs, with the real Helm CLI into a real kube-apiserver: every
+    // object of the chart (CRDs, RBAC, Deployments, Services, PDBs, webhook configurations,
+    // the generated certificate) must be accepted as rendered; an upgrade keeps the webhook's
+    // certificate (the chart reuses its Secret through `lookup`, which only a real install
+    // exercises: `tools/helmcheck.py` renders without a cluster); an uninstall leaves the CRDs
+    // and users' objects in place (`helm.sh/resource-policy: keep`).
+    let (_plane, c) = start_plane();
+    let chart = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/helm/basalt");
+    let chart = chart.to_str().expect("UTF-8 path");
+    helm_ok(
+        &c,
+        &[
+            "install",
+            "basalt",
+            chart,
+            "-n",
+            RELEASE_NS,
+            "--create-namespace",
+        ],
+    );
+    assert_eq!(release(&c), ("deployed".to_owned(), 1));
+    c.wait_for("the chart's CRDs Established", T, || {
+        c.kubectl_output(
+            &[
+                "wait",
+                "--for=condition=Established",
+                "crd/jobs.batch.volcano.sh",
+                "crd/queues.scheduling.volcano.sh",
+                "crd/podgroups.scheduling.volcano.sh",
+                "crd/jobflows.flow.volcano.sh",
+                "--timeout=10s",
+            ],
+            None,
+        )
+        .status
+        .success()
+        .then_some(())
+    });
+    for object in [
+        "deployment/basalt-controller",
+        "deployment/basalt-webhook",
+        "service/basalt-webhook",
+        "poddisruptionbudget/basalt-webhook",
+        "configmap/basalt-scheduler",
+        "role/basalt-controller-leader-election",
+    ] {
+        c.kubectl(&["get", object, "-n", RELEASE_NS]);
+    }
+    for object in [
+        "clusterrole/basalt-controller",
+        "clusterrole/basalt-edit",
+        "clusterrolebinding/basalt-webhook",
+    ] {
+        c.kubectl(&["get", object]);
+    }
+    let (crt, ca, bundles) = webhook_certs(&c);
+    assert!(
+        !crt.is_empty() && !ca.is_empty(),
+        "no generated certificate"
+    );
+    assert!(
+        !bundles.is_empty() && bundles.iter().all(|b| *b == ca),
+        "every webhook's caBundle must be the Secret's CA"
+    );
+    let replicas = |c: &Cluster| {
+        c.get_json(&["deployment", "basalt-controller", "-n", RELEASE_NS])["spec"]["replicas"]
+            .as_i64()
+    };
+    assert_eq!(replicas(&c), Some(2));
+
+    // An upgrade that changes values; the webhook is no longer fail-closed, so objects can be
+    // created below while no webhook pod runs (nothing runs pods here).
+    helm_ok(
+        &c,
+        &[
+            "upgrade",
+            "basalt",
+            chart,
+            "-n",
+            RELEASE_NS,
+            "--set",
+            "controller.replicas=3",
+            "--set",
+            "webhook.failurePolicy=Ignore",
+        ],
+    );
+    assert_eq!(release(&c), ("deployed".to_owned(), 2));
+    assert_eq!(replicas(&c), Some(3));
+    let validating = c.get_json(&["validatingwebhookconfiguration/basalt-validating"]);
+    assert!(
+        validating["webhooks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|h| h["failurePolicy"] == "Ignore"),
+        "the upgrade's failurePolicy did not reach the API server"
+    );
+    assert_eq!(
+        webhook_certs(&c),
+        (crt, ca, bundles),
+        "helm upgrade rotated the webhook certificate (the chart must reuse its Secret)"
+    );
+
+    // Users' objects survive an uninstall, and so do the CRDs that hold them.
+    c.apply(
+        "apiVersion: scheduling.volcano.sh/v1beta1\nkind: Queue\nmetadata: {name: team-a}\n\
+         spec: {weight: 1, reclaimable: true}\n",
+    );
+    helm_ok(&c, &["uninstall", "basalt", "-n", RELEASE_NS, "--wait"]);
+    c.kubectl(&[
+        "get",
+        "crd",
+        "queues.scheduling.volcano.sh",
+        "jobs.batch.volcano.sh",
+    ]);
+    c.kubectl(&["get", "queue", "team-a"]);
+    for (object, ns) in [
+        ("deployment/basalt-controller", Some(RELEASE_NS)),
+        ("secret/basalt-webhook-tls", Some(RELEASE_NS)),
+        ("validatingwebhookconfiguration/basalt-validating", None),
+        ("clusterrole/basalt-controller", None),
+    ] {
+        let mut args = vec!["get", object];
+        if let Some(ns) = ns {
+            args.extend(["-n", ns]);
+        }
+        let out = c.kubectl_output(&args, None);
+        assert!(
+            !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("NotFound"),
+            "{object} is still there after helm uninstall"
+        );
+    }
 }
