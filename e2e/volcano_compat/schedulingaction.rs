@@ -411,17 +411,38 @@ pub fn run_reclaim(s: &Suite) {
             reclaim_job(ns, "reclaim-j3", &q3, None, true);
             wait_queue_status(ns, "default", "running", 1);
             wait_queue_status(ns, &q2, "running", 1);
-            // Deleting j3's pod leaves its PodGroup below minMember: Pending until the
-            // replacement pod is placed (upstream: "Q3 pending when we delete it").
-            let pending = std::thread::scope(|scope| {
-                let w = scope.spawn(|| wait_queue_status(ns, &q3, "pending", 1));
-                std::thread::sleep(Duration::from_millis(500));
-                ns.kubectl(&["delete", "pod", "-l", "volcano.sh/job-name=reclaim-j3", "--wait=false"]);
-                w.join()
-            });
-            if let Err(e) = pending {
-                std::panic::resume_unwind(e);
+            // Deleting j3's pod leaves its PodGroup below minMember: Pending until it is admitted
+            // again and the replacement pod placed (upstream: "Q3 pending when we delete it").
+            // Upstream reads that from the queue's `status.pending`, which is the queue
+            // controller's sample of its PodGroups' phases (Volcano's too): with Basalt's
+            // session soon after every change the Pending phase can last one session, and once
+            // in CI (2026-12-06) the counter stayed 0 through the whole cycle. So the case
+            // follows the PodGroup's own phase, which a watch shows write by write, and then
+            // the queue running the replacement.
+            let pg = ns.podgroup_of("reclaim-j3")["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let selector = format!("metadata.name={pg}");
+            let output = "jsonpath={.status.phase}{\"\\n\"}";
+            let watch = ns
+                .c
+                .kubectl_watch(&ns.args(&super::watch_by_name("podgroup", &selector, output)));
+            // The first line is the PodGroup as listed: the watch is in place.
+            let first = watch.lines.recv_timeout(T).expect("the PodGroup watch printed nothing");
+            ns.kubectl(&["delete", "pod", "-l", "volcano.sh/job-name=reclaim-j3", "--wait=false"]);
+            let mut seen = vec![first];
+            let deadline = Instant::now() + T;
+            while seen.last().map(|p| p.trim()) != Some("Pending") {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match watch.lines.recv_timeout(left) {
+                    Ok(line) => seen.push(line),
+                    Err(_) => panic!(
+                        "PodGroup {pg} never went Pending after its only pod was deleted; phases seen {seen:?}"
+                    ),
+                }
             }
+            wait_queue_status(ns, &q3, "running", 1);
             finish(ns, &[&q2, &q3]);
         },
     );
