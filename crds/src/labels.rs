@@ -14,6 +14,9 @@ pub const SCHEDULING_QUEUE_NAME: &str = "scheduling.volcano.sh/queue-name";
 pub const TASK_SPEC: &str = "volcano.sh/task-spec";
 /// Label + annotation on pods: the replica index inside the task.
 pub const TASK_INDEX: &str = "volcano.sh/task-index";
+/// Label on pods of a task with a `partitionPolicy`: the pod's partition, `index / partitionSize`
+/// (the unit `RestartPartition` restarts).
+pub const TASK_PARTITION_ID: &str = "volcano.sh/task-partition-id";
 /// Annotation on pods: the Job's `status.version` when the pod was created.
 pub const JOB_VERSION: &str = "volcano.sh/job-version";
 /// Annotation on pods: the Job's `status.retryCount` when the pod was created.

@@ -105,10 +105,6 @@ const KNOWN: &[(&str, &str)] = &[
         "deviation: Basalt implements no job disruption budget and runs no pod validating webhook; the pod is admitted",
     ),
     (
-        "jobp/job_lifecycle_uid.go: Preserves targeted lifecycle recovery: RestartPartition retains Pods outside the partition",
-        "fails: Basalt's job controller does not label pods with their partition (volcano.sh/task-partition-id) and RestartPartition restarts only the evicted pod",
-    ),
-    (
         "schedulingaction/allocate.go: allocate don't work when job NOT satisfy predicates",
         "fails: Basalt's predicates do not evaluate inter-pod affinity or anti-affinity (only nodeSelector, node affinity and taints); j2 is placed next to j1",
     ),

@@ -74,6 +74,17 @@ pub fn pod(job: &Job, task: &TaskSpec, index: i32) -> Pod {
     ] {
         meta_labels.insert(k.to_owned(), v);
     }
+    if let Some(size) = task
+        .partition_policy
+        .as_ref()
+        .map(|p| p.partition_size)
+        .filter(|&size| size > 0)
+    {
+        meta_labels.insert(
+            labels::TASK_PARTITION_ID.to_owned(),
+            (index / size).to_string(),
+        );
+    }
     for (k, v) in [
         (labels::JOB_NAME, job.name_any()),
         (labels::QUEUE_NAME, queue),

@@ -21,6 +21,8 @@ pub enum Target {
     Task(String),
     /// One pod, by name.
     Pod(String),
+    /// One partition of a task (`volcano.sh/task-partition-id`).
+    Partition { task: String, partition: i32 },
 }
 
 /// The outcome of policy resolution.
@@ -47,6 +49,8 @@ pub struct Observation {
     pub task: String,
     /// Pod name (None for task-level events).
     pub pod: Option<String>,
+    /// The pod's partition, when its task has a `partitionPolicy`.
+    pub partition: Option<i32>,
     /// Exit code of a failed pod.
     pub exit_code: Option<i32>,
     /// When the observed state began (for policy timeouts).
@@ -66,6 +70,7 @@ pub fn observe(job: &Job, pods: &[PodView], version: i32) -> Vec<Observation> {
                 event,
                 task: name.clone(),
                 pod: Some(p.name.clone()),
+                partition: p.partition,
                 exit_code,
                 since: p.since,
             };
@@ -88,6 +93,7 @@ pub fn observe(job: &Job, pods: &[PodView], version: i32) -> Vec<Observation> {
                 event: Event::TaskCompleted,
                 task: name.clone(),
                 pod: None,
+                partition: None,
                 exit_code: None,
                 since: None,
             });
@@ -104,6 +110,7 @@ pub fn observe(job: &Job, pods: &[PodView], version: i32) -> Vec<Observation> {
                 event: Event::TaskFailed,
                 task: name.clone(),
                 pod: None,
+                partition: None,
                 exit_code: None,
                 since: None,
             });
@@ -151,6 +158,15 @@ pub fn resolve(job: &Job, observations: &[Observation], now: Timestamp) -> Resol
         let target = match (action, &obs.pod) {
             (Action::RestartTask, _) => Target::Task(obs.task.clone()),
             (Action::RestartPod, Some(pod)) => Target::Pod(pod.clone()),
+            // As Volcano: a pod outside any partition names no partition to restart; the
+            // action still counts as a retry and the pod itself is recreated.
+            (Action::RestartPartition, Some(_)) => match obs.partition {
+                Some(partition) => Target::Partition {
+                    task: obs.task.clone(),
+                    partition,
+                },
+                None => Target::Job,
+            },
             _ => Target::Job,
         };
         return Resolution::Act {

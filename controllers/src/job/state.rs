@@ -147,6 +147,7 @@ pub fn plan(job: &Job, obs: Observed<'_>) -> Plan {
                     event: crds::job::Event::Unknown,
                     task: String::new(),
                     pod: None,
+                    partition: None,
                     exit_code: None,
                     since: None,
                 });
@@ -317,6 +318,11 @@ impl Planner<'_> {
                 .map(|p| p.name.clone())
                 .collect(),
             (Action::RestartPod, Target::Pod(pod)) => vec![pod.clone()],
+            (Action::RestartPartition, Target::Partition { task, partition }) => self
+                .live()
+                .filter(|p| &p.task == task && p.partition == Some(*partition))
+                .map(|p| p.name.clone())
+                .collect(),
             _ => Vec::new(),
         };
         self.delete.extend(doomed);

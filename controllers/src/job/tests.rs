@@ -325,6 +325,65 @@ fn exit_code_policy_and_restart_task() {
 }
 
 #[test]
+fn restart_partition_restarts_only_the_evicted_pods_partition() {
+    let mut j = job();
+    j.spec.policies = Some(vec![crds::job::LifecyclePolicy {
+        event: Some(crds::job::Event::PodEvicted),
+        action: Some(Action::RestartPartition),
+        ..Default::default()
+    }]);
+    j.spec.tasks[1].replicas = Some(4);
+    j.spec.tasks[1].partition_policy = Some(crds::job::PartitionPolicySpec {
+        total_partitions: 2,
+        partition_size: 2,
+        ..Default::default()
+    });
+    let j = with_phase(j, JobPhase::Running, 0, 0);
+    // The pods as the controller builds them: the partition label is index / partitionSize.
+    let mut pods: Vec<PodView> = vec![pod("master", 0, 0, PodPhase::Running)];
+    for i in 0..4 {
+        let built = build::pod(&j, &j.spec.tasks[1], i);
+        let mut view = PodView::from_pod(&built);
+        assert_eq!(view.partition, Some(i / 2), "worker-{i}");
+        view.phase = PodPhase::Running;
+        pods.push(view);
+    }
+    pods[4].deleting = true; // worker-3, partition 1, evicted
+    let p = run(&j, &pods, Some(PodGroupPhase::Running), None);
+    assert_eq!(phase(&p), JobPhase::Restarting);
+    assert_eq!(
+        p.delete_pods.iter().collect::<Vec<_>>(),
+        vec!["distributed-training-worker-2"],
+        "the evicted pod's partition restarts (worker-3 is already going), nothing else"
+    );
+    assert_eq!(p.status.version, Some(0), "not a whole-job restart");
+    assert_eq!(p.status.retry_count, Some(1));
+
+    // A task without a partitionPolicy: the pods carry no partition, only the evicted pod goes.
+    let mut plain = j.clone();
+    plain.spec.tasks[1].partition_policy = None;
+    let built = build::pod(&plain, &plain.spec.tasks[1], 3);
+    assert!(
+        !built
+            .metadata
+            .labels
+            .as_ref()
+            .unwrap()
+            .contains_key(labels::TASK_PARTITION_ID)
+    );
+    for p in &mut pods {
+        p.partition = None;
+    }
+    let p = run(&plain, &pods, Some(PodGroupPhase::Running), None);
+    assert_eq!(phase(&p), JobPhase::Restarting);
+    assert!(
+        !p.delete_pods.contains("distributed-training-worker-2"),
+        "{:?}",
+        p.delete_pods
+    );
+}
+
+#[test]
 fn scaling_down_deletes_surplus_pods() {
     let mut j = with_phase(job(), JobPhase::Running, 0, 0);
     j.spec.tasks[1].replicas = Some(2);

@@ -51,6 +51,8 @@ pub struct PodView {
     pub task: String,
     /// Replica index (`volcano.sh/task-index`), -1 when missing.
     pub index: i32,
+    /// Partition (`volcano.sh/task-partition-id`), for tasks with a `partitionPolicy`.
+    pub partition: Option<i32>,
     /// Job version the pod was created for (`volcano.sh/job-version`).
     pub version: i32,
     /// Phase.
@@ -103,6 +105,7 @@ impl PodView {
             index: get(labels::TASK_INDEX)
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(-1),
+            partition: get(labels::TASK_PARTITION_ID).and_then(|v| v.parse().ok()),
             version: get(labels::JOB_VERSION)
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0),
@@ -125,6 +128,7 @@ pub(crate) fn pod(task: &str, index: i32, version: i32, phase: PodPhase) -> PodV
         name: format!("distributed-training-{task}-{index}"),
         task: task.to_owned(),
         index,
+        partition: None,
         version,
         phase,
         deleting: false,
