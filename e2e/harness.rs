@@ -7,6 +7,9 @@
 //! watches, while the test's own `kubectl` and `basalt` CLI calls are spared
 //! (`--fault-exempt-agent`), so a failure is the product's, not the driver's. A test that
 //! passes its own `--fault-rate` keeps it.
+//!
+//! `BASALT_E2E_BACKEND=real` (or the nextest profile `real-suite`) runs the suite against a
+//! real control plane instead of `basalt up` ([`real_backend`]).
 
 #![allow(dead_code)] // Each area uses a different subset of the helpers.
 
@@ -48,6 +51,14 @@ impl Drop for TempDir {
     }
 }
 
+/// `BASALT_E2E_BACKEND=real`: every `Cluster::start` is a real etcd + kube-apiserver +
+/// kube-controller-manager with `basalt controller`, `basalt webhook` and `basalt nodes`
+/// (docs/real-cluster.md), not `basalt up`.
+pub fn real_backend() -> bool {
+    std::env::var("BASALT_E2E_BACKEND").is_ok_and(|v| v == "real")
+        || std::env::var("NEXTEST_PROFILE").is_ok_and(|v| v == "real-suite")
+}
+
 /// The flags `BASALT_E2E_FAULT_RATE` adds to a `basalt up` started with `args`.
 fn suite_faults(args: &[&str]) -> Vec<String> {
     let Ok(rate) = std::env::var("BASALT_E2E_FAULT_RATE") else {
@@ -82,9 +93,12 @@ impl Drop for Watch {
     }
 }
 
-/// A running `basalt up`.
+/// A running `basalt up`, or with `BASALT_E2E_BACKEND=real` a real control plane with Basalt's
+/// components (`real_cluster::suite_cluster`). Fields drop in order: whatever `guard` holds
+/// (the real backend's processes and control plane), then the directory.
 pub struct Cluster {
     child: Option<Child>,
+    pub guard: Option<Box<dyn std::any::Any + Send + Sync>>,
     pub dir: TempDir,
     pub kubeconfig: PathBuf,
     log: PathBuf,
@@ -98,6 +112,10 @@ impl Cluster {
 
     /// Starts in `dir` (kept by the returned cluster), e.g. to restart on the same `--data-dir`.
     pub fn start_in(dir: TempDir, args: &[&str]) -> Self {
+        if real_backend() {
+            // Not `basalt up`: the real control plane (docs/real-cluster.md).
+            return crate::real_cluster::suite_cluster(dir, args);
+        }
         let kubeconfig = dir.path().join("kubeconfig");
         let log = dir.path().join(format!(
             "basalt-up-{}.log",
@@ -118,6 +136,7 @@ impl Cluster {
             .expect("spawning basalt up");
         let mut cluster = Cluster {
             child: Some(child),
+            guard: None,
             dir,
             kubeconfig,
             log,
@@ -145,6 +164,7 @@ impl Cluster {
     pub fn attach(dir: TempDir, kubeconfig: PathBuf, log: PathBuf) -> Self {
         Cluster {
             child: None,
+            guard: None,
             dir,
             kubeconfig,
             log,

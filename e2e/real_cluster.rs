@@ -24,8 +24,7 @@ use crate::harness::{Cluster, TempDir};
 const T: Duration = Duration::from_secs(120);
 
 fn switched_on() -> bool {
-    std::env::var("BASALT_E2E_BACKEND").is_ok_and(|v| v == "real")
-        || std::env::var("NEXTEST_PROFILE").is_ok_and(|v| v == "real")
+    crate::harness::real_backend() || std::env::var("NEXTEST_PROFILE").is_ok_and(|v| v == "real")
 }
 
 fn script() -> PathBuf {
@@ -45,16 +44,14 @@ impl Drop for ControlPlane {
     }
 }
 
-/// A real control plane with Basalt's CRDs, `basalt controller`, `basalt nodes` and
-/// `basalt webhook` running.
-/// Fields drop in order: Basalt's processes, then the control plane, then the directory.
-struct RealCluster {
+/// Basalt's processes and the control plane under them. Fields drop in order: the processes
+/// (killed by `Drop`), then the control plane.
+pub struct RealParts {
     processes: Vec<Child>,
     _plane: ControlPlane,
-    c: Cluster,
 }
 
-impl Drop for RealCluster {
+impl Drop for RealParts {
     fn drop(&mut self) {
         for child in &mut self.processes {
             let _ = child.kill();
@@ -63,19 +60,99 @@ impl Drop for RealCluster {
     }
 }
 
+/// A real control plane with Basalt's CRDs, `basalt controller`, `basalt nodes` and
+/// `basalt webhook` running.
+/// Fields drop in order: Basalt's processes and the control plane, then the directory.
+struct RealCluster {
+    parts: RealParts,
+    c: Cluster,
+}
+
+/// What a `basalt up` command line asks of the real backend.
+struct Options {
+    /// `basalt nodes` arguments.
+    nodes: Vec<String>,
+    controllers: bool,
+    webhooks: bool,
+    scheduler_config: Option<String>,
+    /// Run kube-scheduler too, as a real cluster does. `basalt up` schedules `default-scheduler`
+    /// pods itself when it runs its controllers; with `--no-controllers` nothing schedules them,
+    /// so the suite's real backend starts kube-scheduler exactly when it starts the controllers.
+    kube_scheduler: bool,
+}
+
+impl Options {
+    /// Reads `basalt up` arguments; panics on one with no real-backend equivalent (the
+    /// default nextest filter of `BASALT_E2E_BACKEND=real` runs leaves out the tests that
+    /// use them, docs/real-cluster.md).
+    fn from_up_args(args: &[&str]) -> Self {
+        let mut o = Options {
+            nodes: vec![],
+            controllers: true,
+            webhooks: true,
+            scheduler_config: None,
+            kube_scheduler: true,
+        };
+        let mut it = args.iter();
+        while let Some(&arg) = it.next() {
+            match arg {
+                "--no-controllers" => {
+                    o.controllers = false;
+                    o.webhooks = false;
+                    o.kube_scheduler = false;
+                }
+                "--no-webhooks" => o.webhooks = false,
+                "--nodes" | "--gpus-per-node" | "--gpu-memory" | "--gpu-model" | "--cluster"
+                | "--pod-duration" => {
+                    let value = it.next().unwrap_or_else(|| panic!("{arg} needs a value"));
+                    o.nodes.extend([arg.to_owned(), (*value).to_owned()]);
+                }
+                "--scheduler-config" => {
+                    let value = it.next().unwrap_or_else(|| panic!("{arg} needs a value"));
+                    o.scheduler_config = Some((*value).to_owned());
+                }
+                other => panic!(
+                    "`basalt up {other}` has no equivalent on the real backend \
+                     (BASALT_E2E_BACKEND=real): this test is for `basalt up` only; see the \
+                     `real-suite` profile's filter in .config/nextest.toml"
+                ),
+            }
+        }
+        o
+    }
+}
+
+/// The suite's `Cluster::start` on the real backend (`BASALT_E2E_BACKEND=real`): a fresh real
+/// control plane in `dir` with what `args` (a `basalt up` command line) asks for.
+pub fn suite_cluster(dir: TempDir, args: &[&str]) -> Cluster {
+    let rc = RealCluster::start_in(dir, Options::from_up_args(args));
+    let RealCluster { parts, mut c } = rc;
+    c.guard = Some(Box::new(parts));
+    c
+}
+
 /// Starts etcd + kube-apiserver in a new directory; the [`Cluster`] runs kubectl as the admin
 /// (its log file is `basalt.log` in the directory). Drop the plane before the cluster.
 fn start_plane() -> (ControlPlane, Cluster) {
+    start_plane_in(TempDir::new("real"), false)
+}
+
+/// As [`start_plane`], in `dir`; `kube_scheduler` also starts kube-scheduler, which schedules
+/// the pods that name `default-scheduler` (on `basalt up` Basalt schedules those itself).
+fn start_plane_in(dir: TempDir, kube_scheduler: bool) -> (ControlPlane, Cluster) {
     assert!(
         switched_on(),
         "this test needs the real control plane: run it with `cargo nextest run -p basalt \
          --test e2e --profile real` (or BASALT_E2E_BACKEND=real); see docs/real-cluster.md"
     );
-    let dir = TempDir::new("real");
     let plane_dir = dir.path().join("plane");
     let out = Command::new(script())
         .arg("start")
         .arg(&plane_dir)
+        .env(
+            "REALCLUSTER_SCHEDULER",
+            if kube_scheduler { "1" } else { "0" },
+        )
         .stdin(Stdio::null())
         .output()
         .expect("running tools/realcluster/realcluster.sh");
@@ -95,12 +172,27 @@ fn start_plane() -> (ControlPlane, Cluster) {
 
 impl RealCluster {
     fn start(nodes: &[&str]) -> Self {
-        let (plane, c) = start_plane();
+        Self::start_in(
+            TempDir::new("real"),
+            Options {
+                nodes: nodes.iter().map(|a| (*a).to_owned()).collect(),
+                controllers: true,
+                webhooks: true,
+                scheduler_config: None,
+                kube_scheduler: false,
+            },
+        )
+    }
+
+    fn start_in(dir: TempDir, o: Options) -> Self {
+        let (plane, c) = start_plane_in(dir, o.kube_scheduler);
         let plane_dir = plane.0.clone();
         let log = c.dir.path().join("basalt.log");
         let mut rc = RealCluster {
-            processes: vec![],
-            _plane: plane,
+            parts: RealParts {
+                processes: vec![],
+                _plane: plane,
+            },
             c,
         };
         // The CRDs as a user installs them: `basalt crds | kubectl apply --server-side -f -`
@@ -135,14 +227,14 @@ impl RealCluster {
             .success()
             .then_some(())
         });
-        let controller_kubeconfig = install_chart_rbac(&rc.c, "controller");
-        let webhook_kubeconfig = install_chart_rbac(&rc.c, "webhook");
         let file = std::fs::File::create(&log).expect("creating basalt.log");
+        let workdir = rc.c.dir.path().to_path_buf();
         let spawn = |args: &[&str], kubeconfig: &Path| {
             Command::new(env!("CARGO_BIN_EXE_basalt"))
                 .args(args)
                 .arg("--kubeconfig")
                 .arg(kubeconfig)
+                .current_dir(&workdir)
                 .env("RUST_LOG", "info")
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -151,74 +243,120 @@ impl RealCluster {
                 .expect("spawning basalt")
         };
         let mut args = vec!["nodes"];
-        args.extend_from_slice(nodes);
+        args.extend(o.nodes.iter().map(String::as_str));
         // The simulated kubelet plays the nodes, not a Basalt component: the admin's identity.
-        let nodes = spawn(&args, &rc.c.kubeconfig);
-        // As the chart runs it (config/helm/basalt/templates/controller-deployment.yaml), with
-        // a faster session period.
-        let scheduler =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/scheduler/basalt-default.yaml");
-        let controller = spawn(
-            &[
-                "controller",
-                "--scheduler-config",
-                scheduler.to_str().expect("UTF-8 path"),
-                "--leader-elect",
-                "--lease-namespace",
-                RELEASE_NS,
-                "--metrics-addr",
-                "127.0.0.1:0",
-                "--schedule-period",
-                "200ms",
-            ],
-            &controller_kubeconfig,
-        );
-        rc.processes = vec![nodes, controller];
-        rc.c.wait_for("the controller's default queue", T, || {
-            rc.c.kubectl_output(&["get", "queue", "default"], None)
-                .status
-                .success()
-                .then_some(())
-        });
-        // `basalt webhook` over TLS with a certificate from the control plane's CA, registered
-        // with a URL: the real API server calls it for every Volcano object.
-        let out = Command::new(script())
-            .arg("cert")
-            .arg(&plane_dir)
-            .arg("webhook")
-            .stdin(Stdio::null())
-            .output()
-            .expect("running realcluster.sh cert");
-        assert!(
-            out.status.success(),
-            "realcluster.sh cert failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let pki = plane_dir.join("pki");
-        let https = free_port();
-        let health = free_port();
-        let webhook = Command::new(env!("CARGO_BIN_EXE_basalt"))
-            .args(["webhook", "--bind-address", &format!("127.0.0.1:{https}")])
-            .args(["--health-bind-address", &format!("127.0.0.1:{health}")])
-            .args(["--metrics-bind-address", &format!("127.0.0.1:{health}")])
-            .arg("--tls-cert-file")
-            .arg(pki.join("webhook.crt"))
-            .arg("--tls-key-file")
-            .arg(pki.join("webhook.key"))
-            .args(["--register-url", &format!("https://127.0.0.1:{https}")])
-            .arg("--register-ca-file")
-            .arg(pki.join("ca.crt"))
-            .env("KUBECONFIG", &webhook_kubeconfig)
+        // Its stdout says how many nodes it registered; like `basalt up`, the cluster is ready
+        // only once they all are Ready.
+        let said = workdir.join("basalt-nodes.out");
+        let nodes = Command::new(env!("CARGO_BIN_EXE_basalt"))
+            .args(&args)
+            .arg("--kubeconfig")
+            .arg(&rc.c.kubeconfig)
+            .current_dir(&workdir)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(std::fs::File::create(&said).expect("creating basalt-nodes.out"))
             .stderr(file.try_clone().expect("log file handle"))
             .spawn()
-            .expect("spawning basalt webhook");
-        rc.processes.push(webhook);
-        rc.c.wait_for("basalt webhook ready", T, || {
-            http_ok(health, "/readyz").then_some(())
+            .expect("spawning basalt nodes");
+        rc.parts.processes.push(nodes);
+        let count: usize = rc.c.wait_for("basalt nodes registered its nodes", T, || {
+            let text = std::fs::read_to_string(&said).ok()?;
+            let rest = text.split("basalt nodes: ").nth(1)?;
+            rest.split_whitespace().next()?.parse().ok()
         });
+        rc.c.wait_for(&format!("{count} Ready simulated nodes"), T, || {
+            let list =
+                rc.c.get_json(&["nodes", "-l", "sim.basalt.dev/simulated=true"]);
+            let ready = list["items"]
+                .as_array()?
+                .iter()
+                .filter(|n| {
+                    n["status"]["conditions"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                })
+                .count();
+            (ready == count).then_some(())
+        });
+        if o.controllers {
+            let controller_kubeconfig = install_chart_rbac(&rc.c, "controller");
+            // As the chart runs it (config/helm/basalt/templates/controller-deployment.yaml),
+            // with a faster session period.
+            let scheduler = o.scheduler_config.clone().unwrap_or_else(|| {
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../config/scheduler/basalt-default.yaml")
+                    .to_str()
+                    .expect("UTF-8 path")
+                    .to_owned()
+            });
+            let controller = spawn(
+                &[
+                    "controller",
+                    "--scheduler-config",
+                    &scheduler,
+                    "--leader-elect",
+                    "--lease-namespace",
+                    RELEASE_NS,
+                    "--metrics-addr",
+                    "127.0.0.1:0",
+                    "--schedule-period",
+                    "200ms",
+                ],
+                &controller_kubeconfig,
+            );
+            rc.parts.processes.push(controller);
+            rc.c.wait_for("the controller's default queue", T, || {
+                rc.c.kubectl_output(&["get", "queue", "default"], None)
+                    .status
+                    .success()
+                    .then_some(())
+            });
+        }
+        if o.webhooks {
+            let webhook_kubeconfig = install_chart_rbac(&rc.c, "webhook");
+            // `basalt webhook` over TLS with a certificate from the control plane's CA,
+            // registered with a URL: the real API server calls it for every Volcano object.
+            let out = Command::new(script())
+                .arg("cert")
+                .arg(&plane_dir)
+                .arg("webhook")
+                .stdin(Stdio::null())
+                .output()
+                .expect("running realcluster.sh cert");
+            assert!(
+                out.status.success(),
+                "realcluster.sh cert failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let pki = plane_dir.join("pki");
+            let https = free_port();
+            let health = free_port();
+            let webhook = Command::new(env!("CARGO_BIN_EXE_basalt"))
+                .args(["webhook", "--bind-address", &format!("127.0.0.1:{https}")])
+                .args(["--health-bind-address", &format!("127.0.0.1:{health}")])
+                .args(["--metrics-bind-address", &format!("127.0.0.1:{health}")])
+                .arg("--tls-cert-file")
+                .arg(pki.join("webhook.crt"))
+                .arg("--tls-key-file")
+                .arg(pki.join("webhook.key"))
+                .args(["--register-url", &format!("https://127.0.0.1:{https}")])
+                .arg("--register-ca-file")
+                .arg(pki.join("ca.crt"))
+                .env("KUBECONFIG", &webhook_kubeconfig)
+                .env("RUST_LOG", "info")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(file.try_clone().expect("log file handle"))
+                .spawn()
+                .expect("spawning basalt webhook");
+            rc.parts.processes.push(webhook);
+            rc.c.wait_for("basalt webhook ready", T, || {
+                http_ok(health, "/readyz").then_some(())
+            });
+        }
         rc
     }
 
@@ -448,7 +586,8 @@ fn job_pods(c: &Cluster, job: &str) -> Vec<Value> {
 const NS: &str = "training";
 
 /// A namespace for the test's Jobs. Pods need the namespace's `default` ServiceAccount, which
-/// kube-controller-manager would create; this control plane runs none (docs/real-cluster.md).
+/// kube-controller-manager creates a moment later; applying it too means no wait (and the tests
+/// still pass with `REALCLUSTER_CONTROLLER_MANAGER=0`).
 fn namespace(c: &Cluster) {
     c.apply(&format!(
         "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {NS}\n---\napiVersion: v1\n\

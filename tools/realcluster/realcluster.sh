@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # A real Kubernetes control plane on loopback for Basalt's tests: etcd + kube-apiserver (RBAC,
-# service-account tokens, generated certificates) and optionally kube-scheduler, built from the
-# Go modules pinned in this folder's go.mod. See docs/real-cluster.md.
+# service-account tokens, generated certificates), kube-controller-manager (garbage collection,
+# namespace deletion, ServiceAccounts) and optionally kube-scheduler, built from the Go modules
+# pinned in this folder's go.mod. See docs/real-cluster.md.
 #
 #   realcluster.sh build            build the binaries into $REALCLUSTER_BIN if missing
-#   realcluster.sh start DIR        start etcd + kube-apiserver with state in DIR, wait for /readyz,
-#                                   write DIR/admin.kubeconfig; prints the API server URL
+#   realcluster.sh start DIR        start etcd + kube-apiserver + kube-controller-manager with state
+#                                   in DIR, wait for /readyz, write DIR/admin.kubeconfig; prints
+#                                   the API server URL
 #   realcluster.sh stop DIR         stop what `start DIR` started (SIGTERM, then SIGKILL after 10 s)
 #   realcluster.sh cert DIR NAME    issue DIR/pki/NAME.{crt,key} for 127.0.0.1 from DIR's CA (webhooks)
 #   realcluster.sh bin NAME         print the path of a built binary (building it if missing)
@@ -14,7 +16,7 @@
 #
 # Environment: REALCLUSTER_BIN (default $HOME/.cache/basalt-realcluster/<go.mod hash>/bin),
 # REALCLUSTER_PORT (API server port, default: a free one), REALCLUSTER_SCHEDULER=1 also starts
-# kube-scheduler, REALCLUSTER_NO_BUILD=1 makes `start` fail at once instead of building missing
+# kube-scheduler, REALCLUSTER_CONTROLLER_MANAGER=0 leaves kube-controller-manager out, REALCLUSTER_NO_BUILD=1 makes `start` fail at once instead of building missing
 # binaries (a cold build takes about an hour on a busy 2-core machine). Needs Go (go.mod's version) and openssl; the Go module and build caches are the
 # go command's defaults under $HOME.
 set -euo pipefail
@@ -23,7 +25,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 K8S_VERSION="$(awk '$1=="k8s.io/kubernetes"{print $2; exit}' "$HERE/go.mod")"
 STAMP="$(cat "$HERE/go.mod" "$HERE/go.sum" "$HERE"/cmd/*/main.go | sha256sum | cut -c1-12)"
 BIN="${REALCLUSTER_BIN:-$HOME/.cache/basalt-realcluster/$STAMP/bin}"
-COMPONENTS=(kube-apiserver kube-scheduler etcd)
+COMPONENTS=(kube-apiserver kube-scheduler kube-controller-manager etcd)
 
 die() { echo "realcluster: $*" >&2; exit 1; }
 
@@ -183,6 +185,19 @@ start() {
         if ((SECONDS > deadline)); then stop "$dir"; die "kube-apiserver not ready within ${REALCLUSTER_START_TIMEOUT:-180} s (log: $dir/logs/kube-apiserver.log)"; fi
         sleep 0.5
     done
+    if [[ "${REALCLUSTER_CONTROLLER_MANAGER:-1}" == 1 ]]; then
+        # The built-in controllers every real cluster runs: garbage collection (ownerReferences),
+        # namespace deletion, a namespace's `default` ServiceAccount, node lifecycle. Not the
+        # IPAM or certificate-signing controllers, which need what this plane has not.
+        setsid "$BIN/kube-controller-manager" --kubeconfig "$dir/admin.kubeconfig" \
+            --authentication-kubeconfig "$dir/admin.kubeconfig" --authorization-kubeconfig "$dir/admin.kubeconfig" \
+            --bind-address 127.0.0.1 --secure-port "$(free_port)" --leader-elect=false \
+            --service-account-private-key-file "$p/sa.key" --root-ca-file "$p/ca.crt" \
+            --controllers '*,-node-ipam-controller,-certificatesigningrequest-signing-controller' \
+            --profiling=false \
+            >"$dir/logs/kube-controller-manager.log" 2>&1 </dev/null &
+        echo $! >"$dir/kube-controller-manager.pid"
+    fi
     if [[ "${REALCLUSTER_SCHEDULER:-0}" == 1 ]]; then
         setsid "$BIN/kube-scheduler" --kubeconfig "$dir/admin.kubeconfig" \
             --authentication-kubeconfig "$dir/admin.kubeconfig" --authorization-kubeconfig "$dir/admin.kubeconfig" \
@@ -209,8 +224,9 @@ stop_one() { # pidfile
 
 stop() {
     local dir="${1:?usage: realcluster.sh stop DIR}"
-    # The scheduler and the API server first, so they do not log etcd's disappearance.
+    # The scheduler, the controller manager and the API server first, so they do not log etcd's disappearance.
     stop_one "$dir/kube-scheduler.pid"
+    stop_one "$dir/kube-controller-manager.pid"
     stop_one "$dir/kube-apiserver.pid"
     stop_one "$dir/etcd.pid"
     rm -f "$dir/server"
