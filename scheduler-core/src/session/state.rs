@@ -378,15 +378,23 @@ impl<'s> State<'s> {
                 node,
             });
         }
-        let specs: Vec<&Task> = st.tasks.iter().map(|t| t.spec).collect();
-        st.pod_affinity = PodAffinityIndex::build(
-            snap.nodes.values(),
-            &specs,
-            st.tasks
-                .iter()
-                .enumerate()
-                .filter_map(|(i, t)| t.node.map(|n| (TaskIx(i as u32), n))),
-        );
+        // Terms are part of the constraints: a look at the distinct classes says whether any
+        // task declares one, so sessions without pod affinity do no more than that.
+        let has_terms = st
+            .classes
+            .iter()
+            .any(|c| !c.pod_affinity.is_empty() || !c.pod_anti_affinity.is_empty());
+        if has_terms {
+            let specs: Vec<&Task> = st.tasks.iter().map(|t| t.spec).collect();
+            st.pod_affinity = PodAffinityIndex::build(
+                snap.nodes.values(),
+                &specs,
+                st.tasks
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, t)| t.node.map(|n| (TaskIx(i as u32), n))),
+            );
+        }
         for i in 0..n {
             let mut idle = st.allocatable.row(i).to_vec();
             sub_into(&mut idle, st.used.row(i));
