@@ -105,10 +105,6 @@ const KNOWN: &[(&str, &str)] = &[
         "deviation: Basalt implements no job disruption budget and runs no pod validating webhook; the pod is admitted",
     ),
     (
-        "schedulingaction/allocate.go: allocate don't work when job NOT satisfy predicates",
-        "fails: Basalt's predicates do not evaluate inter-pod affinity or anti-affinity (only nodeSelector, node affinity and taints); j2 is placed next to j1",
-    ),
-    (
         "schedulingaction/reclaim.go: Reclaim Case 8: New queue with job created no reclaim when task resources less than reclaimable resource",
         "deviation: the job's 4-CPU pod is larger than every node of the case's cluster and Basalt refuses it at admission; Volcano admits it and it waits forever",
     ),

@@ -54,6 +54,20 @@ pub fn run(s: &Suite) {
                 (!ns.pods("j2").is_empty()).then_some(())
             });
             stays(ns, "j2 has no running pod", || running(ns, "j2") == 0);
+            // Beyond upstream: `basalt why` names the refusal (the scheduler's reason, as
+            // kube-scheduler words it) in its unfit-nodes summary.
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_basalt"))
+                .args(["why", "j2", "-n", &ns.name, "--kubeconfig"])
+                .arg(&ns.c.kubeconfig)
+                .output()
+                .expect("running basalt why");
+            let why = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success()
+                    && why.contains("node(s) didn't match pod anti-affinity rules"),
+                "basalt why j2:\n{why}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             finish(ns, &[]);
         },
     );

@@ -246,6 +246,11 @@ impl PluginSet {
                 "Pod has invalid resource requests ({why})"
             )));
         }
+        if let Some(why) = &st.tasks[task.ix()].spec.constraints.unsupported {
+            return Err(Unfit::unresolvable(format!(
+                "Pod uses {why}, which Basalt does not support"
+            )));
+        }
         self.with_hook(Hooks::STATIC_PREDICATE)
             .try_for_each(|p| p.static_predicate(st, task, node))
     }

@@ -7,15 +7,19 @@
 //! The snapshots mix what makes "the same constraints" differ: node selectors, taints and
 //! tolerations, whole and fractional GPU requests, GPU-model filters (which turn deviceshare's
 //! node-local promise off), load metrics, pod limits, running pods of several priorities and
-//! queues (victims for preempt and reclaim), Releasing pods, gangs and elastic jobs.
+//! queues (victims for preempt and reclaim), Releasing pods, gangs and elastic jobs, and
+//! required pod affinity and anti-affinity (per host and per zone, to a job's own pods and to
+//! others', declared by pending and by running pods), which make a node's answer depend on pods
+//! elsewhere in its domain.
 
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use scheduler_core::model::gpu::{self, USE_GPUTYPE, VGPU_CORES, VGPU_MEMORY};
 use scheduler_core::model::{
-    Constraints, GpuDevice, Job, JobPhase, Node, NodeUsage, Queue, Snapshot, Taint, TaintEffect,
-    Task, TaskStatus, Toleration, TolerationOperator,
+    Constraints, GpuDevice, Job, JobPhase, LabelSelector, NamespaceScope, Node, NodeUsage,
+    PodAffinityTerm, Queue, Snapshot, Taint, TaintEffect, Task, TaskStatus, Toleration,
+    TolerationOperator,
 };
 use scheduler_core::{Effect, Resources, Scheduler};
 
@@ -36,6 +40,41 @@ struct JobSpec {
     queue: usize,
     priority: i32,
     pending_phase: bool,
+    /// Every task's required pod term: (anti-affinity, app label it selects, zone topology).
+    affinity: Option<Affinity>,
+}
+
+/// (anti-affinity (else affinity), `app` value selected, zone (else hostname) topology key).
+type Affinity = (bool, u8, bool);
+
+/// Pods are labelled `app: a0..a2` by their job's index.
+fn app(j: usize) -> String {
+    format!("a{}", j % 3)
+}
+
+fn pod_term((anti, target, zone): Affinity, c: &mut Constraints) {
+    let term = PodAffinityTerm {
+        selector: Some(LabelSelector {
+            match_labels: [("app".to_owned(), format!("a{target}"))].into(),
+            match_expressions: Vec::new(),
+        }),
+        topology_key: if zone {
+            "zone"
+        } else {
+            "kubernetes.io/hostname"
+        }
+        .into(),
+        namespaces: NamespaceScope::Own,
+    };
+    if anti {
+        c.pod_anti_affinity.push(term);
+    } else {
+        c.pod_affinity.push(term);
+    }
+}
+
+fn affinity() -> impl Strategy<Value = Option<Affinity>> {
+    prop::option::weighted(0.3, (any::<bool>(), 0u8..3, prop::bool::weighted(0.3)))
 }
 
 fn job_spec() -> impl Strategy<Value = JobSpec> {
@@ -53,14 +92,18 @@ fn job_spec() -> impl Strategy<Value = JobSpec> {
         0usize..3,
         0i32..3,
         prop::bool::weighted(0.3),
+        affinity(),
     )
-        .prop_map(|(tasks, min, queue, priority, pending_phase)| JobSpec {
-            min: min.min(tasks.len() as u32),
-            tasks,
-            queue,
-            priority,
-            pending_phase,
-        })
+        .prop_map(
+            |(tasks, min, queue, priority, pending_phase, affinity)| JobSpec {
+                min: min.min(tasks.len() as u32),
+                tasks,
+                queue,
+                priority,
+                pending_phase,
+                affinity,
+            },
+        )
 }
 
 fn node_spec() -> impl Strategy<Value = NodeSpec> {
@@ -90,9 +133,12 @@ fn requests(kind: u8, amount: i64) -> Resources {
     }
 }
 
-fn task(job: &str, spec: &TaskSpec, t: usize) -> Task {
+fn task(job: &str, spec: &TaskSpec, t: usize, affinity: Option<Affinity>) -> Task {
     let (kind, amount, priority, selector, tolerates, t4_only) = *spec;
     let mut constraints = Constraints::default();
+    if let Some(a) = affinity {
+        pod_term(a, &mut constraints);
+    }
     if let Some(b) = selector {
         constraints
             .node_selector
@@ -119,8 +165,8 @@ fn task(job: &str, spec: &TaskSpec, t: usize) -> Task {
     }
 }
 
-/// Running pods: (job, node, kind, amount, preemptable, releasing).
-type RunSpec = (usize, usize, u8, i64, bool, bool);
+/// Running pods: (job, node, kind, amount, preemptable, releasing, required pod term).
+type RunSpec = (usize, usize, u8, i64, bool, bool, Option<Affinity>);
 
 fn build(nodes: &[NodeSpec], jobs: &[JobSpec], running: &[RunSpec]) -> Snapshot {
     let mut snap = Snapshot {
@@ -156,6 +202,7 @@ fn build(nodes: &[NodeSpec], jobs: &[JobSpec], running: &[RunSpec]) -> Snapshot 
         free.push(allocatable.clone());
         let mut labels = BTreeMap::new();
         labels.insert("zone".into(), if zone_b { "b" } else { "a" }.into());
+        labels.insert("kubernetes.io/hostname".into(), name.clone());
         let taints = if tainted {
             vec![Taint {
                 key: "dedicated".into(),
@@ -204,11 +251,12 @@ fn build(nodes: &[NodeSpec], jobs: &[JobSpec], running: &[RunSpec]) -> Snapshot 
             },
         );
         for (t, ts) in spec.tasks.iter().enumerate() {
-            snap.tasks
-                .insert(format!("{job}-{t}").into(), task(&job, ts, t));
+            let mut pod = task(&job, ts, t, spec.affinity);
+            pod.labels.insert("app".into(), app(j));
+            snap.tasks.insert(format!("{job}-{t}").into(), pod);
         }
     }
-    for (r, &(j, n, kind, amount, preemptable, releasing)) in running.iter().enumerate() {
+    for (r, &(j, n, kind, amount, preemptable, releasing, affinity)) in running.iter().enumerate() {
         if nodes.is_empty() {
             break;
         }
@@ -231,6 +279,10 @@ fn build(nodes: &[NodeSpec], jobs: &[JobSpec], running: &[RunSpec]) -> Snapshot 
         let mut t = Task::running(job.as_str(), req, format!("n{n}").as_str());
         t.preemptable = preemptable;
         t.priority = (j % 3) as i32;
+        t.labels.insert("app".into(), app(j));
+        if let Some(a) = affinity {
+            pod_term(a, &mut t.constraints);
+        }
         if releasing {
             t.status = TaskStatus::Releasing;
         }
@@ -251,6 +303,7 @@ fn cluster() -> impl Strategy<Value = Snapshot> {
                 1i64..=8,
                 prop::bool::weighted(0.8),
                 prop::bool::weighted(0.1),
+                affinity(),
             ),
             0..12,
         ),
@@ -297,6 +350,7 @@ fn budgeted_cluster() -> impl Strategy<Value = Snapshot> {
                 1i64..=8,
                 prop::bool::weighted(0.8),
                 prop::bool::weighted(0.03),
+                affinity(),
             ),
             0..20,
         ),
@@ -358,6 +412,7 @@ fn saturated_cluster_explains_the_same_with_and_without_memos() {
             queue: 0,
             priority: 0,
             pending_phase: false,
+            affinity: None,
         })
         .collect();
     let snap = build(&nodes, &jobs, &[]);
@@ -400,6 +455,7 @@ fn gangs_failing_the_same_way_keep_their_own_counts() {
             queue: 0,
             priority: 0,
             pending_phase: false,
+            affinity: None,
         })
         .collect();
     let snap = build(&nodes, &jobs, &[]);

@@ -9,6 +9,7 @@
 pub mod config;
 pub mod effects;
 pub mod pg_events;
+pub mod pod_affinity;
 pub mod runtimes;
 pub mod snapshot;
 pub mod usage;

@@ -371,9 +371,10 @@ fn add_pod(
         Task {
             job,
             namespace: pod.namespace().unwrap_or_default(),
+            labels: pod.labels().clone(),
             role: pod.annotations().get(labels::TASK_SPEC).cloned(),
             requests,
-            constraints: constraints(spec),
+            constraints: constraints(spec, pod.labels()),
             priority: priorities.of_pod(spec.priority_class_name.as_deref(), spec.priority),
             priority_class: spec.priority_class_name.clone(),
             preemptable,
@@ -413,7 +414,11 @@ fn effect(e: &str) -> Option<TaintEffect> {
     }
 }
 
-fn constraints(spec: &k8s_openapi::api::core::v1::PodSpec) -> Constraints {
+fn constraints(
+    spec: &k8s_openapi::api::core::v1::PodSpec,
+    labels: &BTreeMap<String, String>,
+) -> Constraints {
+    let pod_terms = super::pod_affinity::pod_terms(spec, labels);
     let required = spec
         .affinity
         .as_ref()
@@ -469,6 +474,9 @@ fn constraints(spec: &k8s_openapi::api::core::v1::PodSpec) -> Constraints {
             })
             .collect(),
         invalid_requests: request_errors(spec),
+        pod_affinity: pod_terms.affinity,
+        pod_anti_affinity: pod_terms.anti_affinity,
+        unsupported: pod_terms.unsupported,
     }
 }
 

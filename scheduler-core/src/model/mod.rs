@@ -7,6 +7,7 @@
 
 pub mod gpu;
 mod placement;
+mod pod_affinity;
 pub mod reservation;
 mod snapshot;
 pub mod usage;
@@ -14,6 +15,9 @@ pub mod usage;
 pub use placement::{
     Constraints, NodeAffinityTerm, NodeSelectorOperator, NodeSelectorRequirement, Taint,
     TaintEffect, Toleration, TolerationOperator,
+};
+pub use pod_affinity::{
+    LabelSelector, LabelSelectorOperator, LabelSelectorRequirement, NamespaceScope, PodAffinityTerm,
 };
 pub use reservation::Reservation;
 pub use snapshot::{

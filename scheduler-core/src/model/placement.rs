@@ -1,9 +1,12 @@
 //! Pod placement constraints and the Kubernetes rules that match them against a node:
-//! nodeSelector, required node affinity (`matchExpressions`), taints and tolerations.
+//! nodeSelector, required node affinity (`matchExpressions`), taints and tolerations. The pod
+//! (anti-)affinity terms are carried here too; their rules are in `pod_affinity`.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+use super::pod_affinity::PodAffinityTerm;
 
 /// The parts of a pod that restrict which nodes it may use. Tasks with equal constraints share
 /// one cached static feasibility result per session, so keep this `Eq + Hash`.
@@ -19,6 +22,18 @@ pub struct Constraints {
     /// such a pod fits no node, with this reason, instead of being counted as requesting zero.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invalid_requests: Option<String>,
+    /// Required pod affinity terms (`podAffinity.requiredDuringSchedulingIgnoredDuringExecution`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pod_affinity: Vec<PodAffinityTerm>,
+    /// Required pod anti-affinity terms
+    /// (`podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pod_anti_affinity: Vec<PodAffinityTerm>,
+    /// A placement field the pod uses that Basalt does not implement (e.g. a non-empty pod
+    /// affinity `namespaceSelector`): such a pod fits no node, with this reason, instead of
+    /// being placed as if the field were absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsupported: Option<String>,
 }
 
 /// One node selector term: AND of its requirements.
@@ -146,6 +161,9 @@ impl Constraints {
             && self.required_affinity.is_empty()
             && self.tolerations.is_empty()
             && self.invalid_requests.is_none()
+            && self.pod_affinity.is_empty()
+            && self.pod_anti_affinity.is_empty()
+            && self.unsupported.is_none()
     }
 
     /// nodeSelector matches.

@@ -156,8 +156,11 @@ impl TaskStatus {
 pub struct Task {
     /// The PodGroup it belongs to. Pods without one get a single-member job from the caller.
     pub job: JobId,
-    /// Namespace (for conformance's `kube-system` rule).
+    /// Namespace (conformance's `kube-system` rule; pod affinity's namespace scope).
     pub namespace: String,
+    /// Pod labels (matched by other pods' affinity and anti-affinity terms).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
     /// Task (role) name inside the job, e.g. `worker`; used by `minTaskMember`.
     pub role: Option<String>,
     /// Sum of container requests in canonical units.
@@ -186,6 +189,7 @@ impl Task {
         Self {
             job: job.into(),
             namespace: "default".to_owned(),
+            labels: BTreeMap::new(),
             role: None,
             requests,
             constraints: Constraints::default(),

@@ -1,10 +1,12 @@
 //! `predicates`: the Kubernetes filters Basalt models — unschedulable (cordoned) nodes,
 //! nodeSelector and required node affinity, taints/tolerations (all static, cached per
-//! constraint class) and the node's pod limit (dynamic). Resource fit is the allocate action's.
+//! constraint class), the node's pod limit and required inter-pod affinity / anti-affinity
+//! (dynamic; rules in `session::affinity`). Resource fit is the allocate action's.
 //!
-//! Arguments (Volcano's keys): `predicate.NodeAffinityEnable`, `predicate.TaintTolerationEnable`
-//! (default true). The other `predicate.*Enable` keys are accepted and type-checked; the filters
-//! they switch (ports, pod affinity, volumes, DRA) need pod data the snapshot does not carry yet.
+//! Arguments (Volcano's keys): `predicate.NodeAffinityEnable`, `predicate.TaintTolerationEnable`,
+//! `predicate.PodAffinityEnable` (default true). The other `predicate.*Enable` keys are accepted
+//! and type-checked; the filters they switch (ports, volumes, topology spread, DRA) need pod data
+//! the snapshot does not carry yet.
 
 use crate::config::{Arguments, ConfigError};
 use crate::model::{Taint, TaintEffect};
@@ -18,13 +20,13 @@ const UNSCHEDULABLE_TAINT: &str = "node.kubernetes.io/unschedulable";
 pub struct Predicates {
     node_affinity: bool,
     taint_toleration: bool,
+    pod_affinity: bool,
 }
 
 /// Registry factory.
 pub fn factory(args: &Arguments) -> Result<Box<dyn Plugin>, ConfigError> {
     for key in [
         "predicate.NodePortsEnable",
-        "predicate.PodAffinityEnable",
         "predicate.NodeVolumeLimitsEnable",
         "predicate.VolumeZoneEnable",
         "predicate.PodTopologySpreadEnable",
@@ -37,6 +39,7 @@ pub fn factory(args: &Arguments) -> Result<Box<dyn Plugin>, ConfigError> {
     Ok(Box::new(Predicates {
         node_affinity: args.bool("predicate.NodeAffinityEnable", true)?,
         taint_toleration: args.bool("predicate.TaintTolerationEnable", true)?,
+        pod_affinity: args.bool("predicate.PodAffinityEnable", true)?,
     }))
 }
 
@@ -90,12 +93,22 @@ impl Plugin for Predicates {
         Ok(())
     }
 
-    fn predicate(&self, st: &State<'_>, _: TaskIx, node: NodeIx) -> Result<(), Unfit> {
+    fn predicate(&self, st: &State<'_>, task: TaskIx, node: NodeIx) -> Result<(), Unfit> {
         let n = &st.nodes[node.ix()];
-        match n.spec.max_pods {
-            Some(max) if n.pod_count >= max => Err(Unfit::unschedulable("Too many pods")),
-            _ => Ok(()),
+        if let Some(max) = n.spec.max_pods
+            && n.pod_count >= max
+        {
+            return Err(Unfit::unschedulable("Too many pods"));
         }
+        // Not node-local for the tasks the index involves; the session does not memoise those.
+        // Unresolvable: an evicted pod still counts in its domain (see `session::affinity`),
+        // so preempting on this node cannot lift the refusal.
+        if self.pod_affinity
+            && let Some(ix) = &st.pod_affinity
+        {
+            ix.check(task, node).map_err(Unfit::unresolvable)?;
+        }
+        Ok(())
     }
 }
 

@@ -5,6 +5,7 @@
 //! state only through a [`Statement`] (see `statement`), and choose nodes with
 //! [`Session::select_node`] (see `placement`). Nothing here reads a clock or does I/O.
 
+pub mod affinity;
 mod candidates;
 mod close;
 mod memo;

@@ -148,7 +148,7 @@ impl Session<'_> {
         allow_future: bool,
     ) -> Placement {
         let key = (self.shape_of(task), allow_future);
-        let memo = self.memo && self.node_local;
+        let memo = self.memo && self.node_local && !self.affinity_involves(task);
         // "Nothing fits" stays true until resources are freed, provided the predicates only
         // look at nodes and the task's shape (see `Plugin::node_local`). The diagnosis is
         // reused only in the state it was made in; otherwise it is recomputed (no scan).
@@ -200,6 +200,18 @@ impl Session<'_> {
         }
     }
 
+    /// Whether `task`'s fit depends on where other tasks are (pod affinity, its own terms or
+    /// another pod's anti-affinity term that matches it). The no-fit memo and the per-shape
+    /// score cache assume a node's answer changes only with that node and only towards "no"
+    /// while resources are taken; a matching pod landing elsewhere in a topology domain breaks
+    /// both, so such tasks are never memoised (tasks of clusters without terms always are).
+    fn affinity_involves(&self, task: TaskIx) -> bool {
+        self.state
+            .pod_affinity
+            .as_ref()
+            .is_some_and(|ix| ix.involves(task))
+    }
+
     /// Where the rotation stands after a scan of `n` feasible nodes that found nothing: the scan
     /// walks all `n` from `offset % n`, so it ends there. Answers the memos give without a scan
     /// move the offset the same way, or the next scan of a budgeted search would start elsewhere.
@@ -222,7 +234,7 @@ impl Session<'_> {
         {
             return true;
         }
-        if !self.node_local {
+        if !self.node_local || self.affinity_involves(task) {
             return false;
         }
         let key = (self.shape_of(task), allow_future);
@@ -238,7 +250,7 @@ impl Session<'_> {
         search: &NodeSearch,
         allow_future: bool,
     ) -> Option<Placement> {
-        let slot = if self.node_local && self.memo {
+        let slot = if self.node_local && self.memo && !self.affinity_involves(task) {
             self.shape_slot(task)
         } else {
             None

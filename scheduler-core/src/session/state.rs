@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use super::SessionError;
+use super::affinity::PodAffinityIndex;
 use crate::ids::{JobId, NodeId, QueueId, TaskId};
 use crate::model::{Constraints, Job, JobPhase, Node, Queue, Snapshot, Task, TaskStatus};
 use crate::resources::{ResourceDims, ResourceTable, add_into, sub_into};
@@ -76,6 +77,9 @@ static NO_CONSTRAINTS: Constraints = Constraints {
     required_affinity: Vec::new(),
     tolerations: Vec::new(),
     invalid_requests: None,
+    pod_affinity: Vec::new(),
+    pod_anti_affinity: Vec::new(),
+    unsupported: None,
 };
 
 fn status_slot(s: TaskStatus) -> usize {
@@ -185,6 +189,9 @@ pub struct State<'s> {
     pub total_allocatable: Vec<i64>,
     /// The snapshot this state was built from (clock, start times).
     pub snapshot: &'s Snapshot,
+    /// Placed pods per topology domain for pod (anti-)affinity; `None` when no task declares
+    /// a required term (see `affinity`).
+    pub pod_affinity: Option<PodAffinityIndex>,
 }
 
 impl<'s> State<'s> {
@@ -239,6 +246,7 @@ impl<'s> State<'s> {
             pipelined: ResourceTable::zeros(d, n),
             total_allocatable: vec![0; d],
             snapshot: snap,
+            pod_affinity: None,
             dims,
         };
         // Tasks sorted by name mostly come in runs of the same job (and often node): remember
@@ -369,6 +377,23 @@ impl<'s> State<'s> {
                 creation: spec.creation,
                 node,
             });
+        }
+        // Terms are part of the constraints: a look at the distinct classes says whether any
+        // task declares one, so sessions without pod affinity do no more than that.
+        let has_terms = st
+            .classes
+            .iter()
+            .any(|c| !c.pod_affinity.is_empty() || !c.pod_anti_affinity.is_empty());
+        if has_terms {
+            let specs: Vec<&Task> = st.tasks.iter().map(|t| t.spec).collect();
+            st.pod_affinity = PodAffinityIndex::build(
+                snap.nodes.values(),
+                &specs,
+                st.tasks
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, t)| t.node.map(|n| (TaskIx(i as u32), n))),
+            );
         }
         for i in 0..n {
             let mut idle = st.allocatable.row(i).to_vec();

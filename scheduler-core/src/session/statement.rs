@@ -86,6 +86,9 @@ impl Session<'_> {
         st.nodes[node.ix()].pod_count += 1;
         st.tasks[task.ix()].node = Some(node);
         st.set_status(task, TaskStatus::Allocated);
+        if let Some(ix) = &mut st.pod_affinity {
+            ix.place(task, node);
+        }
         self.touch(node);
         self.applied(&mut stmt.base);
         let mut annotations = BTreeMap::new();
@@ -110,6 +113,9 @@ impl Session<'_> {
         st.nodes[node.ix()].pod_count += 1;
         st.tasks[task.ix()].node = Some(node);
         st.set_status(task, TaskStatus::Pipelined);
+        if let Some(ix) = &mut st.pod_affinity {
+            ix.place(task, node);
+        }
         self.touch(node);
         self.applied(&mut stmt.base);
         let mut ignored = BTreeMap::new();
@@ -163,6 +169,9 @@ impl Session<'_> {
                     st.nodes[node.ix()].pod_count -= 1;
                     st.tasks[task.ix()].node = None;
                     st.set_status(task, TaskStatus::Pending);
+                    if let Some(ix) = &mut st.pod_affinity {
+                        ix.unplace(task, node);
+                    }
                 }
                 Op::Pipeline { task, node } => {
                     self.plugins.on_deallocate(&self.state, task, node);
@@ -171,6 +180,9 @@ impl Session<'_> {
                     st.nodes[node.ix()].pod_count -= 1;
                     st.tasks[task.ix()].node = None;
                     st.set_status(task, TaskStatus::Pending);
+                    if let Some(ix) = &mut st.pod_affinity {
+                        ix.unplace(task, node);
+                    }
                 }
                 Op::Evict { task, previous, .. } => {
                     let st = &mut self.state;
