@@ -5,7 +5,9 @@
 //! asked about is one more admitted gang of 2 × 4 GPUs. Any running job's end frees 8 GPUs, so
 //! no what-if is refuted by arithmetic and all eight what-if sessions run, and each finds the
 //! freed node taken by an earlier gang (the worst case). Listing the objects from the API server
-//! is not timed here (see docs/cli.md).
+//! is not timed here (see docs/cli.md). CPU columns: the snapshot and the session on this
+//! thread; the what-ifs and the whole answer (dropping the snapshot included) over all threads,
+//! in 10 ms ticks.
 //!
 //! `cargo bench -p basalt --bench why`
 
@@ -30,6 +32,16 @@ fn thread_cpu() -> Option<Duration> {
     Some(Duration::from_nanos(
         text.split_whitespace().next()?.parse().ok()?,
     ))
+}
+
+/// CPU time of the whole process (every thread), from `/proc/self/stat` (clock ticks, 10 ms).
+fn process_cpu() -> Option<Duration> {
+    let text = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses): utime and stime are 14 and 15.
+    let rest = text.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
 }
 
 fn from<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> T {
@@ -132,11 +144,12 @@ fn main() {
     let names = vec!["volcano".to_owned(), "basalt".to_owned()];
     let job = scheduler_core::JobId::new("bench/asked");
     println!(
-        "run  snapshot_cpu_ms  session_cpu_ms  what_if_wall_ms  found  total_wall_ms  (what-ifs run on {} threads)",
+        "run  snapshot_cpu_ms  session_cpu_ms  what_if_cpu_ms  what_if_wall_ms  found  total_cpu_ms  total_wall_ms  (what-ifs run on {} threads)",
         std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
     );
     for run in 0..3 {
         let wall = Instant::now();
+        let p0 = process_cpu();
         let c0 = thread_cpu();
         let snap = session::snapshot(&objects, &names, 1_765_000_000_000);
         let c1 = thread_cpu();
@@ -147,19 +160,25 @@ fn main() {
             "the asked job must be blocked: {verdict:?}"
         );
         let w2 = Instant::now();
+        let p2 = process_cpu();
         let found = session::unblockers(&snap, &scheduler, &job, |j| j.to_string());
         let what_if_wall = w2.elapsed();
+        let p3 = process_cpu();
+        drop(snap);
+        let p4 = process_cpu();
         let ms = |a: Option<Duration>, b: Option<Duration>| {
             a.zip(b).map_or("?".into(), |(a, b)| {
                 format!("{:.0}", (b - a).as_secs_f64() * 1e3)
             })
         };
         println!(
-            "{run:>3}  {:>15}  {:>14}  {:>15.0}  {:>5}  {:>13.0}",
+            "{run:>3}  {:>15}  {:>14}  {:>14}  {:>15.0}  {:>5}  {:>12}  {:>13.0}",
             ms(c0, c1),
             ms(c1, c2),
+            ms(p2, p3),
             what_if_wall.as_secs_f64() * 1e3,
             found.len(),
+            ms(p0, p4),
             wall.elapsed().as_secs_f64() * 1e3
         );
     }

@@ -37,5 +37,5 @@ pub use model::{
 pub use quantity::{QuantityError, parse_quantity, parse_resource_amount};
 pub use registry::Registry;
 pub use resources::Resources;
-pub use scheduler::{Scheduler, run_session};
+pub use scheduler::{Scheduler, WhatIf, run_session};
 pub use session::{SessionError, SessionResult, SessionStats};

@@ -1,13 +1,26 @@
 //! A configuration resolved against a registry, ready to run sessions: [`Scheduler::new`] is where
 //! unknown names and bad arguments fail (start-up), [`Scheduler::run`] is one session.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use crate::actions::Action;
 use crate::config::{Arguments, ConfigError, SchedulerConfig};
 use crate::dispatch::{Entry, PluginSet, enabled_hooks};
+use crate::ids::{JobId, QueueId};
+use crate::model::Queue;
 use crate::model::Snapshot;
 use crate::plugin::{Hooks, Plugin};
 use crate::registry::Registry;
-use crate::session::{Session, SessionError, SessionResult, State};
+use crate::session::{Edits, Session, SessionError, SessionResult, State};
+
+/// A hypothetical change to a snapshot for [`Scheduler::run_what_if`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WhatIf {
+    /// Jobs gone, with their tasks and reservations (as if they had finished and been deleted).
+    pub without_jobs: BTreeSet<JobId>,
+    /// Queues without a capability limit.
+    pub uncapped_queues: BTreeSet<QueueId>,
+}
 
 /// A validated scheduler: actions in order and plugin prototypes in tiers.
 pub struct Scheduler {
@@ -106,7 +119,36 @@ impl Scheduler {
 
     /// Runs one session over `snapshot`.
     pub fn run(&self, snapshot: &Snapshot) -> Result<SessionResult, SessionError> {
-        let state = State::build(snapshot)?;
+        self.run_state(State::build(snapshot)?)
+    }
+
+    /// Runs one session over `snapshot` changed as `what_if` says, without copying the snapshot:
+    /// the same result as [`Scheduler::run`] on an edited copy (jobs and their tasks and
+    /// reservations removed, queues' capability lifted), at the cost of one session. Used to
+    /// check "what would unblock this job" suggestions on a large cluster.
+    pub fn run_what_if(
+        &self,
+        snapshot: &Snapshot,
+        what_if: &WhatIf,
+    ) -> Result<SessionResult, SessionError> {
+        let queues: BTreeMap<QueueId, Queue> = what_if
+            .uncapped_queues
+            .iter()
+            .filter_map(|id| snapshot.queues.get_key_value(id))
+            .map(|(id, q)| {
+                let mut q = q.clone();
+                q.capability = None;
+                (id.clone(), q)
+            })
+            .collect();
+        let edits = Edits {
+            without_jobs: Some(&what_if.without_jobs),
+            queues: Some(&queues),
+        };
+        self.run_state(State::build_with(snapshot, edits)?)
+    }
+
+    fn run_state(&self, state: State<'_>) -> Result<SessionResult, SessionError> {
         let plugins = PluginSet {
             tiers: self
                 .tiers

@@ -11,6 +11,9 @@
 //! required pod affinity and anti-affinity (per host and per zone, to a job's own pods and to
 //! others', declared by pending and by running pods), which make a node's answer depend on pods
 //! elsewhere in its domain.
+//!
+//! The same clusters check what-if sessions (`Scheduler::run_what_if`, which edits the session's
+//! state instead of copying the snapshot): each gives what a session on an edited copy gives.
 
 use std::collections::BTreeMap;
 
@@ -21,7 +24,7 @@ use scheduler_core::model::{
     PodAffinityTerm, Queue, Snapshot, Taint, TaintEffect, Task, TaskStatus, Toleration,
     TolerationOperator,
 };
-use scheduler_core::{Effect, Resources, Scheduler};
+use scheduler_core::{Effect, JobId, QueueId, Resources, Scheduler, WhatIf};
 
 const CONFIG: &str = include_str!("../../config/scheduler/basalt-default.yaml");
 const GI: i64 = 1 << 30;
@@ -311,6 +314,23 @@ fn cluster() -> impl Strategy<Value = Snapshot> {
         .prop_map(|(nodes, jobs, running)| build(&nodes, &jobs, &running))
 }
 
+/// The snapshot edited as `what_if` says: the straightforward way a what-if used to be run.
+fn edited(snap: &Snapshot, what_if: &WhatIf) -> Snapshot {
+    let mut s = snap.clone();
+    s.tasks
+        .retain(|_, t| !what_if.without_jobs.contains(&t.job));
+    for job in &what_if.without_jobs {
+        s.jobs.remove(job);
+        s.reservations.remove(job);
+    }
+    for q in &what_if.uncapped_queues {
+        if let Some(q) = s.queues.get_mut(q) {
+            q.capability = None;
+        }
+    }
+    s
+}
+
 fn schedulers() -> (Scheduler, Scheduler) {
     let with = Scheduler::from_yaml(CONFIG).expect("default config loads");
     let without = Scheduler::from_yaml(CONFIG)
@@ -387,6 +407,34 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
+    fn a_what_if_session_decides_as_a_session_on_the_edited_snapshot(
+        mut snap in cluster(),
+        gone in prop::collection::btree_set(0usize..14, 0..3),
+        uncapped in prop::collection::btree_set(0usize..3, 0..2),
+        cap in 1i64..6,
+    ) {
+        // Capabilities to lift (one GPU per unit, so some jobs are held by them).
+        for (i, q) in snap.queues.values_mut().enumerate() {
+            if i % 2 == 0 {
+                q.capability = Some(Resources::cpu_mem_gpu(cap * 8000, cap * 32 * GI, cap));
+            }
+        }
+        // Jobs to remove: pending ones (`job-N`) and running ones (`run-N`, whose pods hold
+        // nodes), named whether or not the cluster has them.
+        let what_if = WhatIf {
+            without_jobs: gone
+                .iter()
+                .map(|&i| JobId::from(if i < 10 { format!("job-{i}") } else { format!("run-{}", i - 10) }.as_str()))
+                .collect(),
+            uncapped_queues: uncapped.iter().map(|q| QueueId::from(format!("q{q}").as_str())).collect(),
+        };
+        let sched = Scheduler::from_yaml(CONFIG).expect("default config loads");
+        let fast = sched.run_what_if(&snap, &what_if).expect("consistent snapshot");
+        let plain = sched.run(&edited(&snap, &what_if)).expect("consistent snapshot");
+        prop_assert_eq!(fast, plain);
+    }
+
+    #[test]
     fn budgeted_scans_decide_the_same_with_and_without_memos(snap in budgeted_cluster()) {
         let (with, without) = budgeted_schedulers();
         let a = with.run(&snap).expect("consistent snapshot");
@@ -436,6 +484,54 @@ fn saturated_cluster_explains_the_same_with_and_without_memos() {
         insufficient,
         "the GPU shortfall is explained: {:?}",
         a.effects
+    );
+}
+
+/// A what-if is not a plain session: the job its edit removes frees the node another job then
+/// gets, the lifted capability lets a job start, and each result is the edited copy's.
+#[test]
+fn a_what_if_frees_what_its_edit_frees() {
+    let nodes: Vec<NodeSpec> = vec![(32, 128, 8, None, false, false, true, None)];
+    let eight = (1u8, 16i64, 0i32, None, false, false); // 8 GPUs
+    let jobs = vec![JobSpec {
+        tasks: vec![eight],
+        min: 1,
+        queue: 0,
+        priority: 0,
+        pending_phase: false,
+    }];
+    // `run-0` (queue q0, not preemptable) holds all eight cards.
+    let mut snap = build(&nodes, &jobs, &[(0, 0, 1, 16, false, false)]);
+    let sched = Scheduler::from_yaml(CONFIG).expect("default config loads");
+    let binds = |r: &scheduler_core::SessionResult| {
+        r.effects
+            .iter()
+            .filter(|e| matches!(e, Effect::Bind { .. }))
+            .count()
+    };
+    assert_eq!(binds(&sched.run(&snap).expect("consistent")), 0);
+    let gone = WhatIf {
+        without_jobs: [JobId::from("run-0")].into(),
+        ..WhatIf::default()
+    };
+    let fast = sched.run_what_if(&snap, &gone).expect("consistent");
+    assert_eq!(binds(&fast), 1, "{:?}", fast.effects);
+    assert_eq!(fast, sched.run(&edited(&snap, &gone)).expect("consistent"));
+    // Without the holder but with a capability of 4 GPUs on q0: only lifting it places the job.
+    snap = edited(&snap, &gone);
+    if let Some(q) = snap.queues.get_mut(&QueueId::from("q0")) {
+        q.capability = Some(Resources::cpu_mem_gpu(64_000, 256 * GI, 4));
+    }
+    assert_eq!(binds(&sched.run(&snap).expect("consistent")), 0);
+    let uncapped = WhatIf {
+        uncapped_queues: [QueueId::from("q0")].into(),
+        ..WhatIf::default()
+    };
+    let fast = sched.run_what_if(&snap, &uncapped).expect("consistent");
+    assert_eq!(binds(&fast), 1, "{:?}", fast.effects);
+    assert_eq!(
+        fast,
+        sched.run(&edited(&snap, &uncapped)).expect("consistent")
     );
 }
 

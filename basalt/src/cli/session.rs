@@ -2,8 +2,8 @@
 //! the same snapshot builder the scheduler loop uses (`controllers::scheduler::snapshot`), then
 //! through `scheduler_core::run_session` with the scheduler configuration, and nothing is
 //! written. What-if questions ("if job X finished", "if the queue had no capability limit") are
-//! answered by running the session again on a changed copy of the snapshot: only suggestions a
-//! session confirms are returned.
+//! answered by what-if sessions (`Scheduler::run_what_if`), which read the same snapshot with the
+//! change applied instead of copying it: only suggestions a session confirms are returned.
 
 use std::collections::BTreeMap;
 
@@ -12,7 +12,7 @@ use crds::queue::Queue;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::scheduling::v1::PriorityClass;
 use scheduler_core::quantity::format_resource_amount;
-use scheduler_core::{Effect, Explanation, JobId, Scheduler, Snapshot, TaskStatus};
+use scheduler_core::{Effect, Explanation, JobId, Scheduler, Snapshot, TaskStatus, WhatIf};
 
 /// How many other jobs a `why` tries finishing (the ones holding most of what the job needs).
 const WHAT_IF_JOBS: usize = 8;
@@ -102,6 +102,25 @@ impl Verdict {
 pub fn verdict(snap: &Snapshot, scheduler: &Scheduler, job: &JobId) -> anyhow::Result<Verdict> {
     let result = scheduler_core::run_session(snap, scheduler)
         .map_err(|e| anyhow::anyhow!("the scheduling session refused the snapshot: {e}"))?;
+    Ok(read_verdict(snap, result, job))
+}
+
+/// Runs one what-if session (`snap` changed as `what_if` says, not copied) and reads what it
+/// decided for `job`, which `what_if` must not remove.
+pub fn what_if_verdict(
+    snap: &Snapshot,
+    scheduler: &Scheduler,
+    what_if: &WhatIf,
+    job: &JobId,
+) -> anyhow::Result<Verdict> {
+    let result = scheduler
+        .run_what_if(snap, what_if)
+        .map_err(|e| anyhow::anyhow!("the what-if session refused the snapshot: {e}"))?;
+    Ok(read_verdict(snap, result, job))
+}
+
+/// What `result`, a session on `snap` or on a what-if of it that keeps `job`, decided for `job`.
+fn read_verdict(snap: &Snapshot, result: scheduler_core::SessionResult, job: &JobId) -> Verdict {
     let waiting = snap
         .tasks
         .values()
@@ -137,7 +156,7 @@ pub fn verdict(snap: &Snapshot, scheduler: &Scheduler, job: &JobId) -> anyhow::R
             _ => {}
         }
     }
-    Ok(v)
+    v
 }
 
 /// What `job` still needs placed: its waiting pods' requests, at least its minResources (a
@@ -223,13 +242,12 @@ fn holders(snap: &Snapshot, job: &JobId) -> Vec<JobId> {
     v.into_iter().map(|(j, _)| j).collect()
 }
 
-/// The snapshot with `other`'s tasks gone (as if it finished).
-fn without_job(snap: &Snapshot, other: &JobId) -> Snapshot {
-    let mut s = snap.clone();
-    s.tasks.retain(|_, t| &t.job != other);
-    s.jobs.remove(other);
-    s.reservations.remove(other);
-    s
+/// `other` gone, with its tasks and reservation (as if it finished).
+fn without_job(other: &JobId) -> WhatIf {
+    WhatIf {
+        without_jobs: [other.clone()].into(),
+        ..WhatIf::default()
+    }
 }
 
 /// What-if sessions on `snap` for `job`: each returned line was confirmed by a session in which
@@ -277,7 +295,7 @@ pub fn unblockers(
                     chunk
                         .iter()
                         .map(|other| {
-                            verdict(&without_job(snap, other), scheduler, job)
+                            what_if_verdict(snap, scheduler, &without_job(other), job)
                                 .is_ok_and(|v| v.placed())
                         })
                         .collect::<Vec<bool>>()
@@ -302,13 +320,62 @@ pub fn unblockers(
     if let Some(q) = snap.queues.get(&me.queue)
         && let Some(cap) = &q.capability
     {
+        let uncapped = WhatIf {
+            uncapped_queues: [me.queue.clone()].into(),
+            ..WhatIf::default()
+        };
+        if let Ok(v) = what_if_verdict(snap, scheduler, &uncapped, job)
+            && v.placed()
+        {
+            let limits: Vec<String> = cap
+                .iter()
+                .map(|(r, a)| format!("{r}={}", format_resource_amount(r, a)))
+                .collect();
+            out.push(format!(
+                "if queue {} had no capability limit (today {}), a session would let this job start (checked by a dry-run session)",
+                me.queue,
+                limits.join(", ")
+            ));
+        }
+    }
+    out
+}
+
+/// [`unblockers`] the straightforward way, for tests: every holder's what-if (none refuted by
+/// arithmetic) and the capability one, each a whole session on an edited copy of `snap`, one
+/// after another.
+#[cfg(test)]
+pub fn unblockers_by_copy(
+    snap: &Snapshot,
+    scheduler: &Scheduler,
+    job: &JobId,
+    name: impl Fn(&JobId) -> String,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let Some(me) = snap.jobs.get(job) else {
+        return out;
+    };
+    for other in holders(snap, job).into_iter().take(WHAT_IF_JOBS) {
+        let mut s = snap.clone();
+        s.tasks.retain(|_, t| t.job != other);
+        s.jobs.remove(&other);
+        s.reservations.remove(&other);
+        if verdict(&s, scheduler, job).is_ok_and(|v| v.placed()) {
+            let pods = snap.tasks.values().filter(|t| t.job == other).count();
+            out.push(format!(
+                "if job {} ({pods} pod(s) on nodes) finished or were deleted, a session would let this job start (checked by a dry-run session)",
+                name(&other)
+            ));
+        }
+    }
+    if let Some(q) = snap.queues.get(&me.queue)
+        && let Some(cap) = &q.capability
+    {
         let mut s = snap.clone();
         if let Some(q) = s.queues.get_mut(&me.queue) {
             q.capability = None;
         }
-        if let Ok(v) = verdict(&s, scheduler, job)
-            && v.placed()
-        {
+        if verdict(&s, scheduler, job).is_ok_and(|v| v.placed()) {
             let limits: Vec<String> = cap
                 .iter()
                 .map(|(r, a)| format!("{r}={}", format_resource_amount(r, a)))
@@ -365,6 +432,15 @@ mod tests {
         s.tasks.insert("ns/holder-0".into(), held);
         s.tasks
             .insert("ns/waiter-0".into(), Task::pending("ns/waiter", gpus(4)));
+        s
+    }
+
+    /// The snapshot copied without `other` (what a what-if session stands for).
+    fn edited(snap: &Snapshot, other: &JobId) -> Snapshot {
+        let mut s = snap.clone();
+        s.tasks.retain(|_, t| &t.job != other);
+        s.jobs.remove(other);
+        s.reservations.remove(other);
         s
     }
 
@@ -442,7 +518,7 @@ mod tests {
         assert!(unblockers(&s, &sched, &waiter, |j| j.to_string()).is_empty());
         // Each what-if alone is indeed refuted by a session: the filter lost no suggestion.
         for holder in ["ns/holder", "ns/other"] {
-            let v = verdict(&without_job(&s, &JobId::new(holder)), &sched, &waiter).unwrap();
+            let v = verdict(&edited(&s, &JobId::new(holder)), &sched, &waiter).unwrap();
             assert!(!v.placed(), "{holder}: {v:?}");
         }
         // One pod of 8: either job's end is enough, both what-ifs run and both are confirmed.

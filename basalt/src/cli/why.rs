@@ -126,19 +126,7 @@ pub async fn run(
             };
             let snap = session::snapshot(&objects, scheduler_names, now_ms);
             let id = scheduler_core::JobId::new(format!("{ns}/{pg_name}"));
-            let verdict = session::verdict(&snap, &scheduler, &id)?;
-            let unblock = if verdict.placed() || !verdict.waits() {
-                Vec::new()
-            } else {
-                session::unblockers(&snap, &scheduler, &id, |other| {
-                    job_of_podgroup(&podgroups, other)
-                })
-            };
-            Some(Findings {
-                verdict,
-                unblock,
-                config: config_name,
-            })
+            Some(findings(&snap, &scheduler, &id, &podgroups, config_name)?)
         }
         None => None,
     };
@@ -156,6 +144,30 @@ pub async fn run(
         crate::write_stdout(&render(&d))?;
     }
     Ok(())
+}
+
+/// The dry-run session's verdict on PodGroup `id` and, when it stays blocked, the unblockers
+/// what-if sessions confirm.
+fn findings(
+    snap: &scheduler_core::Snapshot,
+    scheduler: &scheduler_core::Scheduler,
+    id: &scheduler_core::JobId,
+    podgroups: &[PodGroup],
+    config: String,
+) -> anyhow::Result<Findings> {
+    let verdict = session::verdict(snap, scheduler, id)?;
+    let unblock = if verdict.placed() || !verdict.waits() {
+        Vec::new()
+    } else {
+        session::unblockers(snap, scheduler, id, |other| {
+            job_of_podgroup(podgroups, other)
+        })
+    };
+    Ok(Findings {
+        verdict,
+        unblock,
+        config,
+    })
 }
 
 async fn list<K>(api: Api<K>, what: &str) -> anyhow::Result<Vec<K>>
@@ -504,4 +516,130 @@ pub fn diagnose(i: &Inputs<'_>) -> Diagnosis {
         )
     };
     d
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    fn from<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> T {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn node(name: &str, gpus: u32) -> Node {
+        from(
+            json!({"metadata": {"name": name}, "status": {"allocatable": {
+            "nvidia.com/gpu": gpus.to_string(), "cpu": "64", "memory": "256Gi", "pods": "110"}}}),
+        )
+    }
+
+    fn podgroup(name: &str, min: u32, phase: &str, owner: Option<&str>) -> PodGroup {
+        let owners: Vec<serde_json::Value> = owner
+            .map(|o| {
+                json!({"apiVersion": "batch.volcano.sh/v1alpha1", "kind": "Job", "name": o,
+                "uid": "u1", "controller": true})
+            })
+            .into_iter()
+            .collect();
+        from(
+            json!({"apiVersion": "scheduling.volcano.sh/v1beta1", "kind": "PodGroup",
+            "metadata": {"name": name, "namespace": "ns", "ownerReferences": owners},
+            "spec": {"minMember": min, "queue": "default"}, "status": {"phase": phase}}),
+        )
+    }
+
+    fn pod(name: &str, group: &str, gpus: u32, node: Option<&str>, job: Option<&str>) -> Pod {
+        let labels = job.map_or(json!({}), |j| json!({crds::labels::JOB_NAME: j}));
+        let status = match node {
+            Some(_) => json!({"phase": "Running"}),
+            None => json!({"phase": "Pending"}),
+        };
+        from(
+            json!({"metadata": {"name": name, "namespace": "ns", "labels": labels,
+                "annotations": {crds::labels::GROUP_NAME: group}},
+            "spec": {"schedulerName": "volcano", "nodeName": node, "containers": [{"name": "c",
+                "resources": {"limits": {"nvidia.com/gpu": gpus.to_string(), "cpu": "1"}}}]},
+            "status": status}),
+        )
+    }
+
+    /// n1 (8 GPUs) held whole by `holder-a`; n2 (8) shared by `holder-b` and `holder-c`, 4
+    /// each; n3 (4) idle. The Job `waiter` asks for one pod of 8 GPUs: `holder-a`'s end unblocks
+    /// it; `holder-b`'s or `holder-c`'s frees enough GPUs in total (4 + 4 idle) but on two
+    /// nodes, so their what-if sessions run and refute them.
+    fn cluster() -> (session::Objects, Job) {
+        let job: Job = from(
+            json!({"apiVersion": "batch.volcano.sh/v1alpha1", "kind": "Job",
+            "metadata": {"name": "waiter", "namespace": "ns", "uid": "u1"},
+            "spec": {"queue": "default", "minAvailable": 1, "tasks": [{"name": "w", "replicas": 1,
+                "template": {"spec": {"containers": [{"name": "c", "resources": {"limits":
+                    {"nvidia.com/gpu": "8", "cpu": "1"}}}]}}}]},
+            "status": {"state": {"phase": "Pending"}}}),
+        );
+        let objects = session::Objects {
+            nodes: vec![node("n1", 8), node("n2", 8), node("n3", 4)],
+            pods: vec![
+                pod("a-0", "holder-a", 8, Some("n1"), None),
+                pod("b-0", "holder-b", 4, Some("n2"), None),
+                pod("c-0", "holder-c", 4, Some("n2"), None),
+                pod("waiter-w-0", "waiter-u1", 8, None, Some("waiter")),
+            ],
+            podgroups: vec![
+                podgroup("holder-a", 1, "Running", None),
+                podgroup("holder-b", 1, "Running", None),
+                podgroup("holder-c", 1, "Running", None),
+                podgroup("waiter-u1", 1, "Inqueue", Some("waiter")),
+            ],
+            queues: vec![from(json!({"apiVersion": "scheduling.volcano.sh/v1beta1",
+                "kind": "Queue", "metadata": {"name": "default"},
+                "spec": {"weight": 1}, "status": {"state": "Open"}}))],
+            priority_classes: Vec::new(),
+        };
+        (objects, job)
+    }
+
+    fn diagnosis(objects: &session::Objects, job: &Job, findings: &Findings) -> Diagnosis {
+        diagnose(&Inputs {
+            job,
+            podgroup: objects.podgroups.last(),
+            queue: objects.queues.first(),
+            pods: &objects.pods,
+            podgroups: &objects.podgroups,
+            events: &[],
+            now: 1_765_000_000,
+            session: Some(findings),
+        })
+    }
+
+    #[test]
+    fn what_if_sessions_diagnose_exactly_as_sessions_on_copies_of_the_snapshot() {
+        let (objects, job) = cluster();
+        let names = vec!["volcano".to_owned()];
+        let snap = session::snapshot(&objects, &names, 1_765_000_000_000);
+        let scheduler =
+            scheduler_core::Scheduler::from_yaml(controllers::scheduler::config::DEFAULT_CONFIG)
+                .unwrap();
+        let id = scheduler_core::JobId::new("ns/waiter-u1");
+        let fast = findings(&snap, &scheduler, &id, &objects.podgroups, "default".into()).unwrap();
+        let by_copy = Findings {
+            verdict: session::verdict(&snap, &scheduler, &id).unwrap(),
+            unblock: session::unblockers_by_copy(&snap, &scheduler, &id, |other| {
+                job_of_podgroup(&objects.podgroups, other)
+            }),
+            config: "default".into(),
+        };
+        // The straightforward path tried all three holders on copies: one unblocks the job.
+        assert_eq!(by_copy.unblock.len(), 1, "{:?}", by_copy.unblock);
+        assert!(
+            by_copy.unblock[0].contains("ns/holder-a"),
+            "{:?}",
+            by_copy.unblock
+        );
+        let a = serde_json::to_value(diagnosis(&objects, &job, &fast)).unwrap();
+        let b = serde_json::to_value(diagnosis(&objects, &job, &by_copy)).unwrap();
+        assert_eq!(a, b);
+        assert!(!fast.verdict.placed(), "{:?}", fast.verdict);
+    }
 }

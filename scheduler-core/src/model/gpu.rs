@@ -148,9 +148,18 @@ fn list(annotations: &BTreeMap<String, String>, key: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn positive(r: &Resources, name: &str) -> Option<u64> {
-    u64::try_from(r.get(name)).ok().filter(|v| *v > 0)
-}
+/// The request names [`parse_request`] reads, in the order it destructures them.
+const GPU_REQUEST_NAMES: [&str; 9] = [
+    VGPU_MEMORY,
+    HAMI_GPUMEM,
+    VOLCANO_VGPU_MEMORY,
+    HAMI_GPUMEM_PERCENTAGE,
+    VGPU_CORES,
+    HAMI_GPUCORES,
+    VOLCANO_VGPU_CORES,
+    NVIDIA_GPU,
+    VOLCANO_VGPU_NUMBER,
+];
 
 /// The pod's GPU request, or `None` when it asks for no GPU. Memory: the article's
 /// `nvidia.com/vgpu-memory` (bytes, rounded up to MiB), else HAMi's `nvidia.com/gpumem` or
@@ -162,21 +171,34 @@ pub fn parse_request(
     requests: &Resources,
     annotations: &BTreeMap<String, String>,
 ) -> Option<GpuRequest> {
-    let memory_mib = positive(requests, VGPU_MEMORY)
+    // One pass over the pod's few requests instead of a map lookup per GPU resource name: the
+    // session parses every pod of the snapshot when it opens.
+    let mut found = [None::<u64>; GPU_REQUEST_NAMES.len()];
+    for (name, amount) in requests.iter() {
+        if let Some(i) = GPU_REQUEST_NAMES.iter().position(|n| *n == name) {
+            found[i] = u64::try_from(amount).ok().filter(|v| *v > 0);
+        }
+    }
+    let [
+        vgpu_memory,
+        hami_gpumem,
+        volcano_memory,
+        hami_percent,
+        vgpu_cores,
+        hami_cores,
+        volcano_cores,
+        gpus,
+        volcano_number,
+    ] = found;
+    let memory_mib = vgpu_memory
         .map(|b| b.div_ceil(1 << 20))
-        .or_else(|| positive(requests, HAMI_GPUMEM))
-        .or_else(|| positive(requests, VOLCANO_VGPU_MEMORY))
+        .or(hami_gpumem)
+        .or(volcano_memory)
         .unwrap_or(0);
-    let memory_percent = positive(requests, HAMI_GPUMEM_PERCENTAGE).unwrap_or(0);
-    let cores = positive(requests, VGPU_CORES)
-        .or_else(|| positive(requests, HAMI_GPUCORES))
-        .or_else(|| positive(requests, VOLCANO_VGPU_CORES))
-        .unwrap_or(0);
-    let gpus = positive(requests, NVIDIA_GPU);
+    let memory_percent = hami_percent.unwrap_or(0);
+    let cores = vgpu_cores.or(hami_cores).or(volcano_cores).unwrap_or(0);
     let sharing = memory_mib > 0 || memory_percent > 0 || cores > 0;
-    let count = positive(requests, VOLCANO_VGPU_NUMBER)
-        .or(gpus)
-        .or(sharing.then_some(1))?;
+    let count = volcano_number.or(gpus).or(sharing.then_some(1))?;
     let exclusive = !sharing || cores >= 100;
     Some(GpuRequest {
         count: u32::try_from(count).unwrap_or(u32::MAX),

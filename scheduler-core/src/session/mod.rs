@@ -21,7 +21,7 @@ use thiserror::Error;
 pub use memo::StmtBase;
 pub use placement::{FitDiagnosis, NodeSearch, Placement, Tally};
 pub use state::{
-    JobIx, JobState, NodeIx, NodeState, QueueIx, QueueState, State, TaskIx, TaskState,
+    Edits, JobIx, JobState, NodeIx, NodeState, QueueIx, QueueState, State, TaskIx, TaskState,
 };
 pub use statement::Statement;
 

@@ -194,9 +194,33 @@ pub struct State<'s> {
     pub pod_affinity: Option<PodAffinityIndex>,
 }
 
+/// What a what-if session leaves out of, or changes in, the snapshot it reads, without copying
+/// it (see [`crate::Scheduler::run_what_if`]): the state is built as if the snapshot had been
+/// edited.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Edits<'a> {
+    /// Jobs left out with all their tasks (as if they had finished and been deleted); their
+    /// reservations and other per-job entries are then never read.
+    pub without_jobs: Option<&'a std::collections::BTreeSet<JobId>>,
+    /// Queues whose snapshot entry is replaced by this one.
+    pub queues: Option<&'a std::collections::BTreeMap<QueueId, Queue>>,
+}
+
+impl Edits<'_> {
+    fn keeps_job(&self, job: &JobId) -> bool {
+        self.without_jobs.is_none_or(|w| !w.contains(job))
+    }
+}
+
 impl<'s> State<'s> {
     /// Builds the working copy, checking references between objects.
     pub fn build(snap: &'s Snapshot) -> Result<Self, SessionError> {
+        Self::build_with(snap, Edits::default())
+    }
+
+    /// Builds the working copy of `snap` changed by `edits`: the same state, index for index,
+    /// as [`State::build`] on a copy of the snapshot with those changes made.
+    pub fn build_with(snap: &'s Snapshot, edits: Edits<'s>) -> Result<Self, SessionError> {
         let names = snap
             .nodes
             .values()
@@ -204,17 +228,24 @@ impl<'s> State<'s> {
             .chain(
                 snap.tasks
                     .values()
+                    .filter(|t| edits.keeps_job(&t.job))
                     .flat_map(|t| t.requests.iter().map(|(k, _)| k)),
             )
             .chain(
                 snap.jobs
-                    .values()
-                    .filter_map(|j| j.min_resources.as_ref())
+                    .iter()
+                    .filter(|(id, _)| edits.keeps_job(id))
+                    .filter_map(|(_, j)| j.min_resources.as_ref())
                     .flat_map(|r| r.iter().map(|(k, _)| k)),
             );
         let dims = ResourceDims::new(names);
         let d = dims.len();
         let n = snap.nodes.len();
+        let kept_tasks = snap.tasks.iter().filter(|(_, t)| edits.keeps_job(&t.job));
+        let task_count = match edits.without_jobs {
+            Some(_) => kept_tasks.clone().count(),
+            None => snap.tasks.len(),
+        };
         let mut st = State {
             nodes: snap
                 .nodes
@@ -225,20 +256,20 @@ impl<'s> State<'s> {
                     pod_count: spec.pod_count,
                 })
                 .collect(),
-            tasks: Vec::with_capacity(snap.tasks.len()),
+            tasks: Vec::with_capacity(task_count),
             jobs: Vec::with_capacity(snap.jobs.len()),
             queues: snap
                 .queues
                 .iter()
                 .map(|(id, spec)| QueueState {
                     id,
-                    spec,
+                    spec: edits.queues.and_then(|q| q.get(id)).unwrap_or(spec),
                     jobs: Vec::new(),
                 })
                 .collect(),
             // Class 0 is "no constraints", the common case, found without hashing.
             classes: vec![&NO_CONSTRAINTS],
-            requests: ResourceTable::zeros(d, snap.tasks.len()),
+            requests: ResourceTable::zeros(d, task_count),
             allocatable: ResourceTable::zeros(d, n),
             used: ResourceTable::zeros(d, n),
             idle: ResourceTable::zeros(d, n),
@@ -265,9 +296,9 @@ impl<'s> State<'s> {
             .enumerate()
             .map(|(i, id)| (id, QueueIx(i as u32)))
             .collect();
-        let job_ix: FastMap<&JobId, JobIx> = snap
-            .jobs
-            .keys()
+        let kept_jobs = || snap.jobs.iter().filter(|(id, _)| edits.keeps_job(id));
+        let job_ix: FastMap<&JobId, JobIx> = kept_jobs()
+            .map(|(id, _)| id)
             .enumerate()
             .map(|(i, id)| (id, JobIx(i as u32)))
             .collect();
@@ -278,7 +309,7 @@ impl<'s> State<'s> {
             st.allocatable.row_mut(i).copy_from_slice(&alloc);
             st.used.row_mut(i).copy_from_slice(&used);
         }
-        for (i, (id, spec)) in snap.jobs.iter().enumerate() {
+        for (i, (id, spec)) in kept_jobs().enumerate() {
             let queue = queue_ix.get(&spec.queue).copied();
             if let Some(q) = queue {
                 st.queues[q.ix()].jobs.push(JobIx(i as u32));
@@ -297,7 +328,7 @@ impl<'s> State<'s> {
             });
         }
         let mut class_ix: FastMap<&Constraints, u32> = FastMap::default();
-        for (i, (id, spec)) in snap.tasks.iter().enumerate() {
+        for (i, (id, spec)) in kept_tasks.enumerate() {
             let job = match last_job {
                 Some((name, ix)) if *name == spec.job => ix,
                 // Single-pod jobs: the next task by name is usually the next job's.
