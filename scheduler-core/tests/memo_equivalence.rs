@@ -499,9 +499,10 @@ fn a_what_if_frees_what_its_edit_frees() {
         queue: 0,
         priority: 0,
         pending_phase: false,
+        affinity: None,
     }];
     // `run-0` (queue q0, not preemptable) holds all eight cards.
-    let mut snap = build(&nodes, &jobs, &[(0, 0, 1, 16, false, false)]);
+    let mut snap = build(&nodes, &jobs, &[(0, 0, 1, 16, false, false, None)]);
     let sched = Scheduler::from_yaml(CONFIG).expect("default config loads");
     let binds = |r: &scheduler_core::SessionResult| {
         r.effects
