@@ -585,14 +585,25 @@ fn job_pods(c: &Cluster, job: &str) -> Vec<Value> {
 
 const NS: &str = "training";
 
-/// A namespace for the test's Jobs. Pods need the namespace's `default` ServiceAccount, which
-/// kube-controller-manager creates a moment later; applying it too means no wait (and the tests
-/// still pass with `REALCLUSTER_CONTROLLER_MANAGER=0`).
+/// A namespace for the test's Jobs, once it has its `default` ServiceAccount (pods need it).
+/// kube-controller-manager creates that account a moment after the namespace; creating it here
+/// too races with it (an `AlreadyExists` — seen in CI — means it is there), and keeps the tests
+/// working with `REALCLUSTER_CONTROLLER_MANAGER=0`.
 fn namespace(c: &Cluster) {
     c.apply(&format!(
-        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {NS}\n---\napiVersion: v1\n\
-         kind: ServiceAccount\nmetadata:\n  name: default\n  namespace: {NS}\n"
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {NS}\n"
     ));
+    c.wait_for("the namespace's default ServiceAccount", T, || {
+        if c.kubectl_output(&["get", "serviceaccount", "default", "-n", NS], None)
+            .status
+            .success()
+        {
+            return Some(());
+        }
+        let out = c.kubectl_output(&["create", "serviceaccount", "default", "-n", NS], None);
+        (out.status.success() || String::from_utf8_lossy(&out.stderr).contains("AlreadyExists"))
+            .then_some(())
+    });
 }
 
 #[test]
