@@ -413,12 +413,15 @@ pub fn run_reclaim(s: &Suite) {
             wait_queue_status(ns, &q2, "running", 1);
             // Deleting j3's pod leaves its PodGroup below minMember: Pending until it is admitted
             // again and the replacement pod placed (upstream: "Q3 pending when we delete it").
-            // Upstream reads that from the queue's `status.pending`, which is the queue
-            // controller's sample of its PodGroups' phases (Volcano's too): with Basalt's
-            // session soon after every change the Pending phase can last one session, and once
-            // in CI (2026-12-06) the counter stayed 0 through the whole cycle. So the case
-            // follows the PodGroup's own phase, which a watch shows write by write, and then
-            // the queue running the replacement.
+            // Upstream reads that from the queue's `status.pending`, a sample of its PodGroups'
+            // phases, and the Pending phase itself only lasts while no session has placed the
+            // replacement: when the job controller recreates the pod before the scheduler's next
+            // session, that session places it and the gang never leaves Running, in Volcano as
+            // here (its `jobStatus` is computed after allocate). Twice in CI (2026-12-06) that
+            // race hid the phase. So the case cordons the three nodes before the deletion (the
+            // replacement cannot be placed, every session sees the gang below its minimum),
+            // follows the PodGroup's own phase write by write, checks that nothing was
+            // reclaimed for it, and then uncordons and waits for the queue to run it again.
             let pg = ns.podgroup_of("reclaim-j3")["metadata"]["name"]
                 .as_str()
                 .unwrap_or_default()
@@ -430,6 +433,7 @@ pub fn run_reclaim(s: &Suite) {
                 .kubectl_watch(&ns.args(&super::watch_by_name("podgroup", &selector, output)));
             // The first line is the PodGroup as listed: the watch is in place.
             let first = watch.lines.recv_timeout(T).expect("the PodGroup watch printed nothing");
+            use_nodes(ns, 0);
             ns.kubectl(&["delete", "pod", "-l", "volcano.sh/job-name=reclaim-j3", "--wait=false"]);
             let mut seen = vec![first];
             let deadline = Instant::now() + T;
@@ -442,6 +446,11 @@ pub fn run_reclaim(s: &Suite) {
                     ),
                 }
             }
+            assert!(
+                ns.events("reclaim-j", "Evict").is_empty(),
+                "a pod was reclaimed for the Pending gang of reclaim-j3"
+            );
+            use_nodes(ns, 3);
             wait_queue_status(ns, &q3, "running", 1);
             finish(ns, &[&q2, &q3]);
         },

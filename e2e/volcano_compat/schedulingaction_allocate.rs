@@ -87,11 +87,11 @@ pub fn run(s: &Suite) {
                 .to_owned();
             // Upstream's WaitJobUnschedulable: an Unschedulable event on the PodGroup while its
             // pods are gated (the cluster has room: only the gates hold them back).
+            // The first session may run when the job controller has created only one of the
+            // two pods ("1 pod waits for its scheduling gates"; once in CI, 2026-12-06): the
+            // gate named is what matters, in either number.
             let why = ns.wait_event(&pg, "Unschedulable");
-            assert!(
-                why.contains("wait for their scheduling gates (example.com/g1)"),
-                "{why}"
-            );
+            assert!(why.contains("scheduling gates (example.com/g1)"), "{why}");
             assert_eq!(running(ns, "j1-q1"), 0, "a gated pod was scheduled");
             // Beyond upstream, what `kubectl describe` shows: the PodGroup's condition, the
             // Job's PodGroupPending event, and each pod's PodScheduled=False SchedulingGated
