@@ -132,9 +132,13 @@ pub fn suite_cluster(dir: TempDir, args: &[&str]) -> Cluster {
 }
 
 /// Starts etcd + kube-apiserver in a new directory; the [`Cluster`] runs kubectl as the admin
-/// (its log file is `basalt.log` in the directory). Drop the plane before the cluster.
-fn start_plane() -> (ControlPlane, Cluster) {
-    start_plane_in(TempDir::new("real"), false)
+/// (its log file is `basalt.log` in the directory) and holds the plane in its `guard`, which
+/// drops before the directory: `realcluster.sh stop` still finds the pid files. (Returned
+/// beside the cluster, the plane was dropped after it and the API server outlived the test.)
+fn start_plane() -> Cluster {
+    let (plane, mut c) = start_plane_in(TempDir::new("real"), false);
+    c.guard = Some(Box::new(plane));
+    c
 }
 
 /// As [`start_plane`], in `dir`; `kube_scheduler` also starts kube-scheduler, which schedules
@@ -932,7 +936,7 @@ fn real_cluster_helm_install_upgrade_and_uninstall_of_the_chart() {
     // certificate (the chart reuses its Secret through `lookup`, which only a real install
     // exercises: `tools/helmcheck.py` renders without a cluster); an uninstall leaves the CRDs
     // and users' objects in place (`helm.sh/resource-policy: keep`).
-    let (_plane, c) = start_plane();
+    let c = start_plane();
     let chart = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/helm/basalt");
     let chart = chart.to_str().expect("UTF-8 path");
     helm_ok(
