@@ -239,6 +239,32 @@ fn enqueue_admits_what_fits_and_holds_the_rest() {
     assert_eq!(binds(&r).len(), 2);
 }
 
+/// `schedulingaction/enqueue.go` "allocate work even not config enqueue action": a Volcano Job's
+/// pods are created only once its PodGroup is admitted, so without `enqueue` allocate must admit
+/// a Pending group that has no pod yet; it skipped every job without pending tasks, and the group
+/// stayed Pending for good.
+#[test]
+fn without_enqueue_allocate_admits_a_pending_group_before_its_pods_exist() {
+    let mut c = Cluster::new();
+    c.gpu_node("n", 8, 0);
+    c.gang("nopods", 0, 1, gpu_pod(1));
+    c.job_mut("nopods").phase = JobPhase::Pending;
+    let r = c.run_with("actions: allocate, backfill\ntiers:\n- plugins:\n  - name: gang\n");
+    assert_eq!(
+        phase_of(&r, "nopods"),
+        Some(JobPhase::Inqueue),
+        "{:?}",
+        r.effects
+    );
+    // With enqueue configured, enqueue decides (and admits it here: the cluster has room).
+    let r = c.run_with("actions: enqueue, allocate\ntiers:\n- plugins:\n  - name: gang\n");
+    assert_eq!(phase_of(&r, "nopods"), Some(JobPhase::Inqueue));
+    // A group of a queue that does not exist is not admitted.
+    c.job_mut("nopods").queue = "missing".into();
+    let r = c.run_with("actions: allocate, backfill\ntiers:\n- plugins:\n  - name: gang\n");
+    assert_ne!(phase_of(&r, "nopods"), Some(JobPhase::Inqueue));
+}
+
 #[test]
 fn backfill_places_best_effort_pods_and_respects_predicates() {
     let mut c = Cluster::new();
@@ -537,6 +563,47 @@ fn a_running_gang_below_its_minimum_is_unknown_while_a_member_runs_and_pending_o
     // An Unknown gang whose last member left turns Pending too.
     c.job_mut("g").phase = JobPhase::Unknown;
     assert_eq!(phase_of(&c.run(), "g"), Some(JobPhase::Pending));
+}
+
+/// `schedulingaction/terminating_podgroup.go` (volcano-sh/volcano#5794, fixed by #5796): a member
+/// that was deleted but still runs on its node (Releasing: a container that ignores SIGTERM, a
+/// finalizer) is still scheduled, so its gang stays Running until the pod is gone; before,
+/// a single-pod gang whose pod was terminating turned Pending (and was admitted again).
+#[test]
+fn a_gang_stays_running_while_its_scheduled_members_terminate() {
+    for members in [1u32, 2] {
+        let mut c = Cluster::new();
+        c.gpu_node("n", 4, 0);
+        c.gang("g", members, members, gpu_pod(1));
+        c.job_mut("g").phase = JobPhase::Running;
+        let names: Vec<String> = (0..members).map(|i| format!("g-{i}")).collect();
+        for t in &names {
+            let t = c.task_mut(t);
+            t.status = TaskStatus::Running;
+            t.node = Some("n".into());
+        }
+        c.task_mut("g-0").status = TaskStatus::Releasing;
+        let r = c.run();
+        assert_eq!(
+            phase_of(&r, "g"),
+            None,
+            "{members} member(s), one terminating: the gang stays Running"
+        );
+        assert!(
+            conditions_of(&r, "g").is_empty(),
+            "{:?}",
+            conditions_of(&r, "g")
+        );
+        // Once the terminating pod is gone, the gang is below its minimum: Unknown while a member
+        // still runs, Pending when none does (as before).
+        c.snap.tasks.remove(&"g-0".into());
+        let want = if members > 1 {
+            JobPhase::Unknown
+        } else {
+            JobPhase::Pending
+        };
+        assert_eq!(phase_of(&c.run(), "g"), Some(want), "{members} member(s)");
+    }
 }
 
 fn conditions_of(

@@ -317,6 +317,7 @@ fn one_run(
                     operator: scheduler_core::model::NodeSelectorOperator::In,
                     values: p.gpu_spec.clone(),
                 }],
+                match_fields: Vec::new(),
             }];
         }
         snap.tasks.insert(tid.clone(), task);

@@ -118,6 +118,7 @@ pub fn pod(job: &JobSpec, jid: &JobId, namespace: &str, creation: u64) -> Task {
                 operator: scheduler_core::model::NodeSelectorOperator::In,
                 values: job.gpu_models.clone(),
             }],
+            match_fields: Vec::new(),
         }];
     }
     t

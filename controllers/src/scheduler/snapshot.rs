@@ -20,8 +20,8 @@ use k8s_openapi::api::scheduling::v1::PriorityClass;
 use kube::ResourceExt;
 use scheduler_core::model::gpu;
 use scheduler_core::model::{
-    Constraints, NodeAffinityTerm, NodeSelectorOperator, NodeSelectorRequirement, Taint,
-    TaintEffect, Toleration, TolerationOperator,
+    Constraints, NODE_NAME_FIELD, NodeAffinityTerm, NodeSelectorOperator, NodeSelectorRequirement,
+    Taint, TaintEffect, Toleration, TolerationOperator,
 };
 use scheduler_core::{JobId, JobPhase, NodeId, QueueId, Snapshot, Task, TaskId, TaskStatus};
 
@@ -414,6 +414,42 @@ fn effect(e: &str) -> Option<TaintEffect> {
     }
 }
 
+/// One `matchExpressions`/`matchFields` entry; `None` for an operator Kubernetes does not define
+/// (the API server refuses those).
+fn node_requirement(
+    r: &k8s_openapi::api::core::v1::NodeSelectorRequirement,
+) -> Option<NodeSelectorRequirement> {
+    let operator = match r.operator.as_str() {
+        "In" => NodeSelectorOperator::In,
+        "NotIn" => NodeSelectorOperator::NotIn,
+        "Exists" => NodeSelectorOperator::Exists,
+        "DoesNotExist" => NodeSelectorOperator::DoesNotExist,
+        "Gt" => NodeSelectorOperator::Gt,
+        "Lt" => NodeSelectorOperator::Lt,
+        _ => return None,
+    };
+    Some(NodeSelectorRequirement {
+        key: r.key.clone(),
+        operator,
+        values: r.values.clone().unwrap_or_default(),
+    })
+}
+
+/// A `matchFields` key other than `metadata.name` (the only node field Kubernetes selects on):
+/// the pod fits no node with this reason rather than being placed as if the term were absent.
+fn unsupported_field(terms: &[k8s_openapi::api::core::v1::NodeSelectorTerm]) -> Option<String> {
+    terms
+        .iter()
+        .flat_map(|t| t.match_fields.iter().flatten())
+        .find(|r| r.key != NODE_NAME_FIELD)
+        .map(|r| {
+            format!(
+                "spec.affinity.nodeAffinity matchFields key {:?} is not supported; only {NODE_NAME_FIELD} is",
+                r.key
+            )
+        })
+}
+
 fn constraints(
     spec: &k8s_openapi::api::core::v1::PodSpec,
     labels: &BTreeMap<String, String>,
@@ -439,22 +475,13 @@ fn constraints(
                     .match_expressions
                     .iter()
                     .flatten()
-                    .filter_map(|r| {
-                        let operator = match r.operator.as_str() {
-                            "In" => NodeSelectorOperator::In,
-                            "NotIn" => NodeSelectorOperator::NotIn,
-                            "Exists" => NodeSelectorOperator::Exists,
-                            "DoesNotExist" => NodeSelectorOperator::DoesNotExist,
-                            "Gt" => NodeSelectorOperator::Gt,
-                            "Lt" => NodeSelectorOperator::Lt,
-                            _ => return None,
-                        };
-                        Some(NodeSelectorRequirement {
-                            key: r.key.clone(),
-                            operator,
-                            values: r.values.clone().unwrap_or_default(),
-                        })
-                    })
+                    .filter_map(node_requirement)
+                    .collect(),
+                match_fields: t
+                    .match_fields
+                    .iter()
+                    .flatten()
+                    .filter_map(node_requirement)
                     .collect(),
             })
             .collect(),
@@ -476,7 +503,7 @@ fn constraints(
         invalid_requests: request_errors(spec),
         pod_affinity: pod_terms.affinity,
         pod_anti_affinity: pod_terms.anti_affinity,
-        unsupported: pod_terms.unsupported,
+        unsupported: pod_terms.unsupported.or_else(|| unsupported_field(terms)),
     }
 }
 

@@ -97,6 +97,14 @@ impl Allocate {
                 tasks.extend(pending(true));
             }
             if tasks.is_empty() {
+                // Without enqueue, allocate admits Pending groups itself (Volcano's allocate:
+                // "change Pending pg into Inqueue to avoid blocking job scheduling"), also those
+                // with no pod yet: a Volcano Job's pods are created only once its group is
+                // admitted, so skipping it here would leave it Pending for good
+                // (`schedulingaction/enqueue.go` "allocate work even not config enqueue action").
+                if !enqueue_runs && j.phase == JobPhase::Pending && j.queue.is_some() {
+                    ssn.enqueue_job(job);
+                }
                 continue;
             }
             let Some(q) = j.queue else {

@@ -1,5 +1,5 @@
 //! Pod placement constraints and the Kubernetes rules that match them against a node:
-//! nodeSelector, required node affinity (`matchExpressions`), taints and tolerations. The pod
+//! nodeSelector, required node affinity (`matchExpressions`, `matchFields`), taints and tolerations. The pod
 //! (anti-)affinity terms are carried here too; their rules are in `pod_affinity`.
 
 use std::collections::BTreeMap;
@@ -36,12 +36,20 @@ pub struct Constraints {
     pub unsupported: Option<String>,
 }
 
-/// One node selector term: AND of its requirements.
+/// One node selector term: AND of its requirements. A term with none matches no node
+/// (Kubernetes: "a null or empty node selector term matches no objects").
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct NodeAffinityTerm {
-    /// `matchExpressions`.
+    /// `matchExpressions`, against the node's labels.
     pub match_expressions: Vec<NodeSelectorRequirement>,
+    /// `matchFields`, against the node's fields: Kubernetes supports only `metadata.name`, so
+    /// `key` is always that (the snapshot refuses other keys as unsupported).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub match_fields: Vec<NodeSelectorRequirement>,
 }
+
+/// The one node field a `matchFields` requirement may name.
+pub const NODE_NAME_FIELD: &str = "metadata.name";
 
 /// One `matchExpressions` entry.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -173,13 +181,17 @@ impl Constraints {
             .all(|(k, v)| labels.get(k) == Some(v))
     }
 
-    /// Required node affinity matches (no terms = matches).
-    pub fn affinity_matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        self.required_affinity.is_empty()
-            || self
-                .required_affinity
-                .iter()
-                .any(|t| t.match_expressions.iter().all(|r| r.matches(labels)))
+    /// Required node affinity matches the node `name` with `labels` (no terms = matches).
+    pub fn affinity_matches(&self, name: &str, labels: &BTreeMap<String, String>) -> bool {
+        if self.required_affinity.is_empty() {
+            return true;
+        }
+        let fields = BTreeMap::from([(NODE_NAME_FIELD.to_owned(), name.to_owned())]);
+        self.required_affinity.iter().any(|t| {
+            !(t.match_expressions.is_empty() && t.match_fields.is_empty())
+                && t.match_expressions.iter().all(|r| r.matches(labels))
+                && t.match_fields.iter().all(|r| r.matches(&fields))
+        })
     }
 
     /// The first `NoSchedule`/`NoExecute` taint no toleration tolerates.
@@ -240,6 +252,7 @@ mod tests {
         let l = labels(&[("zone", "a")]);
         let term = |rs: Vec<NodeSelectorRequirement>| NodeAffinityTerm {
             match_expressions: rs,
+            match_fields: Vec::new(),
         };
         let c = Constraints {
             required_affinity: vec![
@@ -251,12 +264,39 @@ mod tests {
             ],
             ..Constraints::default()
         };
-        assert!(c.affinity_matches(&l));
+        assert!(c.affinity_matches("n1", &l));
         let c2 = Constraints {
             required_affinity: vec![term(vec![req("zone", In, &["a"]), req("zone", In, &["b"])])],
             ..Constraints::default()
         };
-        assert!(!c2.affinity_matches(&l));
+        assert!(!c2.affinity_matches("n1", &l));
+    }
+
+    #[test]
+    fn match_fields_name_the_node_and_an_empty_term_matches_nothing() {
+        use NodeSelectorOperator::*;
+        let l = labels(&[("zone", "a")]);
+        let pinned = |op, with_zone: bool| Constraints {
+            required_affinity: vec![NodeAffinityTerm {
+                match_expressions: if with_zone {
+                    vec![req("zone", In, &["a"])]
+                } else {
+                    Vec::new()
+                },
+                match_fields: vec![req(NODE_NAME_FIELD, op, &["n2"])],
+            }],
+            ..Constraints::default()
+        };
+        assert!(pinned(In, false).affinity_matches("n2", &l));
+        assert!(!pinned(In, false).affinity_matches("n1", &l));
+        assert!(pinned(In, true).affinity_matches("n2", &l));
+        assert!(pinned(NotIn, false).affinity_matches("n1", &l));
+        assert!(!pinned(NotIn, false).affinity_matches("n2", &l));
+        let empty = Constraints {
+            required_affinity: vec![NodeAffinityTerm::default()],
+            ..Constraints::default()
+        };
+        assert!(!empty.affinity_matches("n1", &l));
     }
 
     #[test]

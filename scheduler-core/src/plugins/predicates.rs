@@ -69,6 +69,7 @@ impl Plugin for Predicates {
 
     fn static_predicate(&self, st: &State<'_>, task: TaskIx, node: NodeIx) -> Result<(), Unfit> {
         let c = &st.tasks[task.ix()].spec.constraints;
+        let name = st.nodes[node.ix()].id.as_str();
         let n = st.nodes[node.ix()].spec;
         if n.unschedulable {
             let cordon = Taint {
@@ -80,7 +81,9 @@ impl Plugin for Predicates {
                 return Err(Unfit::unresolvable("node(s) were unschedulable"));
             }
         }
-        if self.node_affinity && !(c.selector_matches(&n.labels) && c.affinity_matches(&n.labels)) {
+        if self.node_affinity
+            && !(c.selector_matches(&n.labels) && c.affinity_matches(name, &n.labels))
+        {
             return Err(Unfit::unresolvable(
                 "node(s) didn't match Pod's node affinity/selector",
             ));

@@ -35,13 +35,20 @@ impl Session<'_> {
             .iter()
             .map(|s| st.count(job, *s))
             .sum();
+        // Releasing tasks still hold their node (a deleted pod whose containers have not
+        // stopped yet; a pod without a node is not a task once deleted), so a Running gang stays
+        // Running until they are gone, as Volcano since volcano-sh/volcano#5796
+        // (`schedulingaction/terminating_podgroup.go`); before, a gang whose only pod was
+        // terminating turned Pending and was admitted again.
+        let still_held = j.phase == JobPhase::Running
+            && placed + st.count(job, Releasing) >= j.min_member.max(1);
         // Volcano's `jobStatus` (framework/session.go): a started gang that fell below its
         // minimum is Unknown while some of its pods still run, and Pending once none runs: its
         // pods left and so did what it held, so it has to be admitted again (the job controller
         // creates replacements only after that). Pending and Inqueue gangs keep their phase.
         if total > 0 && finished == total {
             JobPhase::Completed
-        } else if placed >= j.min_member.max(1) {
+        } else if placed >= j.min_member.max(1) || still_held {
             JobPhase::Running
         } else if matches!(j.phase, JobPhase::Running | JobPhase::Unknown) {
             if st.count(job, Running) > 0 {
