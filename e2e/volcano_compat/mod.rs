@@ -118,14 +118,6 @@ const KNOWN: &[(&str, &str)] = &[
         "deviation: the job's 4-CPU pod is larger than every node of the case's cluster and Basalt refuses it at admission; Volcano admits it and it waits forever",
     ),
     (
-        "schedulingaction/predicates.go: Hostport",
-        "fails: the predicates plugin has no host-port check (kube-scheduler's NodePorts, Volcano's predicates), so two pods asking hostPort 28080 share a node; all 8 pods run where upstream expects 4",
-    ),
-    (
-        "schedulingaction/enqueue.go: Scheduling gated task will not consume inqueue resources",
-        "fails: j-gated (four gated 1-CPU pods, minResources the whole cluster) is admitted and its minResources still count in the queue's admitted total, so proportion refuses job1 and job2 (\"queue default cannot admit its minResources … the queue's capability or share is taken\") though the gated pods hold nothing; Volcano deducts gated pods' requests (DeductSchGatedResources). Basalt's Snapshot::gated records how many pods are gated, not their requests",
-    ),
-    (
         "schedulingbase/job_scheduling.go: Schedule Multiple Jobs",
         "fails: the three Jobs take ~2.3 s to create through kubectl and the webhooks; the last PodGroups reach the scheduler after mqj-1's pods took the cluster, so enqueue never admits them (no preemption between equal jobs)",
     ),

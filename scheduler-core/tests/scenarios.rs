@@ -438,10 +438,57 @@ fn elastic_pods_are_not_held_back_for_a_gang_whose_pods_are_gated() {
         scheduler_core::GatedPods {
             pods: 2,
             gates: ["example.com/g1".to_owned()].into(),
+            requests: Resources::new().with(CPU, 32_000),
         },
     );
     let b = binds(&c.run());
     assert_eq!(b.len(), 4, "nothing is held for gated pods: {b:?}");
+}
+
+/// `schedulingaction/enqueue.go` "Scheduling gated task will not consume inqueue resources":
+/// an admitted job whose pods all wait for their gates claims nothing on its queue or the
+/// cluster (Volcano's `DeductSchGatedResources`), so later jobs are admitted and run while the
+/// gates stay; once its pods are released its full minResources count again.
+#[test]
+fn an_admitted_job_with_gated_pods_does_not_claim_their_requests() {
+    let one = || Resources::new().with(CPU, 1_000);
+    let build = |released: bool| {
+        let mut c = Cluster::new();
+        for i in 0..4 {
+            c.cpu_node(&format!("n{i}"), 1_000);
+        }
+        c.snap.jobs.insert("gated".into(), {
+            let mut j = scheduler_core::model::Job::new("default", 4);
+            j.phase = JobPhase::Inqueue;
+            j.min_resources = Some(Resources::new().with(CPU, 4_000));
+            j
+        });
+        if !released {
+            c.snap.gated.insert(
+                "gated".into(),
+                scheduler_core::GatedPods {
+                    pods: 4,
+                    gates: ["example.com/g1".to_owned()].into(),
+                    requests: Resources::new().with(CPU, 4_000),
+                },
+            );
+        }
+        for name in ["job1", "job2"] {
+            c.gang(name, 1, 1, one());
+            let j = c.job_mut(name);
+            j.min_resources = Some(one());
+            j.phase = JobPhase::Pending;
+            j.creation = 10;
+        }
+        c
+    };
+    let b = binds(&build(false).run());
+    let mut jobs: Vec<&str> = b.iter().map(|(t, _)| t.as_str()).collect();
+    jobs.sort_unstable();
+    assert_eq!(jobs, ["job1-0", "job2-0"], "the gated job claims nothing");
+    // Without gated pods recorded (say its pods were released but not created yet) the same
+    // admitted job claims the whole cluster and the later jobs wait.
+    assert!(binds(&build(true).run()).is_empty());
 }
 
 /// Upstream schedulingbase "Schedule BestEffort Job": minAvailable 4 = the sum of its tasks'
@@ -630,6 +677,7 @@ fn a_gang_whose_pods_wait_for_scheduling_gates_says_why_until_the_gates_are_remo
     let gated = |pods: u32| scheduler_core::GatedPods {
         pods,
         gates: ["example.com/g1".to_owned(), "example.com/g2".to_owned()].into(),
+        requests: gpu_pod(i64::from(pods)),
     };
     let mut c = Cluster::new();
     c.gpu_node("n1", 4, 0);

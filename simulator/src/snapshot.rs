@@ -50,6 +50,7 @@ pub fn node(spec: &NodeSpec) -> Node {
         max_pods: None,
         pod_count: 0,
         gpus,
+        host_ports: Vec::new(),
     }
 }
 

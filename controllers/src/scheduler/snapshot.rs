@@ -20,8 +20,8 @@ use k8s_openapi::api::scheduling::v1::PriorityClass;
 use kube::ResourceExt;
 use scheduler_core::model::gpu;
 use scheduler_core::model::{
-    Constraints, NODE_NAME_FIELD, NodeAffinityTerm, NodeSelectorOperator, NodeSelectorRequirement,
-    Taint, TaintEffect, Toleration, TolerationOperator,
+    ANY_HOST_IP, Constraints, HostPort, NODE_NAME_FIELD, NodeAffinityTerm, NodeSelectorOperator,
+    NodeSelectorRequirement, Taint, TaintEffect, Toleration, TolerationOperator,
 };
 use scheduler_core::{JobId, JobPhase, NodeId, QueueId, Snapshot, Task, TaskId, TaskStatus};
 
@@ -328,6 +328,11 @@ fn add_pod(
         {
             node.used.add(&requests);
             node.pod_count += 1;
+            for port in host_ports(spec) {
+                if !node.host_ports.contains(&port) {
+                    node.host_ports.push(port);
+                }
+            }
         }
         return;
     };
@@ -353,6 +358,7 @@ fn add_pod(
         let entry = snap.gated.entry(job).or_default();
         entry.pods += 1;
         entry.gates.extend(gates.iter().map(|g| g.name.clone()));
+        entry.requests.add(&requests);
         return;
     }
     if let Some(start) = pod.status.as_ref().and_then(|s| s.start_time.as_ref())
@@ -504,7 +510,50 @@ fn constraints(
         pod_affinity: pod_terms.affinity,
         pod_anti_affinity: pod_terms.anti_affinity,
         unsupported: pod_terms.unsupported.or_else(|| unsupported_field(terms)),
+        host_ports: host_ports(spec),
     }
+}
+
+/// The host ports the pod binds, as kube-scheduler's `NodePorts` filter reads them: each
+/// container's (and each sidecar init container's) `ports[].hostPort`; with `hostNetwork`, a
+/// port without one binds its `containerPort` on the host (the API server's defaulting).
+/// Protocol `TCP` and address `0.0.0.0` when left out; duplicates once.
+fn host_ports(spec: &k8s_openapi::api::core::v1::PodSpec) -> Vec<HostPort> {
+    let host_network = spec.host_network == Some(true);
+    let sidecars = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .filter(|c| c.restart_policy.as_deref() == Some("Always"));
+    let mut out: Vec<HostPort> = Vec::new();
+    for c in spec.containers.iter().chain(sidecars) {
+        for p in c.ports.iter().flatten() {
+            let number = match p.host_port {
+                Some(n) if n > 0 => n,
+                _ if host_network => p.container_port,
+                _ => continue,
+            };
+            let Ok(port) = u16::try_from(number) else {
+                continue;
+            };
+            if port == 0 {
+                continue;
+            }
+            let hp = HostPort {
+                protocol: p.protocol.clone().unwrap_or_else(|| "TCP".to_owned()),
+                host_ip: p
+                    .host_ip
+                    .clone()
+                    .filter(|ip| !ip.is_empty())
+                    .unwrap_or_else(|| ANY_HOST_IP.to_owned()),
+                port,
+            };
+            if !out.contains(&hp) {
+                out.push(hp);
+            }
+        }
+    }
+    out
 }
 
 /// Pod names per PodGroup id, for status counts and explanations.
@@ -556,7 +605,7 @@ mod tests {
             "apiVersion: scheduling.volcano.sh/v1beta1\nkind: Queue\nmetadata: {name: q}\nspec: {weight: 2}\nstatus: {state: Closed}\n",
         );
         let foreign: Pod = obj(
-            "apiVersion: v1\nkind: Pod\nmetadata: {name: f, namespace: ns}\nspec:\n  nodeName: n1\n  schedulerName: default-scheduler\n  containers: [{name: c, resources: {limits: {nvidia.com/gpu: '6'}}}]\nstatus: {phase: Running}\n",
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: f, namespace: ns}\nspec:\n  nodeName: n1\n  schedulerName: default-scheduler\n  containers: [{name: c, ports: [{containerPort: 443, hostPort: 8443}], resources: {limits: {nvidia.com/gpu: '6'}}}]\nstatus: {phase: Running}\n",
         );
         let ours: Pod = obj(
             "apiVersion: v1\nkind: Pod\nmetadata:\n  name: a\n  namespace: ns\n  annotations: {scheduling.k8s.io/group-name: pg, volcano.sh/task-spec: worker}\nspec:\n  schedulerName: volcano\n  containers: [{name: c, resources: {limits: {nvidia.com/gpu: '2'}}}]\n",
@@ -584,6 +633,15 @@ mod tests {
             "another scheduler's pod still uses the node"
         );
         assert_eq!((n.pod_count, n.max_pods), (1, Some(110)));
+        assert_eq!(
+            n.host_ports,
+            [HostPort {
+                protocol: "TCP".into(),
+                host_ip: ANY_HOST_IP.into(),
+                port: 8443,
+            }],
+            "another scheduler's pod's host port is taken on its node"
+        );
         assert_eq!(snap.tasks.len(), 2);
         let a = &snap.tasks[&TaskId::new("ns/a")];
         assert_eq!(
@@ -602,6 +660,33 @@ mod tests {
     }
 
     #[test]
+    fn host_ports_are_read_as_kube_scheduler_reads_them() {
+        let spec: k8s_openapi::api::core::v1::PodSpec = obj(
+            "containers:\n- name: a\n  ports:\n  - {containerPort: 80, hostPort: 8080}\n  - {containerPort: 81}\n  - {containerPort: 53, hostPort: 53, protocol: UDP, hostIP: 10.0.0.1}\n- name: b\n  ports: [{containerPort: 9, hostPort: 8080}]\ninitContainers:\n- {name: side, restartPolicy: Always, ports: [{containerPort: 7, hostPort: 7070}]}\n- {name: once, ports: [{containerPort: 6, hostPort: 6060}]}\n",
+        );
+        let hp = |protocol: &str, ip: &str, port: u16| HostPort {
+            protocol: protocol.into(),
+            host_ip: ip.into(),
+            port,
+        };
+        assert_eq!(
+            host_ports(&spec),
+            [
+                hp("TCP", ANY_HOST_IP, 8080),
+                hp("UDP", "10.0.0.1", 53),
+                hp("TCP", ANY_HOST_IP, 7070),
+            ],
+            "a port without hostPort binds nothing; a plain init container's ports do not count"
+        );
+        let mut net = spec.clone();
+        net.host_network = Some(true);
+        assert!(
+            host_ports(&net).contains(&hp("TCP", ANY_HOST_IP, 81)),
+            "with hostNetwork every container port is a host port"
+        );
+    }
+
+    #[test]
     fn gated_pending_pods_are_not_tasks_until_their_gates_are_removed() {
         let node: Node = obj(
             "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\nstatus:\n  allocatable: {cpu: '8', pods: '110'}\n",
@@ -614,7 +699,7 @@ mod tests {
         );
         let pod = |name: &str, gates: &str| -> Pod {
             obj(&format!(
-                "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: ns\n  annotations: {{scheduling.k8s.io/group-name: pg}}\nspec:\n  schedulerName: volcano\n  schedulingGates: {gates}\n  containers: [{{name: c}}]\n"
+                "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: ns\n  annotations: {{scheduling.k8s.io/group-name: pg}}\nspec:\n  schedulerName: volcano\n  schedulingGates: {gates}\n  containers: [{{name: c, resources: {{requests: {{cpu: 250m}}}}}}]\n"
             ))
         };
         let gated = pod("g", "[{name: example.com/g1}]");
@@ -635,6 +720,11 @@ mod tests {
         // The gated pod is recorded on its job, with its gates, for the job's condition.
         let gated = &snap.gated[&JobId::new("ns/pg")];
         assert_eq!(gated.pods, 1);
+        assert_eq!(
+            gated.requests.get("cpu"),
+            250,
+            "the gated pod's requests, which its job's claim leaves out"
+        );
         assert_eq!(
             gated.gates.iter().map(String::as_str).collect::<Vec<_>>(),
             ["example.com/g1"]

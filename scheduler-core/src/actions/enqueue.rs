@@ -46,13 +46,12 @@ fn headroom(ssn: &Session<'_>) -> Vec<i64> {
         }
     }
     for (i, job) in st.jobs.iter().enumerate() {
-        let Some(min) = &job.spec.min_resources else {
-            continue;
-        };
         if job.phase != JobPhase::Inqueue || holds(i) {
             continue;
         }
-        let mut reserved = st.dims.vector(min);
+        let Some(mut reserved) = st.claim(JobIx(i as u32)) else {
+            continue;
+        };
         for &t in &job.tasks {
             if st.tasks[t.ix()].status.is_allocated() {
                 sub_into(&mut reserved, st.request(t));
@@ -240,8 +239,8 @@ impl Action for Enqueue {
                     .is_some_and(|p| p.owes_admission(&ssn.state, job));
             match refusal {
                 None => {
-                    if let Some(min) = &min {
-                        sub_into(&mut free, min);
+                    if let Some(claim) = ssn.state.claim(job) {
+                        sub_into(&mut free, &claim);
                     }
                     ssn.enqueue_job(job);
                 }

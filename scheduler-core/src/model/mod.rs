@@ -13,8 +13,8 @@ mod snapshot;
 pub mod usage;
 
 pub use placement::{
-    Constraints, NODE_NAME_FIELD, NodeAffinityTerm, NodeSelectorOperator, NodeSelectorRequirement,
-    Taint, TaintEffect, Toleration, TolerationOperator,
+    ANY_HOST_IP, Constraints, HostPort, NODE_NAME_FIELD, NodeAffinityTerm, NodeSelectorOperator,
+    NodeSelectorRequirement, Taint, TaintEffect, Toleration, TolerationOperator,
 };
 pub use pod_affinity::{
     LabelSelector, LabelSelectorOperator, LabelSelectorRequirement, NamespaceScope, PodAffinityTerm,

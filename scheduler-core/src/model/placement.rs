@@ -1,6 +1,7 @@
 //! Pod placement constraints and the Kubernetes rules that match them against a node:
 //! nodeSelector, required node affinity (`matchExpressions`, `matchFields`), taints and tolerations. The pod
-//! (anti-)affinity terms are carried here too; their rules are in `pod_affinity`.
+//! (anti-)affinity terms are carried here too; their rules are in `pod_affinity`. So are the
+//! pod's host ports, which depend on the pods already on a node (`session::host_ports`).
 
 use std::collections::BTreeMap;
 
@@ -34,6 +35,36 @@ pub struct Constraints {
     /// being placed as if the field were absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unsupported: Option<String>,
+    /// The host ports the pod's containers bind (`ports[].hostPort`; with `hostNetwork`, every
+    /// container port), in the order declared.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host_ports: Vec<HostPort>,
+}
+
+/// One host port a pod binds: kube-scheduler's `NodePorts` key.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct HostPort {
+    /// `TCP`, `UDP` or `SCTP` (`TCP` when the pod leaves it out).
+    pub protocol: String,
+    /// `hostIP`; `0.0.0.0` (every address) when the pod leaves it out.
+    pub host_ip: String,
+    /// The port number (1–65535).
+    pub port: u16,
+}
+
+/// The address a pod without `hostIP` binds: every address of the node.
+pub const ANY_HOST_IP: &str = "0.0.0.0";
+
+impl HostPort {
+    /// Whether two pods binding these ports cannot share a node (kube-scheduler's rule): same
+    /// protocol and port, and the same address or either of them on every address.
+    pub fn conflicts(&self, other: &HostPort) -> bool {
+        self.port == other.port
+            && self.protocol == other.protocol
+            && (self.host_ip == other.host_ip
+                || self.host_ip == ANY_HOST_IP
+                || other.host_ip == ANY_HOST_IP)
+    }
 }
 
 /// One node selector term: AND of its requirements. A term with none matches no node
@@ -172,6 +203,7 @@ impl Constraints {
             && self.pod_affinity.is_empty()
             && self.pod_anti_affinity.is_empty()
             && self.unsupported.is_none()
+            && self.host_ports.is_empty()
     }
 
     /// nodeSelector matches.

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::placement::{Constraints, Taint};
+use super::placement::{Constraints, HostPort, Taint};
 use crate::ids::{JobId, NodeId, QueueId, TaskId};
 use crate::resources::Resources;
 
@@ -56,6 +56,10 @@ pub struct GatedPods {
     pub pods: u32,
     /// The gate names, over all of them.
     pub gates: BTreeSet<String>,
+    /// Σ of their requests: an admitted job's claim on its queue and on the cluster leaves
+    /// them out until their gates go (Volcano's `DeductSchGatedResources`).
+    #[serde(default, skip_serializing_if = "Resources::is_empty")]
+    pub requests: Resources,
 }
 
 /// A schedulable node.
@@ -78,6 +82,9 @@ pub struct Node {
     pub pod_count: u32,
     /// Per-GPU inventory. Filled and accounted by the deviceshare plugin; the core only carries it.
     pub gpus: Vec<GpuDevice>,
+    /// Host ports bound by pods that are *not* in [`Snapshot::tasks`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host_ports: Vec<HostPort>,
 }
 
 /// One physical GPU on a node.

@@ -230,10 +230,9 @@ impl Plugin for Capacity {
 
     fn job_enqueued(&mut self, st: &State<'_>, job: JobIx) {
         let j = &st.jobs[job.ix()];
-        if let (Some(q), Some(min)) = (j.queue, &j.spec.min_resources) {
-            let min = st.dims.vector(min);
+        if let (Some(q), Some(claim)) = (j.queue, st.claim(job)) {
             for a in self.paths[q.ix()].clone() {
-                add_into(&mut self.queues[a.ix()].inqueue, &min);
+                add_into(&mut self.queues[a.ix()].inqueue, &claim);
             }
         }
     }

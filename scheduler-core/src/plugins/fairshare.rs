@@ -140,9 +140,10 @@ pub fn accounting(st: &State<'_>) -> Vec<QueueAttr> {
                     .min_resources
                     .as_ref()
                     .map_or_else(|| vec![0; d], |m| st.dims.vector(m));
+                let claim = st.claim(job).unwrap_or_else(|| vec![0; d]);
                 for r in 0..d {
                     if reserves(j.phase) {
-                        a.inqueue[r] += (min[r] - job_alloc[r]).max(0);
+                        a.inqueue[r] += (claim[r] - job_alloc[r]).max(0);
                     }
                     a.elastic[r] += (job_alloc[r] - min[r]).max(0);
                 }

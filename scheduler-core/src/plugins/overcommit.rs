@@ -52,13 +52,12 @@ impl Plugin for Overcommit {
             .collect();
         self.inqueue = vec![0; d];
         for (i, j) in st.jobs.iter().enumerate() {
-            let Some(min) = &j.spec.min_resources else {
-                continue;
-            };
             if !matches!(j.phase, JobPhase::Inqueue | JobPhase::Running) {
                 continue;
             }
-            let min = st.dims.vector(min);
+            let Some(min) = st.claim(JobIx(i as u32)) else {
+                continue;
+            };
             let mut alloc = vec![0i64; d];
             for &t in &st.jobs[i].tasks {
                 if st.tasks[t.ix()].status.is_allocated() {
@@ -81,8 +80,8 @@ impl Plugin for Overcommit {
     }
 
     fn job_enqueued(&mut self, st: &State<'_>, job: JobIx) {
-        if let Some(min) = &st.jobs[job.ix()].spec.min_resources {
-            add_into(&mut self.inqueue, &st.dims.vector(min));
+        if let Some(claim) = st.claim(job) {
+            add_into(&mut self.inqueue, &claim);
         }
     }
 }

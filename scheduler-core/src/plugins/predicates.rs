@@ -1,12 +1,13 @@
 //! `predicates`: the Kubernetes filters Basalt models — unschedulable (cordoned) nodes,
 //! nodeSelector and required node affinity, taints/tolerations (all static, cached per
-//! constraint class), the node's pod limit and required inter-pod affinity / anti-affinity
-//! (dynamic; rules in `session::affinity`). Resource fit is the allocate action's.
+//! constraint class), the node's pod limit, host ports (`session::host_ports`) and required
+//! inter-pod affinity / anti-affinity (dynamic; rules in `session::affinity`). Resource fit is
+//! the allocate action's.
 //!
 //! Arguments (Volcano's keys): `predicate.NodeAffinityEnable`, `predicate.TaintTolerationEnable`,
-//! `predicate.PodAffinityEnable` (default true). The other `predicate.*Enable` keys are accepted
-//! and type-checked; the filters they switch (ports, volumes, topology spread, DRA) need pod data
-//! the snapshot does not carry yet.
+//! `predicate.PodAffinityEnable`, `predicate.NodePortsEnable` (default true). The other
+//! `predicate.*Enable` keys are accepted and type-checked; the filters they switch (volumes,
+//! topology spread, DRA) need pod data the snapshot does not carry yet.
 
 use crate::config::{Arguments, ConfigError};
 use crate::model::{Taint, TaintEffect};
@@ -21,12 +22,12 @@ pub struct Predicates {
     node_affinity: bool,
     taint_toleration: bool,
     pod_affinity: bool,
+    node_ports: bool,
 }
 
 /// Registry factory.
 pub fn factory(args: &Arguments) -> Result<Box<dyn Plugin>, ConfigError> {
     for key in [
-        "predicate.NodePortsEnable",
         "predicate.NodeVolumeLimitsEnable",
         "predicate.VolumeZoneEnable",
         "predicate.PodTopologySpreadEnable",
@@ -40,6 +41,7 @@ pub fn factory(args: &Arguments) -> Result<Box<dyn Plugin>, ConfigError> {
         node_affinity: args.bool("predicate.NodeAffinityEnable", true)?,
         taint_toleration: args.bool("predicate.TaintTolerationEnable", true)?,
         pod_affinity: args.bool("predicate.PodAffinityEnable", true)?,
+        node_ports: args.bool("predicate.NodePortsEnable", true)?,
     }))
 }
 
@@ -110,6 +112,13 @@ impl Plugin for Predicates {
             && let Some(ix) = &st.pod_affinity
         {
             ix.check(task, node).map_err(Unfit::unresolvable)?;
+        }
+        // Unresolvable for the same reason: an evicted pod holds its ports until it is gone.
+        if self.node_ports
+            && let Some(ix) = &st.host_ports
+        {
+            ix.check(st.tasks[task.ix()].spec, node, |t| st.tasks[t.ix()].spec)
+                .map_err(Unfit::unresolvable)?;
         }
         Ok(())
     }

@@ -207,8 +207,8 @@ impl Plugin for Proportion {
 
     fn job_enqueued(&mut self, st: &State<'_>, job: JobIx) {
         let j = &st.jobs[job.ix()];
-        if let (Some(q), Some(min)) = (j.queue, &j.spec.min_resources) {
-            add_into(&mut self.queues[q.ix()].inqueue, &st.dims.vector(min));
+        if let (Some(q), Some(claim)) = (j.queue, st.claim(job)) {
+            add_into(&mut self.queues[q.ix()].inqueue, &claim);
         }
     }
 

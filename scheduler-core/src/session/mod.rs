@@ -8,6 +8,7 @@
 pub mod affinity;
 mod candidates;
 mod close;
+pub mod host_ports;
 mod memo;
 mod placement;
 mod state;

@@ -205,11 +205,19 @@ impl Session<'_> {
     /// score cache assume a node's answer changes only with that node and only towards "no"
     /// while resources are taken; a matching pod landing elsewhere in a topology domain breaks
     /// both, so such tasks are never memoised (tasks of clusters without terms always are).
+    /// Host ports count too: a port taken changes only its node's answer, but tasks binding
+    /// them are rare enough not to be worth a memo of their own.
     fn affinity_involves(&self, task: TaskIx) -> bool {
         self.state
             .pod_affinity
             .as_ref()
             .is_some_and(|ix| ix.involves(task))
+            || (self.state.host_ports.is_some()
+                && !self.state.tasks[task.ix()]
+                    .spec
+                    .constraints
+                    .host_ports
+                    .is_empty())
     }
 
     /// Where the rotation stands after a scan of `n` feasible nodes that found nothing: the scan

@@ -9,6 +9,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use super::SessionError;
 use super::affinity::PodAffinityIndex;
+use super::host_ports::HostPortIndex;
 use crate::ids::{JobId, NodeId, QueueId, TaskId};
 use crate::model::{Constraints, Job, JobPhase, Node, Queue, Snapshot, Task, TaskStatus};
 use crate::resources::{ResourceDims, ResourceTable, add_into, sub_into};
@@ -80,6 +81,7 @@ static NO_CONSTRAINTS: Constraints = Constraints {
     pod_affinity: Vec::new(),
     pod_anti_affinity: Vec::new(),
     unsupported: None,
+    host_ports: Vec::new(),
 };
 
 fn status_slot(s: TaskStatus) -> usize {
@@ -192,6 +194,9 @@ pub struct State<'s> {
     /// Placed pods per topology domain for pod (anti-)affinity; `None` when no task declares
     /// a required term (see `affinity`).
     pub pod_affinity: Option<PodAffinityIndex>,
+    /// Placed pods that bind host ports, per node; `None` when no task binds one (see
+    /// `host_ports`).
+    pub host_ports: Option<HostPortIndex>,
 }
 
 /// What a what-if session leaves out of, or changes in, the snapshot it reads, without copying
@@ -278,6 +283,7 @@ impl<'s> State<'s> {
             total_allocatable: vec![0; d],
             snapshot: snap,
             pod_affinity: None,
+            host_ports: None,
             dims,
         };
         // Tasks sorted by name mostly come in runs of the same job (and often node): remember
@@ -426,6 +432,17 @@ impl<'s> State<'s> {
                     .filter_map(|(i, t)| t.node.map(|n| (TaskIx(i as u32), n))),
             );
         }
+        if st.classes.iter().any(|c| !c.host_ports.is_empty()) {
+            let specs: Vec<&Task> = st.tasks.iter().map(|t| t.spec).collect();
+            st.host_ports = HostPortIndex::build(
+                snap.nodes.values(),
+                &specs,
+                st.tasks
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, t)| t.node.map(|n| (TaskIx(i as u32), n))),
+            );
+        }
         for i in 0..n {
             let mut idle = st.allocatable.row(i).to_vec();
             sub_into(&mut idle, st.used.row(i));
@@ -476,5 +493,20 @@ impl<'s> State<'s> {
     #[inline]
     pub fn request(&self, task: TaskIx) -> &[i64] {
         self.requests.row(task.ix())
+    }
+
+    /// What an admitted job claims for its gang: its minResources less the requests of its pods
+    /// that wait for scheduling gates (they hold nothing and may wait indefinitely; Volcano's
+    /// `DeductSchGatedResources`), never below zero; `None` without minResources.
+    pub fn claim(&self, job: JobIx) -> Option<Vec<i64>> {
+        let j = &self.jobs[job.ix()];
+        let mut claim = self.dims.vector(j.spec.min_resources.as_ref()?);
+        if let Some(gated) = self.snapshot.gated.get(j.id) {
+            sub_into(&mut claim, &self.dims.vector(&gated.requests));
+            for r in claim.iter_mut() {
+                *r = (*r).max(0);
+            }
+        }
+        Some(claim)
     }
 }

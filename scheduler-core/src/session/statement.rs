@@ -89,6 +89,11 @@ impl Session<'_> {
         if let Some(ix) = &mut st.pod_affinity {
             ix.place(task, node);
         }
+        if let Some(ix) = &mut st.host_ports
+            && !st.tasks[task.ix()].spec.constraints.host_ports.is_empty()
+        {
+            ix.place(task, node);
+        }
         self.touch(node);
         self.applied(&mut stmt.base);
         let mut annotations = BTreeMap::new();
@@ -114,6 +119,11 @@ impl Session<'_> {
         st.tasks[task.ix()].node = Some(node);
         st.set_status(task, TaskStatus::Pipelined);
         if let Some(ix) = &mut st.pod_affinity {
+            ix.place(task, node);
+        }
+        if let Some(ix) = &mut st.host_ports
+            && !st.tasks[task.ix()].spec.constraints.host_ports.is_empty()
+        {
             ix.place(task, node);
         }
         self.touch(node);
@@ -172,6 +182,9 @@ impl Session<'_> {
                     if let Some(ix) = &mut st.pod_affinity {
                         ix.unplace(task, node);
                     }
+                    if let Some(ix) = &mut st.host_ports {
+                        ix.unplace(task, node);
+                    }
                 }
                 Op::Pipeline { task, node } => {
                     self.plugins.on_deallocate(&self.state, task, node);
@@ -181,6 +194,9 @@ impl Session<'_> {
                     st.tasks[task.ix()].node = None;
                     st.set_status(task, TaskStatus::Pending);
                     if let Some(ix) = &mut st.pod_affinity {
+                        ix.unplace(task, node);
+                    }
+                    if let Some(ix) = &mut st.host_ports {
                         ix.unplace(task, node);
                     }
                 }
