@@ -12,7 +12,9 @@ use crds::queue::Queue;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::scheduling::v1::PriorityClass;
 use scheduler_core::quantity::format_resource_amount;
-use scheduler_core::{Effect, Explanation, JobId, Scheduler, Snapshot, TaskStatus, WhatIf};
+use scheduler_core::{
+    Effect, Explanation, JobId, QueueId, Resources, Scheduler, Snapshot, TaskStatus, WhatIf,
+};
 
 /// How many other jobs a `why` tries finishing (the ones holding most of what the job needs).
 const WHAT_IF_JOBS: usize = 8;
@@ -309,11 +311,7 @@ pub fn unblockers(
     });
     for (other, ok) in candidates.iter().zip(placed) {
         if ok {
-            let pods = snap.tasks.values().filter(|t| &t.job == other).count();
-            out.push(format!(
-                "if job {} ({pods} pod(s) on nodes) finished or were deleted, a session would let this job start (checked by a dry-run session)",
-                name(other)
-            ));
+            out.push(job_unblocks(snap, other, &name));
         }
     }
     // The queue without its capability limit.
@@ -327,18 +325,31 @@ pub fn unblockers(
         if let Ok(v) = what_if_verdict(snap, scheduler, &uncapped, job)
             && v.placed()
         {
-            let limits: Vec<String> = cap
-                .iter()
-                .map(|(r, a)| format!("{r}={}", format_resource_amount(r, a)))
-                .collect();
-            out.push(format!(
-                "if queue {} had no capability limit (today {}), a session would let this job start (checked by a dry-run session)",
-                me.queue,
-                limits.join(", ")
-            ));
+            out.push(capability_unblocks(&me.queue, cap));
         }
     }
     out
+}
+
+/// The unblocker line for a job whose departure would let the waiting job start.
+fn job_unblocks(snap: &Snapshot, other: &JobId, name: impl Fn(&JobId) -> String) -> String {
+    let pods = snap.tasks.values().filter(|t| &t.job == other).count();
+    format!(
+        "if job {} ({pods} pod(s) on nodes) finished or were deleted, a session would let this job start (checked by a dry-run session)",
+        name(other)
+    )
+}
+
+/// The unblocker line for a queue whose capability limit keeps the waiting job out.
+fn capability_unblocks(queue: &QueueId, cap: &Resources) -> String {
+    let limits: Vec<String> = cap
+        .iter()
+        .map(|(r, a)| format!("{r}={}", format_resource_amount(r, a)))
+        .collect();
+    format!(
+        "if queue {queue} had no capability limit (today {}), a session would let this job start (checked by a dry-run session)",
+        limits.join(", ")
+    )
 }
 
 /// [`unblockers`] the straightforward way, for tests: every holder's what-if (none refuted by
@@ -361,11 +372,7 @@ pub fn unblockers_by_copy(
         s.jobs.remove(&other);
         s.reservations.remove(&other);
         if verdict(&s, scheduler, job).is_ok_and(|v| v.placed()) {
-            let pods = snap.tasks.values().filter(|t| t.job == other).count();
-            out.push(format!(
-                "if job {} ({pods} pod(s) on nodes) finished or were deleted, a session would let this job start (checked by a dry-run session)",
-                name(&other)
-            ));
+            out.push(job_unblocks(snap, &other, &name));
         }
     }
     if let Some(q) = snap.queues.get(&me.queue)
@@ -376,15 +383,7 @@ pub fn unblockers_by_copy(
             q.capability = None;
         }
         if verdict(&s, scheduler, job).is_ok_and(|v| v.placed()) {
-            let limits: Vec<String> = cap
-                .iter()
-                .map(|(r, a)| format!("{r}={}", format_resource_amount(r, a)))
-                .collect();
-            out.push(format!(
-                "if queue {} had no capability limit (today {}), a session would let this job start (checked by a dry-run session)",
-                me.queue,
-                limits.join(", ")
-            ));
+            out.push(capability_unblocks(&me.queue, cap));
         }
     }
     out
