@@ -214,10 +214,12 @@ hold team-x Running 1 1 0 1 0 0 0 AGE",
         "the closed queue is named first: {d}"
     );
 
-    // `hold` takes 2 of one node's 8 GPUs: 6 fragmented, 24 idle; pending demand by size.
+    // `hold` takes 2 of one node's 8 GPUs: 6 fragmented, 24 idle; pending demand by size; the
+    // same per GPU model (`basalt up`'s nodes carry GPU feature discovery's product label).
     let report = normalise(&ok(&c, &["report"]));
     for line in [
         "TOTAL 2/32 0 24 6 - -",
+        "NVIDIA-A100-SXM4-80GB 4 2/32 0 24 6",
         "default 0 0 - - - 1 (32 gpu)",
         "team-x 2 0 1 (2 gpu) - - -",
         "team-y 0 0 1 (1 gpu) - - -",
@@ -227,6 +229,8 @@ hold team-x Running 1 1 0 1 0 0 0 AGE",
     let r: serde_json::Value =
         serde_json::from_str(&ok(&c, &["report", "-o", "json"])).expect("JSON");
     assert_eq!(r["nodes"].as_array().map(Vec::len), Some(4), "{r}");
+    assert_eq!(r["models"].as_array().map(Vec::len), Some(1), "{r}");
+    assert!(r["shapes"].is_array(), "{r}");
 
     // Opening the queue lets the job run; aborting it goes through a Command.
     ok(&c, &["queue", "open", "team-y"]);

@@ -43,7 +43,8 @@ enum Command {
     Job(cli::JobArgs),
     /// Queues: list, get, create, open, close, delete.
     Queue(cli::QueueArgs),
-    /// GPU allocation, idle and fragmented GPUs, pending demand, per node and per queue.
+    /// GPU allocation, idle and fragmented GPUs per node and GPU model, GPUs stranded for each
+    /// pending pod shape, and pending demand per queue, from the scheduler's snapshot.
     Report(cli::ReportArgs),
     /// Why a job is pending, and what would unblock it.
     Why(cli::WhyArgs),

@@ -7,8 +7,8 @@ use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::Client;
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, ResourceExt};
 use scheduler_core::Resources;
 
 /// The GPU resource name.
@@ -256,17 +256,15 @@ pub fn requests(pod: &Pod) -> Resources {
         .unwrap_or_default()
 }
 
-/// Whole GPUs a pod requests.
-pub fn whole_gpus(pod: &Pod) -> i64 {
-    requests(pod).get(GPU)
-}
-
 /// Bind annotation the deviceshare plugin writes: `UUID,TYPE,memMiB,cores:` per card, `;` per container.
 pub const VGPU_IDS: &str = "volcano.sh/vgpu-ids-new";
 
-/// Cards a bound vGPU pod shares, as (card UUID, cores percent), from [`VGPU_IDS`].
-pub fn vgpu_cards(pod: &Pod) -> Vec<(String, i64)> {
-    let Some(text) = pod.annotations().get(VGPU_IDS) else {
+/// Cards a bound vGPU pod shares, as (card UUID, cores percent), from its [`VGPU_IDS`]
+/// annotation.
+pub fn vgpu_cards_of(
+    annotations: &std::collections::BTreeMap<String, String>,
+) -> Vec<(String, i64)> {
+    let Some(text) = annotations.get(VGPU_IDS) else {
         return Vec::new();
     };
     text.split([';', ':'])
@@ -277,16 +275,20 @@ pub fn vgpu_cards(pod: &Pod) -> Vec<(String, i64)> {
         .collect()
 }
 
-/// Fractional GPUs a pod takes through vGPU sharing: Σ cores / 100 of its assigned cards (the
-/// bind annotation), else its `nvidia.com/vgpu-cores` request / 100.
-/// Zero for pods that request whole GPUs (the plugin annotates their cards too, at 100 %).
-pub fn fractional_gpus(pod: &Pod) -> f64 {
-    if whole_gpus(pod) > 0 {
+/// Fractional GPUs a pod (a snapshot task: its requests and annotations) takes through vGPU
+/// sharing: Σ cores / 100 of its assigned cards (the bind annotation), else its
+/// `nvidia.com/vgpu-cores` request / 100. Zero for pods that request whole GPUs (the plugin
+/// annotates their cards too, at 100 %).
+pub fn fractional_of(
+    requests: &Resources,
+    annotations: &std::collections::BTreeMap<String, String>,
+) -> f64 {
+    if requests.get(GPU) > 0 {
         return 0.0;
     }
-    let cards = vgpu_cards(pod);
+    let cards = vgpu_cards_of(annotations);
     if cards.is_empty() {
-        requests(pod).get(VGPU_CORES) as f64 / 100.0
+        requests.get(VGPU_CORES) as f64 / 100.0
     } else {
         cards.iter().map(|(_, c)| *c as f64 / 100.0).sum()
     }

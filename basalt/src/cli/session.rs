@@ -33,8 +33,21 @@ pub struct Objects {
     pub priority_classes: Vec<PriorityClass>,
 }
 
-/// Builds the scheduler loop's snapshot from listed objects, at `now_ms`.
+/// Builds the scheduler loop's snapshot from listed objects, at `now_ms`; pods whose
+/// `schedulerName` (default `default-scheduler`) is one of `scheduler_names` are tasks.
 pub fn snapshot(objects: &Objects, scheduler_names: &[String], now_ms: u64) -> Snapshot {
+    snapshot_with(objects, now_ms, |name| {
+        let name = name.unwrap_or("default-scheduler");
+        scheduler_names.iter().any(|n| n == name)
+    })
+}
+
+/// [`snapshot`] with the scheduler-name test given: `is_ours(spec.schedulerName)`.
+pub fn snapshot_with(
+    objects: &Objects,
+    now_ms: u64,
+    is_ours: impl Fn(Option<&str>) -> bool,
+) -> Snapshot {
     let Objects {
         pods,
         nodes,
@@ -56,10 +69,7 @@ pub fn snapshot(objects: &Objects, scheduler_names: &[String], now_ms: u64) -> S
         priority_classes: &priority_classes,
         in_flight: &in_flight,
     };
-    controllers::scheduler::snapshot::build_at(&inputs, now_ms, |name| {
-        let name = name.unwrap_or("default-scheduler");
-        scheduler_names.iter().any(|n| n == name)
-    })
+    controllers::scheduler::snapshot::build_at(&inputs, now_ms, is_ours)
 }
 
 /// What one session decided for one job.
