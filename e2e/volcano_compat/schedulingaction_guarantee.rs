@@ -51,7 +51,8 @@ fn pg_phase(ns: &Ns<'_>, job: &str) -> String {
 }
 
 /// The job stays out: once a session has refused it (its PodGroup's `Unschedulable` condition
-/// names its queue), its PodGroup stays Pending and none of its pods runs for `QUIET`.
+/// names its queue and the other queues' guarantees, what `kubectl describe pg` shows), its
+/// PodGroup stays Pending and none of its pods runs for `QUIET`.
 fn stays_out(ns: &Ns<'_>, job: &str, queue: &str) {
     let why = ns.c.wait_for(
         &format!(
@@ -70,8 +71,9 @@ fn stays_out(ns: &Ns<'_>, job: &str, queue: &str) {
         },
     );
     assert!(
-        why.contains(&format!("queue {queue} ")),
-        "{}/{job}: the refusal does not name queue {queue}: {why}",
+        why.contains(&format!("queue {queue} "))
+            && why.contains("other queues' guarantees reserve cpu"),
+        "{}/{job}: the refusal does not name queue {queue} and the guarantees: {why}",
         ns.name
     );
     stays(ns, &format!("{job} Pending with no pod running"), || {
