@@ -28,6 +28,7 @@ mod scheduling;
 mod schedulingaction;
 mod schedulingaction_allocate;
 mod schedulingaction_enqueue;
+mod schedulingaction_guarantee;
 mod schedulingaction_predicates;
 mod schedulingaction_terminating;
 mod schedulingbase;
@@ -612,6 +613,15 @@ fn schedulingaction_enqueue() {
     schedulingaction_enqueue::run_without_enqueue();
     let s = slots_suite();
     schedulingaction_enqueue::run(&s);
+    s.finish();
+}
+
+/// Upstream's one-node cluster (`guarantee-cluster.yaml`): the cases' guarantees reserve parts
+/// of the cluster's total.
+#[test]
+fn schedulingaction_guarantee() {
+    let s = Suite::start_with(&["--cluster", schedulingaction_guarantee::GUARANTEE_CLUSTER]);
+    schedulingaction_guarantee::run(&s);
     s.finish();
 }
 

@@ -567,3 +567,64 @@ fn enqueue_admits_a_job_preempt_or_reclaim_can_make_room_for() {
         );
     }
 }
+
+/// A queue whose share is cut by other queues' guarantees refuses a job with nothing of its own
+/// running; the refusal says the guarantees are what is taken (it read "the queue's capability
+/// or share is taken" only, while the queue had no capability and held nothing). Found by
+/// Volcano's `schedulingaction/guarantee.go` cases.
+#[test]
+fn a_refusal_caused_by_other_queues_guarantees_names_them() {
+    let message = |guarantee: Option<Resources>, capability: Option<Resources>| {
+        let mut s = Snapshot::default();
+        s.queues.insert(
+            "a".into(),
+            Queue {
+                guarantee,
+                ..Queue::open()
+            },
+        );
+        s.queues.insert(
+            "b".into(),
+            Queue {
+                capability,
+                ..Queue::open()
+            },
+        );
+        node(&mut s, "n", 4);
+        s.jobs.insert(
+            "b1".into(),
+            Job {
+                phase: JobPhase::Pending,
+                min_resources: Some(gpu(2)),
+                ..Job::new("b", 1)
+            },
+        );
+        let r = default().run(&s).expect("session");
+        assert_eq!(
+            written_phase(&r, "b1"),
+            JobPhase::Pending,
+            "{:?}",
+            r.effects
+        );
+        r.effects
+            .iter()
+            .find_map(|e| match e {
+                Effect::PodGroupStatus {
+                    job, conditions, ..
+                } if job.as_str() == "b1" => conditions.first().map(|c| c.message.clone()),
+                _ => None,
+            })
+            .expect("an Unschedulable condition")
+    };
+    let with = message(Some(gpu(4)), None);
+    assert!(
+        with.contains(
+            "queue b cannot admit its minResources (cpu 16, memory 64Gi, nvidia.com/gpu 2) now: the queue's capability or share is taken (other queues' guarantees reserve cpu 32, memory 128Gi, nvidia.com/gpu 4 of the cluster's cpu 96, memory 768Gi, nvidia.com/gpu 4)"
+        ),
+        "{with}"
+    );
+    // Without guarantees (here b's own capability refuses) nothing is said about them.
+    let without = message(None, Some(gpu(1)));
+    assert!(without.contains("queue b cannot admit"), "{without}");
+    assert!(!without.contains("guarantees"), "{without}");
+}

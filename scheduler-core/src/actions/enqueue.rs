@@ -154,8 +154,40 @@ fn refusal(ssn: &Session<'_>, job: JobIx, q: QueueIx, min: &[i64], free: &[i64])
         parts.join(", ")
     };
     if !ssn.plugins.job_enqueueable(st, job) {
+        // Other queues' guarantees are taken out of what this queue may hold (its real
+        // capability, docs/fairness.md), so a queue with nothing running can still refuse; say
+        // so, or the message points at a capability and a share that are not what is full.
+        let d = st.dims.len();
+        let mut others = vec![0i64; d];
+        let guaranteed = (st.queues.iter().enumerate())
+            .filter(|(i, _)| *i != q.ix())
+            .filter_map(|(_, queue)| queue.spec.guarantee.as_ref());
+        for g in guaranteed {
+            add_into(&mut others, &st.dims.vector(g));
+        }
+        let others: Vec<i64> = (0..d)
+            .map(|r| if min[r] > 0 { others[r] } else { 0 })
+            .collect();
+        let guarantees = if others.iter().any(|v| *v > 0) {
+            let total: Vec<i64> = (0..d)
+                .map(|r| {
+                    if others[r] > 0 {
+                        st.total_allocatable[r]
+                    } else {
+                        0
+                    }
+                })
+                .collect();
+            format!(
+                " (other queues' guarantees reserve {} of the cluster's {})",
+                shown(&others),
+                shown(&total)
+            )
+        } else {
+            String::new()
+        };
         return Some(format!(
-            "pod group is not ready: queue {} cannot admit its minResources ({}) now: the queue's capability or share is taken; it waits in Pending",
+            "pod group is not ready: queue {} cannot admit its minResources ({}) now: the queue's capability or share is taken{guarantees}; it waits in Pending",
             st.queues[q.ix()].id,
             shown(min)
         ));
