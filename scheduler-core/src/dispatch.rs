@@ -407,6 +407,16 @@ impl PluginSet {
             .find_map(|e| e.plugin.reservation_plan())
     }
 
+    /// Whether held idle resources are charged to the holder's queue: the first plugin that
+    /// says (see [`Plugin::charges_held_idle`]), else yes.
+    pub fn charges_held_idle(&self) -> bool {
+        self.tiers
+            .iter()
+            .flatten()
+            .find_map(|e| e.plugin.charges_held_idle())
+            .unwrap_or(true)
+    }
+
     /// Session close for every plugin.
     pub fn close(&self, st: &State<'_>, ctx: &CloseContext<'_>) -> CloseReport {
         let mut report = CloseReport::default();

@@ -370,4 +370,11 @@ pub trait Plugin: PluginClone + Send + Sync {
     fn reservation_plan(&self) -> Option<&crate::plugins::reservation::ReservationPlan> {
         None
     }
+
+    /// Whether idle resources on nodes held for a gang count as allocated to the gang's queue
+    /// (`Some` only from the `reservation` plugin, its `reservation.charge-idle` argument; the
+    /// session copies the first answer into [`State::charge_held_idle`] before any plugin opens).
+    fn charges_held_idle(&self) -> Option<bool> {
+        None
+    }
 }

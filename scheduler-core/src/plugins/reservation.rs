@@ -43,6 +43,9 @@ pub struct Params {
     /// After holding this long the `reserve` action may evict on the held nodes
     /// (`reservation.max-hold`; absent = never).
     pub max_hold_ms: Option<u64>,
+    /// Whether idle resources on held nodes count as allocated to the gang's queue in the
+    /// fair-share accounting (`reservation.charge-idle`; [`idle_charge`]).
+    pub charge_idle: bool,
 }
 
 impl Default for Params {
@@ -53,6 +56,7 @@ impl Default for Params {
             waiting_ms: 3_600_000,
             depth: 1,
             max_hold_ms: None,
+            charge_idle: true,
         }
     }
 }
@@ -128,6 +132,7 @@ fn read_params(args: &Arguments, sla: bool) -> Result<Params, ConfigError> {
         waiting_ms: waiting,
         depth: whole("reservation.depth", d.depth as i64)? as usize,
         max_hold_ms: args.duration_ms("reservation.max-hold", d.max_hold_ms)?,
+        charge_idle: args.bool("reservation.charge-idle", d.charge_idle)?,
     })
 }
 
@@ -497,9 +502,11 @@ fn take_until<T>(ranked: Vec<(i64, f64, &T)>, need: i64) -> Vec<&T> {
 /// Idle resources on the nodes each previous reservation (from the snapshot) holds, charged to
 /// the reserved gang's queue, at most what the gang still asks for. Fair-share accounting adds
 /// these to the queue's allocation: a held GPU that sits idle is the holder's, not free.
+/// Nothing is charged when the configured plugin says `reservation.charge-idle: false`
+/// ([`State::charge_held_idle`]).
 pub fn idle_charge(st: &State<'_>) -> Vec<(QueueIx, Vec<i64>)> {
     let snap = st.snapshot;
-    if snap.reservations.is_empty() {
+    if !st.charge_held_idle || snap.reservations.is_empty() {
         return Vec::new();
     }
     let mut out = Vec::new();
@@ -634,6 +641,10 @@ impl Plugin for ReservationPlugin {
                 });
             report.reservations.push((h.job, to_record(st, h)));
         }
+    }
+
+    fn charges_held_idle(&self) -> Option<bool> {
+        Some(self.params.charge_idle)
     }
 
     fn reservation_plan(&self) -> Option<&ReservationPlan> {

@@ -175,7 +175,8 @@ pub struct Session<'s> {
 
 impl<'s> Session<'s> {
     /// Opens a session: builds state and opens every plugin.
-    pub fn open(state: State<'s>, mut plugins: PluginSet, actions: Vec<&'static str>) -> Self {
+    pub fn open(mut state: State<'s>, mut plugins: PluginSet, actions: Vec<&'static str>) -> Self {
+        state.charge_held_idle = plugins.charges_held_idle();
         plugins.open(&state);
         let free_index = memo::FreeIndex::build(&state);
         let classes = state.classes.len();

@@ -197,6 +197,10 @@ pub struct State<'s> {
     /// Placed pods that bind host ports, per node; `None` when no task binds one (see
     /// `host_ports`).
     pub host_ports: Option<HostPortIndex>,
+    /// Whether idle resources on nodes held for a gang (the snapshot's reservations) count as
+    /// allocated to the gang's queue in fair-share accounting: the `reservation` plugin's
+    /// `reservation.charge-idle` (true unless configured off; set when the session opens).
+    pub charge_held_idle: bool,
 }
 
 /// What a what-if session leaves out of, or changes in, the snapshot it reads, without copying
@@ -284,6 +288,7 @@ impl<'s> State<'s> {
             snapshot: snap,
             pod_affinity: None,
             host_ports: None,
+            charge_held_idle: true,
             dims,
         };
         // Tasks sorted by name mostly come in runs of the same job (and often node): remember

@@ -417,6 +417,104 @@ fn idle_held_gpus_are_charged_to_the_gang_queue() {
     });
 }
 
+/// Five 8-GPU nodes. Queue "default" runs 12 GPUs (n1, n2) and has a 16-GPU gang holding n3
+/// and n4, where queue "b" runs 4 GPUs each (no declared run times: nothing may backfill there);
+/// "b" also waits for one 24-GPU pod that fits nowhere, so both queues deserve 20 GPUs. n2 has
+/// 4 free GPUs and n5 8. With the 8 idle held GPUs charged, "default" has 12 + 8 = 20 = its deserved share
+/// (overused); without, 12.
+fn charged_cluster() -> Kit {
+    let mut k = Kit::new();
+    let b = crate::ids::QueueId::new("b");
+    k.snap.queues.insert(b.clone(), crate::model::Queue::open());
+    for n in ["n1", "n2", "n3", "n4", "n5"] {
+        k.node(n, gpus(8));
+    }
+    for (job, queue, placed) in [
+        ("default/run", "default", [("n1", 8), ("n2", 4)]),
+        ("b/run", "b", [("n3", 4), ("n4", 4)]),
+    ] {
+        let mut j = Job::new(queue, 1);
+        j.phase = JobPhase::Running;
+        k.snap.jobs.insert(JobId::new(job), j);
+        for (node, n) in placed {
+            k.running(&format!("{job}-{node}"), job, gpus(n), node);
+        }
+    }
+    k.snap.jobs.insert(JobId::new("b/wait"), Job::new("b", 1));
+    k.task("b/wait-0", "b/wait", gpus(24), 0);
+    big_gang(&mut k, "default/big", 0);
+    small(&mut k, "default/small", None, 0);
+    k.snap.now = Some(2 * H);
+    k.snap.reservations.insert(
+        JobId::new("default/big"),
+        Reservation {
+            nodes: vec![NodeId::new("n3"), NodeId::new("n4")],
+            since: H,
+            estimated_start: None,
+        },
+    );
+    k
+}
+
+#[test]
+fn charge_idle_off_leaves_held_idle_gpus_uncharged() {
+    let k = charged_cluster();
+    let args = |charge: &str| {
+        config(
+            &format!("{{reservation.min-gpus: 16, reservation.waiting-time: 1h{charge}}}"),
+            "reserve, allocate",
+        )
+    };
+    let small_bound = |s: &Scheduler| {
+        bound(&run_session(&k.snap, s).unwrap().effects)
+            .into_iter()
+            .filter(|(t, _)| t.starts_with("default/small"))
+            .collect::<Vec<_>>()
+    };
+    // Default (true): the held idle GPUs make "default" overused, so its small job gets no
+    // allocate turn although n2 and n5 have free GPUs.
+    for on in [args(""), args(", reservation.charge-idle: true")] {
+        assert_eq!(small_bound(&on), vec![], "charged: the queue is overused");
+    }
+    // Off: "default" holds 12 of its 20 and the small job starts on a free, unheld GPU.
+    let off = args(", reservation.charge-idle: false");
+    let placed = small_bound(&off);
+    assert_eq!(
+        placed.len(),
+        1,
+        "uncharged: the queue gets its turn: {placed:?}"
+    );
+    assert!(["n2", "n5"].contains(&placed[0].1.as_str()), "{placed:?}");
+    // The accounting itself: the session copies the plugin's argument into the state.
+    k.with_state(|st| {
+        let gpu = st.dims.index_of(NVIDIA_GPU).unwrap();
+        assert_eq!(idle_charge(st)[0].1[gpu], 8, "charged by default");
+        let mut off = State::build(&k.snap).unwrap();
+        off.charge_held_idle = false;
+        assert!(idle_charge(&off).is_empty());
+        let q = st
+            .queues
+            .iter()
+            .position(|q| q.id.as_str() == "default")
+            .unwrap();
+        assert_eq!(
+            crate::plugins::fairshare::accounting(st)[q].allocated[gpu],
+            20
+        );
+        assert_eq!(
+            crate::plugins::fairshare::accounting(&off)[q].allocated[gpu],
+            12
+        );
+    });
+    // A malformed value fails at start-up naming the argument.
+    let bad = Scheduler::from_yaml(
+        "actions: \"reserve, allocate\"\ntiers:\n- plugins:\n  - name: reservation\n    arguments: {reservation.charge-idle: sometimes}\n",
+    )
+    .expect_err("malformed charge-idle is refused")
+    .to_string();
+    assert!(bad.contains("reservation.charge-idle"), "{bad}");
+}
+
 #[test]
 fn the_reserved_gang_starts_past_its_queues_deserved_share() {
     // 32 GPUs; queue "b" (weight 3) asks for 28, so "default" (weight 1) deserves 8 and
