@@ -341,6 +341,42 @@ impl Drop for Cluster {
             let _ = child.kill();
             let _ = child.wait();
         }
+        // A failed test leaves its cluster's logs behind only in its output: the directory
+        // goes with the cluster. (Tests that print a tail themselves are not hurt by a second.)
+        if std::thread::panicking() {
+            dump_logs(self.dir.path());
+        }
+    }
+}
+
+/// Prints the last lines of every `*.log` under `dir` (not the audit log) to stderr.
+fn dump_logs(dir: &std::path::Path) {
+    let mut stack = vec![dir.to_path_buf()];
+    let mut logs = Vec::new();
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|x| x == "log")
+                && path.file_name().is_some_and(|n| n != "audit.log")
+            {
+                logs.push(path);
+            }
+        }
+    }
+    logs.sort();
+    for path in logs {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = &lines[lines.len().saturating_sub(60)..];
+        eprintln!("--- {} (last {} lines) ---", path.display(), tail.len());
+        for line in tail {
+            eprintln!("{line}");
+        }
     }
 }
 
