@@ -44,6 +44,8 @@ fn seed_gang_job_and_team_queues_through_kubectl() {
         .then_some(())
     });
     c.apply(&gang_job("4s"));
+    // When a gang member runs while another has no node, since when (see below).
+    let partial_since: std::cell::Cell<Option<std::time::Instant>> = std::cell::Cell::new(None);
     c.wait_for("job Running with four running pods", T, || {
         let pods = job_pods(&c, "distributed-training");
         let running = pods
@@ -51,8 +53,13 @@ fn seed_gang_job_and_team_queues_through_kubectl() {
             .filter(|p| p["status"]["phase"] == "Running")
             .count();
         // The gang invariant is about placement: never a pod running while another of the gang
-        // has no node. Bound pods start (and, with a 4 s run, finish) a few ms apart, so phase
-        // alone would flag a healthy gang.
+        // is left without a node. Bound pods start (and, with a 4 s run, finish) a few ms apart,
+        // so phase alone would flag a healthy gang. And a session's binds are one API call per
+        // pod: on a real API server under load the simulated kubelet starts the first pods
+        // before the last bind lands (seen on the real backend, 2026-12-06: "3 running while 1
+        // have no node" with the job already Running and nothing restarted), as with Volcano.
+        // So a partial gang fails the test only if it lasts: a scheduler that placed part of the
+        // gang and left the rest would keep it partial (the same 10 s rule as real_cluster.rs).
         let unplaced = pods
             .iter()
             .filter(|p| {
@@ -62,10 +69,16 @@ fn seed_gang_job_and_team_queues_through_kubectl() {
                     .is_empty()
             })
             .count();
-        assert!(
-            running == 0 || unplaced == 0,
-            "partial gang: {running} running while {unplaced} have no node"
-        );
+        if running > 0 && unplaced > 0 {
+            let since = partial_since.get().unwrap_or_else(std::time::Instant::now);
+            partial_since.set(Some(since));
+            assert!(
+                since.elapsed() < std::time::Duration::from_secs(10),
+                "partial gang for 10 s: {running} running while {unplaced} have no node"
+            );
+        } else {
+            partial_since.set(None);
+        }
         (job_phase(&c, "distributed-training") == "Running" && running == 4).then_some(())
     });
     let pg = c.get_json(&["podgroups"]);

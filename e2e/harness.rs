@@ -47,6 +47,12 @@ impl TempDir {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
+        // `BASALT_E2E_KEEP=1` keeps every test's directory (logs, audit log, kubeconfig) for a
+        // look afterwards.
+        if std::env::var_os("BASALT_E2E_KEEP").is_some() {
+            eprintln!("kept {}", self.0.display());
+            return;
+        }
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
