@@ -159,7 +159,10 @@ impl Context {
         *self.leader.borrow()
     }
 
-    /// Publishes an event; failures are logged, never fatal.
+    /// Publishes an event; failures are logged, never fatal. A transient failure (a 5xx, a
+    /// conflict, throttling, a broken connection) is retried a few times with a short backoff,
+    /// as client-go's event broadcaster retries: an event is what `kubectl describe` shows users
+    /// about why their job waits, and one dropped on a transient error is lost for good.
     pub async fn event(
         &self,
         regarding: &ObjectReference,
@@ -179,13 +182,68 @@ impl Context {
             action: action.to_owned(),
             secondary: None,
         };
-        if let Err(error) = self.recorder.publish(&event, regarding).await {
-            warn!(%error, reason, "publishing an event failed");
+        for attempt in 1..=EVENT_ATTEMPTS {
+            match self.recorder.publish(&event, regarding).await {
+                Ok(()) => return,
+                Err(error) if attempt < EVENT_ATTEMPTS && transient(&error) => {
+                    tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+                }
+                Err(error) => {
+                    warn!(%error, reason, attempt, "publishing an event failed");
+                    return;
+                }
+            }
         }
+    }
+}
+
+/// Tries per event (backoff 100, 200, 400 ms between them).
+const EVENT_ATTEMPTS: u32 = 4;
+
+/// Whether a write may succeed if tried again: the server's 5xx, a conflict, throttling, or no
+/// answer at all. A 4xx that judges the request (403, 404, 422) stays as it is.
+fn transient(error: &kube::Error) -> bool {
+    match error {
+        kube::Error::Api(s) => {
+            s.code >= 500 || (s.code == 409 && !s.is_already_exists()) || s.code == 429
+        }
+        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
+        _ => false,
     }
 }
 
 /// Field manager for writes of `component`.
 pub fn field_manager(component: &str) -> String {
     format!("basalt/{component}")
+}
+
+#[cfg(test)]
+mod event_tests {
+    use super::*;
+
+    fn api(code: u16) -> kube::Error {
+        kube::Error::Api(Box::new(kube::core::Status {
+            code,
+            ..kube::core::Status::default()
+        }))
+    }
+
+    #[test]
+    fn only_transient_failures_are_retried() {
+        for code in [500, 503, 409, 429] {
+            assert!(transient(&api(code)), "{code} is worth another try");
+        }
+        for code in [400, 403, 404, 422] {
+            assert!(!transient(&api(code)), "{code} judges the request");
+        }
+        let exists = kube::Error::Api(Box::new(kube::core::Status {
+            code: 409,
+            reason: "AlreadyExists".to_owned(),
+            ..kube::core::Status::default()
+        }));
+        assert!(
+            !transient(&exists),
+            "an event that exists needs no second create"
+        );
+    }
 }
