@@ -156,3 +156,43 @@ fn task_priority_holds_when_a_high_priority_pod_is_created_late() {
         "verb=create,resource=pods,name=task-priority-job-high-3,agent=basalt-controller/,status=500,count=1",
     );
 }
+
+/// The scheduler writes a pending pod's `PodScheduled=False` with its explanation and then
+/// remembers the explanation so that an unchanged one is not written every second. Before the
+/// fix it remembered it even when the write failed, so one failed write hid the explanation for
+/// good (the fault-mode suite's `loadaware` case: `pod/second` never showed why it waited).
+#[test]
+fn a_failed_write_of_the_unschedulable_condition_is_retried() {
+    let c = start(&[
+        "verb=patch,resource=pods/status,name=too-big,agent=basalt-controller/,status=500,count=1",
+    ]);
+    c.apply(
+        r#"apiVersion: v1
+kind: Pod
+metadata: {name: too-big, namespace: default}
+spec:
+  schedulerName: volcano
+  restartPolicy: Never
+  nodeSelector: {example.com/pool: none-such}
+  containers: [{name: c, image: busybox, resources: {requests: {cpu: 100m}}}]
+"#,
+    );
+    let message = c.wait_for("pod/too-big PodScheduled=False", T, || {
+        let p = c.get_json(&["pod/too-big"]);
+        let cond = p
+            .pointer("/status/conditions")?
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == "PodScheduled" && c["status"] == "False")?;
+        Some(cond["message"].as_str().unwrap_or_default().to_owned())
+    });
+    assert!(
+        message.contains("selector") || message.contains("affinity"),
+        "the condition does not say why: {message}"
+    );
+    assert!(
+        c.log().contains("injecting a fault by rule"),
+        "the rule fired (else this test checks nothing):\n{}",
+        c.log()
+    );
+}

@@ -669,12 +669,16 @@ pub fn run_queue_job_status(s: &Suite) {
             wait_queue(ns, &q, "running", "> 0", |v| v > 0);
             let first = "queue-job-status-transition-test-job-0";
             let selector = format!("volcano.sh/job-name={first}");
+            // Cordoned first, as reclaim's "Case 3": a replacement pod placed before the next
+            // session would end the Pending phase before the queue controller counted it.
+            use_nodes(ns, 0);
             let pending = std::thread::scope(|scope| {
                 let w = scope.spawn(|| wait_queue(ns, &q, "pending", "> 0", |v| v > 0));
                 std::thread::sleep(Duration::from_millis(300));
                 ns.kubectl(&["delete", "pod", "-l", &selector, "--wait=false"]);
                 w.join()
             });
+            use_nodes(ns, 4);
             if let Err(e) = pending {
                 std::panic::resume_unwind(e);
             }
@@ -698,6 +702,10 @@ pub fn run_queue_job_status(s: &Suite) {
                 .take((rep / 2) as usize)
                 .collect();
             assert!(names.len() >= 2, "fewer than two pods running: {names:?}");
+            // Cordoned first: the gang stays below its minimum with pods running (Unknown)
+            // until the nodes come back, instead of for as long as one session may take to
+            // place the replacements (a race that failed a run under injected faults).
+            use_nodes(ns, 0);
             let unknown = std::thread::scope(|scope| {
                 let w = scope.spawn(|| wait_queue(ns, &q, "unknown", "> 0", |v| v > 0));
                 std::thread::sleep(Duration::from_millis(300));
@@ -706,6 +714,7 @@ pub fn run_queue_job_status(s: &Suite) {
                 ns.kubectl(&args);
                 w.join()
             });
+            use_nodes(ns, 4);
             if let Err(e) = unknown {
                 std::panic::resume_unwind(e);
             }

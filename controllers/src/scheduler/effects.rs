@@ -134,6 +134,7 @@ pub async fn execute(
     let mut binds = Vec::new();
     let mut evicting = Vec::new();
     let mut writes: Vec<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>> = Vec::new();
+    let unexplained: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
     let now = Timestamp::now();
     let reported: std::collections::BTreeSet<String> = effects
         .iter()
@@ -222,11 +223,6 @@ pub async fn execute(
                 }
             }
             Effect::Explanation(explanation) => {
-                let text = explanation.to_string();
-                if explained.get(explanation.job.as_str()) == Some(&text) {
-                    continue;
-                }
-                explained.insert(explanation.job.to_string(), text);
                 // Gated pods carry their own condition (`SchedulingGated`), not the gang's.
                 let pods: Vec<Pod> = pods_by_group
                     .get(&explanation.job)
@@ -239,7 +235,17 @@ pub async fn execute(
                     })
                     .map(|p| (*p).clone())
                     .collect();
-                writes.push(Box::pin(explain(ctx.clone(), explanation, pods)));
+                let key = explanation_key(&explanation.to_string(), &pods);
+                if explained.get(explanation.job.as_str()) == Some(&key) {
+                    continue;
+                }
+                explained.insert(explanation.job.to_string(), key);
+                writes.push(Box::pin(explain(
+                    ctx.clone(),
+                    explanation,
+                    pods,
+                    unexplained.clone(),
+                )));
             }
         }
     }
@@ -267,6 +273,11 @@ pub async fn execute(
         .buffer_unordered(parallelism)
         .for_each(|()| async {})
         .await;
+    // An explanation whose condition could not be written is tried again next session, even
+    // when its text has not changed (else one failed write hides it for good).
+    for job in std::mem::take(&mut *unexplained.lock().unwrap_or_else(|e| e.into_inner())) {
+        explained.remove(&job);
+    }
     let mut outcome = Outcome {
         evicting,
         ..Outcome::default()
@@ -600,9 +611,9 @@ pub async fn mark_gated(ctx: &Arc<Context>, pods: Vec<Pod>) {
 }
 
 /// Replaces the pod's `PodScheduled` condition with `condition` (status subresource, merge patch
-/// of the whole list so the other conditions stay). A failure is logged: the next session tries
-/// again.
-async fn set_pod_scheduled(ctx: &Context, pod: &Pod, condition: serde_json::Value) {
+/// of the whole list so the other conditions stay). A failure is logged and returns `false` (a
+/// pod that is gone counts as done); the caller makes the next session try again.
+async fn set_pod_scheduled(ctx: &Context, pod: &Pod, condition: serde_json::Value) -> bool {
     let ns = pod.namespace().unwrap_or_default();
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
     let mut conditions: Vec<serde_json::Value> = pod
@@ -616,7 +627,7 @@ async fn set_pod_scheduled(ctx: &Context, pod: &Pod, condition: serde_json::Valu
         .collect();
     conditions.push(condition);
     let patch = json!({"status": {"conditions": conditions}});
-    if let Err(error) = api
+    match api
         .patch_status(
             &pod.name_any(),
             &PatchParams::default(),
@@ -624,16 +635,39 @@ async fn set_pod_scheduled(ctx: &Context, pod: &Pod, condition: serde_json::Valu
         )
         .await
     {
-        debug!(pod = %pod.name_any(), %error, "setting PodScheduled=False failed");
+        Ok(_) => true,
+        Err(e) if is_status(&e, 404) => true,
+        Err(error) => {
+            debug!(pod = %pod.name_any(), %error, "setting PodScheduled=False failed");
+            false
+        }
     }
 }
 
-async fn explain(ctx: Arc<Context>, explanation: Explanation, pods: Vec<Pod>) {
+/// Pure: what `execute` remembers of a job's explanation so that an unchanged one is not
+/// re-published every second: its text and the pods it goes on (a pod created later, say a
+/// replacement, gets the condition too).
+fn explanation_key(text: &str, pods: &[Pod]) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut names: Vec<String> = pods.iter().map(|p| p.name_any()).collect();
+    names.sort_unstable();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    names.hash(&mut h);
+    format!("{text}\n{:016x}", h.finish())
+}
+
+async fn explain(
+    ctx: Arc<Context>,
+    explanation: Explanation,
+    pods: Vec<Pod>,
+    unexplained: Arc<std::sync::Mutex<Vec<String>>>,
+) {
     let message = explanation.to_string();
     let now = Timestamp::now();
+    let mut written = true;
     // Bounded: a 1,000-pod gang gets the condition on its first pods, not a write storm.
     for (i, pod) in pods.into_iter().take(EXPLAINED_PODS).enumerate() {
-        set_pod_scheduled(&ctx, &pod, unschedulable_condition(&message, now)).await;
+        written &= set_pod_scheduled(&ctx, &pod, unschedulable_condition(&message, now)).await;
         if i < EVENT_PODS {
             ctx.event(
                 &pod.object_ref(&()),
@@ -644,6 +678,12 @@ async fn explain(ctx: Arc<Context>, explanation: Explanation, pods: Vec<Pod>) {
             )
             .await;
         }
+    }
+    if !written {
+        unexplained
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(explanation.job.to_string());
     }
 }
 
