@@ -32,6 +32,7 @@ mod schedulingaction_guarantee;
 mod schedulingaction_predicates;
 mod schedulingaction_terminating;
 mod schedulingbase;
+mod schedulingbase_sla;
 
 use std::cell::{Cell, RefCell};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -121,6 +122,10 @@ const KNOWN: &[(&str, &str)] = &[
     (
         "schedulingbase/job_scheduling.go: Schedule Multiple Jobs",
         "fails: the three Jobs take ~2.3 s to create through kubectl and the webhooks; the last PodGroups reach the scheduler after mqj-1's pods took the cluster, so enqueue never admits them (no preemption between equal jobs)",
+    ),
+    (
+        "schedulingbase/sla.go: sla permits job to be inqueue",
+        "deviation: the job asks twice the cluster and Basalt refuses it at admission (it could never start); Volcano admits it, its sla plugin moves it Inqueue after sla-waiting-time and its pods wait forever",
     ),
 ];
 
@@ -582,6 +587,13 @@ fn slots_suite() -> Suite {
     let s = Suite::start_with(&["--cluster", SLOTS_CLUSTER]);
     schedulingaction::prepare(&s);
     s
+}
+
+/// Upstream's `sla` cases, on the slot cluster with the CI configuration plus `sla` (written at
+/// run time).
+#[test]
+fn schedulingbase_sla() {
+    schedulingbase_sla::run();
 }
 
 #[test]
