@@ -23,6 +23,7 @@ mod jobp_lifecycle_uid;
 mod jobp_restart;
 mod jobp_scale;
 mod jobseq_errors;
+mod jobseq_plugins;
 mod jobseq_queue;
 mod scheduling;
 mod schedulingaction;
@@ -527,6 +528,24 @@ fn jobp_scale_min_success_and_queue_commands() {
     let s = Suite::start();
     jobp_scale::run(&s);
     jobseq_queue::run(&s);
+    s.finish();
+}
+
+/// `jobseq/job_plugins.go`, `ssh_plugin.go` and `ray_plugin.go`: the svc/ssh/env plugins'
+/// objects.
+#[test]
+fn jobseq_job_plugins() {
+    let s = Suite::start();
+    jobseq_plugins::run_job_plugins(&s);
+    s.finish();
+}
+
+/// The MPI, TensorFlow and PyTorch jobs of `jobp/` and `jobseq/`: what the plugins give the
+/// framework process (which `basalt up` does not run), then the job's phases.
+#[test]
+fn jobseq_framework_plugins() {
+    let s = Suite::start();
+    jobseq_plugins::run_framework_plugins(&s);
     s.finish();
 }
 
