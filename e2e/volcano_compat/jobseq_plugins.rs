@@ -198,6 +198,24 @@ fn compute_node(ns: &Ns<'_>) -> (String, i32) {
     (name, cores / SLOT.parse::<i32>().unwrap_or(1))
 }
 
+/// Names of the schedulable nodes (no NoSchedule taint), in the API's order.
+fn schedulable_nodes(ns: &Ns<'_>) -> Vec<String> {
+    ns.c.get_json(&["nodes"])["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|n| {
+            n["spec"]["unschedulable"] != true
+                && !n["spec"]["taints"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|t| t["effect"] == "NoSchedule")
+        })
+        .filter_map(|n| n["metadata"]["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
 fn node_of(p: &Value) -> String {
     p["spec"]["nodeName"]
         .as_str()
@@ -209,8 +227,15 @@ pub fn run_job_plugins(s: &Suite) {
     const FILE: &str = "jobseq/job_plugins.go";
 
     case(s, FILE, "Test SVC Plugin with Node Affinity", |ns| {
-        let (node, rep) = compute_node(ns);
+        let (_, rep) = compute_node(ns);
         assert!(rep > 0);
+        // Upstream pins to the node ComputeNode returns (the first); the last one here, where
+        // an empty cluster's tie-break would not put the pod (checked 2026-12-06 by dropping
+        // the affinity: it went to the first node).
+        let node = schedulable_nodes(ns)
+            .last()
+            .cloned()
+            .expect("a schedulable node");
         let mut t = fw_task("task", 1, 1, SLOT, false);
         t["template"]["spec"]["affinity"] = json!({"nodeAffinity": {
             "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{
@@ -232,17 +257,28 @@ pub fn run_job_plugins(s: &Suite) {
         for p in ns.pods(job) {
             assert_eq!(node_of(&p), node);
         }
-        // Not trivially on that node: the cluster has other nodes with room.
-        assert!(
-            ns.c.get_json(&["nodes"])["items"]
-                .as_array()
-                .is_some_and(|n| n.len() > 1)
-        );
     });
 
     case(s, FILE, "Test SSh Plugin with Pod Affinity", |ns| {
+        // Upstream's job is affine to its own pods (`foo: bar`) and checks that they share a
+        // node; under the CI configuration's binpack they share one without the affinity too
+        // (checked 2026-12-06 by dropping it), so the check could not fail. Here a `foo: bar`
+        // anchor pod runs on node B and a filler makes node A the fuller one: binpack alone
+        // would put the job's pods on A, the affinity puts all of them on B.
         let (_, rep) = compute_node(ns);
         assert!(rep > 1, "the case needs more than one pod per node");
+        let nodes = schedulable_nodes(ns);
+        let (a, b) = (&nodes[0], &nodes[1]);
+        let pinned = |name: &str, cpu: &str, node: &str, labels: Value| {
+            let mut t = fw_task(name, 1, 1, cpu, false);
+            t["template"]["metadata"]["labels"] = labels;
+            t["template"]["spec"]["nodeSelector"] = json!({"kubernetes.io/hostname": node});
+            plugin_job(name, json!({}), vec![t], None, json!([]))
+        };
+        ns.create(&pinned("filler", "64", a, json!({})));
+        ns.create(&pinned("anchor", "1", b, json!({"foo": "bar"})));
+        wait_ready(ns, "filler");
+        wait_ready(ns, "anchor");
         let mut t = fw_task("task", rep, rep, HALF, false);
         t["template"]["metadata"]["labels"] = json!({"foo": "bar"});
         t["template"]["spec"]["affinity"] = json!({"podAffinity": {
@@ -261,17 +297,10 @@ pub fn run_job_plugins(s: &Suite) {
         ));
         wait_ready(ns, job);
         check_ssh(ns, job);
-        // rep half-slot pods fill half a node: without the affinity the CI configuration's
-        // nodeorder spreads them.
         let pods = ns.pods(job);
         assert_eq!(pods.len(), rep as usize);
-        let first = node_of(&pods[0]);
         for p in &pods {
-            assert_eq!(
-                node_of(p),
-                first,
-                "the pods of a self-affine job share a node"
-            );
+            assert_eq!(&node_of(p), b, "the job's pods follow the foo=bar pods");
         }
     });
 
