@@ -23,6 +23,7 @@ mod jobp_lifecycle_uid;
 mod jobp_restart;
 mod jobp_scale;
 mod jobseq_errors;
+mod jobseq_plugins;
 mod jobseq_queue;
 mod scheduling;
 mod schedulingaction;
@@ -32,6 +33,7 @@ mod schedulingaction_guarantee;
 mod schedulingaction_predicates;
 mod schedulingaction_terminating;
 mod schedulingbase;
+mod schedulingbase_sla;
 
 use std::cell::{Cell, RefCell};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -121,6 +123,10 @@ const KNOWN: &[(&str, &str)] = &[
     (
         "schedulingbase/job_scheduling.go: Schedule Multiple Jobs",
         "fails: the three Jobs take ~2.3 s to create through kubectl and the webhooks; the last PodGroups reach the scheduler after mqj-1's pods took the cluster, so enqueue never admits them (no preemption between equal jobs)",
+    ),
+    (
+        "schedulingbase/sla.go: sla permits job to be inqueue",
+        "deviation: the job asks twice the cluster and Basalt refuses it at admission (it could never start); Volcano admits it, its sla plugin moves it Inqueue after sla-waiting-time and its pods wait forever",
     ),
 ];
 
@@ -525,6 +531,24 @@ fn jobp_scale_min_success_and_queue_commands() {
     s.finish();
 }
 
+/// `jobseq/job_plugins.go`, `ssh_plugin.go` and `ray_plugin.go`: the svc/ssh/env plugins'
+/// objects.
+#[test]
+fn jobseq_job_plugins() {
+    let s = Suite::start();
+    jobseq_plugins::run_job_plugins(&s);
+    s.finish();
+}
+
+/// The MPI, TensorFlow and PyTorch jobs of `jobp/` and `jobseq/`: what the plugins give the
+/// framework process (which `basalt up` does not run), then the job's phases.
+#[test]
+fn jobseq_framework_plugins() {
+    let s = Suite::start();
+    jobseq_plugins::run_framework_plugins(&s);
+    s.finish();
+}
+
 #[test]
 fn jobseq_job_error_handling() {
     let s = Suite::start();
@@ -582,6 +606,13 @@ fn slots_suite() -> Suite {
     let s = Suite::start_with(&["--cluster", SLOTS_CLUSTER]);
     schedulingaction::prepare(&s);
     s
+}
+
+/// Upstream's `sla` cases, on the slot cluster with the CI configuration plus `sla` (written at
+/// run time).
+#[test]
+fn schedulingbase_sla() {
+    schedulingbase_sla::run();
 }
 
 #[test]

@@ -1,5 +1,8 @@
 //! Job plugins `env`, `svc` and `ssh` (reference/volcano.md §2.4): pod mutations and the objects
-//! they need (headless Service and hosts ConfigMap; SSH key Secret).
+//! they need (headless Service and hosts ConfigMap; SSH key Secret); and the distributed-framework
+//! plugins `mpi` (`MPI_HOST` on the master, the ssh port), `pytorch` (`MASTER_ADDR`,
+//! `MASTER_PORT`, `WORLD_SIZE`, `RANK`, the port) and `tensorflow` (`TF_CONFIG`), as Volcano's
+//! job controller writes them. (`ray` is accepted and adds its `svc`, nothing else yet.)
 //!
 //! Pure builders, except that `ssh` key material comes from the caller (`SshKeys`) so the
 //! builders stay deterministic. Unknown plugin names are ignored, as Volcano's controller does
@@ -11,8 +14,9 @@ use crds::job::Job;
 use crds::labels;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, ConfigMapKeySelector, ConfigMapVolumeSource, EnvVar, EnvVarSource, Pod, Secret,
-    SecretVolumeSource, Service, ServiceSpec, Volume, VolumeMount,
+    ConfigMap, ConfigMapKeySelector, ConfigMapVolumeSource, Container, ContainerPort, EnvVar,
+    EnvVarSource, Pod, PodSpec, Secret, SecretVolumeSource, Service, ServiceSpec, Volume,
+    VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::ResourceExt;
@@ -40,6 +44,160 @@ fn flag(args: &[String], name: &str, default: bool) -> bool {
         }
     }
     default
+}
+
+/// A plugin's string flag in Go's `flag` forms (`--name=v`, `-name=v`, `--name v`).
+fn value<'a>(args: &'a [String], name: &str, default: &'a str) -> &'a str {
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let Some(rest) = a
+            .strip_prefix("--")
+            .or_else(|| a.strip_prefix('-'))
+            .and_then(|r| r.strip_prefix(name))
+        else {
+            continue;
+        };
+        if let Some(v) = rest.strip_prefix('=') {
+            return v;
+        }
+        if rest.is_empty()
+            && let Some(v) = it.next()
+        {
+            return v;
+        }
+    }
+    default
+}
+
+/// `<hostname>.<subdomain>` of replica `index` of the task named `task` (the template's
+/// hostname and subdomain when set, else `<job>-<task>-<index>.<job>`, as Volcano's
+/// `MakeDomainName`); `None` when the job has no such task.
+fn domain_name(job: &Job, task: &str, index: i32) -> Option<String> {
+    let t = job.spec.tasks.iter().find(|t| task_name(t) == task)?;
+    let spec = t.template.spec.as_ref();
+    let host = spec
+        .and_then(|s| s.hostname.clone())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| pod_name(job, t, index));
+    let sub = spec
+        .and_then(|s| s.subdomain.clone())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| job.name_any());
+    Some(format!("{host}.{sub}"))
+}
+
+fn replicas_of(job: &Job, task: &str) -> i32 {
+    job.spec
+        .tasks
+        .iter()
+        .filter(|t| task_name(t) == task)
+        .map(|t| t.replicas.unwrap_or(0))
+        .sum()
+}
+
+fn plain_env(name: &str, value: String) -> EnvVar {
+    EnvVar {
+        name: name.to_owned(),
+        value: Some(value),
+        value_from: None,
+    }
+}
+
+/// Adds `port` (named `name`) to the container unless it already lists it.
+fn open_port(c: &mut Container, name: &str, port: i32) {
+    let ports = c.ports.get_or_insert_default();
+    if !ports.iter().any(|p| p.container_port == port) {
+        ports.push(ContainerPort {
+            name: Some(name.to_owned()),
+            container_port: port,
+            ..Default::default()
+        });
+    }
+}
+
+/// The distributed-framework plugins' pod changes (`mpi`, `pytorch`, `tensorflow`).
+fn framework(job: &Job, task: &str, index: i32, spec: &mut PodSpec) {
+    if let Some(args) = plugin(job, "mpi") {
+        let master = value(args, "master", "master");
+        let worker = value(args, "worker", "worker");
+        let port = value(args, "port", "22").parse().unwrap_or(22);
+        let hosts: Vec<String> = (0..replicas_of(job, worker))
+            .filter_map(|i| domain_name(job, worker, i))
+            .collect();
+        let containers = spec
+            .init_containers
+            .iter_mut()
+            .flatten()
+            .chain(spec.containers.iter_mut());
+        for c in containers {
+            open_port(c, "mpijob-port", port);
+            if task == master {
+                c.env
+                    .get_or_insert_default()
+                    .push(plain_env("MPI_HOST", hosts.join(",")));
+            }
+        }
+    }
+    if let Some(args) = plugin(job, "pytorch") {
+        let master = value(args, "master", "master");
+        let worker = value(args, "worker", "worker");
+        let port = value(args, "port", "23456").parse().unwrap_or(23456);
+        if let Some(addr) = domain_name(job, master, 0) {
+            let world = replicas_of(job, master) + replicas_of(job, worker);
+            let rank = if task == worker {
+                Some(index + 1)
+            } else if task == master {
+                Some(0)
+            } else {
+                None
+            };
+            for c in spec.containers.iter_mut() {
+                open_port(c, "pytorchjob-port", port);
+                let env = c.env.get_or_insert_default();
+                env.push(plain_env("MASTER_ADDR", addr.clone()));
+                env.push(plain_env("MASTER_PORT", port.to_string()));
+                env.push(plain_env("WORLD_SIZE", world.to_string()));
+                if let Some(rank) = rank {
+                    env.push(plain_env("RANK", rank.to_string()));
+                }
+            }
+        }
+    }
+    if let Some(args) = plugin(job, "tensorflow") {
+        let standalone = job.spec.tasks.len() == 1 && job.spec.tasks[0].replicas == Some(1);
+        if !standalone {
+            let port = value(args, "port", "2222").parse().unwrap_or(2222);
+            let roles = [
+                ("ps", value(args, "ps", "ps")),
+                ("worker", value(args, "worker", "worker")),
+                ("chief", value(args, "chief", "chief")),
+                ("evaluator", value(args, "evaluator", "evaluator")),
+            ];
+            let mut cluster = serde_json::Map::new();
+            for (role, name) in roles {
+                let hosts: Vec<String> = (0..replicas_of(job, name))
+                    .filter_map(|i| domain_name(job, name, i))
+                    .map(|h| format!("{h}:{port}"))
+                    .collect();
+                if !hosts.is_empty() {
+                    cluster.insert(role.to_owned(), hosts.into());
+                }
+            }
+            let kind = roles
+                .iter()
+                .find(|(_, name)| *name == task)
+                .map_or(task, |(role, _)| role);
+            let config = serde_json::json!({
+                "cluster": cluster,
+                "task": {"type": kind, "index": index},
+            });
+            for c in spec.containers.iter_mut() {
+                c.env
+                    .get_or_insert_default()
+                    .push(plain_env("TF_CONFIG", config.to_string()));
+            }
+        }
+    }
 }
 
 fn child_meta(job: &Job, name: String) -> ObjectMeta {
@@ -133,7 +291,7 @@ pub fn mutate_pod(job: &Job, task: &str, index: i32, pod: &mut Pod) {
             ..Default::default()
         });
     }
-    let _ = task;
+    framework(job, task, index, spec);
     let containers = spec
         .containers
         .iter_mut()
@@ -228,7 +386,7 @@ pub fn ssh_secret(job: &Job, keys: &SshKeys) -> Option<Secret> {
 
 /// `status.controlledResources` entries for the enabled plugins.
 pub fn controlled_resources(job: &Job) -> BTreeMap<String, String> {
-    ["env", "svc", "ssh"]
+    ["env", "svc", "ssh", "mpi", "pytorch", "tensorflow"]
         .into_iter()
         .filter(|p| plugin(job, p).is_some())
         .map(|p| (format!("plugin-{p}"), p.to_owned()))

@@ -1,5 +1,7 @@
 //! Table-style tests of the pure job state machine, builders and plugins.
 
+use std::collections::BTreeMap;
+
 use crds::job::{Action, Job, JobPhase, JobState, JobStatus};
 use crds::labels;
 use crds::podgroup::PodGroupPhase;
@@ -620,4 +622,103 @@ fn pods_are_created_in_waves_of_task_priority() {
         build::creation_waves(&j, &new, &BTreeMap::new()),
         vec![new.clone()]
     );
+}
+
+/// The env vars of the first container of `task`'s pod `index` after the plugins ran.
+fn framework_env(j: &Job, task: usize, index: i32) -> BTreeMap<String, String> {
+    let t = &j.spec.tasks[task];
+    let mut pod = build::pod(j, t, index);
+    plugins::mutate_pod(j, &super::task_name(t), index, &mut pod);
+    let c = &pod.spec.unwrap().containers[0];
+    c.env
+        .iter()
+        .flatten()
+        .filter_map(|e| Some((e.name.clone(), e.value.clone()?)))
+        .collect()
+}
+
+fn ports(j: &Job, task: usize) -> Vec<i32> {
+    let t = &j.spec.tasks[task];
+    let mut pod = build::pod(j, t, 0);
+    plugins::mutate_pod(j, &super::task_name(t), 0, &mut pod);
+    pod.spec.unwrap().containers[0]
+        .ports
+        .iter()
+        .flatten()
+        .map(|p| p.container_port)
+        .collect()
+}
+
+fn with_plugin(name: &str, args: &[&str]) -> Job {
+    let mut j = job();
+    j.spec.plugins = Some(
+        [(
+            name.to_owned(),
+            args.iter().map(|a| (*a).to_owned()).collect(),
+        )]
+        .into(),
+    );
+    j
+}
+
+#[test]
+fn mpi_plugin_gives_the_master_the_worker_hosts_and_opens_the_port() {
+    let j = with_plugin(
+        "mpi",
+        &["--master=master", "--worker=worker", "--port=2222"],
+    );
+    let env = framework_env(&j, 0, 0);
+    assert_eq!(
+        env["MPI_HOST"],
+        "distributed-training-worker-0.distributed-training,distributed-training-worker-1.distributed-training,distributed-training-worker-2.distributed-training"
+    );
+    assert!(
+        !framework_env(&j, 1, 0).contains_key("MPI_HOST"),
+        "workers get none"
+    );
+    assert_eq!(ports(&j, 0), vec![2222]);
+    assert_eq!(ports(&j, 1), vec![2222]);
+    // Defaults: master/worker, port 22.
+    assert_eq!(ports(&with_plugin("mpi", &[]), 1), vec![22]);
+    assert!(plugins::controlled_resources(&j).contains_key("plugin-mpi"));
+}
+
+#[test]
+fn pytorch_plugin_sets_master_address_world_size_and_ranks() {
+    let j = with_plugin(
+        "pytorch",
+        &["--master", "master", "--worker=worker", "--port=23456"],
+    );
+    let master = framework_env(&j, 0, 0);
+    assert_eq!(
+        master["MASTER_ADDR"],
+        "distributed-training-master-0.distributed-training"
+    );
+    assert_eq!(master["MASTER_PORT"], "23456");
+    assert_eq!(master["WORLD_SIZE"], "4");
+    assert_eq!(master["RANK"], "0");
+    assert_eq!(framework_env(&j, 1, 2)["RANK"], "3");
+    assert_eq!(ports(&j, 1), vec![23456]);
+}
+
+#[test]
+fn tensorflow_plugin_writes_tf_config() {
+    let j = with_plugin(
+        "tensorflow",
+        &["--ps=master", "--worker=worker", "--port=2222"],
+    );
+    let config: serde_json::Value =
+        serde_json::from_str(&framework_env(&j, 1, 1)["TF_CONFIG"]).unwrap();
+    assert_eq!(
+        config["cluster"]["ps"],
+        serde_json::json!(["distributed-training-master-0.distributed-training:2222"])
+    );
+    assert_eq!(config["cluster"]["worker"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        config["task"],
+        serde_json::json!({"type": "worker", "index": 1})
+    );
+    let ps: serde_json::Value =
+        serde_json::from_str(&framework_env(&j, 0, 0)["TF_CONFIG"]).unwrap();
+    assert_eq!(ps["task"]["type"], "ps");
 }

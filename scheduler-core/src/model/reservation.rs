@@ -18,6 +18,9 @@ pub const RESERVATION_ANNOTATION: &str = "basalt.dev/reservation";
 pub const EXPECTED_RUNTIME_ANNOTATION: &str = "basalt.dev/expected-runtime";
 /// Volcano's per-job waiting time before the job is favoured (`sla` plugin), a Go duration.
 pub const SLA_WAITING_TIME_ANNOTATION: &str = "volcano.sh/sla-waiting-time";
+/// The same, unprefixed: the key Volcano's `sla` plugin was documented with and its own e2e
+/// suite sets (`schedulingbase/sla.go`); Volcano reads it when the prefixed one is absent.
+pub const SLA_WAITING_TIME_LEGACY_ANNOTATION: &str = "sla-waiting-time";
 /// PodGroup condition type naming the reserved nodes and the estimated start.
 pub const RESERVED_CONDITION: &str = "Reserved";
 

@@ -22,7 +22,7 @@ use crate::config::{Arguments, ConfigError};
 use crate::ids::NodeId;
 use crate::model::reservation::{
     EXPECTED_RUNTIME_ANNOTATION, RESERVED_CONDITION, Reservation, SLA_WAITING_TIME_ANNOTATION,
-    parse_duration_ms,
+    SLA_WAITING_TIME_LEGACY_ANNOTATION, parse_duration_ms,
 };
 use crate::model::{JobPhase, TaskStatus};
 use crate::plugin::{CloseContext, CloseReport, Hooks, JobCondition, Plugin, Unfit};
@@ -36,8 +36,13 @@ pub struct Params {
     pub min_gpus: i64,
     /// Smallest gang, in pods (`reservation.min-member`).
     pub min_member: u32,
-    /// Default waiting time before election, ms (`reservation.waiting-time` / `sla-waiting-time`).
-    pub waiting_ms: u64,
+    /// Default waiting time before election, ms (`reservation.waiting-time` / `sla-waiting-time`);
+    /// `None` (the `sla` plugin without the argument, as Volcano's): only jobs that carry the
+    /// waiting-time annotation have one.
+    pub waiting_ms: Option<u64>,
+    /// Order jobs by SLA deadline (creation + waiting time, jobs without one last), as
+    /// Volcano's `sla` plugin does; the `reservation` plugin leaves job order alone.
+    pub deadline_order: bool,
     /// Reservations at once (`reservation.depth`).
     pub depth: usize,
     /// After holding this long the `reserve` action may evict on the held nodes
@@ -53,7 +58,8 @@ impl Default for Params {
         Self {
             min_gpus: 16,
             min_member: 1,
-            waiting_ms: 3_600_000,
+            waiting_ms: Some(3_600_000),
+            deadline_order: false,
             depth: 1,
             max_hold_ms: None,
             charge_idle: true,
@@ -121,15 +127,20 @@ fn read_params(args: &Arguments, sla: bool) -> Result<Params, ConfigError> {
         (d.min_gpus, d.min_member)
     };
     let waiting = match args.duration_ms("reservation.waiting-time", None)? {
-        Some(w) => w,
-        None => args
-            .duration_ms("sla-waiting-time", None)?
-            .unwrap_or(d.waiting_ms),
+        Some(w) => Some(w),
+        // Volcano's sla without `sla-waiting-time` gives no job a waiting time but those
+        // that carry the annotation.
+        None => match args.duration_ms("sla-waiting-time", None)? {
+            Some(w) => Some(w),
+            None if sla => None,
+            None => d.waiting_ms,
+        },
     };
     Ok(Params {
         min_gpus: whole("reservation.min-gpus", min_gpus)?,
         min_member: whole("reservation.min-member", i64::from(min_member))? as u32,
         waiting_ms: waiting,
+        deadline_order: sla,
         depth: whole("reservation.depth", d.depth as i64)? as usize,
         max_hold_ms: args.duration_ms("reservation.max-hold", d.max_hold_ms)?,
         charge_idle: args.bool("reservation.charge-idle", d.charge_idle)?,
@@ -224,15 +235,31 @@ fn waiting_gang(st: &State<'_>, job: JobIx) -> bool {
         && st.count(job, TaskStatus::Pending) > 0
 }
 
+/// The job's waiting time (ms): its `volcano.sh/sla-waiting-time` annotation, else the
+/// unprefixed `sla-waiting-time` (Volcano reads both, in that order), else the plugin's. A
+/// malformed or zero annotation counts as absent, as in Volcano.
+fn waiting_time(st: &State<'_>, job: JobIx, params: &Params) -> Option<u64> {
+    let annotations = &st.jobs[job.ix()].spec.annotations;
+    [
+        SLA_WAITING_TIME_ANNOTATION,
+        SLA_WAITING_TIME_LEGACY_ANNOTATION,
+    ]
+    .iter()
+    .find_map(|key| {
+        annotations
+            .get(*key)
+            .and_then(|v| parse_duration_ms(v).ok())
+            .filter(|ms| *ms > 0)
+    })
+    .or(params.waiting_ms)
+}
+
 /// Whether `job` is large enough to be elected and has waited past its waiting time.
 fn aged_large(st: &State<'_>, job: JobIx, params: &Params, now: u64) -> bool {
     let j = &st.jobs[job.ix()];
-    let wait = j
-        .spec
-        .annotations
-        .get(SLA_WAITING_TIME_ANNOTATION)
-        .and_then(|v| parse_duration_ms(v).ok())
-        .unwrap_or(params.waiting_ms);
+    let Some(wait) = waiting_time(st, job, params) else {
+        return false;
+    };
     // A gang not yet admitted may have no pods yet (the job controller creates them on
     // admission): its minResources tell its size then.
     let min_gpus = j
@@ -582,9 +609,23 @@ impl Plugin for ReservationPlugin {
         self.plan = plan(st, &self.params);
     }
 
-    fn job_order(&self, _st: &State<'_>, a: JobIx, b: JobIx) -> Ordering {
+    fn job_order(&self, st: &State<'_>, a: JobIx, b: JobIx) -> Ordering {
         let rank = |j: JobIx| self.plan.held.iter().position(|h| h.job == j);
-        match (rank(a), rank(b)) {
+        let held = match (rank(a), rank(b)) {
+            (Some(x), Some(y)) => x.cmp(&y),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => Ordering::Equal,
+        };
+        if held.is_ne() || !self.params.deadline_order {
+            return held;
+        }
+        // Volcano's sla order: the earlier deadline (creation + waiting time) first, jobs
+        // without a waiting time after those with one.
+        let deadline = |j: JobIx| {
+            waiting_time(st, j, &self.params).map(|w| st.jobs[j.ix()].creation.saturating_add(w))
+        };
+        match (deadline(a), deadline(b)) {
             (Some(x), Some(y)) => x.cmp(&y),
             (Some(_), None) => Ordering::Less,
             (None, Some(_)) => Ordering::Greater,

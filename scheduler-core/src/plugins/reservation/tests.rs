@@ -726,3 +726,84 @@ fn overrun_end_is_the_estimate_until_it_passes_then_doubles() {
     assert_eq!(overrun_end(10, 100, 111), 212, "ran 101 ms: as long again");
     assert_eq!(overrun_end(0, u64::MAX, 5), u64::MAX);
 }
+
+/// Volcano's CI-style configuration with `sla` (no argument) in the first tier.
+fn sla_config() -> Scheduler {
+    Scheduler::from_yaml(
+        "actions: \"enqueue, allocate\"\ntiers:\n- plugins:\n  - name: priority\n  - name: gang\n  - name: sla\n- plugins:\n  - name: predicates\n  - name: proportion\n",
+    )
+    .expect("sla config loads")
+}
+
+#[test]
+fn sla_reads_the_unprefixed_annotation_and_without_argument_only_annotated_jobs_wait() {
+    // Volcano's e2e (`schedulingbase/sla.go`) sets `sla-waiting-time: 3s` on the Job; a
+    // gang larger than the whole cluster is admitted once past it.
+    let mut k = cluster([0, 0, 0, 0], [0, 0, 0, 0]);
+    unadmitted_gang(&mut k, "default/over", 0);
+    k.snap
+        .jobs
+        .get_mut(&JobId::new("default/over"))
+        .unwrap()
+        .min_resources = Some(gpus(64));
+    k.snap.now = Some(10_000);
+    let r = run_session(&k.snap, &sla_config()).unwrap();
+    assert_eq!(
+        phase_of(&r.effects, "default/over"),
+        Some(JobPhase::Pending),
+        "no annotation and no sla-waiting-time argument: no waiting time (Volcano's sla)"
+    );
+    k.snap
+        .jobs
+        .get_mut(&JobId::new("default/over"))
+        .unwrap()
+        .annotations
+        .insert(SLA_WAITING_TIME_LEGACY_ANNOTATION.into(), "3s".into());
+    let r = run_session(&k.snap, &sla_config()).unwrap();
+    assert_eq!(
+        phase_of(&r.effects, "default/over"),
+        Some(JobPhase::Inqueue)
+    );
+    // Not yet past it.
+    k.snap.now = Some(2_000);
+    let r = run_session(&k.snap, &sla_config()).unwrap();
+    assert_eq!(
+        phase_of(&r.effects, "default/over"),
+        Some(JobPhase::Pending)
+    );
+}
+
+#[test]
+fn sla_orders_jobs_by_deadline() {
+    // Two gangs that each need the whole cluster: the older one waits 1 h, the newer 30 min;
+    // Volcano's sla job order admits the earlier deadline (the newer job) first.
+    let mut k = cluster([0, 0, 0, 0], [0, 0, 0, 0]);
+    for (name, created, wait) in [("default/slow", 0, "1h"), ("default/fast", 1_000, "30m")] {
+        unadmitted_gang(&mut k, name, created);
+        let j = k.snap.jobs.get_mut(&JobId::new(name)).unwrap();
+        j.min_resources = Some(gpus(32));
+        j.annotations
+            .insert(SLA_WAITING_TIME_ANNOTATION.into(), wait.into());
+    }
+    k.snap.now = Some(5_000);
+    let r = run_session(&k.snap, &sla_config()).unwrap();
+    assert_eq!(
+        phase_of(&r.effects, "default/fast"),
+        Some(JobPhase::Inqueue)
+    );
+    assert_eq!(
+        phase_of(&r.effects, "default/slow"),
+        Some(JobPhase::Pending)
+    );
+    // The `reservation` plugin keeps creation order.
+    let plain = config("{reservation.min-gpus: 16}", "enqueue, allocate");
+    let r = run_session(&k.snap, &plain).unwrap();
+    assert_eq!(
+        phase_of(&r.effects, "default/slow"),
+        Some(JobPhase::Inqueue)
+    );
+    assert_eq!(
+        phase_of(&r.effects, "default/fast"),
+        Some(JobPhase::Pending)
+    );
+}
