@@ -281,6 +281,28 @@ async fn plugins_must_be_known_and_mpi_needs_its_master() {
     )
     .await;
     allowed(V, with(json!({"mpi": ["--master=worker"]}))).await;
+    // The framework plugins open the port they are given: it must be one.
+    allowed(
+        V,
+        with(json!({"pytorch": ["--master=worker", "--port=29500"]})),
+    )
+    .await;
+    for (plugin, arg) in [
+        ("pytorch", json!(["--master=worker", "--port=abc"])),
+        ("tensorflow", json!(["-port=70000"])),
+        ("mpi", json!(["--master=worker", "--port", "0"])),
+    ] {
+        denied(
+            V,
+            with(json!({ plugin: arg })),
+            &[
+                format!("spec.plugins[\"{plugin}\"] argument --port=").as_str(),
+                "is not a port number",
+                "use an integer from 1 to 65535",
+            ],
+        )
+        .await;
+    }
 }
 
 #[tokio::test]

@@ -296,6 +296,16 @@ fn check_plugins(spec: &JobSpec, tasks: &BTreeMap<&str, usize>, r: &mut Report) 
                 format!("use one of {}", KNOWN_PLUGINS.join(", ")),
             );
         }
+        if ["mpi", "pytorch", "tensorflow"].contains(&name.as_str())
+            && let Some(port) = flag_value(args, "port")
+            && !port.parse::<u16>().is_ok_and(|p| p > 0)
+        {
+            r.refuse(
+                &format!("spec.plugins[{name:?}]"),
+                format!("argument --port={port:?} is not a port number"),
+                "use an integer from 1 to 65535, or leave --port out for the plugin's default",
+            );
+        }
         if name == "mpi" {
             let master = args
                 .iter()
@@ -310,6 +320,28 @@ fn check_plugins(spec: &JobSpec, tasks: &BTreeMap<&str, usize>, r: &mut Report) 
             }
         }
     }
+}
+
+/// A plugin argument in Go's `flag` forms (`--name=v`, `-name=v`, `--name v`), as the job
+/// controller reads it.
+fn flag_value<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let Some(rest) = a
+            .strip_prefix("--")
+            .or_else(|| a.strip_prefix('-'))
+            .and_then(|r| r.strip_prefix(name))
+        else {
+            continue;
+        };
+        if let Some(v) = rest.strip_prefix('=') {
+            return Some(v);
+        }
+        if rest.is_empty() {
+            return Some(it.next().map_or("", String::as_str));
+        }
+    }
+    None
 }
 
 fn check_volumes(spec: &JobSpec, update: bool, r: &mut Report) {
