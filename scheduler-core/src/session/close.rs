@@ -96,9 +96,17 @@ impl Session<'_> {
         let reservations = std::mem::take(&mut report.reservations);
         let notes = std::mem::take(&mut self.notes);
         let st = &self.state;
+        // Conditions come in job order, as the loop below walks the jobs: take them in one pass
+        // instead of a map removal per job.
+        let mut reported = std::mem::take(&mut report.conditions)
+            .into_iter()
+            .peekable();
         for job in (0..st.jobs.len()).map(|i| JobIx(i as u32)) {
             let phase = self.phase_at_close(job);
-            let mut conditions = report.conditions.remove(&job).unwrap_or_default();
+            let mut conditions = reported
+                .next_if(|(j, _)| *j == job)
+                .map(|(_, c)| c)
+                .unwrap_or_default();
             if phase == JobPhase::Pending
                 && conditions.is_empty()
                 && let Some(why) = self.not_enqueued.get(&job)
