@@ -70,7 +70,9 @@ impl Session<'_> {
         // share one summary: a saturated session fails thousands of jobs identically, and the
         // histogram, its text and the node reasons are then built once, not once per job.
         let mut shared: HashMap<(*const FitDiagnosis, u32), Rc<Unschedulable>> = HashMap::new();
-        let mut all_failed: BTreeMap<JobIx, (bool, Rc<Unschedulable>)> = BTreeMap::new();
+        // In job order, as `failures` (a sorted map) yields them: walked in step with it below.
+        let mut all_failed: Vec<(JobIx, (bool, Rc<Unschedulable>))> =
+            Vec::with_capacity(self.failures.len());
         for (job, f) in &self.failures {
             let why = match f.diagnoses.as_slice() {
                 [(diag, tasks)] if self.memo => Rc::clone(
@@ -80,7 +82,7 @@ impl Session<'_> {
                 ),
                 _ => Rc::new(f.summary()),
             };
-            all_failed.insert(*job, (self.plugins.job_ready(&self.state, *job), why));
+            all_failed.push((*job, (self.plugins.job_ready(&self.state, *job), why)));
         }
         let unschedulable: BTreeMap<JobIx, Rc<Unschedulable>> = all_failed
             .iter()
@@ -195,10 +197,8 @@ impl Session<'_> {
         }
         let mut summaries = SummaryMemo::default();
         let mut node_reasons: HashMap<*const FitDiagnosis, Vec<ReasonCount>> = HashMap::new();
-        for (job, (ready, why)) in &all_failed {
-            let Some(failure) = self.failures.get(job) else {
-                continue;
-            };
+        for ((job, (ready, why)), (failed, failure)) in all_failed.iter().zip(&self.failures) {
+            debug_assert_eq!(job, failed);
             let summary = summaries.summary(st, *job, why, !ready);
             let (task, nodes, reasons) = match &failure.first {
                 Some((task, diag)) => {

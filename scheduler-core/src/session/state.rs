@@ -235,19 +235,34 @@ impl<'s> State<'s> {
             .values()
             .flat_map(|n| n.allocatable.iter().chain(n.used.iter()).map(|(k, _)| k))
             .chain(
-                snap.tasks
-                    .values()
-                    .filter(|t| edits.keeps_job(&t.job))
-                    .flat_map(|t| t.requests.iter().map(|(k, _)| k)),
-            )
-            .chain(
                 snap.jobs
                     .iter()
                     .filter(|(id, _)| edits.keeps_job(id))
                     .filter_map(|(_, j)| j.min_resources.as_ref())
                     .flat_map(|r| r.iter().map(|(k, _)| k)),
             );
-        let dims = ResourceDims::new(names);
+        // One walk over the pods' request maps (the biggest part of building a large session's
+        // state): names get a provisional id as first seen and each pod's amounts are kept by
+        // that id, so the rows are filled below without walking the maps again or comparing
+        // names. Pod `i`'s amounts are `amounts[ends[i - 1]..ends[i]]`.
+        let mut seen: Vec<&str> = Vec::new();
+        let mut amounts: Vec<(u32, i64)> = Vec::with_capacity(snap.tasks.len() * 3);
+        let mut ends: Vec<usize> = Vec::with_capacity(snap.tasks.len());
+        for t in snap.tasks.values().filter(|t| edits.keeps_job(&t.job)) {
+            for (name, v) in t.requests.iter() {
+                let id = match seen.iter().position(|s| *s == name) {
+                    Some(id) => id,
+                    None => {
+                        seen.push(name);
+                        seen.len() - 1
+                    }
+                };
+                amounts.push((id as u32, v));
+            }
+            ends.push(amounts.len());
+        }
+        let dims = ResourceDims::new(names.chain(seen.iter().copied()));
+        let column: Vec<Option<usize>> = seen.iter().map(|n| dims.index_of(n)).collect();
         let d = dims.len();
         let n = snap.nodes.len();
         let kept_tasks = snap.tasks.iter().filter(|(_, t)| edits.keeps_job(&t.job));
@@ -390,7 +405,14 @@ impl<'s> State<'s> {
                 }
                 class
             };
-            st.dims.fill(&spec.requests, st.requests.row_mut(i));
+            // `requests` starts zeroed: set what the pod asks (what `dims.fill` would write).
+            let row = st.requests.row_mut(i);
+            let start = i.checked_sub(1).map_or(0, |p| ends[p]);
+            for &(id, v) in &amounts[start..ends[i]] {
+                if let Some(d) = column[id as usize] {
+                    row[d] = v;
+                }
+            }
             let request = st.requests.row(i);
             let best_effort = request.iter().all(|v| *v <= 0);
             let task = TaskIx(i as u32);
