@@ -323,11 +323,9 @@ impl<'s> State<'s> {
             .map(|(i, id)| (id, QueueIx(i as u32)))
             .collect();
         let kept_jobs = || snap.jobs.iter().filter(|(id, _)| edits.keeps_job(id));
-        let job_ix: FastMap<&JobId, JobIx> = kept_jobs()
-            .map(|(id, _)| id)
-            .enumerate()
-            .map(|(i, id)| (id, JobIx(i as u32)))
-            .collect();
+        // Built on the first lookup the last-hit memo below cannot answer: tasks sorted by name
+        // usually follow their jobs, so a snapshot of single-pod jobs never hashes a job name.
+        let mut job_ix: Option<FastMap<&JobId, JobIx>> = None;
         for (i, node) in snap.nodes.values().enumerate() {
             let alloc = st.dims.vector(&node.allocatable);
             let used = st.dims.vector(&node.used);
@@ -357,6 +355,10 @@ impl<'s> State<'s> {
         for (i, (id, spec)) in kept_tasks.enumerate() {
             let job = match last_job {
                 Some((name, ix)) if *name == spec.job => ix,
+                None if st.jobs.first().is_some_and(|j| *j.id == spec.job) => {
+                    last_job = Some((&spec.job, JobIx(0)));
+                    JobIx(0)
+                }
                 // Single-pod jobs: the next task by name is usually the next job's.
                 Some((_, ix)) if st.jobs.get(ix.ix() + 1).is_some_and(|j| *j.id == spec.job) => {
                     let ix = JobIx(ix.0 + 1);
@@ -365,6 +367,13 @@ impl<'s> State<'s> {
                 }
                 _ => {
                     let ix = *job_ix
+                        .get_or_insert_with(|| {
+                            kept_jobs()
+                                .map(|(id, _)| id)
+                                .enumerate()
+                                .map(|(i, id)| (id, JobIx(i as u32)))
+                                .collect()
+                        })
                         .get(&spec.job)
                         .ok_or_else(|| SessionError::UnknownJob {
                             task: id.clone(),
