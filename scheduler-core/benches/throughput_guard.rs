@@ -24,6 +24,10 @@ const CASES: [(usize, usize, Shape, f64); 3] = [
 // 120,785–130,788/s, whole8 15,890–17,741/s (1efd928: 47,528–49,708, 106,869–109,935 and
 // 11,820–12,729/s). Floors are half of the lowest run. Earlier: f72397f at load 15.8 gave
 // 46,042, 108,654 and 12,516/s; the code before issue #23 4,348/s on the plain case.
+// 2026-12-06 19:29 UTC, load 3.3, ce849ab alternating with 58b8052: 82,782–90,868,
+// 168,000–173,447 and 25,143–25,926/s (58b8052: 64,591–68,289, 136,299–137,642 and
+// 18,839–20,127/s). Floors kept: those runs were wall-timed (sessions under 50 ms) at a lighter
+// load than the one the floors were set at.
 const FLOOR_PLAIN: f64 = 30_000.0;
 const FLOOR_GANG8: f64 = 60_000.0;
 const FLOOR_WHOLE8: f64 = 7_900.0;

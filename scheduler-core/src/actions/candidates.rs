@@ -5,10 +5,11 @@
 use crate::model::{JobPhase, TaskStatus};
 use crate::session::{JobIx, Session};
 
-/// Starving candidate jobs in (queue order, job order).
-pub(crate) fn starving_jobs(ssn: &Session<'_>) -> Vec<JobIx> {
+/// Starving candidate jobs in job index order: [`order_starving`] orders them (callers may
+/// first leave out jobs whose turn would do nothing, which keeps the others' relative order).
+pub(crate) fn starving_unordered(ssn: &Session<'_>) -> Vec<JobIx> {
     let st = &ssn.state;
-    let mut jobs: Vec<JobIx> = (0..st.jobs.len())
+    (0..st.jobs.len())
         .map(|i| JobIx(i as u32))
         .filter(|&j| {
             let job = &st.jobs[j.ix()];
@@ -18,7 +19,12 @@ pub(crate) fn starving_jobs(ssn: &Session<'_>) -> Vec<JobIx> {
                 && ssn.plugins.job_valid(st, j).is_none()
                 && ssn.plugins.job_starving(st, j)
         })
-        .collect();
+        .collect()
+}
+
+/// Orders starving jobs by queue order, then job order.
+pub(crate) fn order_starving(ssn: &Session<'_>, jobs: &mut [JobIx]) {
+    let st = &ssn.state;
     jobs.sort_by(|a, b| {
         let (qa, qb) = (st.jobs[a.ix()].queue, st.jobs[b.ix()].queue);
         let by_queue = match (qa, qb) {
@@ -27,5 +33,4 @@ pub(crate) fn starving_jobs(ssn: &Session<'_>) -> Vec<JobIx> {
         };
         by_queue.then_with(|| ssn.plugins.job_order(st, *a, *b))
     });
-    jobs
 }

@@ -31,11 +31,17 @@ impl Action for Preempt {
     }
 
     fn execute(&self, ssn: &mut Session<'_>) {
-        let jobs = candidates::starving_jobs(ssn);
+        let mut jobs = candidates::starving_unordered(ssn);
         if jobs.is_empty() {
             return;
         }
         let mut ev = Evictor::new(ssn, VictimKind::Preempt, self.rules);
+        if ev.no_victim_anywhere() {
+            // Nothing can be evicted: a job whose pending tasks all fit nowhere would do
+            // nothing in its turn, so it is left out before the others are ordered.
+            jobs.retain(|&job| !ev.settled_without_victims(ssn, job));
+        }
+        candidates::order_starving(ssn, &mut jobs);
         for job in jobs {
             if ssn.state.jobs[job.ix()].queue.is_none() {
                 continue;

@@ -36,12 +36,18 @@ impl Action for Reclaim {
     }
 
     fn execute(&self, ssn: &mut Session<'_>) {
-        let jobs = candidates::starving_jobs(ssn);
+        let mut jobs = candidates::starving_unordered(ssn);
         if jobs.is_empty() {
             return;
         }
         let mut ev =
             Evictor::new(ssn, VictimKind::Reclaim, self.rules).keep_progress(self.keep_progress);
+        if ev.no_victim_anywhere() {
+            // As in preempt: without a possible victim, jobs whose pending tasks all fit nowhere
+            // would do nothing in their turn.
+            jobs.retain(|&job| !ev.settled_without_victims(ssn, job));
+        }
+        candidates::order_starving(ssn, &mut jobs);
         for job in jobs {
             let Some(queue) = ssn.state.jobs[job.ix()].queue else {
                 continue;

@@ -267,6 +267,29 @@ impl Evictor {
         }
     }
 
+    /// Whether no pod anywhere is a possible victim (Running or Bound, preemptable, in a
+    /// queue): then this action evicts nothing, so it releases nothing either.
+    pub fn no_victim_anywhere(&self) -> bool {
+        self.victims_per_queue.iter().all(|v| v[0] == 0)
+    }
+
+    /// Whether [`Self::run_job`] would do nothing for `job` when no pod anywhere is a possible
+    /// victim: every pending task that is not BestEffort is one the session already knows fits
+    /// nowhere, even on resources being released. `run_job` then stops at its first such task
+    /// (after the delay check, which needs a candidate victim to say anything) without a
+    /// statement and without a note (a note needs a candidate victim). Without evictions nothing
+    /// is released during the action, so the answer stays true until the job's turn: callers may
+    /// leave such jobs out before ordering the rest (issue #23).
+    pub fn settled_without_victims(&self, ssn: &mut Session<'_>, job: JobIx) -> bool {
+        debug_assert!(self.no_victim_anywhere());
+        let tasks = &ssn.state.jobs[job.ix()].tasks;
+        (0..tasks.len()).all(|i| {
+            let t = ssn.state.jobs[job.ix()].tasks[i];
+            let task = &ssn.state.tasks[t.ix()];
+            task.status != TaskStatus::Pending || task.best_effort || ssn.known_unfit(t, true)
+        })
+    }
+
     /// Switches the progress rule ([`super::progress`]) on or off.
     pub fn keep_progress(mut self, on: bool) -> Self {
         self.keep_progress = on;
@@ -731,5 +754,51 @@ impl Evictor {
             reasons: list,
         };
         ssn.explain(job, explanation);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dispatch::PluginSet;
+    use crate::plugins::testkit::{Kit, job_ix};
+    use crate::resources::Resources;
+    use crate::session::State;
+
+    /// One 1-CPU node holding a running pod; `big` asks 2 CPUs (fits nowhere), `small` 0.1.
+    fn cluster(victim: bool) -> Kit {
+        let cpu = |m: i64| Resources::new().with("cpu", m);
+        let mut kit = Kit::new();
+        kit.node("n", cpu(1000));
+        kit.job("run", 1, 0).running("run/0", "run", cpu(500), "n");
+        kit.edit_task("run/0", |t| t.preemptable = victim);
+        kit.job("big", 1, 1).task("big/0", "big", cpu(2000), 1);
+        kit.job("small", 1, 1).task("small/0", "small", cpu(100), 1);
+        kit
+    }
+
+    #[test]
+    fn only_jobs_that_fit_nowhere_are_settled_and_only_without_victims() {
+        let kit = cluster(false);
+        let st = State::build(&kit.snap).expect("consistent snapshot");
+        let mut ssn = Session::open(st, PluginSet { tiers: Vec::new() }, Vec::new());
+        let ev = Evictor::new(&ssn, VictimKind::Preempt, TimeRules::default());
+        assert!(ev.no_victim_anywhere());
+        let (big, small) = (job_ix(&ssn.state, "big"), job_ix(&ssn.state, "small"));
+        assert!(ev.settled_without_victims(&mut ssn, big));
+        // 0.1 CPU fits the node's free half: its turn may pipeline it.
+        assert!(!ev.settled_without_victims(&mut ssn, small));
+        // Without memos the session knows nothing, so nothing is settled.
+        ssn.set_memo(false);
+        assert!(!ev.settled_without_victims(&mut ssn, big));
+
+        let kit = cluster(true);
+        let st = State::build(&kit.snap).expect("consistent snapshot");
+        let ssn = Session::open(st, PluginSet { tiers: Vec::new() }, Vec::new());
+        let ev = Evictor::new(&ssn, VictimKind::Preempt, TimeRules::default());
+        assert!(
+            !ev.no_victim_anywhere(),
+            "a preemptable running pod is a possible victim"
+        );
     }
 }

@@ -176,9 +176,47 @@ pub fn parse_request(
     let mut found = [None::<u64>; GPU_REQUEST_NAMES.len()];
     for (name, amount) in requests.iter() {
         if let Some(i) = GPU_REQUEST_NAMES.iter().position(|n| *n == name) {
-            found[i] = u64::try_from(amount).ok().filter(|v| *v > 0);
+            found[i] = positive(amount);
         }
     }
+    from_found(found, annotations)
+}
+
+fn positive(amount: i64) -> Option<u64> {
+    u64::try_from(amount).ok().filter(|v| *v > 0)
+}
+
+/// Where each GPU request name [`parse_request`] reads sits in a session's interned resource
+/// rows (`None`: no pod of the snapshot names it). Computed once per session, so
+/// [`parse_request_row`] reads a pod's GPU request from its row without comparing names.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GpuDims([Option<usize>; GPU_REQUEST_NAMES.len()]);
+
+impl GpuDims {
+    /// The positions of the GPU request names in `dims`.
+    pub fn new(dims: &crate::resources::ResourceDims) -> Self {
+        Self(GPU_REQUEST_NAMES.map(|n| dims.index_of(n)))
+    }
+}
+
+/// [`parse_request`] of a pod whose requests were interned into `row` (every name of the pod's
+/// requests interned, as a session's state does): the same answer, read by position.
+pub fn parse_request_row(
+    dims: &GpuDims,
+    row: &[i64],
+    annotations: &BTreeMap<String, String>,
+) -> Option<GpuRequest> {
+    let found = dims.0.map(|i| i.and_then(|i| positive(row[i])));
+    if found.iter().all(Option::is_none) {
+        return None;
+    }
+    from_found(found, annotations)
+}
+
+fn from_found(
+    found: [Option<u64>; GPU_REQUEST_NAMES.len()],
+    annotations: &BTreeMap<String, String>,
+) -> Option<GpuRequest> {
     let [
         vgpu_memory,
         hami_gpumem,
@@ -361,12 +399,21 @@ pub struct CardShare {
 
 /// HAMi/Volcano encoding of one container's cards: `UUID,TYPE,memMiB,cores:` per card, then `;`.
 pub fn encode_assignment(shares: &[CardShare]) -> String {
-    let mut s = String::new();
-    for c in shares {
-        s.push_str(&format!(
-            "{},{},{},{}:",
-            c.uuid, c.model, c.memory_mib, c.cores
-        ));
+    encode_cards(
+        shares
+            .iter()
+            .map(|c| (c.uuid.as_str(), c.model.as_str(), c.memory_mib, c.cores)),
+    )
+}
+
+/// [`encode_assignment`] of `(uuid, model, memory MiB, cores)` per card, without building
+/// [`CardShare`]s (a session encodes one assignment per GPU pod it binds).
+pub fn encode_cards<'a>(cards: impl IntoIterator<Item = (&'a str, &'a str, u64, u32)>) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(64);
+    for (uuid, model, memory_mib, cores) in cards {
+        // Writing into a String cannot fail.
+        let _ = write!(s, "{uuid},{model},{memory_mib},{cores}:");
     }
     s.push(';');
     s

@@ -95,6 +95,9 @@ pub fn accounting(st: &State<'_>) -> Vec<QueueAttr> {
             add_into(&mut total_guarantee, &st.dims.vector(g));
         }
     }
+    // Per-job scratch rows, reused: a session may hold tens of thousands of jobs.
+    let mut job_alloc = vec![0i64; d];
+    let mut min = vec![0i64; d];
     let mut attrs: Vec<QueueAttr> = st
         .queues
         .iter()
@@ -125,7 +128,7 @@ pub fn accounting(st: &State<'_>) -> Vec<QueueAttr> {
             };
             for &job in &q.jobs {
                 let j = &st.jobs[job.ix()];
-                let mut job_alloc = vec![0i64; d];
+                job_alloc.fill(0);
                 for &t in &j.tasks {
                     let status = st.tasks[t.ix()].status;
                     if status.is_allocated() {
@@ -135,15 +138,16 @@ pub fn accounting(st: &State<'_>) -> Vec<QueueAttr> {
                         add_into(&mut a.request, st.request(t));
                     }
                 }
-                let min = j
-                    .spec
-                    .min_resources
-                    .as_ref()
-                    .map_or_else(|| vec![0; d], |m| st.dims.vector(m));
-                let claim = st.claim(job).unwrap_or_else(|| vec![0; d]);
+                match &j.spec.min_resources {
+                    Some(m) => st.dims.fill(m, &mut min),
+                    None => min.fill(0),
+                }
+                // No minResources: no claim (zero).
+                let claim = st.claim(job);
                 for r in 0..d {
                     if reserves(j.phase) {
-                        a.inqueue[r] += (claim[r] - job_alloc[r]).max(0);
+                        let claimed = claim.as_ref().map_or(0, |c| c[r]);
+                        a.inqueue[r] += (claimed - job_alloc[r]).max(0);
                     }
                     a.elastic[r] += (job_alloc[r] - min[r]).max(0);
                 }

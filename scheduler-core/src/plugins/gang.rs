@@ -199,11 +199,13 @@ impl Plugin for Gang {
 
     fn close(&self, st: &State<'_>, ctx: &CloseContext<'_>, report: &mut CloseReport) {
         let mut summaries = SummaryMemo::default();
+        // Most jobs get one condition: a vector of one instead of the default growth to four.
+        let one = || Vec::with_capacity(1);
         for (job, why) in ctx.unschedulable {
             report
                 .conditions
                 .entry(*job)
-                .or_default()
+                .or_insert_with(one)
                 .push(JobCondition {
                     kind: "Unschedulable".into(),
                     status: true,
@@ -223,20 +225,26 @@ impl Plugin for Gang {
                     message: why.message.clone(),
                 });
         }
+        // The message depends only on the count: format each distinct count once.
+        let mut placed_messages: HashMap<u32, String> = HashMap::new();
         for i in 0..st.jobs.len() {
             let job = JobIx(i as u32);
             let placed_now =
                 st.count(job, TaskStatus::Binding) + st.count(job, TaskStatus::Allocated);
             if placed_now > 0 && ready(st, job) {
+                let message = placed_messages
+                    .entry(placed_now)
+                    .or_insert_with(|| format!("{placed_now} tasks placed this session"))
+                    .clone();
                 report
                     .conditions
                     .entry(job)
-                    .or_default()
+                    .or_insert_with(one)
                     .push(JobCondition {
                         kind: "Scheduled".into(),
                         status: true,
                         reason: "tasks in gang are ready to be scheduled".into(),
-                        message: format!("{placed_now} tasks placed this session"),
+                        message,
                     });
             }
         }

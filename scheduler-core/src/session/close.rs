@@ -70,7 +70,9 @@ impl Session<'_> {
         // share one summary: a saturated session fails thousands of jobs identically, and the
         // histogram, its text and the node reasons are then built once, not once per job.
         let mut shared: HashMap<(*const FitDiagnosis, u32), Rc<Unschedulable>> = HashMap::new();
-        let mut all_failed: BTreeMap<JobIx, (bool, Rc<Unschedulable>)> = BTreeMap::new();
+        // In job order, as `failures` (a sorted map) yields them: walked in step with it below.
+        let mut all_failed: Vec<(JobIx, (bool, Rc<Unschedulable>))> =
+            Vec::with_capacity(self.failures.len());
         for (job, f) in &self.failures {
             let why = match f.diagnoses.as_slice() {
                 [(diag, tasks)] if self.memo => Rc::clone(
@@ -80,7 +82,7 @@ impl Session<'_> {
                 ),
                 _ => Rc::new(f.summary()),
             };
-            all_failed.insert(*job, (self.plugins.job_ready(&self.state, *job), why));
+            all_failed.push((*job, (self.plugins.job_ready(&self.state, *job), why)));
         }
         let unschedulable: BTreeMap<JobIx, Rc<Unschedulable>> = all_failed
             .iter()
@@ -96,9 +98,17 @@ impl Session<'_> {
         let reservations = std::mem::take(&mut report.reservations);
         let notes = std::mem::take(&mut self.notes);
         let st = &self.state;
+        // Conditions come in job order, as the loop below walks the jobs: take them in one pass
+        // instead of a map removal per job.
+        let mut reported = std::mem::take(&mut report.conditions)
+            .into_iter()
+            .peekable();
         for job in (0..st.jobs.len()).map(|i| JobIx(i as u32)) {
             let phase = self.phase_at_close(job);
-            let mut conditions = report.conditions.remove(&job).unwrap_or_default();
+            let mut conditions = reported
+                .next_if(|(j, _)| *j == job)
+                .map(|(_, c)| c)
+                .unwrap_or_default();
             if phase == JobPhase::Pending
                 && conditions.is_empty()
                 && let Some(why) = self.not_enqueued.get(&job)
@@ -187,10 +197,8 @@ impl Session<'_> {
         }
         let mut summaries = SummaryMemo::default();
         let mut node_reasons: HashMap<*const FitDiagnosis, Vec<ReasonCount>> = HashMap::new();
-        for (job, (ready, why)) in &all_failed {
-            let Some(failure) = self.failures.get(job) else {
-                continue;
-            };
+        for ((job, (ready, why)), (failed, failure)) in all_failed.iter().zip(&self.failures) {
+            debug_assert_eq!(job, failed);
             let summary = summaries.summary(st, *job, why, !ready);
             let (task, nodes, reasons) = match &failure.first {
                 Some((task, diag)) => {

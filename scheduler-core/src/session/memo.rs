@@ -95,6 +95,18 @@ impl FreeIndex {
         }
     }
 
+    /// [`Self::pull`], saying whether `p` changed.
+    fn pull_changed(&mut self, p: usize) -> bool {
+        let d = self.dims;
+        let mut changed = false;
+        for k in 0..d {
+            let v = self.tree[2 * p * d + k].max(self.tree[(2 * p + 1) * d + k]);
+            changed |= self.tree[p * d + k] != v;
+            self.tree[p * d + k] = v;
+        }
+        changed
+    }
+
     /// `node`'s free resources changed (or are about to): refresh it before the next query.
     pub fn mark(&mut self, node: NodeIx) {
         if let Some(flag) = self.is_dirty.get_mut(node.ix())
@@ -114,9 +126,10 @@ impl FreeIndex {
         for &node in &dirty {
             self.is_dirty[node.ix()] = false;
             self.write_leaf(st, node, &mut buf);
+            // Every inner node is the max of its children before this leaf changed: once an
+            // ancestor keeps its value, the ones above it keep theirs too.
             let mut p = (self.leaves + node.ix()) / 2;
-            while p >= 1 {
-                self.pull(p);
+            while p >= 1 && self.pull_changed(p) {
                 p /= 2;
             }
         }
@@ -179,6 +192,37 @@ mod tests {
         assert_eq!(ix.largest(&st, gpu), 7);
         need[gpu] = 0;
         assert!(!ix.nothing_fits(&st, &need), "an empty request fits");
+    }
+
+    /// Refreshing only the ancestors that change leaves the same tree as building it again.
+    #[test]
+    fn refreshed_index_equals_a_rebuilt_one() {
+        let snap = snapshot(&[8, 3, 5, 8, 1, 0, 7]);
+        let mut st = State::build(&snap).expect("consistent");
+        let gpu = st.dims.index_of("nvidia.com/gpu").expect("gpu dimension");
+        let cpu = st.dims.index_of("cpu").expect("cpu dimension");
+        let mut ix = FreeIndex::build(&st);
+        // A fixed pseudo-random walk of takes and releases over the nodes.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for step in 0..400 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let n = (x % 7) as usize;
+            let row = st.idle.row_mut(n);
+            let delta = (x >> 8) as i64 % 5 - 2;
+            row[gpu] = (row[gpu] + delta).clamp(0, 8);
+            row[cpu] = (row[cpu] - delta * 100).clamp(0, 8000);
+            if step % 3 == 0 {
+                st.releasing.row_mut((n + 1) % 7)[gpu] = (x >> 20) as i64 % 3;
+                ix.mark(NodeIx(((n + 1) % 7) as u32));
+            }
+            ix.mark(NodeIx(n as u32));
+            if step % 4 == 0 {
+                ix.flush(&st);
+                assert_eq!(ix.tree, FreeIndex::build(&st).tree, "step {step}");
+            }
+        }
     }
 
     #[test]

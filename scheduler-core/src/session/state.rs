@@ -235,19 +235,34 @@ impl<'s> State<'s> {
             .values()
             .flat_map(|n| n.allocatable.iter().chain(n.used.iter()).map(|(k, _)| k))
             .chain(
-                snap.tasks
-                    .values()
-                    .filter(|t| edits.keeps_job(&t.job))
-                    .flat_map(|t| t.requests.iter().map(|(k, _)| k)),
-            )
-            .chain(
                 snap.jobs
                     .iter()
                     .filter(|(id, _)| edits.keeps_job(id))
                     .filter_map(|(_, j)| j.min_resources.as_ref())
                     .flat_map(|r| r.iter().map(|(k, _)| k)),
             );
-        let dims = ResourceDims::new(names);
+        // One walk over the pods' request maps (the biggest part of building a large session's
+        // state): names get a provisional id as first seen and each pod's amounts are kept by
+        // that id, so the rows are filled below without walking the maps again or comparing
+        // names. Pod `i`'s amounts are `amounts[ends[i - 1]..ends[i]]`.
+        let mut seen: Vec<&str> = Vec::new();
+        let mut amounts: Vec<(u32, i64)> = Vec::with_capacity(snap.tasks.len() * 3);
+        let mut ends: Vec<usize> = Vec::with_capacity(snap.tasks.len());
+        for t in snap.tasks.values().filter(|t| edits.keeps_job(&t.job)) {
+            for (name, v) in t.requests.iter() {
+                let id = match seen.iter().position(|s| *s == name) {
+                    Some(id) => id,
+                    None => {
+                        seen.push(name);
+                        seen.len() - 1
+                    }
+                };
+                amounts.push((id as u32, v));
+            }
+            ends.push(amounts.len());
+        }
+        let dims = ResourceDims::new(names.chain(seen.iter().copied()));
+        let column: Vec<Option<usize>> = seen.iter().map(|n| dims.index_of(n)).collect();
         let d = dims.len();
         let n = snap.nodes.len();
         let kept_tasks = snap.tasks.iter().filter(|(_, t)| edits.keeps_job(&t.job));
@@ -308,11 +323,9 @@ impl<'s> State<'s> {
             .map(|(i, id)| (id, QueueIx(i as u32)))
             .collect();
         let kept_jobs = || snap.jobs.iter().filter(|(id, _)| edits.keeps_job(id));
-        let job_ix: FastMap<&JobId, JobIx> = kept_jobs()
-            .map(|(id, _)| id)
-            .enumerate()
-            .map(|(i, id)| (id, JobIx(i as u32)))
-            .collect();
+        // Built on the first lookup the last-hit memo below cannot answer: tasks sorted by name
+        // usually follow their jobs, so a snapshot of single-pod jobs never hashes a job name.
+        let mut job_ix: Option<FastMap<&JobId, JobIx>> = None;
         for (i, node) in snap.nodes.values().enumerate() {
             let alloc = st.dims.vector(&node.allocatable);
             let used = st.dims.vector(&node.used);
@@ -342,6 +355,10 @@ impl<'s> State<'s> {
         for (i, (id, spec)) in kept_tasks.enumerate() {
             let job = match last_job {
                 Some((name, ix)) if *name == spec.job => ix,
+                None if st.jobs.first().is_some_and(|j| *j.id == spec.job) => {
+                    last_job = Some((&spec.job, JobIx(0)));
+                    JobIx(0)
+                }
                 // Single-pod jobs: the next task by name is usually the next job's.
                 Some((_, ix)) if st.jobs.get(ix.ix() + 1).is_some_and(|j| *j.id == spec.job) => {
                     let ix = JobIx(ix.0 + 1);
@@ -350,6 +367,13 @@ impl<'s> State<'s> {
                 }
                 _ => {
                     let ix = *job_ix
+                        .get_or_insert_with(|| {
+                            kept_jobs()
+                                .map(|(id, _)| id)
+                                .enumerate()
+                                .map(|(i, id)| (id, JobIx(i as u32)))
+                                .collect()
+                        })
                         .get(&spec.job)
                         .ok_or_else(|| SessionError::UnknownJob {
                             task: id.clone(),
@@ -390,7 +414,14 @@ impl<'s> State<'s> {
                 }
                 class
             };
-            st.dims.fill(&spec.requests, st.requests.row_mut(i));
+            // `requests` starts zeroed: set what the pod asks (what `dims.fill` would write).
+            let row = st.requests.row_mut(i);
+            let start = i.checked_sub(1).map_or(0, |p| ends[p]);
+            for &(id, v) in &amounts[start..ends[i]] {
+                if let Some(d) = column[id as usize] {
+                    row[d] = v;
+                }
+            }
             let request = st.requests.row(i);
             let best_effort = request.iter().all(|v| *v <= 0);
             let task = TaskIx(i as u32);

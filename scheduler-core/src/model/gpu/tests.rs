@@ -140,3 +140,62 @@ fn assignment_round_trip() {
     let alloc = share_allocatable(&[]);
     assert!(alloc.is_empty());
 }
+
+/// deviceshare reads a session's GPU requests from the interned request rows
+/// (`parse_request_row`); it must answer exactly what `parse_request` answers on the map, for
+/// every request name, zero and negative amounts, other resources and filter annotations.
+#[test]
+fn a_request_read_from_its_interned_row_is_the_parsed_request() {
+    let amounts = [-1, 0, 1, 2, 25, 100, 150, 4 << 30, 3000];
+    let mut maps: Vec<Resources> = Vec::new();
+    for (i, name) in GPU_REQUEST_NAMES.iter().enumerate() {
+        for (k, a) in amounts.iter().enumerate() {
+            let other = GPU_REQUEST_NAMES[(i + k + 1) % GPU_REQUEST_NAMES.len()];
+            maps.push(Resources::new().with(name, *a));
+            maps.push(
+                Resources::new()
+                    .with(name, *a)
+                    .with(other, amounts[(k + 3) % amounts.len()])
+                    .with("cpu", 1000)
+                    .with("example.com/foo", 3),
+            );
+        }
+    }
+    maps.push(Resources::new().with("cpu", 1000));
+    maps.push(Resources::new());
+    let all = [
+        NVIDIA_GPU,
+        HAMI_GPUCORES,
+        VGPU_MEMORY,
+        VGPU_CORES,
+        HAMI_GPUMEM_PERCENTAGE,
+    ]
+    .map(|n| Resources::new().with(n, 1).with(VOLCANO_VGPU_NUMBER, 2));
+    maps.extend(all);
+    let annotations = [
+        BTreeMap::new(),
+        ann(&[(USE_GPUTYPE, "A100, H100")]),
+        ann(&[
+            (NOUSE_GPUTYPE, "T4"),
+            (USE_GPUUUID, "GPU-1"),
+            (NOUSE_GPUUUID, "GPU-2"),
+        ]),
+    ];
+    let dims =
+        crate::resources::ResourceDims::new(maps.iter().flat_map(|m| m.iter().map(|(k, _)| k)));
+    let gpu_dims = GpuDims::new(&dims);
+    let mut some = 0;
+    for m in &maps {
+        let row = dims.vector(m);
+        for a in &annotations {
+            let expected = parse_request(m, a);
+            some += usize::from(expected.is_some());
+            assert_eq!(
+                parse_request_row(&gpu_dims, &row, a),
+                expected,
+                "{m:?} {a:?}"
+            );
+        }
+    }
+    assert!(some > maps.len(), "the cases include GPU requests");
+}

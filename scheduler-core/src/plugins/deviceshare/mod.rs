@@ -47,7 +47,7 @@ use frag::FragTable;
 
 use crate::config::{Arguments, ConfigError};
 use crate::model::TaskStatus;
-use crate::model::gpu::{self, CardShare, GpuRequest};
+use crate::model::gpu::{self, GpuRequest};
 use crate::plugin::{Hooks, Plugin, Unfit};
 use crate::resources::{CPU, NVIDIA_GPU, Resources};
 use crate::session::{NodeIx, State, TaskIx};
@@ -480,10 +480,15 @@ impl Plugin for DeviceShare {
     }
 
     fn open(&mut self, st: &State<'_>) {
+        // Read from the interned request rows: no name comparisons per pod.
+        let dims = gpu::GpuDims::new(&st.dims);
         self.requests = st
             .tasks
             .iter()
-            .map(|t| gpu::parse_request(&t.spec.requests, &t.spec.annotations))
+            .enumerate()
+            .map(|(i, t)| {
+                gpu::parse_request_row(&dims, st.request(TaskIx(i as u32)), &t.spec.annotations)
+            })
             .collect();
         self.uses = st
             .nodes
@@ -607,20 +612,10 @@ impl Plugin for DeviceShare {
         let shares = Self::shares(st, &req, node, &chosen);
         apply(&mut self.uses[node.ix()], &shares, true);
         let n = &st.nodes[node.ix()];
-        let encoded = gpu::encode_assignment(
-            &shares
-                .iter()
-                .map(|&(g, memory_mib, cores)| {
-                    let c = &n.spec.gpus[g as usize];
-                    CardShare {
-                        uuid: c.uuid.clone(),
-                        model: c.model.clone(),
-                        memory_mib,
-                        cores,
-                    }
-                })
-                .collect::<Vec<_>>(),
-        );
+        let encoded = gpu::encode_cards(shares.iter().map(|&(g, memory_mib, cores)| {
+            let c = &n.spec.gpus[g as usize];
+            (c.uuid.as_str(), c.model.as_str(), memory_mib, cores)
+        }));
         debug_assert!(shares.iter().all(|&(g, _, _)| {
             self.view(node, true)[g as usize].cores <= n.spec.gpus[g as usize].cores
         }));
