@@ -1063,3 +1063,224 @@ fn real_cluster_helm_install_upgrade_and_uninstall_of_the_chart() {
         );
     }
 }
+
+/// A ReplicationController in namespace `ns` with one pod, `scheduler` as its pods'
+/// schedulerName (`None`: left out, so `default-scheduler`).
+fn replication_controller(ns: &str, name: &str, scheduler: Option<&str>) -> String {
+    let scheduler = scheduler.map_or(String::new(), |s| format!("      schedulerName: {s}\n"));
+    format!(
+        "apiVersion: v1\nkind: ReplicationController\nmetadata: {{name: {name}, namespace: {ns}}}\n\
+         spec:\n  replicas: 1\n  selector: {{app: {name}}}\n  template:\n    metadata:\n      \
+         labels: {{app: {name}}}\n    spec:\n{scheduler}      containers:\n      - name: c\n        \
+         image: nginx\n        resources: {{requests: {{cpu: 100m}}}}\n"
+    )
+}
+
+/// Upstream's `jobp/pg_controller.go` (docs/volcano-compat.md), on the real backend because
+/// kube-controller-manager's ReplicationController controller creates the pods (`basalt up` has
+/// none). "Create volcano rc, pg controller process": the pod of a ReplicationController whose
+/// template names `volcano` runs, in a PodGroup `podgroup-<rc uid>` that reaches Running.
+/// "Create default-scheduler rc, pg controller don't process": kube-scheduler places the other
+/// one's pod and no PodGroup is made for it.
+#[test]
+fn real_cluster_pg_controller_groups_only_the_pods_of_its_schedulers() {
+    let rc = RealCluster::start_in(
+        TempDir::new("real"),
+        Options {
+            nodes: vec!["--nodes".into(), "2".into()],
+            controllers: true,
+            webhooks: true,
+            scheduler_config: None,
+            kube_scheduler: true,
+        },
+    );
+    let c = &rc.c;
+    for (ns, name, scheduler) in [
+        ("pgc-volcano", "rc-volcano", Some("volcano")),
+        ("pgc-default", "rc-default-scheduler", None),
+    ] {
+        c.apply(&format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n"
+        ));
+        // The pods need the namespace's default ServiceAccount (kube-controller-manager's).
+        c.wait_for(&format!("{ns}'s default ServiceAccount"), T, || {
+            c.kubectl_output(&["get", "serviceaccount", "default", "-n", ns], None)
+                .status
+                .success()
+                .then_some(())
+        });
+        c.apply(&replication_controller(ns, name, scheduler));
+        c.wait_for(&format!("the pod of {ns}/{name} Running"), T, || {
+            let pods = c.get_json(&["pods", "-n", ns, "-l", &format!("app={name}")]);
+            pods["items"]
+                .as_array()?
+                .iter()
+                .any(|p| p["status"]["phase"] == "Running")
+                .then_some(())
+        });
+    }
+    let uid = c.get_json(&["rc", "rc-volcano", "-n", "pgc-volcano"])["metadata"]["uid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let pg = format!("podgroup-{uid}");
+    c.wait_for(&format!("PodGroup pgc-volcano/{pg} Running"), T, || {
+        let out = c.kubectl_output(
+            &[
+                "get",
+                "podgroup",
+                &pg,
+                "-n",
+                "pgc-volcano",
+                "-o",
+                "jsonpath={.status.phase}",
+            ],
+            None,
+        );
+        (String::from_utf8_lossy(&out.stdout) == "Running").then_some(())
+    });
+    let pod = &c.get_json(&["pods", "-n", "pgc-volcano", "-l", "app=rc-volcano"])["items"][0];
+    assert_eq!(
+        pod["metadata"]["annotations"]["scheduling.k8s.io/group-name"], pg,
+        "the volcano pod is not annotated with its PodGroup: {pod}"
+    );
+    let groups = c.get_json(&["podgroups", "-n", "pgc-default"]);
+    assert_eq!(
+        groups["items"].as_array().map(Vec::len),
+        Some(0),
+        "a PodGroup was made for a default-scheduler pod: {groups}"
+    );
+    let pod = &c.get_json(&[
+        "pods",
+        "-n",
+        "pgc-default",
+        "-l",
+        "app=rc-default-scheduler",
+    ])["items"][0];
+    assert!(
+        pod["metadata"]["annotations"]["scheduling.k8s.io/group-name"].is_null(),
+        "the default-scheduler pod names a PodGroup: {pod}"
+    );
+}
+
+/// Upstream's `schedulingbase/podgroup_workqueue.go` "recovers after rapid scale changes for
+/// ReplicaSet / StatefulSet" (docs/volcano-compat.md), on the real backend (kube-controller-
+/// manager's ReplicaSet and StatefulSet controllers make the pods). The PodGroup
+/// `podgroup-<workload uid>` is controlled by the workload and names the live pod, through
+/// three scale-downs to 0 and back to 1; at 0 for good it is deleted.
+#[test]
+fn real_cluster_podgroups_of_workloads_follow_rapid_scale_changes() {
+    let rc = RealCluster::start_in(
+        TempDir::new("real"),
+        Options {
+            nodes: vec!["--nodes".into(), "2".into()],
+            controllers: true,
+            webhooks: true,
+            scheduler_config: None,
+            kube_scheduler: true,
+        },
+    );
+    let c = &rc.c;
+    const LONG: Duration = Duration::from_secs(120);
+    for (ns, kind) in [("pgwq-rs", "ReplicaSet"), ("pgwq-sts", "StatefulSet")] {
+        c.apply(&format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n"
+        ));
+        c.wait_for(&format!("{ns}'s default ServiceAccount"), T, || {
+            c.kubectl_output(&["get", "serviceaccount", "default", "-n", ns], None)
+                .status
+                .success()
+                .then_some(())
+        });
+        let template = "  template:\n    metadata: {labels: {app: pg-workqueue}}\n    spec:\n      \
+                        schedulerName: volcano\n      containers:\n      - name: nginx\n        \
+                        image: nginx\n        resources: {requests: {cpu: 100m}}\n";
+        let selector = "  selector: {matchLabels: {app: pg-workqueue}}\n";
+        let (resource, manifest) = if kind == "ReplicaSet" {
+            (
+                "replicaset",
+                format!(
+                    "apiVersion: apps/v1\nkind: ReplicaSet\nmetadata: {{name: pg-workqueue, namespace: {ns}}}\n\
+                     spec:\n  replicas: 1\n{selector}{template}"
+                ),
+            )
+        } else {
+            c.apply(&format!(
+                "apiVersion: v1\nkind: Service\nmetadata: {{name: pg-workqueue, namespace: {ns}}}\n\
+                 spec: {{clusterIP: None, selector: {{app: pg-workqueue}}, ports: [{{port: 80}}]}}\n"
+            ));
+            (
+                "statefulset",
+                format!(
+                    "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {{name: pg-workqueue, namespace: {ns}}}\n\
+                     spec:\n  replicas: 1\n  serviceName: pg-workqueue\n{selector}{template}"
+                ),
+            )
+        };
+        c.apply(&manifest);
+        let uid = c.get_json(&[resource, "pg-workqueue", "-n", ns])["metadata"]["uid"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let pg = format!("podgroup-{uid}");
+        let reconciled = |round: usize| {
+            c.wait_for(
+                &format!("{kind} round {round}: PodGroup {ns}/{pg} controlled by the {kind}"),
+                LONG,
+                || {
+                    let out =
+                        c.kubectl_output(&["get", "podgroup", &pg, "-n", ns, "-o", "json"], None);
+                    let group: Value = serde_json::from_slice(&out.stdout).ok()?;
+                    group["metadata"]["ownerReferences"]
+                        .as_array()?
+                        .iter()
+                        .any(|o| o["controller"] == true && o["uid"] == uid.as_str())
+                        .then_some(())
+                },
+            );
+            c.wait_for(
+                &format!("{kind} round {round}: the live pod names {pg}"),
+                LONG,
+                || {
+                    let pods = c.get_json(&["pods", "-n", ns, "-l", "app=pg-workqueue"]);
+                    pods["items"]
+                        .as_array()?
+                        .iter()
+                        .find(|p| p["metadata"]["deletionTimestamp"].is_null())
+                        .filter(|p| {
+                            p["metadata"]["annotations"]["scheduling.k8s.io/group-name"]
+                                == pg.as_str()
+                        })
+                        .map(|_| ())
+                },
+            );
+        };
+        let scale = |n: u32| {
+            c.kubectl(&[
+                "scale",
+                resource,
+                "pg-workqueue",
+                "-n",
+                ns,
+                &format!("--replicas={n}"),
+            ]);
+        };
+        reconciled(0);
+        for round in 1..=3 {
+            scale(0);
+            scale(1);
+            reconciled(round);
+        }
+        scale(0);
+        c.wait_for(
+            &format!("{kind}: PodGroup {ns}/{pg} deleted at 0 replicas"),
+            LONG,
+            || {
+                let out = c.kubectl_output(&["get", "podgroup", &pg, "-n", ns], None);
+                String::from_utf8_lossy(&out.stderr)
+                    .contains("NotFound")
+                    .then_some(())
+            },
+        );
+    }
+}

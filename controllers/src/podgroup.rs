@@ -1,7 +1,10 @@
 //! The PodGroup controller for workloads that are not Volcano Jobs: every pod whose
 //! schedulerName is Basalt's and that has no `scheduling.k8s.io/group-name` gets a PodGroup
 //! `podgroup-<controller owner uid>` (or `podgroup-<pod uid>` for a bare pod), and the pod is
-//! annotated with it (reference/volcano.md §1.7, PodGroup controller).
+//! annotated with it (reference/volcano.md §1.7, PodGroup controller). The PodGroup's
+//! controller is the pod's (the workload), as Volcano's; once no pod of the workload is left
+//! (a ReplicaSet or StatefulSet scaled to 0, a bare pod deleted) the PodGroup is deleted, and
+//! scaling up again makes a new one.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,9 +14,9 @@ use crds::labels;
 use crds::podgroup::{PodGroup, PodGroupSpec};
 use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, watcher};
 use kube::{Resource, ResourceExt};
 use tracing::warn;
@@ -27,6 +30,21 @@ const COMPONENT: &str = "podgroup";
 pub const GROUP_MIN_MEMBER: &str = "scheduling.volcano.sh/group-min-member";
 /// Pod annotation: queue of the workload.
 pub const QUEUE_ANNOTATION: &str = "scheduling.volcano.sh/queue-name";
+/// PodGroup annotation: the pod it was first made for (marks the PodGroups of this controller).
+const CREATED_FOR: &str = "basalt.dev/created-for";
+/// PodGroup annotation: the uid of the last pod that joined. Written before the pod is
+/// annotated, so a deletion decided before a pod joined fails its resourceVersion precondition.
+const LAST_MEMBER: &str = "basalt.dev/last-member";
+
+/// Pure: whether `pod` belongs to the workload whose uid is `owner_uid` (the PodGroup's
+/// controller): the pod itself (a bare pod) or a pod it controls.
+pub fn is_member(pod: &Pod, owner_uid: &str) -> bool {
+    pod.metadata.uid.as_deref() == Some(owner_uid)
+        || pod
+            .owner_references()
+            .iter()
+            .any(|o| o.controller == Some(true) && o.uid == owner_uid)
+}
 
 /// Pure: the PodGroup a plain pod needs, or `None` when it needs none (not Basalt's, already
 /// grouped, or created by a Volcano Job).
@@ -66,7 +84,7 @@ pub fn podgroup_for(pod: &Pod, ours: impl Fn(Option<&str>) -> bool) -> Option<Po
         .filter(|(k, _)| k.starts_with("volcano.sh/"))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    annotations.insert("basalt.dev/created-for".to_owned(), pod.name_any());
+    annotations.insert(CREATED_FOR.to_owned(), pod.name_any());
     let mut meta_labels = BTreeMap::new();
     meta_labels.insert(
         labels::MANAGED_BY.to_owned(),
@@ -78,10 +96,7 @@ pub fn podgroup_for(pod: &Pod, ours: impl Fn(Option<&str>) -> bool) -> Option<Po
             namespace: pod.namespace(),
             labels: Some(meta_labels),
             annotations: Some(annotations),
-            owner_references: Some(vec![OwnerReference {
-                controller: Some(false),
-                ..owner
-            }]),
+            owner_references: Some(vec![owner]),
             ..Default::default()
         },
         spec: PodGroupSpec {
@@ -100,20 +115,94 @@ pub fn podgroup_for(pod: &Pod, ours: impl Fn(Option<&str>) -> bool) -> Option<Po
     })
 }
 
-/// Runs the PodGroup controller until `shutdown`.
+/// Runs the PodGroup controller until `shutdown`: one controller over pods (grouping them) and
+/// one over the PodGroups it made (deleting those with no pod left).
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
-    Controller::new(
+    let shutdown = futures_util::FutureExt::shared(Box::pin(shutdown));
+    let pods = Controller::new(
         Api::<Pod>::all(ctx.client.clone()),
         watcher::Config::default(),
     )
-    .graceful_shutdown_on(shutdown)
+    .graceful_shutdown_on(shutdown.clone())
     .run(
         crate::guard::guarded(COMPONENT, ctx.metrics.clone(), reconcile),
         error_policy,
+        ctx.clone(),
+    )
+    .for_each(|_| async {});
+    let selector = format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE);
+    let groups = Controller::new(
+        Api::<PodGroup>::all(ctx.client.clone()),
+        watcher::Config::default().labels(&selector),
+    )
+    // A pod going away (deletion started or done) looks at its PodGroup again.
+    .watches(
+        Api::<Pod>::all(ctx.client.clone()),
+        watcher::Config::default(),
+        |pod: Pod| {
+            pod.metadata.deletion_timestamp.as_ref()?;
+            let name = pod.annotations().get(labels::GROUP_NAME)?;
+            name.starts_with("podgroup-")
+                .then(|| ObjectRef::new(name).within(&pod.namespace().unwrap_or_default()))
+        },
+    )
+    .graceful_shutdown_on(shutdown)
+    .run(
+        crate::guard::guarded("podgroup-cleanup", ctx.metrics.clone(), cleanup),
+        cleanup_error_policy,
         ctx,
     )
-    .for_each(|_| async {})
-    .await;
+    .for_each(|_| async {});
+    futures_util::join!(pods, groups);
+}
+
+/// Deletes a PodGroup this controller made once no pod of its workload is left (terminating pods
+/// still count: the scheduler accounts for them). The delete carries the resourceVersion read
+/// here; a pod joining in between writes [`LAST_MEMBER`] first, so the delete then fails and
+/// the PodGroup is looked at again.
+async fn cleanup(pg: Arc<PodGroup>, ctx: Arc<Context>) -> Result<Action> {
+    if !pg.annotations().contains_key(CREATED_FOR) || pg.metadata.deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let Some(owner) = pg.owner_references().first().map(|o| o.uid.clone()) else {
+        return Ok(Action::await_change());
+    };
+    if !ctx.is_leader() {
+        return Ok(Action::requeue(Duration::from_secs(2)));
+    }
+    let ns = pg.namespace().unwrap_or_default();
+    let name = pg.name_any();
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
+    let list = pods
+        .list(&kube::api::ListParams::default())
+        .await
+        .map_err(|e| Error::kube("list", "Pod", ns.clone(), e))?;
+    if list.items.iter().any(|p| is_member(p, &owner)) {
+        return Ok(Action::await_change());
+    }
+    let pgs: Api<PodGroup> = Api::namespaced(ctx.client.clone(), &ns);
+    let dp = kube::api::DeleteParams {
+        preconditions: Some(kube::api::Preconditions {
+            uid: pg.metadata.uid.clone(),
+            resource_version: pg.metadata.resource_version.clone(),
+        }),
+        ..Default::default()
+    };
+    match pgs.delete(&name, &dp).await {
+        Ok(_) => {
+            tracing::info!(podgroup = %format!("{ns}/{name}"), "deleted: no pod of its workload is left");
+            Ok(Action::await_change())
+        }
+        Err(e) if is_status(&e, 404) => Ok(Action::await_change()),
+        // Changed since it was read (a pod joined, a status write): look again.
+        Err(e) if is_status(&e, 409) => Ok(Action::requeue(Duration::from_secs(1))),
+        Err(e) => Err(Error::kube("delete", "PodGroup", format!("{ns}/{name}"), e)),
+    }
+}
+
+fn cleanup_error_policy(pg: Arc<PodGroup>, error: &Error, _ctx: Arc<Context>) -> Action {
+    warn!(podgroup = %pg.name_any(), %error, "podgroup cleanup failed");
+    Action::requeue(error.retry_after())
 }
 
 async fn reconcile(pod: Arc<Pod>, ctx: Arc<Context>) -> Result<Action> {
@@ -130,17 +219,46 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Context>) -> Result<Action> {
         field_manager: Some(field_manager(COMPONENT)),
     };
     let pgs: Api<PodGroup> = Api::namespaced(ctx.client.clone(), &ns);
-    match pgs.create(&pp, &pg).await {
-        Ok(_) => {}
-        Err(e) if is_already_exists(&e) => {}
-        Err(e) => {
-            return Err(Error::kube(
-                "create",
-                "PodGroup",
-                format!("{ns}/{pg_name}"),
-                e,
-            ));
+    // Create (or find) the PodGroup, then mark this pod as its last member before annotating
+    // the pod: a cleanup that decided on an older version of the PodGroup then fails. A
+    // PodGroup deleted between the two steps is made again.
+    let member = serde_json::json!({"metadata": {"annotations": {
+        LAST_MEMBER: pod.metadata.uid.clone().unwrap_or_default()}}});
+    let mut joined = false;
+    for _ in 0..3 {
+        match pgs.create(&pp, &pg).await {
+            Ok(_) => {}
+            Err(e) if is_already_exists(&e) => {}
+            Err(e) => {
+                return Err(Error::kube(
+                    "create",
+                    "PodGroup",
+                    format!("{ns}/{pg_name}"),
+                    e,
+                ));
+            }
         }
+        match pgs
+            .patch(&pg_name, &PatchParams::default(), &Patch::Merge(&member))
+            .await
+        {
+            Ok(_) => {
+                joined = true;
+                break;
+            }
+            Err(e) if is_status(&e, 404) => continue,
+            Err(e) => {
+                return Err(Error::kube(
+                    "mark a member of",
+                    "PodGroup",
+                    format!("{ns}/{pg_name}"),
+                    e,
+                ));
+            }
+        }
+    }
+    if !joined {
+        return Ok(Action::requeue(Duration::from_secs(1)));
     }
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
     let patch = serde_json::json!({"metadata": {"annotations": {labels::GROUP_NAME: pg_name}}});
@@ -199,6 +317,29 @@ mod tests {
         assert_eq!(pg.spec.min_resources.unwrap()["nvidia.com/gpu"].0, "2");
         let bare = podgroup_for(&pod("volcano", false), ours).unwrap();
         assert_eq!(bare.metadata.name.as_deref(), Some("podgroup-pod-uid"));
+    }
+
+    /// As Volcano's: the PodGroup's controller is the workload (upstream's
+    /// `podgroup_workqueue.go` checks `GetControllerOf`), and membership follows it.
+    #[test]
+    fn the_workload_controls_its_podgroup_and_its_pods_are_members() {
+        let p = pod("volcano", true);
+        let pg = podgroup_for(&p, ours).unwrap();
+        let owner = &pg.metadata.owner_references.as_ref().unwrap()[0];
+        assert_eq!(
+            (owner.uid.as_str(), owner.controller),
+            ("rs-uid", Some(true))
+        );
+        assert!(is_member(&p, "rs-uid"));
+        assert!(!is_member(&p, "other-uid"));
+        let bare = pod("volcano", false);
+        let pg = podgroup_for(&bare, ours).unwrap();
+        let owner = &pg.metadata.owner_references.as_ref().unwrap()[0];
+        assert_eq!(
+            (owner.uid.as_str(), owner.controller),
+            ("pod-uid", Some(true))
+        );
+        assert!(is_member(&bare, "pod-uid"));
     }
 
     #[test]
