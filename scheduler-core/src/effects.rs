@@ -6,12 +6,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use crate::ids::{JobId, NodeId, QueueId, TaskId};
 use crate::model::JobPhase;
 use crate::plugin::JobCondition;
 use crate::quantity::format_resource_amount;
 use crate::resources::Resources;
+use crate::text::Text;
 
 /// One decision.
 #[derive(Clone, Debug, PartialEq)]
@@ -70,14 +72,16 @@ pub enum Effect {
 pub struct Explanation {
     /// PodGroup.
     pub job: JobId,
-    /// E.g. `3/4 tasks in gang unschedulable: 3 Insufficient nvidia.com/gpu`.
-    pub summary: String,
+    /// E.g. `3/4 tasks in gang unschedulable: 3 Insufficient nvidia.com/gpu`. Jobs that failed
+    /// the same way share one allocation.
+    pub summary: Text,
     /// The task whose node-level reasons follow (the first that failed).
     pub task: Option<TaskId>,
     /// Nodes considered for that task.
     pub nodes: u32,
-    /// Per reason, most nodes first.
-    pub reasons: Vec<ReasonCount>,
+    /// Per reason, most nodes first. Shared between the jobs whose first failing task got the
+    /// same diagnosis.
+    pub reasons: Arc<[ReasonCount]>,
 }
 
 /// How many nodes failed one reason.
@@ -110,7 +114,7 @@ impl fmt::Display for Explanation {
         if let Some(task) = &self.task {
             write!(f, "\n  task {task}: 0/{} nodes available", self.nodes)?;
         }
-        for r in &self.reasons {
+        for r in self.reasons.iter() {
             write!(f, "\n  {r}")?;
         }
         Ok(())

@@ -27,6 +27,7 @@ pub mod registry;
 pub mod resources;
 mod scheduler;
 pub mod session;
+pub mod text;
 
 pub use config::{ConfigError, SchedulerConfig};
 pub use effects::{Effect, Explanation, ReasonCount};
@@ -39,3 +40,4 @@ pub use registry::Registry;
 pub use resources::Resources;
 pub use scheduler::{Scheduler, WhatIf, run_session};
 pub use session::{SessionError, SessionResult, SessionStats};
+pub use text::Text;

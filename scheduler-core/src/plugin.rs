@@ -10,6 +10,7 @@ use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use crate::session::{JobIx, NodeIx, QueueIx, State, TaskIx};
+use crate::text::Text;
 
 /// A set of extension points.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -147,13 +148,13 @@ pub struct JobInvalid {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JobCondition {
     /// `Unschedulable` or `Scheduled`.
-    pub kind: String,
+    pub kind: Text,
     /// Condition status.
     pub status: bool,
     /// Typed reason, e.g. `NotEnoughResources`.
-    pub reason: String,
-    /// Human message.
-    pub message: String,
+    pub reason: Text,
+    /// Human message. Jobs that failed the same way share one allocation.
+    pub message: Text,
 }
 
 /// What plugins contribute when the session closes.

@@ -746,3 +746,60 @@ fn a_gang_whose_pods_wait_for_scheduling_gates_says_why_until_the_gates_are_remo
         conditions_of(&r, "j1")
     );
 }
+
+/// A saturated session fails many jobs the same way: their PodGroup conditions and explanations
+/// carry the same texts, and those share one allocation instead of a copy per job (issue #23),
+/// while each job still gets its own, complete text.
+#[test]
+fn jobs_that_fail_alike_share_their_condition_and_explanation_texts() {
+    let mut c = Cluster::new();
+    c.gpu_node("full", 8, 8);
+    let names: Vec<String> = (0..20).map(|i| format!("g{i:02}")).collect();
+    for name in &names {
+        c.gang(name, 2, 2, gpu_pod(8));
+        c.job_mut(name).phase = JobPhase::Inqueue;
+    }
+    let r = c.run();
+    assert!(binds(&r).is_empty());
+    let mut messages = Vec::new();
+    let mut explained = Vec::new();
+    for e in &r.effects {
+        match e {
+            Effect::PodGroupStatus { conditions, .. } => messages.extend(
+                conditions
+                    .iter()
+                    .filter(|c| c.kind == "Unschedulable" && c.status)
+                    .map(|c| c.message.clone()),
+            ),
+            Effect::Explanation(x) => explained.push(x.clone()),
+            _ => {}
+        }
+    }
+    assert_eq!(messages.len(), names.len(), "one condition per job");
+    assert_eq!(explained.len(), names.len(), "one explanation per job");
+    let (m0, x0) = (&messages[0], &explained[0]);
+    assert!(
+        m0.contains("Insufficient nvidia.com/gpu"),
+        "condition says why: {m0}"
+    );
+    for (m, x) in messages.iter().zip(&explained) {
+        assert_eq!(m, m0);
+        assert!(m.shares_with(m0), "condition message copied per job");
+        assert_eq!(x.summary, x0.summary);
+        assert!(x.summary.shares_with(&x0.summary), "summary copied per job");
+        assert!(!x.reasons.is_empty());
+        assert!(
+            std::sync::Arc::ptr_eq(&x.reasons, &x0.reasons),
+            "reason list copied per job"
+        );
+    }
+    // Shared, yet each explanation reads whole and names its own job.
+    let texts = explanations(&r);
+    for (name, text) in names.iter().zip(&texts) {
+        assert!(
+            text.starts_with(&format!("{name}: {}", x0.summary)),
+            "{text}"
+        );
+        assert!(text.contains("Insufficient nvidia.com/gpu"), "{text}");
+    }
+}

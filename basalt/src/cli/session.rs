@@ -161,7 +161,7 @@ fn read_verdict(snap: &Snapshot, result: scheduler_core::SessionResult, job: &Jo
                 v.unschedulable = conditions
                     .into_iter()
                     .filter(|c| c.kind == "Unschedulable" && c.status)
-                    .map(|c| c.message)
+                    .map(|c| c.message.to_string())
                     .collect();
             }
             Effect::Explanation(x) if &x.job == job => v.explanation = Some(x),

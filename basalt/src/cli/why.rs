@@ -427,7 +427,7 @@ pub fn diagnose(i: &Inputs<'_>) -> Diagnosis {
                     d.causes
                         .push(format!("for pod {task}: 0 of {} {noun} fit", x.nodes));
                 }
-                for r in &x.reasons {
+                for r in x.reasons.iter() {
                     d.causes.push(format!("  {r}"));
                 }
             }

@@ -77,12 +77,12 @@ pub fn podgroup_status(
                 _ => Some(Time(now)),
             };
             PodGroupCondition {
-                type_: Some(c.kind.clone()),
+                type_: Some(c.kind.to_string()),
                 status: Some(status.to_owned()),
                 transition_id: None,
                 last_transition_time: time,
-                reason: Some(c.reason.clone()),
-                message: Some(c.message.clone()),
+                reason: Some(c.reason.to_string()),
+                message: Some(c.message.to_string()),
             }
         })
         .collect();
@@ -833,7 +833,7 @@ mod tests {
                 summary: "no room".into(),
                 task: None,
                 nodes: 0,
-                reasons: vec![],
+                reasons: vec![].into(),
             }),
             Effect::QueueStatus {
                 queue: "team".into(),

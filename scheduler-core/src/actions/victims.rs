@@ -748,10 +748,10 @@ impl Evictor {
         let st = &ssn.state;
         let explanation = Explanation {
             job: st.jobs[job.ix()].id.clone(),
-            summary: format!("{} not done: {why}", self.verb()),
+            summary: format!("{} not done: {why}", self.verb()).into(),
             task: Some(st.tasks[task.ix()].id.clone()),
             nodes,
-            reasons: list,
+            reasons: list.into(),
         };
         ssn.explain(job, explanation);
     }

@@ -13,6 +13,7 @@ use crate::plugin::{
     CloseContext, CloseReport, Hooks, JobCondition, JobInvalid, Plugin, Unschedulable, Vote,
 };
 use crate::session::{JobIx, State, TaskIx};
+use crate::text::Text;
 
 /// The `gang` plugin.
 #[derive(Clone, Debug, Default)]
@@ -59,7 +60,7 @@ pub fn unschedulable_summary(
 /// a handful of summaries instead of one per pending job. Keys are the addresses of those shared
 /// values, which stay alive (in the close context) as long as a memo does.
 #[derive(Debug, Default)]
-pub struct SummaryMemo(HashMap<(*const Unschedulable, usize, bool), String>);
+pub struct SummaryMemo(HashMap<(*const Unschedulable, usize, bool), Text>);
 
 impl SummaryMemo {
     /// `unschedulable_summary(st, job, why, gang)`.
@@ -69,11 +70,11 @@ impl SummaryMemo {
         job: JobIx,
         why: &Rc<Unschedulable>,
         gang: bool,
-    ) -> String {
+    ) -> Text {
         let total = st.jobs[job.ix()].tasks.len();
         self.0
             .entry((Rc::as_ptr(why), total, gang))
-            .or_insert_with(|| unschedulable_summary(st, job, why, gang))
+            .or_insert_with(|| unschedulable_summary(st, job, why, gang).into())
             .clone()
     }
 }
@@ -207,9 +208,9 @@ impl Plugin for Gang {
                 .entry(*job)
                 .or_insert_with(one)
                 .push(JobCondition {
-                    kind: "Unschedulable".into(),
+                    kind: Text::from_static("Unschedulable"),
                     status: true,
-                    reason: "NotEnoughResources".into(),
+                    reason: Text::from_static("NotEnoughResources"),
                     message: summaries.summary(st, *job, why, true),
                 });
         }
@@ -219,14 +220,14 @@ impl Plugin for Gang {
                 .entry(*job)
                 .or_default()
                 .push(JobCondition {
-                    kind: "Unschedulable".into(),
+                    kind: Text::from_static("Unschedulable"),
                     status: true,
-                    reason: why.reason.clone(),
-                    message: why.message.clone(),
+                    reason: why.reason.clone().into(),
+                    message: why.message.clone().into(),
                 });
         }
         // The message depends only on the count: format each distinct count once.
-        let mut placed_messages: HashMap<u32, String> = HashMap::new();
+        let mut placed_messages: HashMap<u32, Text> = HashMap::new();
         for i in 0..st.jobs.len() {
             let job = JobIx(i as u32);
             let placed_now =
@@ -234,16 +235,16 @@ impl Plugin for Gang {
             if placed_now > 0 && ready(st, job) {
                 let message = placed_messages
                     .entry(placed_now)
-                    .or_insert_with(|| format!("{placed_now} tasks placed this session"))
+                    .or_insert_with(|| format!("{placed_now} tasks placed this session").into())
                     .clone();
                 report
                     .conditions
                     .entry(job)
                     .or_insert_with(one)
                     .push(JobCondition {
-                        kind: "Scheduled".into(),
+                        kind: Text::from_static("Scheduled"),
                         status: true,
-                        reason: "tasks in gang are ready to be scheduled".into(),
+                        reason: Text::from_static("tasks in gang are ready to be scheduled"),
                         message,
                     });
             }

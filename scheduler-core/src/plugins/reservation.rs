@@ -678,7 +678,8 @@ impl Plugin for ReservationPlugin {
                         "holding nodes {} for this gang; {start}; held since {} ms",
                         names.join(", "),
                         h.since
-                    ),
+                    )
+                    .into(),
                 });
             report.reservations.push((h.job, to_record(st, h)));
         }

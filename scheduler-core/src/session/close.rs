@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use super::{FitDiagnosis, Session, SessionResult, SessionStats};
 use crate::effects::{Effect, Explanation, ReasonCount};
@@ -10,6 +11,7 @@ use crate::plugin::{CloseContext, JobCondition, Unschedulable};
 use crate::plugins::gang::SummaryMemo;
 use crate::resources::add_into;
 use crate::session::JobIx;
+use crate::text::Text;
 
 /// Why a gang with gated pods waits: how many pods, which gates, and the fix.
 fn gated_note(gated: &GatedPods, min_member: u32) -> String {
@@ -114,9 +116,9 @@ impl Session<'_> {
                 && let Some(why) = self.not_enqueued.get(&job)
             {
                 conditions.push(JobCondition {
-                    kind: "Unschedulable".into(),
+                    kind: Text::from_static("Unschedulable"),
                     status: true,
-                    reason: "NotEnoughResources".into(),
+                    reason: Text::from_static("NotEnoughResources"),
                     message: why.clone(),
                 });
             }
@@ -133,12 +135,12 @@ impl Session<'_> {
                     .iter_mut()
                     .find(|c| c.kind == "Unschedulable" && c.status)
                 {
-                    Some(c) => c.message = format!("{}; {note}", c.message),
+                    Some(c) => c.message = format!("{}; {note}", c.message).into(),
                     None => conditions.push(JobCondition {
-                        kind: "Unschedulable".into(),
+                        kind: Text::from_static("Unschedulable"),
                         status: true,
-                        reason: "SchedulingGated".into(),
-                        message: note,
+                        reason: Text::from_static("SchedulingGated"),
+                        message: note.into(),
                     }),
                 }
             }
@@ -182,7 +184,7 @@ impl Session<'_> {
         };
         let mut explained: Vec<(JobIx, Explanation)> = Vec::new();
         for (job, why) in &self.invalid {
-            let summary = why.message.clone();
+            let summary = why.message.clone().into();
             let id = st.jobs[job.ix()].id.clone();
             explained.push((
                 *job,
@@ -191,12 +193,13 @@ impl Session<'_> {
                     summary,
                     task: None,
                     nodes: 0,
-                    reasons: Vec::new(),
+                    reasons: Arc::new([]),
                 },
             ));
         }
         let mut summaries = SummaryMemo::default();
-        let mut node_reasons: HashMap<*const FitDiagnosis, Vec<ReasonCount>> = HashMap::new();
+        // Jobs whose first failing task got the same diagnosis share one reason list.
+        let mut node_reasons: HashMap<*const FitDiagnosis, Arc<[ReasonCount]>> = HashMap::new();
         for ((job, (ready, why)), (failed, failure)) in all_failed.iter().zip(&self.failures) {
             debug_assert_eq!(job, failed);
             let summary = summaries.summary(st, *job, why, !ready);
@@ -218,15 +221,15 @@ impl Session<'_> {
                         reasons.sort_by(|a, b| {
                             b.nodes.cmp(&a.nodes).then_with(|| a.reason.cmp(&b.reason))
                         });
-                        reasons
+                        reasons.into()
                     });
                     (
                         Some(st.tasks[task.ix()].id.clone()),
                         diag.nodes,
-                        reasons.clone(),
+                        Arc::clone(reasons),
                     )
                 }
-                None => (None, 0, Vec::new()),
+                None => (None, 0, Arc::from([])),
             };
             let id = st.jobs[job.ix()].id.clone();
             explained.push((
@@ -245,8 +248,13 @@ impl Session<'_> {
         for (job, note) in notes {
             match explained.iter_mut().find(|(j, _)| *j == job) {
                 Some((_, x)) => {
-                    x.summary = format!("{}; {}", x.summary, note.summary);
-                    x.reasons.extend(note.reasons);
+                    x.summary = format!("{}; {}", x.summary, note.summary).into();
+                    x.reasons = x
+                        .reasons
+                        .iter()
+                        .chain(note.reasons.iter())
+                        .cloned()
+                        .collect();
                     if x.task.is_none() {
                         x.task = note.task;
                         x.nodes = note.nodes;

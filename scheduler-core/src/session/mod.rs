@@ -167,7 +167,7 @@ pub struct Session<'s> {
     invalid: BTreeMap<JobIx, JobInvalid>,
     /// Pending jobs enqueue considered and did not admit, with why (the PodGroup's
     /// `Unschedulable` condition at close).
-    not_enqueued: BTreeMap<JobIx, String>,
+    not_enqueued: BTreeMap<JobIx, crate::text::Text>,
     enqueued: u32,
     /// Explanations actions add (preempt/reclaim considered and not done), emitted at close.
     notes: Vec<(JobIx, crate::effects::Explanation)>,
@@ -314,7 +314,7 @@ impl<'s> Session<'s> {
 
     /// Records that enqueue left Pending `job` in Pending, and why.
     pub fn record_not_enqueued(&mut self, job: JobIx, why: String) {
-        self.not_enqueued.insert(job, why);
+        self.not_enqueued.insert(job, why.into());
     }
 
     /// Moves a Pending job to Inqueue and tells the plugins.
