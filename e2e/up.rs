@@ -376,3 +376,46 @@ fn with_injected_faults_nodes_register_and_pods_still_finish() {
     });
     c.wait_phase("pod/resilient", "Succeeded", T);
 }
+
+/// As kube-apiserver: a built-in object with a value of the wrong type cannot be decoded (400,
+/// naming the field, what it expects and what it got) and a bad label key or value is invalid
+/// (422) — for custom resources too — and nothing is stored. Before, all of these were stored.
+#[test]
+fn objects_with_wrong_types_or_bad_labels_are_refused_through_kubectl() {
+    let c = Cluster::start(&["--nodes", "1"]);
+    let cases = [
+        (
+            "pod/t1",
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: t1}\nspec: {containers: \"x\"}\n",
+            "Pod in version \"v1\" cannot be handled as a Pod: spec.containers: expected an array, got the string \"x\"",
+        ),
+        (
+            "configmap/t2",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: t2}\ndata: {a: 5}\n",
+            "data.a: expected a string, got the number 5",
+        ),
+        (
+            "deployment/t3",
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: t3}\nspec: {replicas: three, selector: {matchLabels: {a: b}}, template: {metadata: {labels: {a: b}}, spec: {containers: [{name: c, image: busybox}]}}}\n",
+            "spec.replicas: expected an integer, got the string \"three\"",
+        ),
+        (
+            "pod/t4",
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: t4, labels: {k: \"bad value!\"}}\nspec: {containers: [{name: c, image: busybox}]}\n",
+            "The Pod \"t4\" is invalid: metadata.labels: Invalid value: \"bad value!\": a valid label must be an empty string",
+        ),
+        (
+            "queue/t5",
+            "apiVersion: scheduling.volcano.sh/v1beta1\nkind: Queue\nmetadata: {name: t5, labels: {\"bad key!\": v}}\nspec: {weight: 1}\n",
+            "metadata.labels: Invalid value: \"bad key!\": name part must consist of alphanumeric characters",
+        ),
+    ];
+    for (what, doc, message) in cases {
+        let out = c.kubectl_output(&["create", "-f", "-"], Some(doc));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{what} was accepted");
+        assert!(stderr.contains(message), "{what}: {stderr}");
+        let get = c.kubectl_output(&["get", what], None);
+        assert!(!get.status.success(), "{what} was stored");
+    }
+}

@@ -66,6 +66,79 @@ pub fn check_name(rule: NameRule, name: &str) -> Option<String> {
 
 /// Field errors of a pod's resource quantities (containers, init containers, overhead):
 /// each must parse as a Kubernetes quantity and be non-negative.
+/// Kubernetes' label-value characters: alphanumerics, '-', '_', '.', alphanumeric at both ends.
+fn is_label_value_chars(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+}
+
+/// `None` when `key` is a qualified name (`[prefix/]name`: a DNS-1123 subdomain prefix and a
+/// name part of at most 63 label-value characters), else why not (kube's `IsQualifiedName`).
+fn qualified_name_error(key: &str) -> Option<String> {
+    let (prefix, name) = match key.split_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, key),
+    };
+    if let Some(p) = prefix {
+        if p.is_empty() {
+            return Some("prefix part must be non-empty".into());
+        }
+        if !is_subdomain(p) {
+            return Some("prefix part a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com')".into());
+        }
+    }
+    if name.is_empty() {
+        return Some("name part must be non-empty".into());
+    }
+    if name.len() > 63 {
+        return Some("name part must be no more than 63 characters".into());
+    }
+    if !is_label_value_chars(name) {
+        return Some("name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')".into());
+    }
+    None
+}
+
+/// Field errors of `metadata.labels` (qualified keys, values of at most 63 label characters or
+/// empty) and `metadata.annotations` keys (qualified names), as kube-apiserver's
+/// `ValidateObjectMeta`: every kind, custom resources included.
+pub fn meta_errors(obj: &Value) -> Vec<(String, String)> {
+    let mut out = vec![];
+    let meta = &obj["metadata"];
+    for (k, v) in meta["labels"].as_object().into_iter().flatten() {
+        if let Some(why) = qualified_name_error(k) {
+            out.push((
+                "metadata.labels".into(),
+                format!("Invalid value: {k:?}: {why}"),
+            ));
+        }
+        let value = v.as_str().unwrap_or_default();
+        if !value.is_empty() && (value.len() > 63 || !is_label_value_chars(value)) {
+            out.push(("metadata.labels".into(), format!(
+                "Invalid value: {value:?}: a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character, at most 63 characters (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
+            )));
+        }
+    }
+    for k in meta["annotations"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, _)| k)
+    {
+        if let Some(why) = qualified_name_error(&k.to_ascii_lowercase()) {
+            out.push((
+                "metadata.annotations".into(),
+                format!("Invalid value: {k:?}: {why}"),
+            ));
+        }
+    }
+    out
+}
+
 pub fn pod_quantity_errors(pod: &Value) -> Vec<(String, String)> {
     let mut errs = vec![];
     let Some(spec) = pod.get("spec") else {
@@ -172,6 +245,38 @@ fn parse_sign(s: &str) -> Result<bool, &'static str> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// kube-apiserver's `ValidateObjectMeta` label and annotation rules.
+    #[test]
+    fn label_keys_and_values_and_annotation_keys_are_checked() {
+        let ok = json!({"metadata": {
+            "labels": {"app": "web", "app.kubernetes.io/name": "My_Value-1.x", "empty": ""},
+            "annotations": {"volcano.sh/sla-waiting-time": "1h", "Some.Key_1": "any value!"}}});
+        assert_eq!(meta_errors(&ok), vec![]);
+        let bad = |labels: Value, annotations: Value| {
+            meta_errors(&json!({"metadata": {"labels": labels, "annotations": annotations}}))
+        };
+        let e = bad(json!({"bad key!": "v"}), json!({}));
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].0, "metadata.labels");
+        assert!(
+            e[0].1
+                .starts_with("Invalid value: \"bad key!\": name part must consist"),
+            "{e:?}"
+        );
+        let e = bad(json!({"k": "bad value!"}), json!({}));
+        assert!(
+            e[0].1.contains("a valid label must be an empty string"),
+            "{e:?}"
+        );
+        assert_eq!(bad(json!({"k": "x".repeat(64)}), json!({})).len(), 1);
+        assert_eq!(bad(json!({"Upper.Case/k": "v"}), json!({})).len(), 1);
+        assert_eq!(bad(json!({"/k": "v"}), json!({})).len(), 1);
+        assert_eq!(
+            bad(json!({}), json!({"no spaces allowed": "v"}))[0].0,
+            "metadata.annotations"
+        );
+    }
 
     #[test]
     fn names_follow_the_kind_rule() {

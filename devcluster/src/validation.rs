@@ -265,13 +265,66 @@ fn walk(schema: &Value, v: &mut Value, path: &str, r: &mut Report) {
     }
 }
 
-/// Unknown fields of a built-in object (pruned in place) against the OpenAPI components.
-pub fn prune_builtin(defs: &Map<String, Value>, schema_name: &str, obj: &mut Value) -> Vec<String> {
-    let mut out = vec![];
+/// What [`prune_builtin`] found in a built-in object.
+#[derive(Debug, Default)]
+pub struct BuiltinCheck {
+    /// Unknown fields (pruned in place), as paths.
+    pub unknown: Vec<String>,
+    /// Values of the wrong JSON type, as (path, message): the object cannot be decoded, as
+    /// kube-apiserver's decoder says for `containers: "x"` or `replicas: "three"`.
+    pub wrong_types: Vec<(String, String)>,
+}
+
+/// Unknown fields of a built-in object (pruned in place) and values of the wrong type, against
+/// the OpenAPI components.
+pub fn prune_builtin(
+    defs: &Map<String, Value>,
+    schema_name: &str,
+    obj: &mut Value,
+) -> BuiltinCheck {
+    let mut out = BuiltinCheck::default();
     if let Some(s) = defs.get(schema_name) {
         walk_builtin(defs, s, obj, "", &mut out, 0);
     }
     out
+}
+
+/// `None` when `v` has the JSON type `want` names (a null is an absent optional field, as in
+/// Go's decoder; a type the check does not know passes), else what was found.
+fn wrong_type(want: &str, v: &Value) -> Option<String> {
+    let ok = match (want, v) {
+        (_, Value::Null) => true,
+        ("string", Value::String(_))
+        | ("number", Value::Number(_))
+        | ("boolean", Value::Bool(_))
+        | ("array", Value::Array(_))
+        | ("object", Value::Object(_)) => true,
+        ("integer", Value::Number(n)) => {
+            n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0)
+        }
+        ("string" | "number" | "integer" | "boolean" | "array" | "object", _) => false,
+        _ => true,
+    };
+    if ok {
+        return None;
+    }
+    let found = match v {
+        Value::String(_) => format!("the string {}", show(v)),
+        Value::Number(_) => format!("the number {v}"),
+        Value::Bool(_) => format!("the boolean {v}"),
+        Value::Array(_) => "an array".to_owned(),
+        Value::Object(_) => "an object".to_owned(),
+        Value::Null => "null".to_owned(),
+    };
+    let want = match want {
+        "integer" => "an integer",
+        "array" => "an array",
+        "object" => "an object",
+        "string" => "a string",
+        "number" => "a number",
+        _ => "a boolean",
+    };
+    Some(format!("expected {want}, got {found}"))
 }
 
 fn resolve<'a>(defs: &'a Map<String, Value>, s: &'a Value) -> &'a Value {
@@ -311,7 +364,7 @@ fn walk_builtin(
     schema: &Value,
     v: &mut Value,
     path: &str,
-    out: &mut Vec<String>,
+    out: &mut BuiltinCheck,
     depth: usize,
 ) {
     if depth > 64 {
@@ -320,6 +373,25 @@ fn walk_builtin(
     let s = resolve(defs, schema);
     if v.is_number() && is_quantity(s) {
         *v = Value::String(canonical_quantity(v));
+        return;
+    }
+    // apiextensions' `JSON` (a CRD schema's `default`, `enum`, `example`) is any JSON value,
+    // although its generated schema says "object".
+    let any_json = defs
+        .get("io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSON")
+        .is_some_and(|j| std::ptr::eq(j, s));
+    if any_json {
+        return;
+    }
+    if let Some(why) = s
+        .get("type")
+        .and_then(Value::as_str)
+        .and_then(|t| wrong_type(t, v))
+    {
+        out.wrong_types.push((
+            if path.is_empty() { "<root>" } else { path }.to_owned(),
+            why,
+        ));
         return;
     }
     match v {
@@ -337,7 +409,7 @@ fn walk_builtin(
                         None if s.get("additionalProperties").is_some() => {}
                         None => {
                             m.remove(&k);
-                            out.push(sub);
+                            out.unknown.push(sub);
                         }
                     }
                 }
@@ -385,14 +457,70 @@ mod tests {
         );
     }
 
+    /// As kube-apiserver's decoder: a value of the wrong JSON type is named with its path; a
+    /// null is an absent optional field; integral numbers are integers.
+    #[test]
+    fn builtin_values_of_the_wrong_type_are_found() {
+        let reg = crate::registry::Registry::new(vec![]);
+        let check = |kind: &str, mut obj: Value| {
+            prune_builtin(&reg.builtin_schemas, kind, &mut obj).wrong_types
+        };
+        let pod = "io.k8s.api.core.v1.Pod";
+        assert_eq!(
+            check(pod, json!({"spec": {"containers": "x"}})),
+            vec![(
+                "spec.containers".to_owned(),
+                "expected an array, got the string \"x\"".to_owned()
+            )]
+        );
+        let port = check(
+            pod,
+            json!({"spec": {"containers": [{"name": "c", "ports": [{"containerPort": "eighty"}]}]}}),
+        );
+        assert_eq!(port[0].0, "spec.containers[0].ports[0].containerPort");
+        assert!(port[0].1.starts_with("expected an integer"), "{port:?}");
+        assert_eq!(
+            check("io.k8s.api.core.v1.ConfigMap", json!({"data": {"a": 5}}))[0].0,
+            "data.a"
+        );
+        assert_eq!(
+            check(
+                "io.k8s.api.core.v1.Pod",
+                json!({"metadata": {"labels": {"a": true}}})
+            )[0]
+            .0,
+            "metadata.labels.a"
+        );
+        assert!(
+            check(
+                "io.k8s.api.apps.v1.Deployment",
+                json!({"spec": {"replicas": "three"}})
+            )
+            .iter()
+            .any(|(f, _)| f == "spec.replicas")
+        );
+        // Fine: null, an integral float, int-or-string, a numeric quantity.
+        assert!(
+            check(
+                pod,
+                json!({"spec": {"nodeName": null, "priority": 5.0,
+            "containers": [{"name": "c", "ports": [{"containerPort": 80}],
+                "readinessProbe": {"httpGet": {"port": "http"}},
+                "resources": {"requests": {"cpu": 1}}}]}})
+            )
+            .is_empty()
+        );
+    }
+
     #[test]
     fn builtin_unknown_nested_fields_are_found() {
         let reg = crate::registry::Registry::new(vec![]);
         let mut pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": {"a": "b"}},
             "spec": {"containers": [{"name": "m", "image": "i", "imagePullPolice": "x",
                 "resources": {"requests": {"cpu": "1"}}}]}});
-        let unknown = prune_builtin(&reg.builtin_schemas, "io.k8s.api.core.v1.Pod", &mut pod);
-        assert_eq!(unknown, vec!["spec.containers[0].imagePullPolice"]);
+        let found = prune_builtin(&reg.builtin_schemas, "io.k8s.api.core.v1.Pod", &mut pod);
+        assert_eq!(found.unknown, vec!["spec.containers[0].imagePullPolice"]);
+        assert!(found.wrong_types.is_empty(), "{:?}", found.wrong_types);
         assert_eq!(
             pod["spec"]["containers"][0]["resources"]["requests"]["cpu"],
             "1"

@@ -121,6 +121,30 @@ impl Cluster {
         }
     }
 
+    /// A value of the wrong type cannot be decoded: 400, as kube-apiserver's decoder answers
+    /// (whatever `fieldValidation` says), naming the field, what it expects and what it got.
+    fn refuse_wrong_types(
+        info: &ResourceInfo,
+        wrong: &[(String, String)],
+        prefix: &str,
+    ) -> ApiResult<()> {
+        if wrong.is_empty() {
+            return Ok(());
+        }
+        let list: Vec<String> = wrong
+            .iter()
+            .take(5)
+            .map(|(f, m)| format!("{prefix}{f}: {m}"))
+            .collect();
+        Err(ApiError::bad_request(format!(
+            "{} in version \"{}\" cannot be handled as a {}: {}",
+            info.kind,
+            info.version,
+            info.kind,
+            list.join("; ")
+        )))
+    }
+
     /// Checks the body against the kind's schema; returns warnings.
     pub(super) fn check_schema(
         &self,
@@ -142,7 +166,8 @@ impl Cluster {
                 let defs = self.registry().builtin_schemas.clone();
                 let schema = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
                 let found = crate::validation::prune_builtin(&defs, schema, meta);
-                unknown.extend(found.into_iter().map(|f| format!("metadata.{f}")));
+                Self::refuse_wrong_types(info, &found.wrong_types, "metadata.")?;
+                unknown.extend(found.unknown.into_iter().map(|f| format!("metadata.{f}")));
             }
             unknown
         } else if info.builtin {
@@ -152,7 +177,9 @@ impl Cluster {
             } else {
                 info.schema_name.as_str()
             };
-            crate::validation::prune_builtin(&defs, name, obj)
+            let found = crate::validation::prune_builtin(&defs, name, obj);
+            Self::refuse_wrong_types(info, &found.wrong_types, "")?;
+            found.unknown
         } else {
             vec![]
         };
@@ -324,13 +351,14 @@ impl Cluster {
         Ok(stored)
     }
 
-    /// Checks of built-in objects beyond their schema: a pod's quantities must parse and be
-    /// non-negative (else it runs and then breaks every reader of its node).
+    /// Checks beyond the schema: label keys and values and annotation keys (every kind), and
+    /// a pod's quantities must parse and be non-negative (else it runs and then breaks every
+    /// reader of its node).
     pub(super) fn check_builtin(info: &ResourceInfo, name: &str, obj: &Value) -> ApiResult<()> {
-        if !(info.builtin && info.group.is_empty() && info.plural == "pods") {
-            return Ok(());
+        let mut errs = crate::names::meta_errors(obj);
+        if info.builtin && info.group.is_empty() && info.plural == "pods" {
+            errs.extend(crate::names::pod_quantity_errors(obj));
         }
-        let errs = crate::names::pod_quantity_errors(obj);
         if errs.is_empty() {
             Ok(())
         } else {
