@@ -22,6 +22,7 @@ mod jobp_lifecycle;
 mod jobp_lifecycle_uid;
 mod jobp_restart;
 mod jobp_scale;
+mod jobseq_command;
 mod jobseq_errors;
 mod jobseq_plugins;
 mod jobseq_queue;
@@ -520,6 +521,14 @@ fn jobp_job_lifecycle() {
     jobp_restart::run(&s);
     jobp_controlled_resource::run(&s);
     jobp_lifecycle_uid::run(&s);
+    s.finish();
+}
+
+/// `jobseq/command.go`: vcctl's job list/suspend/resume/delete, through `basalt job`.
+#[test]
+fn jobseq_command() {
+    let s = Suite::start();
+    jobseq_command::run(&s);
     s.finish();
 }
 

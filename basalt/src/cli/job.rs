@@ -22,7 +22,8 @@ pub enum JobCommand {
         /// Job name.
         name: String,
     },
-    /// Abort a Job (its pods are deleted; `resume` brings it back).
+    /// Abort a Job (its pods are deleted; `resume` brings it back). `suspend` is vcctl's name.
+    #[command(alias = "suspend")]
     Abort {
         /// Job name.
         name: String,
