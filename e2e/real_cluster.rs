@@ -1064,6 +1064,35 @@ fn real_cluster_helm_install_upgrade_and_uninstall_of_the_chart() {
     }
 }
 
+/// Two simulated nodes, Basalt's controllers and webhook, and kube-scheduler for the pods that
+/// name `default-scheduler` (as a real cluster has it).
+fn two_nodes_with_kube_scheduler() -> RealCluster {
+    RealCluster::start_in(
+        TempDir::new("real"),
+        Options {
+            nodes: vec!["--nodes".into(), "2".into()],
+            controllers: true,
+            webhooks: true,
+            scheduler_config: None,
+            kube_scheduler: true,
+        },
+    )
+}
+
+/// Namespace `ns`, once kube-controller-manager has made its default ServiceAccount (pods need
+/// it).
+fn namespace_with_account(c: &Cluster, ns: &str) {
+    c.apply(&format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n"
+    ));
+    c.wait_for(&format!("{ns}'s default ServiceAccount"), T, || {
+        c.kubectl_output(&["get", "serviceaccount", "default", "-n", ns], None)
+            .status
+            .success()
+            .then_some(())
+    });
+}
+
 /// A ReplicationController in namespace `ns` with one pod, `scheduler` as its pods'
 /// schedulerName (`None`: left out, so `default-scheduler`).
 fn replication_controller(ns: &str, name: &str, scheduler: Option<&str>) -> String {
@@ -1084,31 +1113,13 @@ fn replication_controller(ns: &str, name: &str, scheduler: Option<&str>) -> Stri
 /// one's pod and no PodGroup is made for it.
 #[test]
 fn real_cluster_pg_controller_groups_only_the_pods_of_its_schedulers() {
-    let rc = RealCluster::start_in(
-        TempDir::new("real"),
-        Options {
-            nodes: vec!["--nodes".into(), "2".into()],
-            controllers: true,
-            webhooks: true,
-            scheduler_config: None,
-            kube_scheduler: true,
-        },
-    );
+    let rc = two_nodes_with_kube_scheduler();
     let c = &rc.c;
     for (ns, name, scheduler) in [
         ("pgc-volcano", "rc-volcano", Some("volcano")),
         ("pgc-default", "rc-default-scheduler", None),
     ] {
-        c.apply(&format!(
-            "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n"
-        ));
-        // The pods need the namespace's default ServiceAccount (kube-controller-manager's).
-        c.wait_for(&format!("{ns}'s default ServiceAccount"), T, || {
-            c.kubectl_output(&["get", "serviceaccount", "default", "-n", ns], None)
-                .status
-                .success()
-                .then_some(())
-        });
+        namespace_with_account(c, ns);
         c.apply(&replication_controller(ns, name, scheduler));
         c.wait_for(&format!("the pod of {ns}/{name} Running"), T, || {
             let pods = c.get_json(&["pods", "-n", ns, "-l", &format!("app={name}")]);
@@ -1170,28 +1181,11 @@ fn real_cluster_pg_controller_groups_only_the_pods_of_its_schedulers() {
 /// three scale-downs to 0 and back to 1; at 0 for good it is deleted.
 #[test]
 fn real_cluster_podgroups_of_workloads_follow_rapid_scale_changes() {
-    let rc = RealCluster::start_in(
-        TempDir::new("real"),
-        Options {
-            nodes: vec!["--nodes".into(), "2".into()],
-            controllers: true,
-            webhooks: true,
-            scheduler_config: None,
-            kube_scheduler: true,
-        },
-    );
+    let rc = two_nodes_with_kube_scheduler();
     let c = &rc.c;
     const LONG: Duration = Duration::from_secs(120);
     for (ns, kind) in [("pgwq-rs", "ReplicaSet"), ("pgwq-sts", "StatefulSet")] {
-        c.apply(&format!(
-            "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n"
-        ));
-        c.wait_for(&format!("{ns}'s default ServiceAccount"), T, || {
-            c.kubectl_output(&["get", "serviceaccount", "default", "-n", ns], None)
-                .status
-                .success()
-                .then_some(())
-        });
+        namespace_with_account(c, ns);
         let template = "  template:\n    metadata: {labels: {app: pg-workqueue}}\n    spec:\n      \
                         schedulerName: volcano\n      containers:\n      - name: nginx\n        \
                         image: nginx\n        resources: {requests: {cpu: 100m}}\n";

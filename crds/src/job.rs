@@ -404,3 +404,28 @@ pub struct JobStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conditions: Option<Vec<JobCondition>>,
 }
+
+/// A job plugin's flag in Go's `flag` forms (`--name=v`, `-name=v`, `--name v`), as the job
+/// controller reads it and admission checks it; `None` when the flag is absent (or last with
+/// no value).
+pub fn plugin_flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let Some(rest) = a
+            .strip_prefix("--")
+            .or_else(|| a.strip_prefix('-'))
+            .and_then(|r| r.strip_prefix(name))
+        else {
+            continue;
+        };
+        if let Some(v) = rest.strip_prefix('=') {
+            return Some(v);
+        }
+        if rest.is_empty()
+            && let Some(v) = it.next()
+        {
+            return Some(v);
+        }
+    }
+    None
+}

@@ -46,27 +46,9 @@ fn flag(args: &[String], name: &str, default: bool) -> bool {
     default
 }
 
-/// A plugin's string flag in Go's `flag` forms (`--name=v`, `-name=v`, `--name v`).
+/// A plugin's string flag in Go's `flag` forms, or `default`.
 fn value<'a>(args: &'a [String], name: &str, default: &'a str) -> &'a str {
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let Some(rest) = a
-            .strip_prefix("--")
-            .or_else(|| a.strip_prefix('-'))
-            .and_then(|r| r.strip_prefix(name))
-        else {
-            continue;
-        };
-        if let Some(v) = rest.strip_prefix('=') {
-            return v;
-        }
-        if rest.is_empty()
-            && let Some(v) = it.next()
-        {
-            return v;
-        }
-    }
-    default
+    crds::job::plugin_flag(args, name).unwrap_or(default)
 }
 
 /// `<hostname>.<subdomain>` of replica `index` of the task named `task` (the template's

@@ -297,7 +297,7 @@ fn check_plugins(spec: &JobSpec, tasks: &BTreeMap<&str, usize>, r: &mut Report) 
             );
         }
         if ["mpi", "pytorch", "tensorflow"].contains(&name.as_str())
-            && let Some(port) = flag_value(args, "port")
+            && let Some(port) = crds::job::plugin_flag(args, "port")
             && !port.parse::<u16>().is_ok_and(|p| p > 0)
         {
             r.refuse(
@@ -320,28 +320,6 @@ fn check_plugins(spec: &JobSpec, tasks: &BTreeMap<&str, usize>, r: &mut Report) 
             }
         }
     }
-}
-
-/// A plugin argument in Go's `flag` forms (`--name=v`, `-name=v`, `--name v`), as the job
-/// controller reads it.
-fn flag_value<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let Some(rest) = a
-            .strip_prefix("--")
-            .or_else(|| a.strip_prefix('-'))
-            .and_then(|r| r.strip_prefix(name))
-        else {
-            continue;
-        };
-        if let Some(v) = rest.strip_prefix('=') {
-            return Some(v);
-        }
-        if rest.is_empty() {
-            return Some(it.next().map_or("", String::as_str));
-        }
-    }
-    None
 }
 
 fn check_volumes(spec: &JobSpec, update: bool, r: &mut Report) {
