@@ -1,6 +1,8 @@
 //! Bench: pods bound per second through the real API and scheduling latency (pod first seen →
 //! first seen bound, both observed by one watch) on 100 simulated nodes, for one Job of 1,000
 //! pods and for 1,000 single-pod Jobs. Run: `cargo bench -p basalt-controllers --bench throughput`.
+//! `BASALT_BENCH_BACKGROUND_PODS=N` first runs a Job of N pods (not measured) beside the
+//! single-pod Jobs.
 
 #![allow(clippy::unwrap_used)]
 
@@ -20,6 +22,11 @@ use kube::{Client, ResourceExt};
 
 type Seen = Arc<Mutex<HashMap<String, (Instant, Option<Instant>)>>>;
 
+/// Name of the optional background Job (`BASALT_BENCH_BACKGROUND_PODS=N`): N pods that run
+/// before the single-pod Jobs are submitted, so the controllers' caches hold more than the
+/// measured pods (a busier cluster). Its pods are not measured.
+const BACKGROUND: &str = "background";
+
 fn job(name: &str, replicas: u32) -> Job {
     serde_saphyr::from_str(&format!(
         "apiVersion: batch.volcano.sh/v1alpha1\nkind: Job\nmetadata: {{name: {name}}}\nspec:\n  minAvailable: {replicas}\n  schedulerName: volcano\n  tasks:\n  - name: t\n    replicas: {replicas}\n    template:\n      spec:\n        containers: [{{name: c, image: x, resources: {{requests: {{cpu: 100m, memory: 64Mi}}}}}}]\n"
@@ -33,6 +40,9 @@ fn watch_pods(client: Client, seen: Seen) {
             watcher(Api::<Pod>::all(client), watcher::Config::default()).default_backoff_applied();
         let mut stream = std::pin::pin!(stream);
         while let Ok(Some(pod)) = stream.try_next().await {
+            if pod.name_any().starts_with(BACKGROUND) {
+                continue;
+            }
             let now = Instant::now();
             let bound = pod
                 .spec
@@ -159,6 +169,31 @@ async fn main() {
     if "1000-single-pod-jobs".contains(&filter) {
         let (_h, client, seen) = setup().await;
         let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
+        let background: u32 = std::env::var("BASALT_BENCH_BACKGROUND_PODS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        if background > 0 {
+            jobs.create(&PostParams::default(), &job(BACKGROUND, background))
+                .await
+                .unwrap();
+            let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+            let started = Instant::now();
+            loop {
+                let list = pods.list(&Default::default()).await.unwrap();
+                let running = (list.items.iter())
+                    .filter(|p| p.spec.as_ref().is_some_and(|s| s.node_name.is_some()))
+                    .count();
+                if running >= background as usize || started.elapsed() > Duration::from_secs(600) {
+                    println!(
+                        "  ({running} background pods bound in {:.1} s)",
+                        started.elapsed().as_secs_f64()
+                    );
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
         let start = Instant::now();
         futures_util::stream::iter(0..1000)
             .map(|i| {

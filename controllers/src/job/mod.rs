@@ -8,6 +8,7 @@
 pub mod build;
 pub mod evictions;
 pub mod plugins;
+pub mod pod_index;
 pub mod policy;
 pub mod reconcile;
 pub mod sshkey;

@@ -18,13 +18,14 @@ use k8s_openapi::api::scheduling::v1::PriorityClass;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, PostParams, Preconditions, PropagationPolicy};
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::Store;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::runtime::{Controller, WatchStreamExt, reflector};
 use kube::{Resource, ResourceExt};
 use tracing::{info, warn};
 
 use super::evictions::Evictions;
+use super::pod_index::PodIndex;
 use super::state::{self, Observed, PodGroupAction, PodGroupView};
 use super::view::PodView;
 use super::{build, plugins, sshkey, volumes};
@@ -41,6 +42,8 @@ pub struct JobContext {
     pub ctx: Arc<Context>,
     /// Pods labelled `volcano.sh/job-name`.
     pub pods: Store<Pod>,
+    /// Their names per job.
+    pub index: Arc<PodIndex>,
     /// Pod deletions seen on the watch that no reconcile has planned with yet.
     pub evictions: Arc<Evictions>,
 }
@@ -52,11 +55,14 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     let pod_watch = watcher::Config::default().labels(labels::JOB_NAME);
     let evictions = Arc::new(Evictions::default());
     let seen = evictions.clone();
+    let index = Arc::new(PodIndex::default());
+    let indexed = index.clone();
     let pods = reflector(writer, watcher(Api::<Pod>::all(client.clone()), pod_watch))
         .default_backoff()
         .inspect(move |event| {
             if let Ok(event) = event {
                 seen.observe(event);
+                indexed.observe(event);
             }
         })
         .touched_objects();
@@ -64,6 +70,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     let cx = Arc::new(JobContext {
         ctx,
         pods: reader,
+        index,
         evictions,
     });
     Controller::new(Api::<Job>::all(client), watcher::Config::default())
@@ -91,15 +98,10 @@ pub async fn reconcile(job: Arc<Job>, cx: Arc<JobContext>) -> Result<Action> {
     }
     let ns = job.namespace().unwrap_or_default();
     let name = job.name_any();
-    let mut pods: Vec<Pod> = cx
-        .pods
-        .state()
-        .iter()
-        .filter(|p| {
-            p.namespace().as_deref() == Some(ns.as_str())
-                && p.labels().get(labels::JOB_NAME) == Some(&name)
-        })
-        .map(|p| (**p).clone())
+    let mut pods: Vec<Pod> = (cx.index.names(&ns, &name).into_iter())
+        .filter_map(|pod| cx.pods.get(&ObjectRef::new(&pod).within(&ns)))
+        .filter(|p| p.labels().get(labels::JOB_NAME) == Some(&name))
+        .map(|p| (*p).clone())
         .collect();
     // Pods whose deletion the watch reported but the cache no longer holds: their last state.
     let ghosts: Vec<Pod> = cx
