@@ -51,6 +51,10 @@ pub struct Params {
     /// Whether idle resources on held nodes count as allocated to the gang's queue in the
     /// fair-share accounting (`reservation.charge-idle`; [`idle_charge`]).
     pub charge_idle: bool,
+    /// Whether an elected gang holds nodes (`reservation.hold`). Without the hold the `reserve`
+    /// action still gives the gang the first try at free nodes every session, exempt from the
+    /// share cap, but no node is kept idle for it.
+    pub hold: bool,
 }
 
 impl Default for Params {
@@ -63,6 +67,7 @@ impl Default for Params {
             depth: 1,
             max_hold_ms: None,
             charge_idle: true,
+            hold: true,
         }
     }
 }
@@ -144,6 +149,7 @@ fn read_params(args: &Arguments, sla: bool) -> Result<Params, ConfigError> {
         depth: whole("reservation.depth", d.depth as i64)? as usize,
         max_hold_ms: args.duration_ms("reservation.max-hold", d.max_hold_ms)?,
         charge_idle: args.bool("reservation.charge-idle", d.charge_idle)?,
+        hold: args.bool("reservation.hold", d.hold)?,
     })
 }
 
@@ -498,6 +504,14 @@ pub fn plan(st: &State<'_>, params: &Params) -> ReservationPlan {
         }
         let mut nodes: Vec<NodeIx> = set.iter().map(|(n, _)| *n).collect();
         nodes.sort_unstable();
+        // Without the hold the gang keeps its election (and its place in the election order)
+        // but no node: nothing is refused, charged or kept out of headroom for it.
+        let since = if params.hold {
+            since
+        } else {
+            nodes.clear();
+            previous.map_or(now, |p| p.since)
+        };
         let ix = out.held.len();
         for n in &nodes {
             out.owner[n.ix()] = Some(ix);
@@ -655,6 +669,24 @@ impl Plugin for ReservationPlugin {
     fn close(&self, st: &State<'_>, _ctx: &CloseContext<'_>, report: &mut CloseReport) {
         for h in &self.plan.held {
             if !waiting_gang(st, h.job) {
+                continue;
+            }
+            if h.nodes.is_empty() {
+                report
+                    .conditions
+                    .entry(h.job)
+                    .or_default()
+                    .push(JobCondition {
+                        kind: RESERVED_CONDITION.into(),
+                        status: true,
+                        reason: "FirstInLine".into(),
+                        message: format!(
+                            "elected since {} ms: this gang gets the first try at free nodes every session, past its queue's deserved share; no node is held for it (reservation.hold: false)",
+                            h.since
+                        )
+                        .into(),
+                    });
+                report.reservations.push((h.job, to_record(st, h)));
                 continue;
             }
             let names: Vec<&str> = h

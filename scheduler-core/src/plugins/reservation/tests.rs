@@ -807,3 +807,80 @@ fn sla_orders_jobs_by_deadline() {
         Some(JobPhase::Pending)
     );
 }
+
+#[test]
+fn without_the_hold_the_gang_goes_first_but_no_node_is_kept_for_it() {
+    // n1, n2 nearly free (4 and 6 GPUs busy), n3, n4 busier; a small job waits too.
+    let mut k = cluster([4, 6, 7, 7], [1, 2, 5, 5]);
+    big_gang(&mut k, "default/big", 0);
+    small(&mut k, "default/small", None, 10);
+    k.snap.now = Some(H);
+    let held = run_session(&k.snap, &default_config()).unwrap();
+    let no_hold = config(
+        "{reservation.min-gpus: 16, reservation.waiting-time: 1h, reservation.hold: false}",
+        "reserve, allocate",
+    );
+    let r = run_session(&k.snap, &no_hold).unwrap();
+    // Elected as before, recorded with no nodes and told so on the PodGroup.
+    let res = reservations(&r.effects);
+    assert_eq!(res.len(), 1, "{:?}", r.effects);
+    assert_eq!(res[0].0, "default/big");
+    assert!(res[0].1.nodes.is_empty(), "{:?}", res[0].1);
+    assert_eq!(res[0].1.since, H);
+    let cond = r.effects.iter().find_map(|e| match e {
+        Effect::PodGroupStatus {
+            job, conditions, ..
+        } if job.as_str() == "default/big" => conditions
+            .iter()
+            .find(|c| c.kind == RESERVED_CONDITION)
+            .cloned(),
+        _ => None,
+    });
+    let cond = cond.expect("Reserved condition");
+    assert_eq!(cond.reason, "FirstInLine");
+    assert!(cond.message.contains("no node is held"), "{}", cond.message);
+    // The small job may use a GPU of n1 or n2: with the hold it may not.
+    let small_node = |effects: &[Effect]| {
+        bound(effects)
+            .into_iter()
+            .find(|(t, _)| t == "default/small-0")
+            .map(|(_, n)| n)
+    };
+    let held_nodes = ["n1".to_owned(), "n2".to_owned()];
+    assert!(
+        small_node(&held.effects).is_none_or(|n| !held_nodes.contains(&n)),
+        "held: {:?}",
+        held.effects
+    );
+    assert!(small_node(&r.effects).is_some(), "no hold: {:?}", r.effects);
+    // The election is kept across sessions: `since` stays the first election's.
+    k.snap.now = Some(2 * H);
+    k.snap
+        .reservations
+        .insert(JobId::new("default/big"), res[0].1.clone());
+    let again = reservations(&run_session(&k.snap, &no_hold).unwrap().effects);
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].1.since, H, "{again:?}");
+}
+
+#[test]
+fn without_the_hold_the_gang_starts_first_when_nodes_are_free() {
+    // Two whole nodes free; a small job created before the gang would take a GPU of one of
+    // them in allocate: the reserve action tries the elected gang first.
+    let mut k = cluster([0, 0, 8, 8], [0, 0, 5, 5]);
+    small(&mut k, "default/early", None, 0);
+    big_gang(&mut k, "default/big", 10);
+    k.snap.now = Some(2 * H);
+    let no_hold = config(
+        "{reservation.min-gpus: 16, reservation.waiting-time: 1h, reservation.hold: false}",
+        "reserve, allocate",
+    );
+    let b = bound(&run_session(&k.snap, &no_hold).unwrap().effects);
+    assert_eq!(
+        b.iter()
+            .filter(|(t, _)| t.starts_with("default/big"))
+            .count(),
+        2,
+        "{b:?}"
+    );
+}
