@@ -323,3 +323,111 @@ fn a_run_time_learned_from_finished_jobs_gives_the_reservation_an_estimated_star
         (s(&c.get_json(&["vcjob/big"]), "/status/state/phase") == "Running").then_some(())
     });
 }
+
+/// `job` in queue `queue`.
+fn in_queue(job: &str, queue: &str) -> String {
+    job.replacen(
+        "spec:\n  minAvailable",
+        &format!("spec:\n  queue: {queue}\n  minAvailable"),
+        1,
+    )
+}
+
+/// `reservation.hold: false` (docs/reservation.md, step 7): the aged gang of queue `team-a` is
+/// first in line but holds no node, so a job of queue `team-b` submitted after it starts on the
+/// GPUs that are free while the gang waits (with the hold, the gang would hold both nodes of this
+/// 2-node cluster and the job would wait); the gang's PodGroup says `FirstInLine`, and the gang
+/// runs once both nodes are free.
+#[test]
+fn without_the_hold_the_gang_is_first_in_line_and_small_jobs_use_free_gpus_meanwhile() {
+    let dir = crate::harness::TempDir::new("nohold");
+    let text = std::fs::read_to_string(RESERVE).expect("reading basalt-reserve.yaml");
+    let policy = text.replace(
+        "      reservation.depth: 1\n",
+        "      reservation.depth: 1\n      reservation.hold: false\n",
+    );
+    assert_ne!(
+        policy, text,
+        "basalt-reserve.yaml no longer sets reservation.depth: 1"
+    );
+    let path = dir.path().join("nohold.yaml");
+    std::fs::write(&path, policy).expect("writing the policy");
+    let c = Cluster::start(&[
+        "--nodes",
+        "2",
+        "--scheduler-config",
+        path.to_str().expect("utf-8 path"),
+    ]);
+    c.apply(
+        "apiVersion: scheduling.volcano.sh/v1beta1
+kind: Queue
+metadata: {name: team-a}
+spec: {weight: 1, reclaimable: true}
+---
+apiVersion: scheduling.volcano.sh/v1beta1
+kind: Queue
+metadata: {name: team-b}
+spec: {weight: 1, reclaimable: true}
+",
+    );
+    for i in 0..2 {
+        c.apply(&in_queue(
+            &undeclared_job(&format!("filler-{i}"), 4, 1, 25, ""),
+            "team-a",
+        ));
+    }
+    c.wait_for("both fillers running", Duration::from_secs(60), || {
+        (c.kubectl(&["get", "pods", "--no-headers"])
+            .lines()
+            .filter(|l| l.starts_with("filler-") && l.contains("Running"))
+            .count()
+            == 2)
+            .then_some(())
+    });
+    c.apply(&in_queue(
+        &undeclared_job("big", 8, 2, 5, "volcano.sh/sla-waiting-time: 1s"),
+        "team-a",
+    ));
+    let condition = |c: &Cluster| -> Option<(String, String)> {
+        let pgs = c.get_json(&["podgroups"]);
+        pgs["items"].as_array()?.iter().find_map(|pg| {
+            if !s(pg, "/metadata/name").starts_with("big-") {
+                return None;
+            }
+            pg.pointer("/status/conditions")?
+                .as_array()?
+                .iter()
+                .find(|c| c["type"] == "Reserved" && c["status"] == "True")
+                .map(|c| (s(c, "/reason").to_owned(), s(c, "/message").to_owned()))
+        })
+    };
+    let (reason, message) = c.wait_for(
+        "the gang's Reserved condition",
+        Duration::from_secs(60),
+        || condition(&c),
+    );
+    assert_eq!(reason, "FirstInLine", "{message}");
+    assert!(message.contains("no node is held"), "{message}");
+    // 8 GPUs are free (two 4-GPU fillers on 16): team-b's job submitted now starts at once.
+    c.apply(&in_queue(&undeclared_job("later", 4, 1, 3, ""), "team-b"));
+    c.wait_for(
+        "the later small job to run while the gang waits",
+        Duration::from_secs(30),
+        || {
+            let phase = s(&c.get_json(&["vcjob/later"]), "/status/state/phase").to_owned();
+            let gang = s(&c.get_json(&["vcjob/big"]), "/status/state/phase").to_owned();
+            assert_ne!(
+                gang,
+                "Running",
+                "the gang ran before the later job: {}\n{}",
+                c.kubectl(&["get", "pods", "-o", "wide"]),
+                c.kubectl(&["describe", "podgroups"])
+            );
+            matches!(phase.as_str(), "Running" | "Completed").then_some(())
+        },
+    );
+    c.wait_for("vcjob/big to run", Duration::from_secs(120), || {
+        let phase = s(&c.get_json(&["vcjob/big"]), "/status/state/phase").to_owned();
+        matches!(phase.as_str(), "Running" | "Completed").then_some(())
+    });
+}
