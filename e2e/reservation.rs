@@ -268,6 +268,21 @@ spec:
     )
 }
 
+/// The reason and message of the `Reserved` condition on the PodGroup of Job `big`, if true.
+fn big_reserved(c: &Cluster) -> Option<(String, String)> {
+    let pgs = c.get_json(&["podgroups"]);
+    pgs["items"].as_array()?.iter().find_map(|pg| {
+        if !s(pg, "/metadata/name").starts_with("big-") {
+            return None;
+        }
+        pg.pointer("/status/conditions")?
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == "Reserved" && c["status"] == "True")
+            .map(|c| (s(c, "/reason").to_owned(), s(c, "/message").to_owned()))
+    })
+}
+
 /// No job declares a run time: the controllers learn the queue's from a job that finished, so
 /// the reservation gets an estimated start (without that it would say "unknown").
 #[test]
@@ -298,22 +313,10 @@ fn a_run_time_learned_from_finished_jobs_gives_the_reservation_an_estimated_star
         5,
         "volcano.sh/sla-waiting-time: 1s",
     ));
-    let message = c.wait_for(
+    let (_, message) = c.wait_for(
         "the gang's Reserved condition",
         Duration::from_secs(60),
-        || {
-            let pgs = c.get_json(&["podgroups"]);
-            pgs["items"].as_array()?.iter().find_map(|pg| {
-                if !s(pg, "/metadata/name").starts_with("big-") {
-                    return None;
-                }
-                pg.pointer("/status/conditions")?
-                    .as_array()?
-                    .iter()
-                    .find(|c| c["type"] == "Reserved" && c["status"] == "True")
-                    .map(|c| s(c, "/message").to_owned())
-            })
-        },
+        || big_reserved(&c),
     );
     assert!(
         message.contains("estimated start in about") && !message.contains("unknown"),
@@ -388,23 +391,10 @@ spec: {weight: 1, reclaimable: true}
         &undeclared_job("big", 8, 2, 5, "volcano.sh/sla-waiting-time: 1s"),
         "team-a",
     ));
-    let condition = |c: &Cluster| -> Option<(String, String)> {
-        let pgs = c.get_json(&["podgroups"]);
-        pgs["items"].as_array()?.iter().find_map(|pg| {
-            if !s(pg, "/metadata/name").starts_with("big-") {
-                return None;
-            }
-            pg.pointer("/status/conditions")?
-                .as_array()?
-                .iter()
-                .find(|c| c["type"] == "Reserved" && c["status"] == "True")
-                .map(|c| (s(c, "/reason").to_owned(), s(c, "/message").to_owned()))
-        })
-    };
     let (reason, message) = c.wait_for(
         "the gang's Reserved condition",
         Duration::from_secs(60),
-        || condition(&c),
+        || big_reserved(&c),
     );
     assert_eq!(reason, "FirstInLine", "{message}");
     assert!(message.contains("no node is held"), "{message}");

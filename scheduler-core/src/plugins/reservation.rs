@@ -671,32 +671,32 @@ impl Plugin for ReservationPlugin {
             if !waiting_gang(st, h.job) {
                 continue;
             }
-            if h.nodes.is_empty() {
-                report
-                    .conditions
-                    .entry(h.job)
-                    .or_default()
-                    .push(JobCondition {
-                        kind: RESERVED_CONDITION.into(),
-                        status: true,
-                        reason: "FirstInLine".into(),
-                        message: format!(
-                            "elected since {} ms: this gang gets the first try at free nodes every session, past its queue's deserved share; no node is held for it (reservation.hold: false)",
-                            h.since
-                        )
-                        .into(),
-                    });
-                report.reservations.push((h.job, to_record(st, h)));
-                continue;
-            }
-            let names: Vec<&str> = h
-                .nodes
-                .iter()
-                .map(|n| st.nodes[n.ix()].id.as_str())
-                .collect();
-            let start = match h.start {
-                Some(t) => format!("estimated start {} ({t} ms)", in_words(self.plan.now, t)),
-                None => "estimated start unknown (running jobs declare no run time)".into(),
+            let (reason, message) = if h.nodes.is_empty() {
+                (
+                    "FirstInLine",
+                    format!(
+                        "elected since {} ms: this gang gets the first try at free nodes every session, past its queue's deserved share; no node is held for it (reservation.hold: false)",
+                        h.since
+                    ),
+                )
+            } else {
+                let names: Vec<&str> = h
+                    .nodes
+                    .iter()
+                    .map(|n| st.nodes[n.ix()].id.as_str())
+                    .collect();
+                let start = match h.start {
+                    Some(t) => format!("estimated start {} ({t} ms)", in_words(self.plan.now, t)),
+                    None => "estimated start unknown (running jobs declare no run time)".into(),
+                };
+                (
+                    "NodesReserved",
+                    format!(
+                        "holding nodes {} for this gang; {start}; held since {} ms",
+                        names.join(", "),
+                        h.since
+                    ),
+                )
             };
             report
                 .conditions
@@ -705,13 +705,8 @@ impl Plugin for ReservationPlugin {
                 .push(JobCondition {
                     kind: RESERVED_CONDITION.into(),
                     status: true,
-                    reason: "NodesReserved".into(),
-                    message: format!(
-                        "holding nodes {} for this gang; {start}; held since {} ms",
-                        names.join(", "),
-                        h.since
-                    )
-                    .into(),
+                    reason: reason.into(),
+                    message: message.into(),
                 });
             report.reservations.push((h.job, to_record(st, h)));
         }

@@ -95,6 +95,19 @@ fn reservations(effects: &[Effect]) -> Vec<(String, Reservation)> {
         .collect()
 }
 
+/// The `Reserved` condition the session wrote on `job`'s PodGroup.
+fn reserved_condition(effects: &[Effect], job: &str) -> Option<JobCondition> {
+    effects.iter().find_map(|e| match e {
+        Effect::PodGroupStatus {
+            job: j, conditions, ..
+        } if j.as_str() == job => conditions
+            .iter()
+            .find(|c| c.kind == RESERVED_CONDITION)
+            .cloned(),
+        _ => None,
+    })
+}
+
 fn bound(effects: &[Effect]) -> Vec<(String, String)> {
     effects
         .iter()
@@ -124,16 +137,7 @@ fn an_aged_large_gang_holds_the_nodes_that_free_first() {
     assert_eq!(res[0].1.estimated_start, Some(2 * H));
     assert_eq!(res[0].1.since, H);
     // The condition names the nodes for `kubectl describe pg`.
-    let cond = r.effects.iter().find_map(|e| match e {
-        Effect::PodGroupStatus {
-            job, conditions, ..
-        } if job.as_str() == "default/big" => conditions
-            .iter()
-            .find(|c| c.kind == RESERVED_CONDITION)
-            .cloned(),
-        _ => None,
-    });
-    let cond = cond.expect("Reserved condition");
+    let cond = reserved_condition(&r.effects, "default/big").expect("Reserved condition");
     assert!(cond.message.contains("n1, n2"), "{}", cond.message);
 }
 
@@ -827,16 +831,7 @@ fn without_the_hold_the_gang_goes_first_but_no_node_is_kept_for_it() {
     assert_eq!(res[0].0, "default/big");
     assert!(res[0].1.nodes.is_empty(), "{:?}", res[0].1);
     assert_eq!(res[0].1.since, H);
-    let cond = r.effects.iter().find_map(|e| match e {
-        Effect::PodGroupStatus {
-            job, conditions, ..
-        } if job.as_str() == "default/big" => conditions
-            .iter()
-            .find(|c| c.kind == RESERVED_CONDITION)
-            .cloned(),
-        _ => None,
-    });
-    let cond = cond.expect("Reserved condition");
+    let cond = reserved_condition(&r.effects, "default/big").expect("Reserved condition");
     assert_eq!(cond.reason, "FirstInLine");
     assert!(cond.message.contains("no node is held"), "{}", cond.message);
     // The small job may use a GPU of n1 or n2: with the hold it may not.
