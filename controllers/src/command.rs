@@ -18,6 +18,7 @@ use tracing::{info, warn};
 
 use crate::context::Context;
 use crate::error::{Error, Result, is_status};
+use crate::job::reconcile::CommandProgress;
 
 const COMPONENT: &str = "command";
 
@@ -100,21 +101,7 @@ async fn reconcile(cmd: Arc<Command>, ctx: Arc<Context>) -> Result<Action> {
         Err(e) => return Err(Error::kube("delete", "Command", format!("{ns}/{name}"), e)),
     }
     info!(command = %name, ?action, ?target, "consuming command");
-    let result = match &target {
-        CommandTarget::Job(job) => {
-            let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
-            let lp = ListParams::default().labels(&format!("{}={job}", labels::JOB_NAME));
-            let list = pods
-                .list(&lp)
-                .await
-                .map_err(|e| Error::kube("list", "Pod", format!("{ns}/{job}"), e))?;
-            crate::job::reconcile::sync(&ctx, &ns, job, list.items, Some(action), None)
-                .await
-                .map(|_| ())
-        }
-        CommandTarget::Queue(queue) => crate::queue::apply_command(&ctx, queue, action).await,
-        CommandTarget::Ignore => Ok(()),
-    };
+    let result = apply_until_recorded(&ctx, &ns, &target, action).await;
     let reference = match &target {
         CommandTarget::Job(job) => ObjectReference {
             api_version: Some("batch.volcano.sh/v1alpha1".into()),
@@ -126,7 +113,13 @@ async fn reconcile(cmd: Arc<Command>, ctx: Arc<Context>) -> Result<Action> {
         _ => cmd.object_ref(&()),
     };
     let (warning, note) = match &result {
-        Ok(()) => (false, format!("command {name:?} applied {action:?}")),
+        Ok(Applied::Yes) => (false, format!("command {name:?} applied {action:?}")),
+        Ok(Applied::NoJob) => (
+            true,
+            format!(
+                "command {name:?} ({action:?}) was consumed but its target Job does not exist or is being deleted; create the Command for an existing Job"
+            ),
+        ),
         Err(e) => (
             true,
             format!("command {name:?} ({action:?}) was consumed but failed: {e}"),
@@ -140,8 +133,98 @@ async fn reconcile(cmd: Arc<Command>, ctx: Arc<Context>) -> Result<Action> {
         note,
     )
     .await;
-    // The command is gone; a failure is reported, not retried.
+    // The command is gone; a failure that outlasted the retries is reported, not retried.
     Ok(Action::await_change())
+}
+
+/// How long a consumed command's action is retried after transient API failures (conflicts,
+/// server errors, no answer) before it is reported as failed.
+const APPLY_WINDOW: Duration = Duration::from_secs(60);
+
+/// What became of a consumed command.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// The target records the action.
+    Yes,
+    /// The target Job does not exist or is being deleted.
+    NoJob,
+}
+
+/// Applies a consumed command until its target records it. The command object is already
+/// deleted, so this is the only copy of the user's request: a transient failure must not drop
+/// it (a 500 on the pod list once left an aborted Job running to completion). A Job action
+/// counts as recorded once the Job's status holds it; the Job controller's own reconciles carry
+/// out the rest, so a non-idempotent action (RestartJob) is never recorded twice.
+pub async fn apply_until_recorded(
+    ctx: &Context,
+    ns: &str,
+    target: &CommandTarget,
+    action: JobAction,
+) -> Result<Applied> {
+    retry_transient(|| async {
+        let mut progress = None;
+        let result = apply_once(ctx, ns, target, action, &mut progress).await;
+        match (progress, result) {
+            (Some(CommandProgress::Recorded), _) => Ok(Applied::Yes),
+            (Some(CommandProgress::NoJob), _) => Ok(Applied::NoJob),
+            // The queue path records with its one write; the job path reports progress.
+            (None, Ok(())) if matches!(target, CommandTarget::Queue(_)) => Ok(Applied::Yes),
+            (None, Ok(())) => Err(Error::NotRecorded {
+                what: format!("{action:?} on {target:?} in namespace {ns:?}"),
+                window: APPLY_WINDOW,
+            }),
+            (None, Err(e)) => Err(e),
+        }
+    })
+    .await
+}
+
+/// Runs `attempt` until it succeeds, fails for good, or [`APPLY_WINDOW`] has passed, backing
+/// off 100 ms doubling to 5 s between attempts that failed transiently
+/// ([`Error::is_transient`]). For work that must not be dropped on one failed call: the
+/// action of a Command that is already consumed.
+pub(crate) async fn retry_transient<T, F, Fut>(mut attempt: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let deadline = tokio::time::Instant::now() + APPLY_WINDOW;
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match attempt().await {
+            Err(e) if e.is_transient() && tokio::time::Instant::now() + delay <= deadline => {
+                warn!(error = %e, retry_in = ?delay, "applying a consumed command failed; retrying");
+            }
+            done => return done,
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// One attempt at a command's action.
+async fn apply_once(
+    ctx: &Context,
+    ns: &str,
+    target: &CommandTarget,
+    action: JobAction,
+    progress: &mut Option<CommandProgress>,
+) -> Result<()> {
+    match target {
+        CommandTarget::Job(job) => {
+            let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
+            let lp = ListParams::default().labels(&format!("{}={job}", labels::JOB_NAME));
+            let list = pods
+                .list(&lp)
+                .await
+                .map_err(|e| Error::kube("list", "Pod", format!("{ns}/{job}"), e))?;
+            crate::job::reconcile::sync(ctx, ns, job, list.items, Some(action), None, progress)
+                .await
+                .map(|_| ())
+        }
+        CommandTarget::Queue(queue) => crate::queue::apply_command(ctx, queue, action).await,
+        CommandTarget::Ignore => Ok(()),
+    }
 }
 
 fn error_policy(cmd: Arc<Command>, error: &Error, _ctx: Arc<Context>) -> Action {

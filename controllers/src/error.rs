@@ -62,6 +62,17 @@ pub enum Error {
         /// Backoff before the next attempt.
         retry_after: Duration,
     },
+    /// A consumed Command's action was not recorded: its write met a conflict (transient; after
+    /// the retry window, final).
+    #[error(
+        "{what} was not recorded: its write met a conflict (retried for {window:?}); if this persists, apply the action again with a new Command"
+    )]
+    NotRecorded {
+        /// The action and its target.
+        what: String,
+        /// How long it was tried.
+        window: Duration,
+    },
     /// A key could not be generated for the ssh job plugin.
     #[error(transparent)]
     SshKey(#[from] crate::job::sshkey::KeyError),
@@ -95,6 +106,19 @@ impl Error {
     /// True for HTTP 409 (conflict or already exists).
     pub fn is_conflict(&self) -> bool {
         matches!(self, Self::Kube { source: kube::Error::Api(s), .. } if s.code == 409)
+    }
+
+    /// True when trying the same call again may succeed: a conflict, throttling, a server error
+    /// or no answer at all. Any other API status (404, 403, 422, ...) stays the same on retry.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Kube {
+                source: kube::Error::Api(s),
+                ..
+            } => s.code == 409 || s.code == 429 || s.code >= 500,
+            Self::Kube { .. } | Self::NotRecorded { .. } => true,
+            _ => false,
+        }
     }
 }
 
@@ -131,5 +155,17 @@ mod tests {
         assert!(!is_already_exists(&api_error(409, "Conflict")));
         assert!(!is_already_exists(&api_error(500, "AlreadyExists")));
         assert!(is_status(&api_error(409, "Conflict"), 409));
+    }
+
+    #[test]
+    fn conflicts_throttling_and_server_errors_are_transient() {
+        let err = |code, reason| Error::kube("get", "Job", "ns/j", api_error(code, reason));
+        assert!(err(409, "Conflict").is_transient());
+        assert!(err(429, "TooManyRequests").is_transient());
+        assert!(err(500, "InternalError").is_transient());
+        assert!(err(503, "ServiceUnavailable").is_transient());
+        assert!(!err(404, "NotFound").is_transient());
+        assert!(!err(422, "Invalid").is_transient());
+        assert!(!err(403, "Forbidden").is_transient());
     }
 }

@@ -5,9 +5,14 @@
 
 mod common;
 
-use common::{cluster_with_faults, eventually, fast_config};
+use std::sync::Arc;
+
+use common::{cluster_with, cluster_with_faults, eventually, fast_config, yaml};
+use controllers::command::{Applied, CommandTarget, apply_until_recorded};
+use controllers::{Context, Metrics};
+use crds::job::{Action as JobAction, Job, JobPhase};
 use crds::queue::Queue;
-use kube::api::Api;
+use kube::api::{Api, PostParams};
 
 /// Before the fix, any 409 on creating `root` or `default` counted as "already exists", so with
 /// half of all writes failing (a quarter of them 409s) the default queue was missing in about
@@ -24,4 +29,60 @@ async fn default_queues_are_created_despite_injected_conflicts() {
         })
         .await;
     }
+}
+
+fn job(name: &str) -> Job {
+    yaml(&format!(
+        "apiVersion: batch.volcano.sh/v1alpha1\nkind: Job\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  minAvailable: 1\n  schedulerName: volcano\n  tasks:\n  - name: worker\n    replicas: 1\n    template:\n      spec:\n        containers: [{{name: c, image: busybox}}]\n"
+    ))
+}
+
+/// A Command is deleted before its action runs, so the action is the only copy of the user's
+/// request. Before the fix one 409 on the Job's status write counted as "applied" and one 500
+/// reported the command as failed: either way the Job was never aborted (seen in CI under 5 %
+/// injected faults: `cli::list_views_actions_and_why` waited for an aborted Job that completed).
+/// Here the first two status writes of each Job fail (409 for one, 500 for the other) with no
+/// Job controller running, so only the command's own retries can record the abort.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumed_command_is_retried_until_the_job_records_it() {
+    let (handle, client, _env) = cluster_with(
+        0,
+        0,
+        0.0,
+        &[
+            "verb=update,resource=jobs/status,name=conflicted,status=409,count=2",
+            "verb=update,resource=jobs/status,name=erroring,status=500,count=2",
+        ],
+    )
+    .await;
+    let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
+    let (_leader, rx) = tokio::sync::watch::channel(true);
+    let ctx = Context::new(client.clone(), fast_config(), Arc::new(Metrics::new()), rx);
+    for name in ["conflicted", "erroring"] {
+        jobs.create(&PostParams::default(), &job(name))
+            .await
+            .unwrap();
+        let target = CommandTarget::Job(name.to_owned());
+        let applied = apply_until_recorded(&ctx, "default", &target, JobAction::AbortJob)
+            .await
+            .unwrap();
+        assert_eq!(applied, Applied::Yes, "{name}");
+        let phase = jobs
+            .get(name)
+            .await
+            .unwrap()
+            .status
+            .and_then(|s| s.state)
+            .and_then(|s| s.phase);
+        assert!(
+            matches!(phase, Some(JobPhase::Aborting | JobPhase::Aborted)),
+            "{name}: the abort is recorded, phase {phase:?}"
+        );
+    }
+    let missing = CommandTarget::Job("missing".to_owned());
+    let applied = apply_until_recorded(&ctx, "default", &missing, JobAction::AbortJob)
+        .await
+        .unwrap();
+    assert_eq!(applied, Applied::NoJob);
+    drop(handle);
 }

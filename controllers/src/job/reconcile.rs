@@ -112,16 +112,24 @@ pub async fn reconcile(job: Arc<Job>, cx: Arc<JobContext>) -> Result<Action> {
         .collect();
     let had_ghosts = !ghosts.is_empty();
     pods.extend(ghosts);
-    sync(&cx.ctx, &ns, &name, pods, None, Some(&cx.evictions))
-        .await
-        // Look again soon: a pod that was only a ghost may need recreating.
-        .map(|a| {
-            if had_ghosts {
-                Action::requeue(Duration::from_millis(200))
-            } else {
-                a
-            }
-        })
+    sync(
+        &cx.ctx,
+        &ns,
+        &name,
+        pods,
+        None,
+        Some(&cx.evictions),
+        &mut None,
+    )
+    .await
+    // Look again soon: a pod that was only a ghost may need recreating.
+    .map(|a| {
+        if had_ghosts {
+            Action::requeue(Duration::from_millis(200))
+        } else {
+            a
+        }
+    })
 }
 
 fn error_policy(job: Arc<Job>, error: &Error, cx: Arc<JobContext>) -> Action {
@@ -136,9 +144,22 @@ fn error_policy(job: Arc<Job>, error: &Error, cx: Arc<JobContext>) -> Action {
     Action::requeue(error.retry_after())
 }
 
+/// How far [`sync`] carried a command. Once the job's status records it, the job's own
+/// reconciles carry out the rest; before that a failed or conflicted step has not applied it,
+/// and the Command controller tries again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandProgress {
+    /// The job's status now records the command, or the command changed nothing.
+    Recorded,
+    /// The job does not exist or is being deleted: there is nothing to apply it to.
+    NoJob,
+}
+
 /// Plans and executes one step of a Job; `command` is an action from a Command object.
 /// `pods` are the job's pods as known to the caller (cache or list); `evictions`, when given,
 /// learns which recorded deletions this step planned with and which deletions it made itself.
+/// `progress` is set once the step has recorded its outcome (see [`CommandProgress`]); it stays
+/// `None` when the step stopped before (an error, a write conflict, a claim-name write first).
 pub async fn sync(
     ctx: &Context,
     ns: &str,
@@ -146,6 +167,7 @@ pub async fn sync(
     pods: Vec<Pod>,
     command: Option<JobAction>,
     evictions: Option<&Evictions>,
+    progress: &mut Option<CommandProgress>,
 ) -> Result<Action> {
     let client = ctx.client.clone();
     let jobs: Api<Job> = Api::namespaced(client.clone(), ns);
@@ -158,12 +180,14 @@ pub async fn sync(
         if let Some(e) = evictions {
             e.forget_job(ns, name);
         }
+        *progress = Some(CommandProgress::NoJob);
         return Ok(Action::await_change());
     };
     if job.metadata.deletion_timestamp.is_some() {
         if let Some(e) = evictions {
             e.forget_job(ns, name);
         }
+        *progress = Some(CommandProgress::NoJob);
         return Ok(Action::await_change());
     }
     // Volumes with only a claim template get a generated claim name first (Volcano writes it
@@ -233,6 +257,7 @@ pub async fn sync(
             Err(e) => return Err(Error::kube("replace status of", "Job", &key, e)),
         }
     }
+    *progress = Some(CommandProgress::Recorded);
     // The plan that saw the recorded evictions is committed (or needed no write).
     if let Some(e) = evictions {
         e.consumed(ns, name, &pods);

@@ -76,7 +76,9 @@ pub(super) async fn reconcile_command(cmd: Arc<Command>, ctx: Arc<Context>) -> R
             ));
         }
     }
-    let result = request_retry(&ctx.client, &ns, &target.name).await;
+    // The command is gone: a transient failure is retried, not dropped.
+    let result =
+        crate::command::retry_transient(|| request_retry(&ctx.client, &ns, &target.name)).await;
     let (warning, note) = match &result {
         Ok(round) => (
             false,

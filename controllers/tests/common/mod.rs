@@ -31,11 +31,24 @@ pub async fn cluster_with_faults(
     gpus: u32,
     fault_rate: f64,
 ) -> (DevClusterHandle, Client, Env) {
+    cluster_with(nodes, gpus, fault_rate, &[]).await
+}
+
+/// As [`cluster_with_faults`], plus deterministic fault rules (`basalt up --fault-rule` text).
+pub async fn cluster_with(
+    nodes: u32,
+    gpus: u32,
+    fault_rate: f64,
+    rules: &[&str],
+) -> (DevClusterHandle, Client, Env) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
     let mut builder = DevCluster::builder().fault_rate(fault_rate);
+    for rule in rules {
+        builder = builder.fault_rule(rule.parse().unwrap());
+    }
     for crd in crds::crd::all() {
         builder = builder.crd(serde_json::to_value(crd).unwrap());
     }
