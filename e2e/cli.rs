@@ -144,7 +144,11 @@ fn list_views_actions_and_why() {
             .contains("Closed")
             .then_some(())
     });
-    c.apply(&job("hold", "team-x", 1, 2, "10m"));
+    // `hold` declares its run time, so `why` can say when the scheduler expects it to end.
+    c.apply(&job("hold", "team-x", 1, 2, "10m").replace(
+        "annotations: {sim.basalt.dev/duration: 10m}",
+        "annotations: {sim.basalt.dev/duration: 10m, basalt.dev/expected-runtime: 10m}",
+    ));
     wait_job(&c, "hold", "Running");
     c.apply(&job("capped", "team-x", 1, 2, "1m"));
     c.apply(&job("gang", "default", 4, 8, "1m"));
@@ -188,7 +192,14 @@ hold team-x Running 1 1 0 1 0 0 0 AGE",
     );
     assert!(why.contains("would not admit the job's PodGroup"), "{why}");
     assert!(
-        why.contains("if job default/hold (1 pod(s) on nodes) finished or were deleted, a session would let this job start"),
+        why.contains("if job default/hold (1 pod(s) on nodes; expected to end in about ")
+            && why.contains(" by the scheduler's estimate, from its pods' declared run time) finished or were deleted, a session would let this job start"),
+        "{why}"
+    );
+    // Three of the four 8-GPU pods fit beside `hold`: a what-if session with minAvailable 3
+    // admits it, one with 4 does not.
+    assert!(
+        why.contains("if job default/gang started with 3 of its pods (spec.minAvailable: 3 instead of 4; its other 1 pod(s) would wait and start as room frees), a session would start it"),
         "{why}"
     );
     let why = ok(&c, &["why", "capped"]);

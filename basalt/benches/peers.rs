@@ -36,145 +36,28 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::{StreamExt, TryStreamExt, stream};
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod, ServiceAccount};
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
+use k8s_openapi::api::core::v1::{Namespace, Pod, ServiceAccount};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use serde_json::json;
+
+#[path = "peers_harness/mod.rs"]
+mod harness;
+
+use harness::{
+    Plane, client, cpu_of, env_or, load_average, root, start_system, wait_nodes_ready, wait_queue,
+};
 
 const NS: &str = "peers";
 /// Where each case first runs one object to completion, so no system is measured while it
 /// still starts up.
 const WARMUP_NS: &str = "peers-warmup";
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={v:?} is not a valid value")),
-        Err(_) => default,
-    }
-}
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn script() -> PathBuf {
-    root().join("tools/realcluster/realcluster.sh")
-}
-
-/// Everything one system's run started; dropped in reverse order (processes, then the plane).
-struct Plane {
-    dir: PathBuf,
-    children: Vec<Child>,
-    /// Leave the directory (logs) in place after stopping.
-    keep: bool,
-}
-
-impl Drop for Plane {
-    fn drop(&mut self) {
-        for child in self.children.iter_mut().rev() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        let _ = Command::new(script())
-            .arg("stop")
-            .arg(&self.dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        if !self.keep {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-}
-
-impl Plane {
-    fn start(dir: PathBuf) -> Self {
-        let _ = std::fs::remove_dir_all(&dir);
-        let out = Command::new(script())
-            .arg("start")
-            .arg(&dir)
-            .env("REALCLUSTER_NO_BUILD", "1")
-            .stdin(Stdio::null())
-            .output()
-            .expect("running tools/realcluster/realcluster.sh");
-        assert!(
-            out.status.success(),
-            "realcluster.sh start failed ({}): {}\nbuild the Go components first: \
-             tools/realcluster/realcluster.sh build (or run benches/peers/run.sh)",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Plane {
-            dir,
-            children: vec![],
-            keep: false,
-        }
-    }
-
-    fn kubeconfig(&self) -> PathBuf {
-        self.dir.join("admin.kubeconfig")
-    }
-
-    fn spawn(&mut self, program: &Path, args: &[&str], log: &str) -> u32 {
-        let file = std::fs::File::create(self.dir.join("logs").join(log)).unwrap();
-        let child = Command::new(program)
-            .args(args)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawning {}: {e}", program.display()));
-        let pid = child.id();
-        self.children.push(child);
-        pid
-    }
-}
-
-fn go_binary(name: &str) -> PathBuf {
-    let out = Command::new(script())
-        .args(["bin", name])
-        .env("REALCLUSTER_NO_BUILD", "1")
-        .output()
-        .expect("running realcluster.sh bin");
-    assert!(out.status.success(), "{name} is not built");
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-}
-
-/// CPU time (user + system) of a process, from /proc.
-fn cpu_of(pid: u32) -> Option<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    // USER_HZ is 100 on Linux.
-    Some(Duration::from_millis(ticks * 10))
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
-}
-
-async fn client(kubeconfig: &Path) -> Client {
-    let kc = Kubeconfig::read_from(kubeconfig).unwrap();
-    let mut config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-        .await
-        .unwrap();
-    config.read_timeout = Some(Duration::from_secs(300));
-    Client::try_from(config).unwrap()
-}
 
 fn container() -> serde_json::Value {
     json!({
@@ -220,47 +103,6 @@ fn job_resource() -> ApiResource {
         &GroupVersionKind::gvk("batch.volcano.sh", "v1alpha1", "Job"),
         "jobs",
     )
-}
-
-async fn wait_nodes_ready(client: &Client, want: usize, timeout: Duration) {
-    let nodes: Api<Node> = Api::all(client.clone());
-    let deadline = Instant::now() + timeout;
-    loop {
-        let ready = nodes
-            .list(&ListParams::default().labels("sim.basalt.dev/simulated=true"))
-            .await
-            .map(|l| {
-                l.items
-                    .iter()
-                    .filter(|n| {
-                        let ready = n
-                            .status
-                            .as_ref()
-                            .and_then(|s| s.conditions.as_ref())
-                            .is_some_and(|c| {
-                                c.iter().any(|c| c.type_ == "Ready" && c.status == "True")
-                            });
-                        let tainted =
-                            n.spec
-                                .as_ref()
-                                .and_then(|s| s.taints.as_ref())
-                                .is_some_and(|t| {
-                                    t.iter().any(|t| t.key == "node.kubernetes.io/not-ready")
-                                });
-                        ready && !tainted
-                    })
-                    .count()
-            })
-            .unwrap_or(0);
-        if ready >= want {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "only {ready} of {want} simulated nodes Ready after {timeout:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -445,67 +287,6 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i]
 }
 
-fn kubectl_apply_server_side(kc: &str, manifests: &[u8]) {
-    use std::io::Write;
-    let mut apply = Command::new("kubectl")
-        .args(["--kubeconfig", kc, "apply", "--server-side", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("running kubectl");
-    apply.stdin.take().unwrap().write_all(manifests).unwrap();
-    assert!(apply.wait().unwrap().success(), "kubectl apply failed");
-    // `kubectl wait` errors out on a CRD whose status has no conditions yet: retry it.
-    let ok = kubectl_succeeds_within(
-        kc,
-        &[
-            "wait",
-            "--for=condition=Established",
-            "crd",
-            "--all",
-            "--timeout=10s",
-        ],
-        30,
-    );
-    assert!(ok, "CRDs not Established");
-}
-
-/// Runs `kubectl ARGS` every 500 ms, at most `tries` times, until it succeeds.
-fn kubectl_succeeds_within(kc: &str, args: &[&str], tries: usize) -> bool {
-    (0..tries).any(|_| {
-        let ok = Command::new("kubectl")
-            .args(["--kubeconfig", kc])
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            std::thread::sleep(Duration::from_millis(500));
-        }
-        ok
-    })
-}
-
-fn wait_queue(kc: &str) {
-    let found =
-        kubectl_succeeds_within(kc, &["get", "queues.scheduling.volcano.sh", "default"], 240);
-    assert!(found, "queue default was never created");
-}
-
-fn volcano_binary(name: &str) -> PathBuf {
-    let out = Command::new(root().join("tools/volcano/volcano.sh"))
-        .args(["bin", name])
-        .output()
-        .expect("running tools/volcano/volcano.sh");
-    assert!(
-        out.status.success(),
-        "{name}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-}
-
 fn run_case(
     system: &str,
     workload: Workload,
@@ -541,115 +322,7 @@ fn run_case(
         }
     });
 
-    let (pids, scheduler_name) = match system {
-        "kube-scheduler" | "kube-scheduler-qps" => {
-            let (qps, burst) = if system == "kube-scheduler" {
-                (50, 100)
-            } else {
-                (5_000, 5_000)
-            };
-            let config = plane.dir.join("kube-scheduler.yaml");
-            std::fs::write(
-                &config,
-                format!(
-                    "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\n\
-                     clientConnection: {{kubeconfig: {kc}, qps: {qps}, burst: {burst}}}\n\
-                     leaderElection: {{leaderElect: false}}\n"
-                ),
-            )
-            .unwrap();
-            let port = free_port().to_string();
-            let pid = plane.spawn(
-                &go_binary("kube-scheduler"),
-                &[
-                    "--config",
-                    config.to_str().unwrap(),
-                    "--authentication-kubeconfig",
-                    &kc,
-                    "--authorization-kubeconfig",
-                    &kc,
-                    "--bind-address",
-                    "127.0.0.1",
-                    "--secure-port",
-                    &port,
-                ],
-                "kube-scheduler.log",
-            );
-            (vec![pid], "default-scheduler")
-        }
-        "volcano" => {
-            let dir = plane.dir.join("volcano-crds");
-            let ok = Command::new(root().join("tools/volcano/volcano.sh"))
-                .arg("crds")
-                .arg(&dir)
-                .status()
-                .unwrap();
-            assert!(ok.success(), "volcano.sh crds failed");
-            let mut all = vec![];
-            let mut files: Vec<_> = std::fs::read_dir(&dir)
-                .unwrap()
-                .map(|e| e.unwrap().path())
-                .collect();
-            files.sort();
-            for f in files {
-                all.extend(std::fs::read(f).unwrap());
-                all.extend(b"\n---\n");
-            }
-            kubectl_apply_server_side(&kc, &all);
-            let addr = |p: u16| format!("127.0.0.1:{p}");
-            let scheduler = plane.spawn(
-                &volcano_binary("vc-scheduler"),
-                &[
-                    "--kubeconfig",
-                    &kc,
-                    "--leader-elect=false",
-                    "--listen-address",
-                    &addr(free_port()),
-                    "--healthz-address",
-                    &addr(free_port()),
-                    "--cache-dumper=false",
-                ],
-                "vc-scheduler.log",
-            );
-            let controllers = plane.spawn(
-                &volcano_binary("vc-controller-manager"),
-                &[
-                    "--kubeconfig",
-                    &kc,
-                    "--leader-elect=false",
-                    "--listen-address",
-                    &addr(free_port()),
-                    "--healthz-address",
-                    &addr(free_port()),
-                ],
-                "vc-controller-manager.log",
-            );
-            (vec![scheduler, controllers], "volcano")
-        }
-        "basalt" => {
-            let crds = Command::new(&basalt).arg("crds").output().unwrap();
-            assert!(crds.status.success(), "basalt crds failed");
-            kubectl_apply_server_side(&kc, &crds.stdout);
-            let config = root().join("config/scheduler/basalt-default.yaml");
-            let pid = plane.spawn(
-                &basalt,
-                &[
-                    "controller",
-                    "--kubeconfig",
-                    &kc,
-                    "--scheduler-config",
-                    config.to_str().unwrap(),
-                    "--metrics-addr",
-                    "127.0.0.1:0",
-                ],
-                "basalt-controller.log",
-            );
-            (vec![pid], "volcano")
-        }
-        other => panic!(
-            "PEERS_SYSTEMS: unknown system {other:?} (kube-scheduler, kube-scheduler-qps, volcano, basalt)"
-        ),
-    };
+    let (pids, scheduler_name) = start_system(&mut plane, system);
     let nodes_arg = nodes.to_string();
     plane.spawn(
         &basalt,
@@ -725,14 +398,6 @@ fn run_case(
         system_cpu,
         load,
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn main() {

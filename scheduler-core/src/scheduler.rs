@@ -7,8 +7,8 @@ use crate::actions::Action;
 use crate::config::{Arguments, ConfigError, SchedulerConfig};
 use crate::dispatch::{Entry, PluginSet, enabled_hooks};
 use crate::ids::{JobId, QueueId};
-use crate::model::Queue;
 use crate::model::Snapshot;
+use crate::model::{Job, Queue};
 use crate::plugin::{Hooks, Plugin};
 use crate::registry::Registry;
 use crate::session::{Edits, Session, SessionError, SessionResult, State};
@@ -20,6 +20,11 @@ pub struct WhatIf {
     pub without_jobs: BTreeSet<JobId>,
     /// Queues without a capability limit.
     pub uncapped_queues: BTreeSet<QueueId>,
+    /// Jobs that ask to start with fewer pods: the gang minimum (`minMember`, a Volcano Job's
+    /// `minAvailable`) lowered to this many, `minResources` scaled by the same fraction (rounded
+    /// up). Per-task minimums stay; they stop binding once the job's minimum is below their sum,
+    /// as in Volcano. The job's pods stay: those above the minimum wait as elastic pods.
+    pub min_member: BTreeMap<JobId, u32>,
 }
 
 /// A validated scheduler: actions in order and plugin prototypes in tiers.
@@ -141,9 +146,15 @@ impl Scheduler {
                 (id.clone(), q)
             })
             .collect();
+        let jobs: BTreeMap<JobId, Job> = what_if
+            .min_member
+            .iter()
+            .filter_map(|(id, k)| Some((id.clone(), snapshot.jobs.get(id)?.with_min_member(*k))))
+            .collect();
         let edits = Edits {
             without_jobs: Some(&what_if.without_jobs),
             queues: Some(&queues),
+            jobs: Some(&jobs),
         };
         self.run_state(State::build_with(snapshot, edits)?)
     }

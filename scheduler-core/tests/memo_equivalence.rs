@@ -352,6 +352,11 @@ fn edited(snap: &Snapshot, what_if: &WhatIf) -> Snapshot {
             q.capability = None;
         }
     }
+    for (id, k) in &what_if.min_member {
+        if let Some(j) = s.jobs.get_mut(id) {
+            *j = j.with_min_member(*k);
+        }
+    }
     s
 }
 
@@ -444,6 +449,7 @@ proptest! {
         gone in prop::collection::btree_set(0usize..14, 0..3),
         uncapped in prop::collection::btree_set(0usize..3, 0..2),
         cap in 1i64..6,
+        smaller in prop::collection::btree_map(0usize..10, 1u32..4, 0..3),
     ) {
         // Capabilities to lift (one GPU per unit, so some jobs are held by them).
         for (i, q) in snap.queues.values_mut().enumerate() {
@@ -459,6 +465,11 @@ proptest! {
                 .map(|&i| JobId::from(if i < 10 { format!("job-{i}") } else { format!("run-{}", i - 10) }.as_str()))
                 .collect(),
             uncapped_queues: uncapped.iter().map(|q| QueueId::from(format!("q{q}").as_str())).collect(),
+            // Pending jobs asking to start with fewer pods.
+            min_member: smaller
+                .iter()
+                .map(|(&i, &k)| (JobId::from(format!("job-{i}").as_str()), k))
+                .collect(),
         };
         let sched = Scheduler::from_yaml(CONFIG).expect("default config loads");
         let fast = sched.run_what_if(&snap, &what_if).expect("consistent snapshot");

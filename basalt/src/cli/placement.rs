@@ -38,21 +38,40 @@ pub fn unplaced_demand(job: &Job, pods: &[&Pod]) -> Vec<(String, Resources)> {
     out
 }
 
-/// Expected end (seconds since epoch) of a running pod, from its start time and `sim.basalt.dev/duration`.
-pub fn expected_end(pod: &Pod) -> Option<i64> {
+/// Expected end (seconds since epoch) of a running pod at `now`, and where its run time comes
+/// from. The scheduler's own estimate first — the pod's `basalt.dev/expected-runtime`
+/// annotation, else its `activeDeadlineSeconds`
+/// (`controllers::scheduler::snapshot::declared_runtime_ms`) — then, on `basalt up`, the
+/// simulated run time `sim.basalt.dev/duration`. A pod past that end is expected to run as long
+/// again as it has so far, the scheduler's overrun rule
+/// (`scheduler_core::plugins::reservation::overrun_end`).
+pub fn expected_end(pod: &Pod, now: i64) -> Option<(i64, &'static str)> {
     let start = pod.status.as_ref()?.start_time.as_ref()?.0.as_second();
-    let d = common::parse_duration_secs(pod.annotations().get(common::SIM_DURATION)?)?;
-    Some(start + d)
+    let (secs, source) = match controllers::scheduler::snapshot::declared_runtime_ms(pod) {
+        Some(ms) => (
+            i64::try_from(ms.div_ceil(1000)).unwrap_or(i64::MAX),
+            "the declared run time (basalt.dev/expected-runtime or activeDeadlineSeconds)",
+        ),
+        None => (
+            common::parse_duration_secs(pod.annotations().get(common::SIM_DURATION)?)?,
+            "the simulated run time sim.basalt.dev/duration",
+        ),
+    };
+    let end = scheduler_core::plugins::reservation::overrun_end(
+        start.max(0) as u64,
+        secs.max(0) as u64,
+        now.max(0) as u64,
+    );
+    Some((i64::try_from(end).unwrap_or(i64::MAX), source))
 }
 
-fn when(end: Option<i64>, now: i64) -> String {
+fn when(end: Option<(i64, &'static str)>, now: i64) -> String {
     match end {
-        Some(e) => format!(
-            "in ~{} (from {} and start times)",
-            common::human_secs((e - now).max(0)),
-            common::SIM_DURATION
+        Some((e, source)) => format!(
+            "in ~{} (from {source} and start times)",
+            common::human_secs((e - now).max(0))
         ),
-        None => "(run times unknown: no sim.basalt.dev/duration)".into(),
+        None => "(run times unknown: no basalt.dev/expected-runtime, activeDeadlineSeconds or sim.basalt.dev/duration)".into(),
     }
 }
 
@@ -62,18 +81,18 @@ pub fn frees_within(running: &[&Pod], res: &str, amount: i64, now: i64, scope: &
         .iter()
         .filter(|p| common::requests(p).get(res) > 0)
         .collect();
-    sorted.sort_by_key(|p| expected_end(p).unwrap_or(i64::MAX));
+    sorted.sort_by_key(|p| expected_end(p, now).map_or(i64::MAX, |(e, _)| e));
     let mut freed = 0;
     let mut names = Vec::new();
-    let mut last = Some(now);
+    let mut last = Some((now, ""));
     for p in sorted {
         if freed >= amount {
             break;
         }
         freed += common::requests(p).get(res);
         names.push(p.name_any());
-        last = match (last, expected_end(p)) {
-            (Some(a), Some(b)) => Some(a.max(b)),
+        last = match (last, expected_end(p, now)) {
+            (Some((a, sa)), Some((b, sb))) => Some(if b >= a { (b, sb) } else { (a, sa) }),
             _ => None,
         };
     }

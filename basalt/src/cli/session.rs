@@ -1,7 +1,8 @@
 //! The scheduler's own session, run as a dry run for `basalt why`: the live objects go through
 //! the same snapshot builder the scheduler loop uses (`controllers::scheduler::snapshot`), then
 //! through `scheduler_core::run_session` with the scheduler configuration, and nothing is
-//! written. What-if questions ("if job X finished", "if the queue had no capability limit") are
+//! written. What-if questions ("if job X finished", "if the queue had no capability limit", "if
+//! the job started with fewer pods") are
 //! answered by what-if sessions (`Scheduler::run_what_if`), which read the same snapshot with the
 //! change applied instead of copying it: only suggestions a session confirms are returned.
 
@@ -338,15 +339,116 @@ pub fn unblockers(
             out.push(capability_unblocks(&me.queue, cap));
         }
     }
+    // The job asking for fewer pods.
+    let smaller = smaller_start(snap, job, |k| {
+        let what_if = WhatIf {
+            min_member: [(job.clone(), k)].into(),
+            ..WhatIf::default()
+        };
+        what_if_verdict(snap, scheduler, &what_if, job).ok()
+    });
+    if let Some(k) = smaller {
+        out.push(smaller_unblocks(snap, job, k, &name));
+    }
     out
+}
+
+/// Pods of `job` on nodes now.
+fn on_nodes(snap: &Snapshot, job: &JobId) -> usize {
+    snap.tasks
+        .values()
+        .filter(|t| &t.job == job && t.node.is_some() && t.status.occupies_node())
+        .count()
+}
+
+/// Whether a session that lowered `job`'s gang minimum to `k` starts it: admits it, for a
+/// PodGroup not admitted yet (its pods are created after), else places enough of its pods that
+/// at least `k` are on nodes.
+fn starts_with(v: &Verdict, k: u32, on_nodes: usize) -> bool {
+    if v.awaiting_admission {
+        return v.admitted;
+    }
+    v.binds > 0 && v.binds + on_nodes >= k as usize
+}
+
+/// The largest gang minimum below the job's own with which a session starts it (`session(k)` runs
+/// the what-if with minimum `k`), or `None` when not even one pod would start. Bisection: one
+/// session for a minimum of 1, then ⌈log₂ minMember⌉ at most. A smaller minimum is assumed
+/// never to start later; the minimum returned is one a session confirmed either way.
+fn smaller_start(
+    snap: &Snapshot,
+    job: &JobId,
+    session: impl Fn(u32) -> Option<Verdict>,
+) -> Option<u32> {
+    let min = snap.jobs.get(job)?.min_member;
+    if min <= 1 {
+        return None;
+    }
+    let running = on_nodes(snap, job);
+    let starts = |k: u32| session(k).is_some_and(|v| starts_with(&v, k, running));
+    if !starts(1) {
+        return None;
+    }
+    // starts(lo) holds; find the largest k < min that starts.
+    let (mut lo, mut hi) = (1, min - 1);
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if starts(mid) {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    Some(lo)
+}
+
+/// The unblocker line for a gang that would start with a minimum of `k` pods.
+fn smaller_unblocks(
+    snap: &Snapshot,
+    job: &JobId,
+    k: u32,
+    name: impl Fn(&JobId) -> String,
+) -> String {
+    let min = snap.jobs.get(job).map_or(0, |j| j.min_member);
+    let pods = snap
+        .tasks
+        .values()
+        .filter(|t| &t.job == job)
+        .count()
+        .max(min as usize);
+    format!(
+        "if job {} started with {k} of its pods (spec.minAvailable: {k} instead of {min}; its other {} pod(s) would wait and start as room frees), a session would start it (checked by a dry-run session)",
+        name(job),
+        pods.saturating_sub(k as usize)
+    )
 }
 
 /// The unblocker line for a job whose departure would let the waiting job start.
 fn job_unblocks(snap: &Snapshot, other: &JobId, name: impl Fn(&JobId) -> String) -> String {
     let pods = snap.tasks.values().filter(|t| &t.job == other).count();
     format!(
-        "if job {} ({pods} pod(s) on nodes) finished or were deleted, a session would let this job start (checked by a dry-run session)",
-        name(other)
+        "if job {} ({pods} pod(s) on nodes{}) finished or were deleted, a session would let this job start (checked by a dry-run session)",
+        name(other),
+        expected_end_note(snap, other)
+    )
+}
+
+/// `; expected to end in about 2 h by …` from the scheduler's own run-time estimate of `job`
+/// (`scheduler_core::plugins::reservation::job_expected_end`), or nothing when it has none.
+fn expected_end_note(snap: &Snapshot, job: &JobId) -> String {
+    use scheduler_core::plugins::reservation::{RuntimeSource, in_words, job_expected_end};
+    let now = snap.now.unwrap_or(0);
+    let Some((end, source)) = job_expected_end(snap, job, now) else {
+        return String::new();
+    };
+    let source = match source {
+        RuntimeSource::Annotation => "its basalt.dev/expected-runtime",
+        RuntimeSource::Declared => "its pods' declared run time",
+        RuntimeSource::QueueMean => "its queue's mean run time",
+    };
+    format!(
+        "; expected to end {} by the scheduler's estimate, from {source}",
+        in_words(now, end)
     )
 }
 
@@ -395,6 +497,16 @@ pub fn unblockers_by_copy(
         if verdict(&s, scheduler, job).is_ok_and(|v| v.placed()) {
             out.push(capability_unblocks(&me.queue, cap));
         }
+    }
+    let smaller = smaller_start(snap, job, |k| {
+        let mut s = snap.clone();
+        if let Some(j) = s.jobs.get_mut(job) {
+            *j = j.with_min_member(k);
+        }
+        verdict(&s, scheduler, job).ok()
+    });
+    if let Some(k) = smaller {
+        out.push(smaller_unblocks(snap, job, k, &name));
     }
     out
 }
@@ -535,6 +647,82 @@ mod tests {
         s.jobs.get_mut(&waiter).unwrap().min_member = 1;
         let fixes = unblockers(&s, &sched, &waiter, |j| j.to_string());
         assert_eq!(fixes.len(), 2, "{fixes:?}");
+    }
+
+    #[test]
+    fn a_gang_that_would_start_with_fewer_pods_is_told_how_many() {
+        // The holder keeps 5 of 8 GPUs; the waiter asks for 4 × 1 GPU, all four at once. With a
+        // minimum of 3 a session starts it (3 GPUs are free); with 4 it cannot.
+        let mut s = cluster();
+        s.tasks
+            .get_mut(&scheduler_core::TaskId::new("ns/holder-0"))
+            .unwrap()
+            .requests = gpus(5);
+        let waiter = JobId::new("ns/waiter");
+        s.jobs.get_mut(&waiter).unwrap().min_member = 4;
+        for i in 0..4 {
+            s.tasks.insert(
+                format!("ns/waiter-{i}").as_str().into(),
+                Task::pending("ns/waiter", gpus(1)),
+            );
+        }
+        let sched = scheduler();
+        assert!(!verdict(&s, &sched, &waiter).unwrap().placed());
+        let fixes = unblockers(&s, &sched, &waiter, |j| j.to_string());
+        let smaller: Vec<&String> = fixes
+            .iter()
+            .filter(|f| f.contains("started with"))
+            .collect();
+        assert_eq!(smaller.len(), 1, "{fixes:?}");
+        assert!(
+            smaller[0].contains(
+                "started with 3 of its pods (spec.minAvailable: 3 instead of 4; its other 1 pod(s)"
+            ),
+            "{fixes:?}"
+        );
+        // The same from sessions on edited copies.
+        assert_eq!(
+            fixes,
+            unblockers_by_copy(&s, &sched, &waiter, |j| j.to_string())
+        );
+        // No smaller gang fits when nothing is free.
+        s.tasks
+            .get_mut(&scheduler_core::TaskId::new("ns/holder-0"))
+            .unwrap()
+            .requests = gpus(8);
+        let fixes = unblockers(&s, &sched, &waiter, |j| j.to_string());
+        assert!(
+            !fixes.iter().any(|f| f.contains("started with")),
+            "{fixes:?}"
+        );
+    }
+
+    #[test]
+    fn a_holder_says_when_the_scheduler_expects_it_to_end() {
+        let mut s = cluster();
+        let holder = JobId::new("ns/holder");
+        let waiter = JobId::new("ns/waiter");
+        let sched = scheduler();
+        // No estimate: nothing is claimed.
+        let fixes = unblockers(&s, &sched, &waiter, |j| j.to_string());
+        assert!(!fixes[0].contains("expected to end"), "{fixes:?}");
+        // Declared 2 h, started 30 min ago.
+        let now = 10 * 3_600_000;
+        s.now = Some(now);
+        s.expected_runtime.insert(holder.clone(), 2 * 3_600_000);
+        s.started.insert("ns/holder-0".into(), now - 30 * 60_000);
+        let fixes = unblockers(&s, &sched, &waiter, |j| j.to_string());
+        assert!(
+            fixes[0].contains("; expected to end in about 90 min by the scheduler's estimate, from its pods' declared run time"),
+            "{fixes:?}"
+        );
+        // Past its estimate (started 3 h ago): as long again as it has run, the overrun rule.
+        s.started.insert("ns/holder-0".into(), now - 3 * 3_600_000);
+        let fixes = unblockers(&s, &sched, &waiter, |j| j.to_string());
+        assert!(
+            fixes[0].contains("expected to end in about 3 h"),
+            "{fixes:?}"
+        );
     }
 
     #[test]

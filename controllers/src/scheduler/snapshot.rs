@@ -251,9 +251,7 @@ fn build_snapshot(
 /// gang is elected afresh), and the run times pods declare — the `basalt.dev/expected-runtime`
 /// annotation on a pod, else its `activeDeadlineSeconds` (the longest over the job's pods).
 fn reservation_inputs(snap: &mut Snapshot, pods: &[&Pod]) {
-    use scheduler_core::model::reservation::{
-        EXPECTED_RUNTIME_ANNOTATION, RESERVATION_ANNOTATION, Reservation, parse_duration_ms,
-    };
+    use scheduler_core::model::reservation::{RESERVATION_ANNOTATION, Reservation};
     for (id, job) in &snap.jobs {
         if let Some(text) = job.annotations.get(RESERVATION_ANNOTATION) {
             match serde_json::from_str::<Reservation>(text) {
@@ -274,21 +272,27 @@ fn reservation_inputs(snap: &mut Snapshot, pods: &[&Pod]) {
         if !snap.jobs.contains_key(&job) {
             continue;
         }
-        let declared = pod
-            .annotations()
-            .get(EXPECTED_RUNTIME_ANNOTATION)
-            .and_then(|v| parse_duration_ms(v).ok())
-            .or_else(|| {
-                pod.spec
-                    .as_ref()
-                    .and_then(|s| s.active_deadline_seconds)
-                    .map(|s| s.max(0) as u64 * 1000)
-            });
-        if let Some(ms) = declared {
+        if let Some(ms) = declared_runtime_ms(pod) {
             let e = snap.expected_runtime.entry(job).or_insert(0);
             *e = (*e).max(ms);
         }
     }
+}
+
+/// The run time a pod declares, in ms, as the scheduler reads it: its
+/// `basalt.dev/expected-runtime` annotation, else its `activeDeadlineSeconds` (a job's is the
+/// longest of its pods').
+pub fn declared_runtime_ms(pod: &Pod) -> Option<u64> {
+    use scheduler_core::model::reservation::{EXPECTED_RUNTIME_ANNOTATION, parse_duration_ms};
+    pod.annotations()
+        .get(EXPECTED_RUNTIME_ANNOTATION)
+        .and_then(|v| parse_duration_ms(v).ok())
+        .or_else(|| {
+            pod.spec
+                .as_ref()
+                .and_then(|s| s.active_deadline_seconds)
+                .map(|s| s.max(0) as u64 * 1000)
+        })
 }
 
 fn add_pod(

@@ -279,6 +279,31 @@ impl Job {
         let sum: u64 = self.min_task_member.values().map(|&m| u64::from(m)).sum();
         !self.min_task_member.is_empty() && u64::from(self.min_member) >= sum
     }
+
+    /// This job asking to start with `k` pods instead of `min_member` (a what-if, see
+    /// [`crate::WhatIf::min_member`]): `min_member` lowered to `k` and `min_resources` scaled by
+    /// k ÷ min_member, rounded up. A `k` at or above the current minimum changes nothing.
+    pub fn with_min_member(&self, k: u32) -> Self {
+        let mut job = self.clone();
+        if k >= job.min_member {
+            return job;
+        }
+        let (num, den) = (i128::from(k), i128::from(job.min_member));
+        if let Some(min) = &mut job.min_resources {
+            let scaled: Vec<(String, i64)> = min
+                .iter()
+                .map(|(r, v)| {
+                    let v = (i128::from(v) * num + den - 1) / den;
+                    (r.to_owned(), i64::try_from(v).unwrap_or(i64::MAX))
+                })
+                .collect();
+            for (r, v) in scaled {
+                min.set(&r, v);
+            }
+        }
+        job.min_member = k;
+        job
+    }
 }
 
 /// Queue state.
@@ -329,5 +354,22 @@ impl Queue {
             priority: 0,
             creation: 0,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_smaller_minimum_scales_min_resources_up_and_leaves_larger_ones_alone() {
+        let mut job = Job::new("q", 3);
+        job.min_resources = Some(Resources::cpu_mem_gpu(3_000, 10, 12));
+        let two = job.with_min_member(2);
+        assert_eq!(two.min_member, 2);
+        // 12 GPUs × 2/3 = 8; 10 bytes × 2/3 = 6.67 → 7 (rounded up); 3 CPUs × 2/3 = 2.
+        assert_eq!(two.min_resources, Some(Resources::cpu_mem_gpu(2_000, 7, 8)));
+        assert_eq!(job.with_min_member(3), job);
+        assert_eq!(job.with_min_member(5), job);
     }
 }

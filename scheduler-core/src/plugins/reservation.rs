@@ -19,12 +19,12 @@
 use std::cmp::Ordering;
 
 use crate::config::{Arguments, ConfigError};
-use crate::ids::NodeId;
+use crate::ids::{JobId, NodeId};
 use crate::model::reservation::{
     EXPECTED_RUNTIME_ANNOTATION, RESERVED_CONDITION, Reservation, SLA_WAITING_TIME_ANNOTATION,
     SLA_WAITING_TIME_LEGACY_ANNOTATION, parse_duration_ms,
 };
-use crate::model::{JobPhase, TaskStatus};
+use crate::model::{Job, JobPhase, Snapshot, TaskStatus};
 use crate::plugin::{CloseContext, CloseReport, Hooks, JobCondition, Plugin, Unfit};
 use crate::resources::{NVIDIA_GPU, add_into};
 use crate::session::{JobIx, NodeIx, QueueIx, State, TaskIx};
@@ -171,23 +171,58 @@ pub fn sla_factory(args: &Arguments) -> Result<Box<dyn Plugin>, ConfigError> {
     }))
 }
 
+/// Where a job's expected run time comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuntimeSource {
+    /// The job's `basalt.dev/expected-runtime` annotation.
+    Annotation,
+    /// What the shell passed for the job (`activeDeadlineSeconds` or the pods' annotation).
+    Declared,
+    /// Its queue's mean run time, learned from finished jobs.
+    QueueMean,
+}
+
 /// Expected run time of `job` in ms: the `basalt.dev/expected-runtime` annotation, else what the
 /// shell passed (`activeDeadlineSeconds`), else its queue's learned estimate.
 pub fn expected_runtime(st: &State<'_>, job: JobIx) -> Option<u64> {
     let j = &st.jobs[job.ix()];
-    if let Some(ms) = j
-        .spec
+    runtime_estimate(st.snapshot, j.id, j.spec).map(|(ms, _)| ms)
+}
+
+/// [`expected_runtime`] of job `id` (spec `job`) read from a snapshot, with its source.
+pub fn runtime_estimate(snap: &Snapshot, id: &JobId, job: &Job) -> Option<(u64, RuntimeSource)> {
+    if let Some(ms) = job
         .annotations
         .get(EXPECTED_RUNTIME_ANNOTATION)
         .and_then(|v| parse_duration_ms(v).ok())
     {
-        return Some(ms);
+        return Some((ms, RuntimeSource::Annotation));
     }
-    let snap = st.snapshot;
     snap.expected_runtime
-        .get(j.id)
-        .copied()
-        .or_else(|| snap.queue_runtime.get(&j.spec.queue).copied())
+        .get(id)
+        .map(|ms| (*ms, RuntimeSource::Declared))
+        .or_else(|| {
+            snap.queue_runtime
+                .get(&job.queue)
+                .map(|ms| (*ms, RuntimeSource::QueueMean))
+        })
+}
+
+/// When job `id` of `snap` is expected to free the nodes it holds: the latest expected end of its
+/// tasks that occupy a node (each as [`expected_end`] sees it, at `now`), and where its run time
+/// comes from. `None` when the job's run time is unknown or none of its tasks holds a node.
+pub fn job_expected_end(snap: &Snapshot, id: &JobId, now: u64) -> Option<(u64, RuntimeSource)> {
+    let job = snap.jobs.get(id)?;
+    let (runtime, source) = runtime_estimate(snap, id, job)?;
+    snap.tasks
+        .iter()
+        .filter(|(_, t)| &t.job == id && t.node.is_some() && t.status.occupies_node())
+        .map(|(tid, t)| {
+            let started = snap.started.get(tid).copied().unwrap_or(t.creation);
+            overrun_end(started, runtime, now)
+        })
+        .max()
+        .map(|end| (end, source))
 }
 
 /// When `task` (occupying a node) is expected to free it: `None` if its job's run time is unknown.
@@ -594,8 +629,8 @@ pub fn to_record(st: &State<'_>, h: &Held) -> Reservation {
     }
 }
 
-/// Human form of a time relative to `now`.
-fn in_words(now: u64, at: u64) -> String {
+/// Human form of a time relative to `now` (both ms): `in about 40 min`, `in about 3 h`.
+pub fn in_words(now: u64, at: u64) -> String {
     let mins = at.saturating_sub(now) / 60_000;
     if mins >= 120 {
         format!("in about {} h", mins / 60)

@@ -213,6 +213,8 @@ pub struct Edits<'a> {
     pub without_jobs: Option<&'a std::collections::BTreeSet<JobId>>,
     /// Queues whose snapshot entry is replaced by this one.
     pub queues: Option<&'a std::collections::BTreeMap<QueueId, Queue>>,
+    /// Jobs whose snapshot entry is replaced by this one (same queue and resource names).
+    pub jobs: Option<&'a std::collections::BTreeMap<JobId, Job>>,
 }
 
 impl Edits<'_> {
@@ -334,6 +336,7 @@ impl<'s> State<'s> {
             st.used.row_mut(i).copy_from_slice(&used);
         }
         for (i, (id, spec)) in kept_jobs().enumerate() {
+            let spec = edits.jobs.and_then(|j| j.get(id)).unwrap_or(spec);
             let queue = queue_ix.get(&spec.queue).copied();
             if let Some(q) = queue {
                 st.queues[q.ix()].jobs.push(JobIx(i as u32));
