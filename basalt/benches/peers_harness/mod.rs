@@ -289,7 +289,7 @@ pub fn start_system(plane: &mut Plane, system: &str) -> (Vec<u32>, &'static str)
             );
             (vec![pid], "default-scheduler")
         }
-        "volcano" => {
+        "volcano" | "volcano-helm" => {
             let dir = plane.dir.join("volcano-crds");
             let ok = Command::new(root().join("tools/volcano/volcano.sh"))
                 .arg("crds")
@@ -309,20 +309,26 @@ pub fn start_system(plane: &mut Plane, system: &str) -> (Vec<u32>, &'static str)
             }
             kubectl_apply_server_side(&kc, &all);
             let addr = |p: u16| format!("127.0.0.1:{p}");
-            let scheduler = plane.spawn(
-                &volcano_binary("vc-scheduler"),
-                &[
-                    "--kubeconfig",
-                    &kc,
-                    "--leader-elect=false",
-                    "--listen-address",
-                    &addr(free_port()),
-                    "--healthz-address",
-                    &addr(free_port()),
-                    "--cache-dumper=false",
-                ],
-                "vc-scheduler.log",
-            );
+            let (listen, healthz) = (addr(free_port()), addr(free_port()));
+            let mut args = vec![
+                "--kubeconfig",
+                &kc,
+                "--leader-elect=false",
+                "--listen-address",
+                &listen,
+                "--healthz-address",
+                &healthz,
+                "--cache-dumper=false",
+            ];
+            // `volcano-helm`: the configuration Volcano's Helm chart installs
+            // (volcano-scheduler-configmap: the built-in default plus binpack), the one the
+            // simulator's `volcano-default` models. `volcano` runs vc-scheduler's built-in default.
+            let conf = root().join("config/simulator/policies/volcano-default.yaml");
+            let conf = conf.to_str().unwrap().to_owned();
+            if system == "volcano-helm" {
+                args.extend(["--scheduler-conf", &conf]);
+            }
+            let scheduler = plane.spawn(&volcano_binary("vc-scheduler"), &args, "vc-scheduler.log");
             let controllers = plane.spawn(
                 &volcano_binary("vc-controller-manager"),
                 &[
@@ -359,7 +365,7 @@ pub fn start_system(plane: &mut Plane, system: &str) -> (Vec<u32>, &'static str)
             (vec![pid], "volcano")
         }
         other => panic!(
-            "PEERS_SYSTEMS: unknown system {other:?} (kube-scheduler, kube-scheduler-qps, volcano, basalt)"
+            "PEERS_SYSTEMS: unknown system {other:?} (kube-scheduler, kube-scheduler-qps, volcano, volcano-helm, basalt)"
         ),
     }
 }
