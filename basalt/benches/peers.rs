@@ -36,7 +36,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -51,7 +50,7 @@ use serde_json::json;
 mod harness;
 
 use harness::{
-    Plane, client, cpu_of, env_or, load_average, root, start_system, wait_nodes_ready, wait_queue,
+    Plane, client, cpu_of, env_or, load_average, start_system, wait_nodes_ready, wait_queue,
 };
 
 const NS: &str = "peers";
@@ -299,7 +298,6 @@ fn run_case(
     let mut plane = Plane::start(base.join(&case));
     let kubeconfig = plane.kubeconfig();
     let kc = kubeconfig.to_str().unwrap().to_owned();
-    let basalt = PathBuf::from(env!("CARGO_BIN_EXE_basalt"));
     let rt = tokio::runtime::Runtime::new().unwrap();
     let client = rt.block_on(client(&kubeconfig));
 
@@ -323,20 +321,7 @@ fn run_case(
     });
 
     let (pids, scheduler_name) = start_system(&mut plane, system);
-    let nodes_arg = nodes.to_string();
-    plane.spawn(
-        &basalt,
-        &[
-            "nodes",
-            "--kubeconfig",
-            &kc,
-            "--nodes",
-            &nodes_arg,
-            "--gpus-per-node",
-            "8",
-        ],
-        "basalt-nodes.log",
-    );
+    plane.spawn_nodes(nodes);
     rt.block_on(wait_nodes_ready(&client, nodes, Duration::from_secs(300)));
     if scheduler_name == "volcano" {
         wait_queue(&kc);
@@ -479,16 +464,7 @@ fn main() {
             "load_average": o.load,
         }));
     }
-    let out = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"))
-        .join("peers");
-    std::fs::create_dir_all(&out).unwrap();
-    std::fs::write(
-        out.join("results.json"),
-        serde_json::to_string_pretty(&json_rows).unwrap(),
-    )
-    .unwrap();
+    harness::write_results("results.json", &json_rows);
     if outcomes.iter().any(|o| o.done < o.count) {
         eprintln!("peers: some case did not finish within the timeout");
         std::process::exit(1);

@@ -32,7 +32,6 @@
 #[path = "peers_harness/mod.rs"]
 mod harness;
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -132,6 +131,15 @@ fn str_at<'a>(v: &'a Value, pointer: &str) -> &'a str {
     v.pointer(pointer).and_then(Value::as_str).unwrap_or("")
 }
 
+/// `value`, or `(no WHAT)` when it is empty.
+fn or_none(value: &str, what: &str) -> String {
+    if value.is_empty() {
+        format!("(no {what})")
+    } else {
+        value.to_owned()
+    }
+}
+
 /// What one case shows: the facts a user would look at.
 #[derive(Default)]
 struct Seen {
@@ -171,10 +179,7 @@ impl Seen {
                 format!(
                     "{} {}",
                     str_at(j, "/metadata/name"),
-                    match str_at(j, "/status/state/phase") {
-                        "" => "(no phase)",
-                        p => p,
-                    }
+                    or_none(str_at(j, "/status/state/phase"), "phase")
                 )
             })
             .collect();
@@ -187,10 +192,7 @@ impl Seen {
                     g.pointer("/spec/minMember")
                         .and_then(Value::as_i64)
                         .unwrap_or(0),
-                    match str_at(g, "/status/phase") {
-                        "" => "(no phase)",
-                        p => p,
-                    }
+                    or_none(str_at(g, "/status/phase"), "phase")
                 )
             })
             .collect();
@@ -202,10 +204,7 @@ impl Seen {
                 format!(
                     "{} {}",
                     str_at(q, "/metadata/name"),
-                    match str_at(q, "/status/state") {
-                        "" => "(no state)",
-                        s => s,
-                    }
+                    or_none(str_at(q, "/status/state"), "state")
                 )
             })
             .collect();
@@ -325,20 +324,7 @@ fn run_system(system: &str, settle: Duration) -> Vec<String> {
     } else {
         scheduler
     };
-    let basalt = PathBuf::from(env!("CARGO_BIN_EXE_basalt"));
-    plane.spawn(
-        &basalt,
-        &[
-            "nodes",
-            "--kubeconfig",
-            &kc,
-            "--nodes",
-            "4",
-            "--gpus-per-node",
-            "8",
-        ],
-        "basalt-nodes.log",
-    );
+    plane.spawn_nodes(4);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let c = rt.block_on(client(&kubeconfig));
     rt.block_on(wait_nodes_ready(&c, 4, Duration::from_secs(180)));
@@ -416,14 +402,5 @@ fn main() {
         }
         rows.push(row);
     }
-    let out = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"))
-        .join("peers");
-    std::fs::create_dir_all(&out).unwrap();
-    std::fs::write(
-        out.join("article.json"),
-        serde_json::to_string_pretty(&rows).unwrap(),
-    )
-    .unwrap();
+    harness::write_results("article.json", &rows);
 }

@@ -86,6 +86,24 @@ impl Plane {
         self.dir.join("admin.kubeconfig")
     }
 
+    /// Starts `basalt nodes` with `count` simulated 8-GPU nodes (96 CPU, 1 Ti memory each).
+    pub fn spawn_nodes(&mut self, count: usize) {
+        let kubeconfig = self.kubeconfig();
+        let kc = kubeconfig.to_str().unwrap().to_owned();
+        let count = count.to_string();
+        let basalt = PathBuf::from(env!("CARGO_BIN_EXE_basalt"));
+        let args = [
+            "nodes",
+            "--kubeconfig",
+            &kc,
+            "--nodes",
+            &count,
+            "--gpus-per-node",
+            "8",
+        ];
+        self.spawn(&basalt, &args, "basalt-nodes.log");
+    }
+
     pub fn spawn(&mut self, program: &Path, args: &[&str], log: &str) -> u32 {
         let file = std::fs::File::create(self.dir.join("logs").join(log)).unwrap();
         let child = Command::new(program)
@@ -368,4 +386,14 @@ pub fn start_system(plane: &mut Plane, system: &str) -> (Vec<u32>, &'static str)
             "PEERS_SYSTEMS: unknown system {other:?} (kube-scheduler, kube-scheduler-qps, volcano, volcano-helm, basalt)"
         ),
     }
+}
+
+/// Writes `rows` as pretty JSON to `peers/<name>` in the target directory.
+pub fn write_results(name: &str, rows: &[serde_json::Value]) {
+    let out = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+        .join("peers");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join(name), serde_json::to_string_pretty(rows).unwrap()).unwrap();
 }
