@@ -46,7 +46,9 @@ pub fn container_requests(c: &Container) -> Amounts {
     out
 }
 
-/// What one pod asks for: the sum over containers, at least the largest init container.
+/// What one pod asks for: the sum over containers, at least the largest init container, plus
+/// `spec.overhead` — as the scheduler counts it (`controllers::resources::pod_requests`), so that
+/// admission's quota checks and scheduling judge a pod alike.
 pub fn pod_requests(spec: Option<&PodSpec>) -> Amounts {
     let Some(spec) = spec else {
         return Amounts::new();
@@ -61,6 +63,7 @@ pub fn pod_requests(spec: Option<&PodSpec>) -> Amounts {
             *slot = (*slot).max(v);
         }
     }
+    add(&mut total, &amounts_lenient(spec.overhead.as_ref()), 1);
     total
 }
 
@@ -119,5 +122,23 @@ mod tests {
         assert_eq!(got["nvidia.com/gpu"], 8);
         assert_eq!(got["cpu"], 4000);
         assert_eq!(show("memory", 4 << 30), "4Gi");
+    }
+
+    #[test]
+    fn overhead_counts_as_the_scheduler_counts_it() {
+        let spec = PodSpec {
+            containers: vec![container(&[("cpu", "1"), ("memory", "1Gi")], &[])],
+            overhead: Some(
+                [
+                    ("cpu".to_owned(), Quantity("250m".into())),
+                    ("memory".to_owned(), Quantity("128Mi".into())),
+                ]
+                .into(),
+            ),
+            ..Default::default()
+        };
+        let got = pod_requests(Some(&spec));
+        assert_eq!(got["cpu"], 1250);
+        assert_eq!(got["memory"], (1 << 30) + (128 << 20));
     }
 }
