@@ -169,34 +169,13 @@ pub fn human_secs(s: i64) -> String {
     }
 }
 
-/// Parses `30s`, `5m`, `1h30m`, `250ms` into seconds (rounded up); `None` if it does not parse.
+/// Parses a `sim.basalt.dev/duration` value into seconds (rounded up) with the simulated
+/// kubelet's own parser (`devcluster::nodes::duration`: a Go duration such as `1m30s` or `1.5h`,
+/// or a bare number of seconds), so `why` reads a run time exactly as the node runs it;
+/// `None` if it does not parse.
 pub fn parse_duration_secs(text: &str) -> Option<i64> {
-    let mut total_ms: i64 = 0;
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let n: i64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let ms = match &rest[..unit_len] {
-            "ms" => 1,
-            "s" => 1000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            _ => return None,
-        };
-        total_ms += n * ms;
-        rest = &rest[unit_len..];
-    }
-    Some((total_ms + 999) / 1000)
+    let d = devcluster::nodes::duration::parse(text).ok()?;
+    i64::try_from(d.as_millis().div_ceil(1000)).ok()
 }
 
 /// `k=v,k=v` of a resource list; `-` when empty.
@@ -310,6 +289,9 @@ mod tests {
         assert_eq!(parse_duration_secs("1h30m"), Some(5400));
         assert_eq!(parse_duration_secs("250ms"), Some(1));
         assert_eq!(parse_duration_secs("5x"), None);
+        // What the simulated kubelet accepts, `why` reads the same way.
+        assert_eq!(parse_duration_secs("1.5h"), Some(5400));
+        assert_eq!(parse_duration_secs("90"), Some(90));
         assert_eq!(human_secs(59), "59s");
         assert_eq!(human_secs(600), "10m");
         assert_eq!(human_secs(3 * 86_400), "3d");

@@ -40,22 +40,11 @@ pub struct TimeRules {
     pub delay_ms: u64,
 }
 
-/// Parses `90`, `90s`, `500ms`, `15m`, `2h` into ms.
+/// Parses a duration into ms with the core's one Go-duration parser
+/// ([`crate::model::reservation::parse_duration_ms`]: `90`, `90s`, `500ms`, `1m30s`, `1.5h`).
+/// A second parser here once accepted one unit only, so `minRunTime: 1m30s` was refused.
 pub fn parse_duration_ms(text: &str) -> Option<u64> {
-    let t = text.trim();
-    let (num, mult) = if let Some(n) = t.strip_suffix("ms") {
-        (n, 1)
-    } else if let Some(n) = t.strip_suffix('s') {
-        (n, 1_000)
-    } else if let Some(n) = t.strip_suffix('m') {
-        (n, 60_000)
-    } else if let Some(n) = t.strip_suffix('h') {
-        (n, 3_600_000)
-    } else {
-        (t, 1_000)
-    };
-    let v: f64 = num.trim().parse().ok()?;
-    (v.is_finite() && v >= 0.0).then(|| (v * f64::from(mult)) as u64)
+    crate::model::reservation::parse_duration_ms(text).ok()
 }
 
 impl TimeRules {
@@ -775,6 +764,22 @@ mod tests {
         kit.job("big", 1, 1).task("big/0", "big", cpu(2000), 1);
         kit.job("small", 1, 1).task("small/0", "small", cpu(100), 1);
         kit
+    }
+
+    #[test]
+    fn time_rules_take_every_go_duration() {
+        let serde_json::Value::Object(map) = serde_json::json!({
+            "minRunTime": "1m30s",
+            "preemptionDelay": 90,
+        }) else {
+            unreachable!("an object literal")
+        };
+        let args = Arguments::new("preempt", map);
+        let rules = TimeRules::from_args("preempt", &args).expect("valid durations");
+        assert_eq!(rules.min_run_ms, 90_000);
+        assert_eq!(rules.delay_ms, 90_000);
+        assert_eq!(parse_duration_ms("1.5h"), Some(5_400_000));
+        assert_eq!(parse_duration_ms("5x"), None);
     }
 
     #[test]
