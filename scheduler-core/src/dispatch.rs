@@ -407,6 +407,15 @@ impl PluginSet {
             .find_map(|e| e.plugin.reservation_plan())
     }
 
+    /// The first configured plugin's aged gangs (see [`Plugin::aged_gangs`]); empty if none.
+    pub fn aged_gangs(&self) -> &[crate::session::JobIx] {
+        self.tiers
+            .iter()
+            .flatten()
+            .find_map(|e| e.plugin.aged_gangs())
+            .unwrap_or(&[])
+    }
+
     /// Whether held idle resources are charged to the holder's queue: the first plugin that
     /// says (see [`Plugin::charges_held_idle`]), else yes.
     pub fn charges_held_idle(&self) -> bool {

@@ -372,6 +372,13 @@ pub trait Plugin: PluginClone + Send + Sync {
         None
     }
 
+    /// The session's aged gangs, oldest first (`Some` only from `proportion` with
+    /// `proportion.aged-gang-waiting-time` set; filled at `open`). While one waits, `enqueue`
+    /// admits other jobs only into idle room, not into room reclaim could free.
+    fn aged_gangs(&self) -> Option<&[crate::session::JobIx]> {
+        None
+    }
+
     /// Whether idle resources on nodes held for a gang count as allocated to the gang's queue
     /// (`Some` only from the `reservation` plugin, its `reservation.charge-idle` argument; the
     /// session copies the first answer into [`State::charge_held_idle`] before any plugin opens).

@@ -66,11 +66,11 @@ fn tier_two_fairness_layout_does_not_livelock() {
         progress: false,
     };
     let config = include_str!("../../config/scheduler/basalt-default.yaml").replace(
-        "  - name: proportion\n  - name: drf\n    enablePreemptable: false\n- plugins:\n",
-        "- plugins:\n  - name: proportion\n  - name: drf\n    enablePreemptable: false\n",
+        "  - name: proportion\n    arguments:\n      proportion.aged-gang-waiting-time: 2h\n  - name: drf\n    enablePreemptable: false\n- plugins:\n",
+        "- plugins:\n  - name: proportion\n    arguments:\n      proportion.aged-gang-waiting-time: 2h\n  - name: drf\n    enablePreemptable: false\n",
     );
     assert!(
-        config.contains("- plugins:\n  - name: proportion"),
+        config.contains("- plugins:\n  - name: proportion\n"),
         "layout edit applied"
     );
     let policy = Policy::from_config("tier2", &config, false).unwrap();

@@ -70,7 +70,8 @@ fn headroom(ssn: &Session<'_>) -> Vec<i64> {
 ///
 /// - `preempt`: tasks of lower-priority jobs in the same queue;
 /// - `reclaim`: in every other reclaimable queue, what it holds beyond its weighted share of the
-///   cluster among the queues that have jobs (counting `q`), as far as preemptable tasks hold it.
+///   cluster among the queues that have jobs (counting `q`), as far as preemptable tasks hold it;
+///   not counted while another job is an aged gang (`proportion.aged-gang-waiting-time`).
 ///
 /// An estimate for admission only: which tasks go is still decided by the actions and the
 /// plugins' `preemptable`/`reclaimable` votes; if they free less, the admitted job waits with
@@ -80,7 +81,9 @@ fn evictable_for(ssn: &Session<'_>, job: JobIx, q: QueueIx) -> Vec<i64> {
     let d = st.dims.len();
     let mut room = vec![0i64; d];
     let preempt = ssn.has_action("preempt");
-    let reclaim = ssn.has_action("reclaim");
+    // While an aged gang waits, room reclaim could free is not promised to other jobs: they
+    // wait for idle room, so the room that frees reaches the gang (proportion's aged gangs).
+    let reclaim = ssn.has_action("reclaim") && !ssn.plugins.aged_gangs().iter().any(|g| *g != job);
     if !preempt && !reclaim {
         return room;
     }
@@ -205,8 +208,17 @@ fn refusal(ssn: &Session<'_>, job: JobIx, q: QueueIx, min: &[i64], free: &[i64])
             .zip(free)
             .map(|(m, f)| if m > f { (*f).max(0) } else { 0 })
             .collect();
+        // Say when room reclaim could free was not counted because an aged gang waits.
+        let aged = ssn.plugins.aged_gangs().iter().find(|g| **g != job);
+        let kept = match aged {
+            Some(g) if ssn.has_action("reclaim") => format!(
+                " (room reclaim could free is kept for the aged gang {} while it waits)",
+                st.jobs[g.ix()].id
+            ),
+            _ => String::new(),
+        };
         return Some(format!(
-            "pod group is not ready: its minResources need {} but the cluster has {} idle for new gangs; it waits in Pending",
+            "pod group is not ready: its minResources need {} but the cluster has {} idle for new gangs{kept}; it waits in Pending",
             shown(&short),
             shown(&idle)
         ));

@@ -8,6 +8,16 @@
 //!
 //! Only queues with at least one job take part in the water-filling, so idle queues lend their
 //! share; when they submit, the shares are recomputed and `reclaim` takes the loan back.
+//!
+//! **Aged gangs** (Basalt's extension, argument `proportion.aged-gang-waiting-time`, off unless
+//! set; Basalt's default configuration sets 2h). A gang (minMember > 1) still waiting to start
+//! that long after its creation is *aged*: its queue orders before every queue without one
+//! (oldest aged gang first), is not `overused` while it waits, and `enqueue` stops counting
+//! reclaimable room as headroom for other jobs (they are admitted only into idle room) so that
+//! room that frees is not promised away before the gang's turn. Without it a gang larger than
+//! its queue's deserved share starts only when its queue is below share *and* the room frees
+//! in one session, and the lowest-share queue's small jobs take that room first
+//! (docs/fairness.md, "Aged gangs"; measured in docs/simulator.md).
 
 use std::cmp::Ordering;
 
@@ -25,11 +35,33 @@ pub struct Proportion {
     total: Vec<i64>,
     /// Σ allocated over all queues.
     used: Vec<i64>,
+    /// `proportion.aged-gang-waiting-time` (ms); `None` = no aged-gang rule.
+    aged_after_ms: Option<u64>,
+    /// Per queue: creation of its oldest aged gang still waiting (set at `open`).
+    aged_since: Vec<Option<u64>>,
+    /// The aged gangs of this session, oldest first.
+    aged: Vec<JobIx>,
 }
 
+/// The argument that turns the aged-gang rule on.
+pub const AGED_GANG_WAITING_TIME: &str = "proportion.aged-gang-waiting-time";
+
 /// Registry factory.
-pub fn factory(_: &Arguments) -> Result<Box<dyn Plugin>, ConfigError> {
-    Ok(Box::new(Proportion::default()))
+pub fn factory(args: &Arguments) -> Result<Box<dyn Plugin>, ConfigError> {
+    Ok(Box::new(Proportion {
+        aged_after_ms: args.duration_ms(AGED_GANG_WAITING_TIME, None)?,
+        ..Proportion::default()
+    }))
+}
+
+/// Whether `job` is an aged gang at `now`: minMember > 1, not started (Pending or admitted,
+/// fewer than minMember tasks placed), created at least `after_ms` ago.
+pub fn is_aged_gang(st: &State<'_>, job: JobIx, now: u64, after_ms: u64) -> bool {
+    let j = &st.jobs[job.ix()];
+    j.min_member > 1
+        && matches!(j.phase, JobPhase::Pending | JobPhase::Inqueue)
+        && st.ready_count(job) < j.min_member
+        && j.creation.saturating_add(after_ms) <= now
 }
 
 impl Proportion {
@@ -128,22 +160,59 @@ impl Plugin for Proportion {
         for a in &self.queues {
             add_into(&mut self.used, &a.allocated);
         }
+        self.aged_since = vec![None; st.queues.len()];
+        self.aged.clear();
+        if let (Some(after), Some(now)) = (self.aged_after_ms, st.snapshot.now) {
+            for i in 0..st.jobs.len() {
+                let job = JobIx(i as u32);
+                let Some(q) = st.jobs[i].queue else { continue };
+                if !is_aged_gang(st, job, now, after) {
+                    continue;
+                }
+                let created = st.jobs[i].creation;
+                let slot = &mut self.aged_since[q.ix()];
+                *slot = Some(slot.map_or(created, |c| c.min(created)));
+                self.aged.push(job);
+            }
+            self.aged
+                .sort_by_key(|j| (st.jobs[j.ix()].creation, st.jobs[j.ix()].id));
+        }
+    }
+
+    fn aged_gangs(&self) -> Option<&[JobIx]> {
+        self.aged_after_ms.map(|_| self.aged.as_slice())
     }
 
     fn queue_order(&self, st: &State<'_>, a: QueueIx, b: QueueIx) -> Ordering {
         let (qa, qb) = (&st.queues[a.ix()], &st.queues[b.ix()]);
-        qb.spec.priority.cmp(&qa.spec.priority).then_with(|| {
-            self.queues[a.ix()]
-                .share
-                .partial_cmp(&self.queues[b.ix()].share)
-                .unwrap_or(Ordering::Equal)
-        })
+        // A queue with an aged gang first, the oldest gang's queue before the others.
+        let aged = |q: QueueIx| self.aged_since.get(q.ix()).copied().flatten();
+        let by_age = match (aged(a), aged(b)) {
+            (Some(x), Some(y)) => x.cmp(&y),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => Ordering::Equal,
+        };
+        qb.spec
+            .priority
+            .cmp(&qa.spec.priority)
+            .then(by_age)
+            .then_with(|| {
+                self.queues[a.ix()]
+                    .share
+                    .partial_cmp(&self.queues[b.ix()].share)
+                    .unwrap_or(Ordering::Equal)
+            })
     }
 
     fn overused(&self, _st: &State<'_>, queue: QueueIx) -> Option<bool> {
         let a = &self.queues[queue.ix()];
         if !a.active {
             return None;
+        }
+        // The deserved-share cap does not stop a queue while its aged gang waits.
+        if self.aged_since.get(queue.ix()).copied().flatten().is_some() {
+            return Some(false);
         }
         Some(a.deserved.iter().zip(&a.allocated).all(|(d, u)| d <= u))
     }

@@ -1,6 +1,6 @@
 use super::*;
 use crate::model::Queue;
-use crate::plugins::testkit::{Kit, task_ix};
+use crate::plugins::testkit::{Kit, job_ix, task_ix};
 use crate::resources::Resources;
 
 fn attr(weight: u64, request: i64, cap: i64, guarantee: i64) -> QueueAttr {
@@ -134,6 +134,55 @@ fn enqueue_admission_by_capability() {
             p.open(st);
             let b = st.tasks[task_ix(st, "b/0").ix()].job;
             assert_eq!(p.job_enqueueable(st, b), want, "case {i}");
+        });
+    }
+}
+
+/// The aged-gang rule at the plugin: a queue with a gang waiting past the argument orders first
+/// and is not overused; before that time, or without the argument, share decides.
+#[test]
+fn an_aged_gang_puts_its_queue_first_and_lifts_the_cap() {
+    let gpu = |n| Resources::new().with("nvidia.com/gpu", n);
+    let mut k = two_queues();
+    // q1 (6 of 8 GPUs, over its deserved 4) also has a 2-pod gang created at 0.
+    k.job("g", 2, 0);
+    k.snap.jobs.get_mut(&"g".into()).expect("g").queue = "q1".into();
+    k.snap.jobs.get_mut(&"g".into()).expect("g").phase = JobPhase::Pending;
+    k.task("g/0", "g", gpu(1), 0).task("g/1", "g", gpu(1), 0);
+    let args = |w: &str| {
+        let mut m = serde_json::Map::new();
+        m.insert(AGED_GANG_WAITING_TIME.into(), w.into());
+        Arguments::new("proportion", m)
+    };
+    assert!(factory(&args("2h")).is_ok());
+    let bad = factory(&args("soon"))
+        .err()
+        .expect("a bad duration is refused");
+    assert!(bad.to_string().contains(AGED_GANG_WAITING_TIME), "{bad}");
+    for (now, after, aged) in [
+        (3 * 3_600_000, Some(7_200_000), true),
+        (3_600_000, Some(7_200_000), false),
+        (3 * 3_600_000, None, false),
+    ] {
+        k.snap.now = Some(now);
+        k.with_state(|st| {
+            let mut p = Proportion {
+                aged_after_ms: after,
+                ..Proportion::default()
+            };
+            p.open(st);
+            let (q1, q2) = (QueueIx(0), QueueIx(1));
+            let g = job_ix(st, "g");
+            let case = format!("now {now}, waiting time {after:?}");
+            assert_eq!(p.overused(st, q1), Some(!aged), "{case}");
+            let first = if aged {
+                Ordering::Less
+            } else {
+                Ordering::Greater
+            };
+            assert_eq!(p.queue_order(st, q1, q2), first, "{case}");
+            let want: &[JobIx] = if aged { &[g] } else { &[] };
+            assert_eq!(p.aged_gangs().unwrap_or(&[]), want, "{case}");
         });
     }
 }
