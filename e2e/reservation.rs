@@ -421,3 +421,107 @@ spec: {weight: 1, reclaimable: true}
         matches!(phase.as_str(), "Running" | "Completed").then_some(())
     });
 }
+
+/// Aged gangs (docs/fairness.md, "Aged gangs"; Basalt's default configuration with
+/// `proportion.aged-gang-waiting-time` shortened from 2h to 3s, nothing else changed). Two
+/// equal queues share two 8-GPU nodes, one node each. team-b's gang (2 × 4 GPUs) waits behind
+/// team-b's own long job, so team-b is at its deserved share; team-a's job submitted after the
+/// gang also waits. When team-a's first job ends, the freed node goes to the aged gang, not to
+/// team-a's younger job — which is below its share and would get it under Volcano's proportion
+/// (team-b is `overused`; scheduler-core's `an_aged_gang_of_a_queue_at_its_share_gets_the_room_first`
+/// checks that side). The younger job's PodGroup says why it waits.
+#[test]
+fn an_aged_gang_gets_the_freed_node_before_a_younger_job_of_a_queue_below_its_share() {
+    let default = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../config/scheduler/basalt-default.yaml"
+    );
+    let dir = crate::harness::TempDir::new("aged");
+    let text = std::fs::read_to_string(default).expect("reading basalt-default.yaml");
+    let policy = text.replace(
+        "proportion.aged-gang-waiting-time: 2h",
+        "proportion.aged-gang-waiting-time: 3s",
+    );
+    assert_ne!(policy, text, "basalt-default.yaml no longer sets 2h");
+    let path = dir.path().join("aged.yaml");
+    std::fs::write(&path, policy).expect("writing the policy");
+    let c = Cluster::start(&[
+        "--nodes",
+        "2",
+        "--scheduler-config",
+        path.to_str().expect("utf-8 path"),
+    ]);
+    c.apply(
+        "apiVersion: scheduling.volcano.sh/v1beta1
+kind: Queue
+metadata: {name: team-a}
+spec: {weight: 1, reclaimable: true}
+---
+apiVersion: scheduling.volcano.sh/v1beta1
+kind: Queue
+metadata: {name: team-b}
+spec: {weight: 1, reclaimable: false}
+",
+    );
+    // team-b is not reclaimable so that, once the gang runs (team-b above its share), reclaim
+    // does not evict it again for team-a's job: this test is about who gets the freed node.
+    // One node each: team-a's ends first, team-b's outlasts the test.
+    c.apply(&in_queue(
+        &undeclared_job("a-first", 8, 1, 40, ""),
+        "team-a",
+    ));
+    c.apply(&in_queue(
+        &undeclared_job("b-long", 8, 1, 600, ""),
+        "team-b",
+    ));
+    let phase = |job: &str| {
+        s(
+            &c.get_json(&[&format!("vcjob/{job}")]),
+            "/status/state/phase",
+        )
+        .to_owned()
+    };
+    c.wait_for("both first jobs running", Duration::from_secs(60), || {
+        (phase("a-first") == "Running" && phase("b-long") == "Running").then_some(())
+    });
+    c.apply(&in_queue(&undeclared_job("big", 4, 2, 5, ""), "team-b"));
+    // Let the gang age past its 3 s, then submit team-a's younger job.
+    std::thread::sleep(Duration::from_secs(5));
+    c.apply(&in_queue(&undeclared_job("younger", 8, 1, 5, ""), "team-a"));
+    assert_eq!(
+        phase("a-first"),
+        "Running",
+        "team-a's first job ended before the younger job was submitted: the scenario needs a slower end"
+    );
+    c.wait_for(
+        "the aged gang to run on the freed node",
+        Duration::from_secs(120),
+        || {
+            let younger = phase("younger");
+            assert!(
+                !matches!(younger.as_str(), "Running" | "Completed"),
+                "the younger job of the queue below its share ran first: {}\n{}",
+                c.kubectl(&["get", "pods", "-o", "wide"]),
+                c.kubectl(&["describe", "podgroups"])
+            );
+            (phase("big") == "Running").then_some(())
+        },
+    );
+    let pgs = c.get_json(&["podgroups"]);
+    let message = pgs["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|pg| s(pg, "/metadata/name").starts_with("younger-"))
+        .flat_map(|pg| {
+            pg["status"]["conditions"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter(|c| c["type"] == "Unschedulable")
+        .map(|c| s(&c, "/message").to_owned())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(message.contains("it waits in Pending"), "{message}");
+}
