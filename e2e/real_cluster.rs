@@ -1172,6 +1172,55 @@ fn real_cluster_pg_controller_groups_only_the_pods_of_its_schedulers() {
         pod["metadata"]["annotations"]["scheduling.k8s.io/group-name"].is_null(),
         "the default-scheduler pod names a PodGroup: {pod}"
     );
+    // One PodGroup per bare pod costs the API server no list of the namespace's pods per
+    // PodGroup change: the cleanup loop reads a cache (issue 19: with a LIST per change, 2,000
+    // plain pods took kube-apiserver past 6 GB; 1,658 LISTs in 90 s).
+    let lists_before = namespaced_pod_lists(c);
+    let ns = "pgc-many";
+    namespace_with_account(c, ns);
+    let pods: Vec<String> = (0..PLAIN_PODS)
+        .map(|i| {
+            format!(
+                "apiVersion: v1\nkind: Pod\nmetadata: {{name: p{i}, namespace: {ns}}}\nspec:\n  \
+                 schedulerName: volcano\n  containers:\n  - name: c\n    image: busybox\n    \
+                 resources: {{requests: {{cpu: 100m}}}}\n"
+            )
+        })
+        .collect();
+    c.apply(&pods.join("---\n"));
+    c.wait_for(&format!("{PLAIN_PODS} bare pods Running"), T, || {
+        let pods = c.get_json(&["pods", "-n", ns]);
+        let running = pods["items"]
+            .as_array()?
+            .iter()
+            .filter(|p| p["status"]["phase"] == "Running")
+            .count();
+        (running == PLAIN_PODS).then_some(())
+    });
+    let lists = namespaced_pod_lists(c) - lists_before;
+    assert!(
+        lists < PLAIN_PODS as u64 / 3,
+        "{lists} namespaced LISTs of pods for {PLAIN_PODS} bare pods (one per PodGroup change before the fix)"
+    );
+}
+
+/// Bare pods created by `real_cluster_pg_controller_groups_only_the_pods_of_its_schedulers`.
+const PLAIN_PODS: usize = 30;
+
+/// kube-apiserver's count of namespace-scoped LISTs of pods so far (`apiserver_request_total`).
+fn namespaced_pod_lists(c: &Cluster) -> u64 {
+    let metrics = c.kubectl(&["get", "--raw", "/metrics"]);
+    metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("apiserver_request_total{")
+                && l.contains(r#"resource="pods""#)
+                && l.contains(r#"scope="namespace""#)
+                && l.contains(r#"subresource="""#)
+                && l.contains(r#"verb="LIST""#)
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
 }
 
 /// Upstream's `schedulingbase/podgroup_workqueue.go` "recovers after rapid scale changes for

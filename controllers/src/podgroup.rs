@@ -16,8 +16,8 @@ use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{Controller, watcher};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{Controller, WatchStreamExt, reflector, watcher};
 use kube::{Resource, ResourceExt};
 use tracing::warn;
 
@@ -131,54 +131,98 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     )
     .for_each(|_| async {});
     let selector = format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE);
+    // The cleanup reads pods from this cache: listing the namespace's pods on every PodGroup
+    // change cost O(PodGroups × pods) from the API server, which ran a real control plane
+    // out of memory with one PodGroup per plain pod (issue 19).
+    let (reader, writer) = reflector::store();
+    let pod_events = reflector(
+        writer,
+        watcher(
+            Api::<Pod>::all(ctx.client.clone()),
+            watcher::Config::default(),
+        ),
+    )
+    .default_backoff()
+    .touched_objects();
+    let cx = Arc::new(CleanupContext { ctx, pods: reader });
     let groups = Controller::new(
-        Api::<PodGroup>::all(ctx.client.clone()),
+        Api::<PodGroup>::all(cx.ctx.client.clone()),
         watcher::Config::default().labels(&selector),
     )
     // A pod going away (deletion started or done) looks at its PodGroup again.
-    .watches(
-        Api::<Pod>::all(ctx.client.clone()),
-        watcher::Config::default(),
-        |pod: Pod| {
-            pod.metadata.deletion_timestamp.as_ref()?;
-            let name = pod.annotations().get(labels::GROUP_NAME)?;
-            name.starts_with("podgroup-")
-                .then(|| ObjectRef::new(name).within(&pod.namespace().unwrap_or_default()))
-        },
-    )
+    .watches_stream(pod_events, |pod: Pod| {
+        pod.metadata.deletion_timestamp.as_ref()?;
+        let name = pod.annotations().get(labels::GROUP_NAME)?;
+        name.starts_with("podgroup-")
+            .then(|| ObjectRef::new(name).within(&pod.namespace().unwrap_or_default()))
+    })
     .graceful_shutdown_on(shutdown)
     .run(
-        crate::guard::guarded("podgroup-cleanup", ctx.metrics.clone(), cleanup),
+        crate::guard::guarded("podgroup-cleanup", cx.ctx.metrics.clone(), cleanup),
         cleanup_error_policy,
-        ctx,
+        cx,
     )
     .for_each(|_| async {});
     futures_util::join!(pods, groups);
 }
 
+/// What the cleanup loop reads: the shared context and a cache of all pods.
+struct CleanupContext {
+    ctx: Arc<Context>,
+    pods: Store<Pod>,
+}
+
 /// Deletes a PodGroup this controller made once no pod of its workload is left (terminating pods
-/// still count: the scheduler accounts for them). The delete carries the resourceVersion read
+/// still count: the scheduler accounts for them). Membership is read from the pod cache; only
+/// when the cache shows no member left is the API asked (the cache may lag the PodGroup's own
+/// watch): the owning pod by name for a bare pod, the namespace's pods for a workload — once
+/// per PodGroup at its end, not on every change. The delete carries the resourceVersion read
 /// here; a pod joining in between writes [`LAST_MEMBER`] first, so the delete then fails and
 /// the PodGroup is looked at again.
-async fn cleanup(pg: Arc<PodGroup>, ctx: Arc<Context>) -> Result<Action> {
+async fn cleanup(pg: Arc<PodGroup>, cx: Arc<CleanupContext>) -> Result<Action> {
+    let ctx = &cx.ctx;
     if !pg.annotations().contains_key(CREATED_FOR) || pg.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
-    let Some(owner) = pg.owner_references().first().map(|o| o.uid.clone()) else {
+    let Some(owner_ref) = pg.owner_references().first().cloned() else {
         return Ok(Action::await_change());
     };
+    let owner = owner_ref.uid.clone();
     if !ctx.is_leader() {
         return Ok(Action::requeue(Duration::from_secs(2)));
+    }
+    if cx.pods.wait_until_ready().await.is_err() {
+        // The pod watch is gone (shutting down): decide nothing.
+        return Ok(Action::await_change());
+    }
+    if cx.pods.find(|p| is_member(p, &owner)).is_some() {
+        return Ok(Action::await_change());
     }
     let ns = pg.namespace().unwrap_or_default();
     let name = pg.name_any();
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
-    let list = pods
-        .list(&kube::api::ListParams::default())
-        .await
-        .map_err(|e| Error::kube("list", "Pod", ns.clone(), e))?;
-    if list.items.iter().any(|p| is_member(p, &owner)) {
-        return Ok(Action::await_change());
+    let left = if owner_ref.kind == "Pod" {
+        match pods.get_opt(&owner_ref.name).await {
+            Ok(pod) => pod.is_some_and(|p| is_member(&p, &owner)),
+            Err(e) => {
+                return Err(Error::kube(
+                    "get",
+                    "Pod",
+                    format!("{ns}/{}", owner_ref.name),
+                    e,
+                ));
+            }
+        }
+    } else {
+        let list = pods
+            .list(&kube::api::ListParams::default())
+            .await
+            .map_err(|e| Error::kube("list", "Pod", ns.clone(), e))?;
+        list.items.iter().any(|p| is_member(p, &owner))
+    };
+    if left {
+        // The cache is behind: its pod event wakes this PodGroup again.
+        return Ok(Action::requeue(Duration::from_secs(1)));
     }
     let pgs: Api<PodGroup> = Api::namespaced(ctx.client.clone(), &ns);
     let dp = kube::api::DeleteParams {
@@ -200,7 +244,7 @@ async fn cleanup(pg: Arc<PodGroup>, ctx: Arc<Context>) -> Result<Action> {
     }
 }
 
-fn cleanup_error_policy(pg: Arc<PodGroup>, error: &Error, _ctx: Arc<Context>) -> Action {
+fn cleanup_error_policy(pg: Arc<PodGroup>, error: &Error, _cx: Arc<CleanupContext>) -> Action {
     warn!(podgroup = %pg.name_any(), %error, "podgroup cleanup failed");
     Action::requeue(error.retry_after())
 }
