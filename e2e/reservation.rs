@@ -327,6 +327,24 @@ fn a_run_time_learned_from_finished_jobs_gives_the_reservation_an_estimated_star
     });
 }
 
+/// `basalt up` with two nodes and the policy file `base` with `from` replaced by `to` (the
+/// directory holding the edited file is returned with the cluster: keep it alive).
+fn two_nodes_with_policy(base: &str, from: &str, to: &str) -> (crate::harness::TempDir, Cluster) {
+    let dir = crate::harness::TempDir::new("policy");
+    let text = std::fs::read_to_string(base).expect("reading the policy file");
+    let policy = text.replace(from, to);
+    assert_ne!(policy, text, "{base} no longer contains {from:?}");
+    let path = dir.path().join("policy.yaml");
+    std::fs::write(&path, policy).expect("writing the policy");
+    let c = Cluster::start(&[
+        "--nodes",
+        "2",
+        "--scheduler-config",
+        path.to_str().expect("utf-8 path"),
+    ]);
+    (dir, c)
+}
+
 /// `job` in queue `queue`.
 fn in_queue(job: &str, queue: &str) -> String {
     job.replacen(
@@ -343,24 +361,11 @@ fn in_queue(job: &str, queue: &str) -> String {
 /// runs once both nodes are free.
 #[test]
 fn without_the_hold_the_gang_is_first_in_line_and_small_jobs_use_free_gpus_meanwhile() {
-    let dir = crate::harness::TempDir::new("nohold");
-    let text = std::fs::read_to_string(RESERVE).expect("reading basalt-reserve.yaml");
-    let policy = text.replace(
+    let (_dir, c) = two_nodes_with_policy(
+        RESERVE,
         "      reservation.depth: 1\n",
         "      reservation.depth: 1\n      reservation.hold: false\n",
     );
-    assert_ne!(
-        policy, text,
-        "basalt-reserve.yaml no longer sets reservation.depth: 1"
-    );
-    let path = dir.path().join("nohold.yaml");
-    std::fs::write(&path, policy).expect("writing the policy");
-    let c = Cluster::start(&[
-        "--nodes",
-        "2",
-        "--scheduler-config",
-        path.to_str().expect("utf-8 path"),
-    ]);
     c.apply(
         "apiVersion: scheduling.volcano.sh/v1beta1
 kind: Queue
@@ -432,25 +437,14 @@ spec: {weight: 1, reclaimable: true}
 /// checks that side). The younger job's PodGroup says why it waits.
 #[test]
 fn an_aged_gang_gets_the_freed_node_before_a_younger_job_of_a_queue_below_its_share() {
-    let default = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../config/scheduler/basalt-default.yaml"
-    );
-    let dir = crate::harness::TempDir::new("aged");
-    let text = std::fs::read_to_string(default).expect("reading basalt-default.yaml");
-    let policy = text.replace(
+    let (_dir, c) = two_nodes_with_policy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../config/scheduler/basalt-default.yaml"
+        ),
         "proportion.aged-gang-waiting-time: 2h",
         "proportion.aged-gang-waiting-time: 3s",
     );
-    assert_ne!(policy, text, "basalt-default.yaml no longer sets 2h");
-    let path = dir.path().join("aged.yaml");
-    std::fs::write(&path, policy).expect("writing the policy");
-    let c = Cluster::start(&[
-        "--nodes",
-        "2",
-        "--scheduler-config",
-        path.to_str().expect("utf-8 path"),
-    ]);
     c.apply(
         "apiVersion: scheduling.volcano.sh/v1beta1
 kind: Queue

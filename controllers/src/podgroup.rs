@@ -85,6 +85,11 @@ pub fn podgroup_for(pod: &Pod, ours: impl Fn(Option<&str>) -> bool) -> Option<Po
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     annotations.insert(CREATED_FOR.to_owned(), pod.name_any());
+    // The pod that makes the PodGroup is its first member: marked at creation, so a create
+    // needs no second write (the patch below is for pods joining an existing PodGroup).
+    if let Some(uid) = &pod.metadata.uid {
+        annotations.insert(LAST_MEMBER.to_owned(), uid.clone());
+    }
     let mut meta_labels = BTreeMap::new();
     meta_labels.insert(
         labels::MANAGED_BY.to_owned(),
@@ -271,7 +276,11 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Context>) -> Result<Action> {
     let mut joined = false;
     for _ in 0..3 {
         match pgs.create(&pp, &pg).await {
-            Ok(_) => {}
+            // Made now, with this pod as its member (LAST_MEMBER is in the object).
+            Ok(_) => {
+                joined = true;
+                break;
+            }
             Err(e) if is_already_exists(&e) => {}
             Err(e) => {
                 return Err(Error::kube(
