@@ -33,7 +33,7 @@ pub fn factory(_: &Arguments) -> Result<Box<dyn Action>, ConfigError> {
 }
 
 /// Idle room on schedulable nodes that no reservation holds, minus what admitted, not-yet-running
-/// jobs still claim. A gang that holds nodes claims those nodes, not the rest of the cluster.
+/// jobs (Inqueue, or Running with fewer than minMember placed) still claim. A gang that holds nodes claims those nodes, not the rest of the cluster.
 fn headroom(ssn: &Session<'_>) -> Vec<i64> {
     let st = &ssn.state;
     let plan = ssn.plugins.reservation_plan();
@@ -46,14 +46,21 @@ fn headroom(ssn: &Session<'_>) -> Vec<i64> {
         }
     }
     for (i, job) in st.jobs.iter().enumerate() {
-        if job.phase != JobPhase::Inqueue || holds(i) {
+        // A Running gang below its minimum has not started either: a session wrote its phase
+        // when it placed the gang, and the binds failed (seen under injected API faults: the
+        // room went to a job admitted in the next session, the gang's pods were bound anyway).
+        let not_started = job.phase == JobPhase::Inqueue
+            || (job.phase == JobPhase::Running && st.ready_count(JobIx(i as u32)) < job.min_member);
+        if !not_started || holds(i) {
             continue;
         }
         let Some(mut reserved) = st.claim(JobIx(i as u32)) else {
             continue;
         };
+        // Releasing members still hold their nodes (idle does not count them yet).
         for &t in &job.tasks {
-            if st.tasks[t.ix()].status.is_allocated() {
+            let status = st.tasks[t.ix()].status;
+            if status.is_allocated() || status == TaskStatus::Releasing {
                 sub_into(&mut reserved, st.request(t));
             }
         }
