@@ -410,9 +410,13 @@ fn budgeted_cluster() -> impl Strategy<Value = Snapshot> {
 /// The shipped configuration with a node budget of 20 % (at least 1 node) for allocate and
 /// backfill instead of Volcano's 100-node floor, which no small cluster reaches.
 fn budgeted_schedulers() -> (Scheduler, Scheduler) {
-    let config = format!(
-        "{CONFIG}\nconfigurations:\n- name: allocate\n  arguments: {{minimumFeasibleNodes: 1, percentageNodesToFind: 20}}\n- name: backfill\n  arguments: {{minimumFeasibleNodes: 1, percentageNodesToFind: 20}}\n"
+    let budgets = "- name: allocate\n  arguments: {minimumFeasibleNodes: 1, percentageNodesToFind: 20}\n- name: backfill\n  arguments: {minimumFeasibleNodes: 1, percentageNodesToFind: 20}\n";
+    // The shipped file ends with its own `configurations` list (reclaim's minRunTime).
+    assert!(
+        CONFIG.ends_with("minRunTime: 1h\n"),
+        "the default's tail changed"
     );
+    let config = format!("{CONFIG}{budgets}");
     let with = Scheduler::from_yaml(&config).expect("budgeted config loads");
     let without = Scheduler::from_yaml(&config)
         .expect("budgeted config loads")

@@ -13,6 +13,18 @@ use simulator::engine::{Engine, RunOptions};
 use simulator::experiment::Setup;
 use simulator::policy::Policy;
 
+/// The shipped default configuration with reclaim's one-hour `minRunTime` taken out: these
+/// tests guard the eviction cycles themselves, which the minimum run time would hide.
+fn default_with_immediate_reclaim() -> String {
+    let block = "configurations:\n- name: reclaim\n  arguments:\n    minRunTime: 1h\n";
+    let config = include_str!("../../config/scheduler/basalt-default.yaml");
+    assert!(
+        config.contains(block),
+        "the default's reclaim block changed"
+    );
+    config.replace(block, "")
+}
+
 #[test]
 fn article_workload_has_no_reclaim_eviction_cycle() {
     let file =
@@ -28,7 +40,7 @@ fn article_workload_has_no_reclaim_eviction_cycle() {
         stop_ms: days,
         progress: false,
     };
-    let basalt = Policy::load("basalt").unwrap();
+    let basalt = Policy::from_config("basalt", &default_with_immediate_reclaim(), false).unwrap();
     let out = Engine::new(&basalt, &cluster, &w, &o).run(&o).unwrap();
     let worst = out
         .jobs
@@ -65,7 +77,7 @@ fn tier_two_fairness_layout_does_not_livelock() {
         stop_ms: days,
         progress: false,
     };
-    let config = include_str!("../../config/scheduler/basalt-default.yaml").replace(
+    let config = default_with_immediate_reclaim().replace(
         "  - name: proportion\n    arguments:\n      proportion.aged-gang-waiting-time: 2h\n  - name: drf\n    enablePreemptable: false\n- plugins:\n",
         "- plugins:\n  - name: proportion\n    arguments:\n      proportion.aged-gang-waiting-time: 2h\n  - name: drf\n    enablePreemptable: false\n",
     );

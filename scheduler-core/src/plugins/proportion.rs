@@ -73,44 +73,71 @@ impl Proportion {
 
 /// Weighted water-filling (reference §4.5 "proportion", step 3), in place on `attrs[i].deserved`.
 /// Only `active` queues take part; `total` is the cluster's allocatable.
+///
+/// Volcano fills in floating point; resources here are whole units (one GPU is 1), so the fill
+/// runs in thousandths and the result is rounded once at the end: each queue keeps the whole
+/// units of its exact share and the units those floors leave over go one each to the largest
+/// fractions (ties: the larger weight, then the earlier queue; a static order — ties broken by
+/// what queues hold now would make shares follow allocations and reclaim evict back and forth).
+/// Truncating every round instead lost units, and a later round gave them to whichever queue
+/// was still unmet in *other* resources: 8 GPUs by weights 2 : 3 (capability 3) : 1 came out
+/// 2 / 3 / 3, the weight-1 queue above the weight-2 one (exact: 3⅓ / 3 / 1⅔, now 3 / 3 / 2;
+/// found by `fairness_properties::capability_deserved_guarantee_and_no_cycles`).
 pub fn water_fill(attrs: &mut [QueueAttr], total: &[i64]) {
+    const SCALE: i128 = 1000;
     let d = total.len();
-    let mut remaining = total.to_vec();
-    let mut met = vec![false; attrs.len()];
+    let n = attrs.len();
+    let up = |v: i64| i128::from(v).saturating_mul(SCALE);
+    let cap: Vec<Vec<i128>> = attrs
+        .iter()
+        .map(|a| {
+            (0..d)
+                .map(|r| up(a.real_capability[r]).min(up(a.request[r])))
+                .collect()
+        })
+        .collect();
+    let floor: Vec<Vec<i128>> = attrs
+        .iter()
+        .map(|a| (0..d).map(|r| up(a.guarantee[r])).collect())
+        .collect();
+    let mut deserved: Vec<Vec<i128>> = attrs
+        .iter()
+        .map(|a| (0..d).map(|r| up(a.deserved[r])).collect())
+        .collect();
+    let mut remaining: Vec<i128> = total.iter().map(|v| up(*v)).collect();
+    let mut met = vec![false; n];
     loop {
-        let weights: u64 = attrs
-            .iter()
-            .zip(&met)
-            .filter(|(a, m)| a.active && !**m)
-            .map(|(a, _)| a.weight)
+        let weights: i128 = (0..n)
+            .filter(|&i| attrs[i].active && !met[i])
+            .map(|i| i128::from(attrs[i].weight))
             .sum();
         if weights == 0 {
             break;
         }
         let before = remaining.clone();
-        let mut increased = vec![0i64; d];
-        let mut decreased = vec![0i64; d];
-        for (a, m) in attrs.iter_mut().zip(met.iter_mut()) {
-            if !a.active || *m {
+        let mut increased = vec![0i128; d];
+        let mut decreased = vec![0i128; d];
+        for i in 0..n {
+            if !attrs[i].active || met[i] {
                 continue;
             }
-            let old = a.deserved.clone();
+            let old = deserved[i].clone();
             for r in 0..d {
-                let add =
-                    (i128::from(remaining[r]) * i128::from(a.weight) / i128::from(weights)) as i64;
-                let mut v = a.deserved[r].saturating_add(add);
-                v = v.min(a.real_capability[r]).min(a.request[r]);
-                v = v.max(a.guarantee[r]);
-                a.deserved[r] = v;
+                let add = remaining[r] * i128::from(attrs[i].weight) / weights;
+                let v = deserved[i][r]
+                    .saturating_add(add)
+                    .min(cap[i][r])
+                    .max(floor[i][r]);
+                deserved[i][r] = v;
                 if v > old[r] {
                     increased[r] += v - old[r];
                 } else {
                     decreased[r] += old[r] - v;
                 }
             }
-            let satisfied = (0..d).all(|r| a.request[r] <= a.deserved[r]);
-            if satisfied || a.deserved == old {
-                *m = true;
+            let satisfied = (0..d).all(|r| up(attrs[i].request[r]) <= deserved[i][r]);
+            if satisfied || deserved[i] == old {
+                met[i] = true;
             }
         }
         for r in 0..d {
@@ -118,6 +145,28 @@ pub fn water_fill(attrs: &mut [QueueAttr], total: &[i64]) {
         }
         if remaining.iter().all(|v| *v <= 0) || remaining == before {
             break;
+        }
+    }
+    // Round once: floors, then the leftover whole units by largest fraction.
+    #[allow(clippy::needless_range_loop)] // r indexes a column across every queue's vectors
+    for r in 0..d {
+        let active: Vec<usize> = (0..n).filter(|&i| attrs[i].active).collect();
+        let exact: i128 = active.iter().map(|&i| deserved[i][r]).sum();
+        let mut left = (exact + SCALE / 2) / SCALE;
+        let mut order: Vec<(i128, u64, usize)> = Vec::with_capacity(active.len());
+        for &i in &active {
+            let whole = deserved[i][r] / SCALE;
+            left -= whole;
+            attrs[i].deserved[r] = i64::try_from(whole).unwrap_or(i64::MAX);
+            order.push((deserved[i][r] % SCALE, attrs[i].weight, i));
+        }
+        order.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
+        for &(fraction, _, i) in &order {
+            if left <= 0 || fraction == 0 {
+                break;
+            }
+            attrs[i].deserved[r] = attrs[i].deserved[r].saturating_add(1);
+            left -= 1;
         }
     }
     for a in attrs.iter_mut() {

@@ -9,6 +9,20 @@ use scheduler_core::{Effect, Resources, Scheduler, SessionResult};
 pub const DEFAULT_CONFIG: &str = include_str!("../../../config/scheduler/basalt-default.yaml");
 pub const GI: i64 = 1 << 30;
 
+/// The default's reclaim block (a one-hour `minRunTime`).
+pub const DEFAULT_RECLAIM_BLOCK: &str =
+    "configurations:\n- name: reclaim\n  arguments:\n    minRunTime: 1h\n";
+
+/// The default configuration without reclaim's one-hour `minRunTime`, for tests of the time
+/// rules' mechanics (they add their own arguments or annotations).
+pub fn default_without_reclaim_min_run_time() -> String {
+    assert!(
+        DEFAULT_CONFIG.contains(DEFAULT_RECLAIM_BLOCK),
+        "the default's reclaim block changed"
+    );
+    DEFAULT_CONFIG.replace(DEFAULT_RECLAIM_BLOCK, "")
+}
+
 pub fn gpu(n: i64) -> Resources {
     Resources::cpu_mem_gpu(8000 * n, 32 * GI * n, n)
 }

@@ -45,6 +45,36 @@ fn water_filling_table() {
     }
 }
 
+/// Whole units are not lost to rounding, and a lighter queue never deserves more than a
+/// heavier one that asks as much: 8 GPUs by weights 2 : 3 (capability 3) : 1, the queues asking
+/// 4 / 6 / 5 GPUs and CPUs in proportion (exact 3⅓ / 3 / 1⅔). Truncating each round gave
+/// 2 / 3 / 3: the GPU left over went to the weight-1 queue, still unmet in CPUs.
+#[test]
+fn water_filling_rounds_once_and_keeps_the_weight_order() {
+    const INF: i64 = i64::MAX;
+    let q = |weight: u64, pods: i64, cap: i64| QueueAttr {
+        active: true,
+        weight,
+        deserved: vec![0, 0],
+        allocated: vec![0, 0],
+        request: vec![pods, 8_000 * pods],
+        guarantee: vec![0, 0],
+        real_capability: vec![cap, INF],
+        inqueue: vec![0, 0],
+        elastic: vec![0, 0],
+        share: 0.0,
+    };
+    let mut attrs = vec![q(2, 4, INF), q(3, 6, 3), q(1, 5, INF)];
+    water_fill(&mut attrs, &[8, 96_000]);
+    let gpus: Vec<i64> = attrs.iter().map(|a| a.deserved[0]).collect();
+    assert_eq!(gpus, [3, 3, 2]);
+    // One resource, an even split of an odd total: the earlier queue gets the odd unit.
+    let mut attrs = vec![attr(1, 3, INF, 0), attr(1, 3, INF, 0)];
+    water_fill(&mut attrs, &[3]);
+    let got: Vec<i64> = attrs.iter().map(|a| a.deserved[0]).collect();
+    assert_eq!(got, [2, 1]);
+}
+
 fn two_queues() -> Kit {
     let gpu = |n| Resources::new().with("nvidia.com/gpu", n);
     let mut k = Kit::new();
