@@ -1327,3 +1327,101 @@ fn real_cluster_podgroups_of_workloads_follow_rapid_scale_changes() {
         );
     }
 }
+
+/// Upstream's `schedulingbase/job_scheduling.go` cases about the PodGroups of Kubernetes
+/// workloads (docs/volcano-compat.md), on the real backend: kube-controller-manager's Deployment,
+/// ReplicaSet and Job controllers make the pods (`basalt up` has none). Each case in a namespace
+/// of its own.
+#[test]
+fn real_cluster_podgroups_of_deployments_and_batch_jobs() {
+    let rc = two_nodes_with_kube_scheduler();
+    let c = &rc.c;
+    let podgroups = |ns: &str| -> Vec<Value> {
+        c.get_json(&["podgroups", "-n", ns])["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+
+    // "PodGroup's Count change with Deployment's Request change". Upstream sizes the Deployment
+    // at half its cluster's 1-CPU slots plus one, then halves the request; two 96-CPU nodes hold
+    // four 40-CPU slots, so 3 pods of 40 CPUs, then of 20.
+    let ns = "pg-deployment";
+    namespace_with_account(c, ns);
+    let deployment = |cpu: &str| {
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: d-1, namespace: {ns}}}\n\
+             spec:\n  replicas: 3\n  selector: {{matchLabels: {{app: d-1}}}}\n  template:\n    \
+             metadata: {{labels: {{app: d-1}}}}\n    spec:\n      schedulerName: volcano\n      \
+             containers:\n      - name: d-1\n        image: nginx\n        \
+             resources: {{requests: {{cpu: \"{cpu}\"}}}}\n"
+        )
+    };
+    let rollout = || {
+        c.kubectl(&[
+            "rollout",
+            "status",
+            "deployment/d-1",
+            "-n",
+            ns,
+            "--timeout=120s",
+        ]);
+    };
+    c.apply(&deployment("40"));
+    rollout();
+    let groups = podgroups(ns);
+    assert_eq!(groups.len(), 1, "PodGroups of the Deployment: {groups:?}");
+    let old = groups[0]["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    c.apply(&deployment("20"));
+    rollout();
+    c.wait_for(
+        &format!("the old ReplicaSet's PodGroup {ns}/{old} deleted"),
+        T,
+        || {
+            let out = c.kubectl_output(&["get", "podgroup", &old, "-n", ns], None);
+            String::from_utf8_lossy(&out.stderr)
+                .contains("NotFound")
+                .then_some(())
+        },
+    );
+    let groups = podgroups(ns);
+    assert_eq!(groups.len(), 1, "PodGroups after the rollout: {groups:?}");
+
+    // "PodGroup's Phase with k8s Job in Completed" and "PodGroup's Phase should be Completed when
+    // Job fails": a batch/v1 Job of one 1-CPU pod that runs 3 s (upstream's `sleep 10`) and
+    // exits 0, or 1 with no retry.
+    for (ns, exit_code, restart, backoff) in [
+        ("pg-k8s-job-completed", 0, "OnFailure", ""),
+        ("pg-k8s-job-failed", 1, "Never", "  backoffLimit: 0\n"),
+    ] {
+        namespace_with_account(c, ns);
+        c.apply(&format!(
+            "apiVersion: batch/v1\nkind: Job\nmetadata: {{name: job1, namespace: {ns}}}\n\
+             spec:\n{backoff}  manualSelector: true\n  selector: {{matchLabels: {{job.k8s.io: job1}}}}\n  \
+             template:\n    metadata:\n      labels: {{job.k8s.io: job1}}\n      annotations:\n        \
+             sim.basalt.dev/duration: 3s\n        sim.basalt.dev/exit-code: \"{exit_code}\"\n    \
+             spec:\n      schedulerName: volcano\n      restartPolicy: {restart}\n      \
+             containers:\n      - name: job1\n        image: nginx\n        \
+             resources: {{requests: {{cpu: \"1\"}}}}\n"
+        ));
+        c.wait_for(&format!("the pod of {ns}/job1 finished"), T, || {
+            let pods = c.get_json(&["pods", "-n", ns, "-l", "job.k8s.io=job1"]);
+            pods["items"]
+                .as_array()?
+                .iter()
+                .any(|p| p["status"]["phase"] == "Succeeded" || p["status"]["phase"] == "Failed")
+                .then_some(())
+        });
+        // As upstream: the one PodGroup leaves Running, and what it becomes is Completed.
+        let phase = c.wait_for(&format!("the PodGroup of {ns}/job1 not Running"), T, || {
+            let groups = podgroups(ns);
+            assert_eq!(groups.len(), 1, "PodGroups of the Job: {groups:?}");
+            let phase = groups[0]["status"]["phase"].as_str().unwrap_or_default();
+            (phase != "Running").then(|| phase.to_owned())
+        });
+        assert_eq!(phase, "Completed", "the PodGroup of {ns}/job1 is {phase}");
+    }
+}

@@ -86,3 +86,56 @@ async fn a_consumed_command_is_retried_until_the_job_records_it() {
     assert_eq!(applied, Applied::NoJob);
     drop(handle);
 }
+
+/// A pod whose eviction the API server refused keeps running; the session's outcome must not
+/// count it as evicting, or the scheduler loop treats it as Releasing for its 30 s in-flight
+/// window and a reclaiming job waits that long for room it never gets (found by
+/// `schedulingaction/reclaim.go` "Capacity Reclaim Case 11" under 5 % injected faults: a
+/// reclaim step took 30 s instead of 0.5 s). Before the fix the refused eviction was listed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_eviction_is_not_counted_as_evicting() {
+    use controllers::scheduler::effects;
+    use k8s_openapi::api::core::v1::Pod;
+    use scheduler_core::{Effect, TaskId};
+    use std::collections::BTreeMap;
+
+    let (handle, client, _env) = cluster_with(
+        0,
+        0,
+        0.0,
+        &["verb=create,resource=pods/eviction,name=victim,status=500,count=1"],
+    )
+    .await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let pod: Pod = yaml(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: victim, namespace: default}\nspec:\n  containers: [{name: c, image: busybox}]\n",
+    );
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    let (_leader, rx) = tokio::sync::watch::channel(true);
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        fast_config(),
+        Arc::new(Metrics::new()),
+        rx,
+    ));
+    let evict = || {
+        vec![Effect::Evict {
+            task: TaskId::new("default/victim"),
+            reason: "reclaimed by default/owed".into(),
+        }]
+    };
+    let none = BTreeMap::new();
+    let (queues, groups) = (BTreeMap::new(), BTreeMap::new());
+    let refused =
+        effects::execute(&ctx, evict(), &none, &queues, &groups, &mut BTreeMap::new()).await;
+    assert!(
+        refused.evicting.is_empty(),
+        "a refused eviction is counted as evicting: {:?}",
+        refused.evicting
+    );
+    assert!(pods.get_opt("victim").await.unwrap().is_some());
+    let accepted =
+        effects::execute(&ctx, evict(), &none, &queues, &groups, &mut BTreeMap::new()).await;
+    assert_eq!(accepted.evicting, vec![TaskId::new("default/victim")]);
+    drop(handle);
+}

@@ -262,13 +262,54 @@ pub fn run(s: &Suite) {
         assert_eq!(spec["tasks"][1]["name"], "default1");
     });
 
+    // Named "priviledged" before v1.14 (the same case).
     s.case(
-        &format!("{FILE}: job validate check: create job with priviledged container"),
+        &format!("{FILE}: job validate check: create job with privileged container"),
         |ns| {
             let mut j = job_with(json!({}));
             j["spec"]["tasks"][0]["template"]["spec"]["containers"][0]["securityContext"] =
                 json!({"privileged": true});
             ns.create(&j);
+        },
+    );
+
+    s.case(
+        &format!("{FILE}: job validate check: create job with root queue"),
+        |ns| {
+            let err = ns.refused(&job_with(json!({"queue": "root"})));
+            assert!(
+                err.contains("root"),
+                "the refusal does not name the queue: {err}"
+            );
+        },
+    );
+
+    s.case(
+        &format!("{FILE}: job validate check: create job with non-leaf queue"),
+        |ns| {
+            // Queues are cluster-scoped: named after the case's namespace.
+            let (q1, q11) = (format!("{}-q1", ns.name), format!("{}-q11", ns.name));
+            for (q, parent) in [(&q1, "root"), (&q11, q1.as_str())] {
+                ns.c.create(&format!(
+                    "apiVersion: scheduling.volcano.sh/v1beta1\nkind: Queue\nmetadata:\n  name: {q}\nspec:\n  weight: 1\n  parent: {parent}\n"
+                ));
+            }
+            // The webhook judges from a watch of the queues: a job in q11 (which the webhook
+            // waits for when it has not seen it yet) admitted in a dry run shows the webhook
+            // knows q1 has a child before the job in q1 is submitted.
+            let (ok, _, err) = ns.try_kubectl(
+                &["create", "--dry-run=server", "-f", "-"],
+                Some(&job_with(json!({"queue": q11})).to_string()),
+            );
+            assert!(ok, "a job in the leaf queue {q11} was refused: {err}");
+            let err = ns.refused(&job_with(json!({"queue": q1})));
+            assert!(
+                err.contains(&q1) && err.contains("child"),
+                "the refusal does not say {q1} has child queues: {err}"
+            );
+            for q in [&q11, &q1] {
+                ns.c.kubectl(&["delete", "queue", q]);
+            }
         },
     );
 

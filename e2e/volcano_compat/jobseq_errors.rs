@@ -83,6 +83,17 @@ fn cases() -> Vec<Case> {
             &["Pending", "Running", "Aborting", "Aborted"],
         ),
         job(
+            "job level LifecyclePolicy, Event: PodFailed, Action: RestartPod; Event PodEvicted, Action: TerminateJob, Timeout: 5m",
+            json!([
+                {"event": "PodFailed", "action": "RestartPod"},
+                {"event": "PodEvicted", "action": "TerminateJob", "timeout": "5m"},
+            ]),
+            "fail",
+            None,
+            // RestartPod replaces only the failed pods, so the job goes back to Running.
+            &["Pending", "Running", "Restarting", "Running"],
+        ),
+        job(
             "job level LifecyclePolicy, Event: PodEvicted; Action: RestartJob",
             p("PodEvicted", "RestartJob"),
             "delete",

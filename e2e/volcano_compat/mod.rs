@@ -32,6 +32,7 @@ mod schedulingaction_allocate;
 mod schedulingaction_enqueue;
 mod schedulingaction_guarantee;
 mod schedulingaction_predicates;
+mod schedulingaction_reconfigured;
 mod schedulingaction_terminating;
 mod schedulingbase;
 mod schedulingbase_sla;
@@ -92,6 +93,10 @@ const KNOWN: &[(&str, &str)] = &[
     (
         "schedulingaction/preempt.go: preemption only works in the same queue",
         "fails: the preemptor (minAvailable 1) stops preempting once it has its minimum (gang's JobStarving, as Volcano's); upstream expects it to take all of the lower-priority job's pods",
+    ),
+    (
+        "schedulingaction/preempt.go: should preempt low priority pod with anti-affinity constraint",
+        "fails: Basalt has no topology-aware preemption (the preempt argument enableTopologyAwarePreemption is ignored): an evicted pod still counts in its anti-affinity domain, so preempt never evicts to lift an anti-affinity refusal and the high-priority job never runs",
     ),
     (
         "admission/pod_validation_test.go: Should reject pod creation with invalid negative annotation value",
@@ -638,6 +643,20 @@ fn schedulingaction_reclaim() {
     let s = slots_suite();
     schedulingaction::run_reclaim(&s);
     s.finish();
+}
+
+/// Upstream's preempt case that changes the CI configuration (no `enqueue`, topology-aware
+/// preemption), on a cluster of its own.
+#[test]
+fn schedulingaction_preempt_topology_aware() {
+    schedulingaction_reconfigured::run_preempt_topology_aware();
+}
+
+/// Upstream's capacity-plugin reclaim cases, each on a cluster of its own started with the CI
+/// configuration's `proportion` replaced by `capacity`.
+#[test]
+fn schedulingaction_capacity_reclaim() {
+    schedulingaction_reconfigured::run_capacity_reclaim();
 }
 
 #[test]

@@ -47,7 +47,7 @@ pub(super) fn use_nodes(ns: &Ns<'_>, n: usize) {
 }
 
 /// 1-CPU slots of the schedulable workers (upstream's `ClusterSize(ctx, OneCPU)`).
-fn cluster_size(ns: &Ns<'_>) -> i32 {
+pub(super) fn cluster_size(ns: &Ns<'_>) -> i32 {
     let nodes = ns.c.get_json(&["nodes"]);
     nodes["items"]
         .as_array()
@@ -155,7 +155,7 @@ pub(super) fn finish(ns: &Ns<'_>, queues: &[&str]) {
 /// Upstream's `WaitQueueStatus`: the queue's `status.<field>` (`running`, `pending`,
 /// `inqueue`) reaches `n`. Followed with a watch, as a counter may hold a value for one
 /// session only (a PodGroup Pending between the deletion of its pod and its re-admission).
-fn wait_queue_status(ns: &Ns<'_>, queue: &str, field: &str, n: i64) {
+pub(super) fn wait_queue_status(ns: &Ns<'_>, queue: &str, field: &str, n: i64) {
     wait_queue(ns, queue, field, &format!("= {n}"), |v| v == n);
 }
 

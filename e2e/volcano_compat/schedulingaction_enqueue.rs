@@ -16,7 +16,7 @@ fn case(s: &Suite, name: &str, f: impl FnOnce(&Ns<'_>)) {
 }
 
 /// The CI configuration with `enqueue` taken out of its `actions` line.
-fn without_enqueue(conf: &str) -> String {
+pub(super) fn without_enqueue(conf: &str) -> String {
     let mut found = false;
     let out: Vec<String> = conf
         .lines()

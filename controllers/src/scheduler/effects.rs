@@ -44,7 +44,10 @@ pub struct Outcome {
     pub bound: Vec<(TaskId, NodeId)>,
     /// Binds that failed.
     pub failed: Vec<TaskId>,
-    /// Pods whose eviction was requested (the loop treats them as Releasing until they are gone).
+    /// Pods the API server accepted to evict (the loop treats them as Releasing until they are
+    /// gone). A refused or failed eviction is not here: that pod keeps running, and counting it
+    /// as Releasing would make the next sessions wait for room it never frees, for the loop's
+    /// 30 s in-flight window (seen under injected faults: a reclaiming job waited 30 s).
     pub evicting: Vec<TaskId>,
 }
 
@@ -135,6 +138,7 @@ pub async fn execute(
     let mut evicting = Vec::new();
     let mut writes: Vec<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>> = Vec::new();
     let unexplained: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let not_evicted: Arc<std::sync::Mutex<Vec<TaskId>>> = Arc::default();
     let now = Timestamp::now();
     let reported: std::collections::BTreeSet<String> = effects
         .iter()
@@ -171,7 +175,12 @@ pub async fn execute(
             } => binds.push((task, node, annotations)),
             Effect::Evict { task, reason } => {
                 evicting.push(task.clone());
-                writes.push(Box::pin(evict(ctx.clone(), task, reason)))
+                writes.push(Box::pin(evict(
+                    ctx.clone(),
+                    task,
+                    reason,
+                    not_evicted.clone(),
+                )))
             }
             Effect::PodGroupStatus {
                 job,
@@ -278,6 +287,8 @@ pub async fn execute(
     for job in std::mem::take(&mut *unexplained.lock().unwrap_or_else(|e| e.into_inner())) {
         explained.remove(&job);
     }
+    let not_evicted = std::mem::take(&mut *not_evicted.lock().unwrap_or_else(|e| e.into_inner()));
+    evicting.retain(|t| !not_evicted.contains(t));
     let mut outcome = Outcome {
         evicting,
         ..Outcome::default()
@@ -334,7 +345,13 @@ async fn bind(
     }
 }
 
-async fn evict(ctx: Arc<Context>, task: TaskId, reason: String) {
+/// Evicts the pod; a failure other than "already gone" is recorded in `not_evicted`.
+async fn evict(
+    ctx: Arc<Context>,
+    task: TaskId,
+    reason: String,
+    not_evicted: Arc<std::sync::Mutex<Vec<TaskId>>>,
+) {
     let (ns, name) = split(task.as_str());
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
     match api.evict(name, &EvictParams::default()).await {
@@ -357,7 +374,13 @@ async fn evict(ctx: Arc<Context>, task: TaskId, reason: String) {
             .await;
         }
         Err(e) if is_status(&e, 404) => {}
-        Err(error) => warn!(pod = %task, %error, "eviction failed"),
+        Err(error) => {
+            warn!(pod = %task, %error, "eviction failed");
+            not_evicted
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(task);
+        }
     }
 }
 
