@@ -91,10 +91,6 @@ const KNOWN: &[(&str, &str)] = &[
         "deviation: Basalt refuses a guarantee on a resource spec.deserved does not list and names the fix; Volcano's capacity plugin silently raises deserved to the guarantee",
     ),
     (
-        "schedulingaction/preempt.go: preemption only works in the same queue",
-        "fails: the preemptor (minAvailable 1) stops preempting once it has its minimum (gang's JobStarving, as Volcano's); upstream expects it to take all of the lower-priority job's pods",
-    ),
-    (
         "schedulingaction/preempt.go: should preempt low priority pod with anti-affinity constraint",
         "fails: Basalt has no topology-aware preemption (the preempt argument enableTopologyAwarePreemption is ignored): an evicted pod still counts in its anti-affinity domain, so preempt never evicts to lift an anti-affinity refusal and the high-priority job never runs",
     ),

@@ -286,11 +286,34 @@ pub fn run_preempt(s: &Suite) {
             create_queue(ns, &q1);
             create_queue(ns, &q2);
             let rep = cluster_size(ns);
-            ns.create(&job("j1-q1", &q1, Some("low-priority"), SLOT, 1, rep / 2));
+            // v1.14.1's jobs: every job's minimum is half the cluster (older upstream versions
+            // gave them minimum 1, and expected the preemptor to take more than its minimum).
+            ns.create(&job(
+                "j1-q1",
+                &q1,
+                Some("low-priority"),
+                SLOT,
+                rep / 2,
+                rep / 2,
+            ));
             wait_tasks_ready(ns, "j1-q1", (rep / 2) as usize);
-            ns.create(&job("j2-q2", &q2, Some("low-priority"), SLOT, 1, rep / 2));
+            ns.create(&job(
+                "j2-q2",
+                &q2,
+                Some("low-priority"),
+                SLOT,
+                rep / 2,
+                rep / 2,
+            ));
             wait_tasks_ready(ns, "j2-q2", (rep / 2) as usize);
-            ns.create(&job("j3-q1", &q1, Some("high-priority"), SLOT, 1, rep));
+            ns.create(&job(
+                "j3-q1",
+                &q1,
+                Some("high-priority"),
+                SLOT,
+                rep / 2,
+                rep,
+            ));
             wait_tasks_ready(ns, "j3-q1", (rep / 2) as usize);
             // Upstream then waits for j1-q1 to have "at least 0" pods ready, which cannot fail;
             // what it means: j3 took j1's room (same queue), and j2 in the other queue kept all

@@ -28,6 +28,29 @@ pub fn run(s: &Suite) {
         finish(ns, &[]);
     });
 
+    // v1.14.1: a task split into partitions (`partitionPolicy`) with no network-topology
+    // constraint is scheduled as any gang: two 1-pod partitions, both required, on two slots.
+    case(
+        s,
+        "allocate work when job has subgroups (partitionPolicy) but no network topology constraint",
+        |ns| {
+            use_nodes(ns, 2);
+            let mut j = job(
+                "job-subgroups-no-topology",
+                "default",
+                None,
+                ("500m", "512Mi"),
+                2,
+                2,
+            );
+            j["spec"]["tasks"][0]["partitionPolicy"] =
+                json!({"totalPartitions": 2, "partitionSize": 1, "minPartitions": 2});
+            ns.create(&j);
+            wait_tasks_ready(ns, "job-subgroups-no-topology", 2);
+            finish(ns, &[]);
+        },
+    );
+
     case(
         s,
         "allocate don't work when job NOT satisfy predicates",
