@@ -242,6 +242,16 @@ fn without_the_reserve_policy_later_small_jobs_overtake_the_gang() {
 }
 
 /// A job of `gpus` GPUs in one pod that runs `secs` and declares nothing.
+/// Queues `team-a` (reclaimable) and `team-b` (reclaimable as given), weight 1 each.
+fn team_queues(c: &Cluster, b_reclaimable: bool) {
+    c.apply(&format!(
+        "apiVersion: scheduling.volcano.sh/v1beta1\nkind: Queue\nmetadata: {{name: team-a}}\n\
+         spec: {{weight: 1, reclaimable: true}}\n---\n\
+         apiVersion: scheduling.volcano.sh/v1beta1\nkind: Queue\nmetadata: {{name: team-b}}\n\
+         spec: {{weight: 1, reclaimable: {b_reclaimable}}}\n"
+    ));
+}
+
 fn undeclared_job(name: &str, gpus: u32, pods: u32, secs: u64, extra: &str) -> String {
     format!(
         "apiVersion: batch.volcano.sh/v1alpha1
@@ -366,18 +376,7 @@ fn without_the_hold_the_gang_is_first_in_line_and_small_jobs_use_free_gpus_meanw
         "      reservation.depth: 1\n",
         "      reservation.depth: 1\n      reservation.hold: false\n",
     );
-    c.apply(
-        "apiVersion: scheduling.volcano.sh/v1beta1
-kind: Queue
-metadata: {name: team-a}
-spec: {weight: 1, reclaimable: true}
----
-apiVersion: scheduling.volcano.sh/v1beta1
-kind: Queue
-metadata: {name: team-b}
-spec: {weight: 1, reclaimable: true}
-",
-    );
+    team_queues(&c, true);
     for i in 0..2 {
         c.apply(&in_queue(
             &undeclared_job(&format!("filler-{i}"), 4, 1, 25, ""),
@@ -445,18 +444,7 @@ fn an_aged_gang_gets_the_freed_node_before_a_younger_job_of_a_queue_below_its_sh
         "proportion.aged-gang-waiting-time: 2h",
         "proportion.aged-gang-waiting-time: 3s",
     );
-    c.apply(
-        "apiVersion: scheduling.volcano.sh/v1beta1
-kind: Queue
-metadata: {name: team-a}
-spec: {weight: 1, reclaimable: true}
----
-apiVersion: scheduling.volcano.sh/v1beta1
-kind: Queue
-metadata: {name: team-b}
-spec: {weight: 1, reclaimable: false}
-",
-    );
+    team_queues(&c, false);
     // team-b is not reclaimable so that, once the gang runs (team-b above its share), reclaim
     // does not evict it again for team-a's job: this test is about who gets the freed node.
     // One node each: team-a's ends first, team-b's outlasts the test.

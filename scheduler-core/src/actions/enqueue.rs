@@ -33,7 +33,8 @@ pub fn factory(_: &Arguments) -> Result<Box<dyn Action>, ConfigError> {
 }
 
 /// Idle room on schedulable nodes that no reservation holds, minus what admitted, not-yet-running
-/// jobs (Inqueue, or Running with fewer than minMember placed) still claim. A gang that holds nodes claims those nodes, not the rest of the cluster.
+/// jobs (Inqueue, or Running with fewer than minMember placed) still claim. A gang that holds
+/// nodes claims those nodes, not the rest of the cluster.
 fn headroom(ssn: &Session<'_>) -> Vec<i64> {
     let st = &ssn.state;
     let plan = ssn.plugins.reservation_plan();
