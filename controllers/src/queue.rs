@@ -7,10 +7,10 @@
 //! parent is closed.
 //!
 //! Hierarchy (`spec.parent`), as Volcano's queue controller: closing a queue closes its
-//! descendants with it, and a queue cannot be opened while its parent is Closed or Closing (the
-//! command is refused with a Warning event). Unlike Volcano, opening the parent again does not
-//! reopen the children it closed: Volcano marks them with a `volcano.sh/closed-by-parent`
-//! annotation, and this controller writes only queue status.
+//! descendants with it, marking those it closed with the `volcano.sh/closed-by-parent: "true"`
+//! annotation; a queue cannot be opened while its parent is Closed or Closing (the command is
+//! refused with a Warning event); opening a queue reopens the children its close closed (the
+//! annotation, then `"false"`), and so on down. A child that was already closed stays closed.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -78,46 +78,82 @@ pub struct QueueView {
     pub state: Option<QueueState>,
     /// PodGroups of the queue that are not Completed.
     pub live: usize,
+    /// Annotated `volcano.sh/closed-by-parent: "true"`: closed because its parent closed.
+    pub closed_by_parent: bool,
+}
+
+/// The annotation on a queue that its parent's close closed (Volcano's name and values).
+pub const CLOSED_BY_PARENT: &str = "volcano.sh/closed-by-parent";
+
+/// One queue's change in a [`plan`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    /// The queue.
+    pub name: String,
+    /// Its state before.
+    pub before: Option<QueueState>,
+    /// Its state after.
+    pub next: QueueState,
+    /// The [`CLOSED_BY_PARENT`] value to write, if it changes.
+    pub closed_by_parent: Option<bool>,
 }
 
 /// Pure: the states an OpenQueue/CloseQueue command on `target` leads to, in the order to write
-/// them (the target first, then its descendants, parents before children), each with the state
-/// it had. Closing a queue closes its descendants; opening one whose parent is closed changes
-/// nothing (the caller says why); `root` is never closed, as in Volcano. Empty when `target` is
-/// not in `queues`.
-pub fn plan(
-    queues: &[QueueView],
-    target: &str,
-    action: JobAction,
-) -> Vec<(String, Option<QueueState>, QueueState)> {
+/// them (the target first, then its descendants, parents before children). Closing a queue
+/// closes its open descendants and marks them closed by their parent; opening a queue (refused,
+/// state unchanged, while its parent is closed — the caller says why) reopens the children so
+/// marked, recursively, and clears the mark; `root` is never closed, as in Volcano. Empty when
+/// `target` is not in `queues`.
+pub fn plan(queues: &[QueueView], target: &str, action: JobAction) -> Vec<Step> {
     if target == "root" && action == JobAction::CloseQueue {
         return Vec::new();
     }
     let find = |name: &str| queues.iter().find(|q| q.name == name);
-    let mut decided: Vec<(String, Option<QueueState>, QueueState)> = Vec::new();
+    let mut decided: Vec<Step> = Vec::new();
     let mut work = vec![(target.to_owned(), Some(action))];
     while let Some((name, command)) = work.pop() {
         let Some(q) = find(&name) else { continue };
-        if decided.iter().any(|(n, _, _)| *n == name) {
+        if decided.iter().any(|d| d.name == name) {
             continue; // a cycle in spec.parent; the webhook refuses those
         }
         let parent = q.parent.as_deref().filter(|p| *p != "root").and_then(|p| {
             decided
                 .iter()
-                .find(|(n, _, _)| n == p)
-                .map(|(_, _, s)| Some(*s))
+                .find(|d| d.name == p)
+                .map(|d| Some(d.next))
                 .unwrap_or_else(|| find(p).and_then(|p| p.state))
         });
         let next = next_state(q.state, command, q.live, parent);
-        decided.push((name.clone(), q.state, next));
-        if closed(Some(next)) {
-            // Children in reverse name order on the stack: written in name order.
-            let mut children: Vec<&QueueView> = queues
-                .iter()
-                .filter(|c| c.parent.as_deref() == Some(name.as_str()))
-                .collect();
-            children.sort_by(|a, b| b.name.cmp(&a.name));
+        let is_target = name == target;
+        let mark = if closed(Some(next)) {
+            // Closed here because its parent closed (not the command's own target).
+            (!is_target && !closed(q.state) && !q.closed_by_parent).then_some(true)
+        } else {
+            q.closed_by_parent.then_some(false)
+        };
+        decided.push(Step {
+            name: name.clone(),
+            before: q.state,
+            next,
+            closed_by_parent: mark,
+        });
+        let mut children: Vec<&QueueView> = queues
+            .iter()
+            .filter(|c| c.parent.as_deref() == Some(name.as_str()))
+            .collect();
+        // Reverse name order on the stack: written in name order.
+        children.sort_by(|a, b| b.name.cmp(&a.name));
+        if closed(Some(next)) && (command == Some(JobAction::CloseQueue) || !closed(q.state)) {
             work.extend(children.into_iter().map(|c| (c.name.clone(), None)));
+        } else if next == QueueState::Open {
+            // Also when the queue was already Open: a retried command (a write failed half
+            // way) still reopens what is left.
+            work.extend(
+                children
+                    .into_iter()
+                    .filter(|c| c.closed_by_parent && closed(c.state))
+                    .map(|c| (c.name.clone(), Some(JobAction::OpenQueue))),
+            );
         }
     }
     decided
@@ -195,18 +231,37 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     )
     .default_backoff()
     .touched_objects();
-    let controller = Controller::new(Api::<Queue>::all(client), watcher::Config::default());
+    let controller = Controller::new(
+        Api::<Queue>::all(client.clone()),
+        watcher::Config::default(),
+    );
     let cx = Arc::new(QueueContext {
         ctx,
         podgroups: reader,
         queues: controller.store(),
     });
+    // A queue's state change is its children's business (the hierarchy's level rules): every
+    // change of a queue reconciles its children too.
+    let queues = controller.store();
     controller
         .watches_stream(pgs, |pg: PodGroup| {
             Some(ObjectRef::new(
                 pg.spec.queue.as_deref().unwrap_or("default"),
             ))
         })
+        .watches(
+            Api::<Queue>::all(client),
+            watcher::Config::default(),
+            move |parent: Queue| {
+                let name = parent.name_any();
+                queues
+                    .state()
+                    .iter()
+                    .filter(|q| q.spec.parent.as_deref() == Some(name.as_str()))
+                    .map(|q| ObjectRef::new(&q.name_any()))
+                    .collect::<Vec<_>>()
+            },
+        )
         .graceful_shutdown_on(shutdown)
         .run(
             crate::guard::guarded(COMPONENT, cx.ctx.metrics.clone(), reconcile),
@@ -241,8 +296,21 @@ async fn reconcile(queue: Arc<Queue>, cx: Arc<QueueContext>) -> Result<Action> {
         .filter(|p| *p != "root")
         .and_then(|p| cx.queues.get(&ObjectRef::new(p)))
         .and_then(|p| p.status.as_ref().and_then(|s| s.state));
+    let marked = is_closed_by_parent(&queue);
+    // Volcano's level rule both ways: under a closed parent an open queue closes, marked as
+    // closed by its parent; under an open parent a queue its parent closed opens again.
+    let command = (parent == Some(QueueState::Open) && marked && closed(current.state))
+        .then_some(JobAction::OpenQueue);
     let mut desired = counts(current.clone(), &phases);
-    desired.state = Some(next_state(current.state, None, live, parent));
+    desired.state = Some(next_state(current.state, command, live, parent));
+    let mark = match desired.state {
+        s if closed(s) && !closed(current.state) && !marked => Some(true),
+        Some(QueueState::Open) if marked => Some(false),
+        _ => None,
+    };
+    if let Some(mark) = mark {
+        write_closed_by_parent(&cx.ctx, &name, mark).await?;
+    }
     let result = write_status(&cx.ctx, &queue, &current, &desired).await;
     result.map(|()| Action::requeue(Duration::from_secs(60)))
 }
@@ -316,6 +384,7 @@ pub async fn apply_command(ctx: &Context, name: &str, action: JobAction) -> Resu
             parent: q.spec.parent.clone(),
             state: q.status.as_ref().and_then(|s| s.state),
             live: live(&q.name_any()),
+            closed_by_parent: is_closed_by_parent(q),
         })
         .collect();
     let steps = plan(&views, name, action);
@@ -324,7 +393,7 @@ pub async fn apply_command(ctx: &Context, name: &str, action: JobAction) -> Resu
             "queue {name:?} was not closed: the root queue cannot be closed"
         )),
         None => None,
-        Some((_, _, next)) if action == JobAction::OpenQueue && *next != QueueState::Open => {
+        Some(step) if action == JobAction::OpenQueue && step.next != QueueState::Open => {
             let parent = views
                 .iter()
                 .find(|q| q.name == name)
@@ -349,18 +418,43 @@ pub async fn apply_command(ctx: &Context, name: &str, action: JobAction) -> Resu
             .await;
         }
     }
-    for (queue_name, before, next) in steps {
-        if before == Some(next) {
-            continue;
-        }
-        let Some(queue) = queues.iter().find(|q| q.name_any() == queue_name) else {
+    for step in steps {
+        let Some(queue) = queues.iter().find(|q| q.name_any() == step.name) else {
             continue;
         };
+        // The mark first: a queue closed by its parent is never left without it.
+        if let Some(mark) = step.closed_by_parent {
+            write_closed_by_parent(ctx, &step.name, mark).await?;
+        }
+        if step.before == Some(step.next) {
+            continue;
+        }
         let current = queue.status.clone().unwrap_or_default();
         let mut desired = current.clone();
-        desired.state = Some(next);
+        desired.state = Some(step.next);
         write_status(ctx, queue, &current, &desired).await?;
     }
+    Ok(())
+}
+
+/// Whether `queue` carries `volcano.sh/closed-by-parent: "true"`.
+fn is_closed_by_parent(queue: &Queue) -> bool {
+    queue
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(CLOSED_BY_PARENT))
+        .is_some_and(|v| v == "true")
+}
+
+/// Writes the [`CLOSED_BY_PARENT`] annotation (a merge patch of the Queue's metadata).
+async fn write_closed_by_parent(ctx: &Context, name: &str, value: bool) -> Result<()> {
+    let api: Api<Queue> = Api::all(ctx.client.clone());
+    let patch =
+        serde_json::json!({"metadata": {"annotations": {CLOSED_BY_PARENT: value.to_string()}}});
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(|e| Error::kube("annotate", "Queue", name, e))?;
     Ok(())
 }
 
@@ -423,6 +517,16 @@ mod tests {
             parent: Some(parent.into()),
             state: Some(state),
             live,
+            closed_by_parent: false,
+        }
+    }
+
+    fn step(name: &str, before: QueueState, next: QueueState, mark: Option<bool>) -> Step {
+        Step {
+            name: name.into(),
+            before: Some(before),
+            next,
+            closed_by_parent: mark,
         }
     }
 
@@ -441,23 +545,41 @@ mod tests {
         assert_eq!(
             steps,
             vec![
-                ("q1".into(), Some(Open), Closed),
-                ("q11".into(), Some(Open), Closing),
-                ("q111".into(), Some(Open), Closed),
+                step("q1", Open, Closed, None),
+                step("q11", Open, Closing, Some(true)),
+                step("q111", Open, Closed, Some(true)),
             ]
         );
-        let closed = vec![
+        let mut closed = vec![
             view("q1", "root", Closed, 0),
             view("q2", "root", Open, 0),
             view("q11", "q1", Closed, 0),
+            view("q111", "q11", Closed, 0),
+            view("q12", "q1", Closed, 0),
         ];
+        closed[2].closed_by_parent = true;
+        closed[3].closed_by_parent = true;
         assert_eq!(
             plan(&closed, "q11", JobAction::OpenQueue),
-            vec![("q11".into(), Some(Closed), Closed)]
+            vec![step("q11", Closed, Closed, None)]
         );
+        // Opening q1 reopens what its close closed (q11, then q111), not q12, closed before.
         assert_eq!(
             plan(&closed, "q1", JobAction::OpenQueue),
-            vec![("q1".into(), Some(Closed), Open)]
+            vec![
+                step("q1", Closed, Open, None),
+                step("q11", Closed, Open, Some(false)),
+                step("q111", Closed, Open, Some(false)),
+            ]
+        );
+        // A child closed before its parent is not marked when the parent closes.
+        let queues = vec![view("q1", "root", Open, 0), view("q12", "q1", Closed, 0)];
+        assert_eq!(
+            plan(&queues, "q1", JobAction::CloseQueue),
+            vec![
+                step("q1", Open, Closed, None),
+                step("q12", Closed, Closed, None),
+            ]
         );
         assert_eq!(plan(&closed, "root", JobAction::CloseQueue), vec![]);
         // The reconciler's level rule: an Open queue under a closed parent closes.

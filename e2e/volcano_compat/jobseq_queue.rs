@@ -76,8 +76,19 @@ pub fn run(s: &Suite) {
                 "Closed",
                 "{q11} opened while its parent {q1} is closed"
             );
+            // The close marked q11 as closed by its parent, so reopening q1 reopens q11 too
+            // (Volcano's `volcano.sh/closed-by-parent`; beyond upstream's checks).
+            let mark = |q: &str| {
+                ns.c.get_json(&["queue", q])["metadata"]["annotations"]["volcano.sh/closed-by-parent"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            assert_eq!(mark(&q11), "true", "{q11} not marked closed by its parent");
             queue_command(ns, &q1, "OpenQueue");
             wait_state(ns, &q1, "Open");
+            wait_state(ns, &q11, "Open");
+            assert_eq!(mark(&q11), "false", "{q11} still marked after reopening");
             for q in [&q11, &q1, &q2] {
                 ns.c.kubectl(&["delete", "queue", q]);
             }
