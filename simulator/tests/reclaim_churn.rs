@@ -7,23 +7,15 @@
 //! seconds, 9,144 evictions of that one job in the first five days.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::Path;
 
 use simulator::engine::{Engine, RunOptions};
 use simulator::experiment::Setup;
 use simulator::policy::Policy;
 
-/// The shipped default configuration with reclaim's one-hour `minRunTime` taken out: these
-/// tests guard the eviction cycles themselves, which the minimum run time would hide.
-fn default_with_immediate_reclaim() -> String {
-    let block = "configurations:\n- name: reclaim\n  arguments:\n    minRunTime: 1h\n";
-    let config = include_str!("../../config/scheduler/basalt-default.yaml");
-    assert!(
-        config.contains(block),
-        "the default's reclaim block changed"
-    );
-    config.replace(block, "")
-}
+use common::default_with_immediate_reclaim;
 
 #[test]
 fn article_workload_has_no_reclaim_eviction_cycle() {

@@ -3,6 +3,8 @@
 //! entry point (same snapshot → same effects).
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -153,15 +155,9 @@ fn jain_counts_backlogged_tenants_against_weighted_entitlement() {
         ],
     };
     let o = opts(3600);
-    // The shipped default without reclaim's one-hour minimum run time: the derivation needs
-    // reclaim at t = 1 s.
-    let block = "configurations:\n- name: reclaim\n  arguments:\n    minRunTime: 1h\n";
-    let config = include_str!("../../config/scheduler/basalt-default.yaml");
-    assert!(
-        config.contains(block),
-        "the default's reclaim block changed"
-    );
-    let basalt = Policy::from_config("basalt", &config.replace(block, ""), false).unwrap();
+    // The derivation needs reclaim at t = 1 s.
+    let basalt =
+        Policy::from_config("basalt", &common::default_with_immediate_reclaim(), false).unwrap();
     let out = Engine::new(&basalt, &cluster, &w, &o).run(&o).unwrap();
     let r = summarise(&out, &w, 2);
     assert_eq!(r.jain.windows, 1);
