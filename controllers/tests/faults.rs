@@ -139,3 +139,67 @@ async fn a_refused_eviction_is_not_counted_as_evicting() {
     assert_eq!(accepted.evicting, vec![TaskId::new("default/victim")]);
     drop(handle);
 }
+
+/// A phase change is announced once its status is written, even when a side effect of the same
+/// reconcile fails. Before the fix the events were published last: a TerminateJob whose
+/// PodGroup delete got a 500 returned early, the retry found the job already Terminating, and
+/// the `ExecuteAction` event was never published (seen in CI under 5 % injected faults:
+/// `jobp/job_lifecycle.go` "Checking Event Generation for job" waited 60 s for it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transition_is_announced_even_when_its_side_effects_fail_first() {
+    use k8s_openapi::api::events::v1::Event;
+
+    let (handle, client, mut env) = cluster_with(
+        1,
+        8,
+        0.0,
+        &["verb=delete,resource=podgroups,name=terminated-,status=500,count=1"],
+    )
+    .await;
+    env.cluster = Some(handle);
+    env.start_controllers(fast_config());
+    let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
+    let job: Job = yaml(
+        r#"
+apiVersion: batch.volcano.sh/v1alpha1
+kind: Job
+metadata: {name: terminated, namespace: default}
+spec:
+  minAvailable: 1
+  schedulerName: volcano
+  policies: [{event: PodFailed, action: TerminateJob}]
+  tasks:
+  - name: worker
+    replicas: 1
+    template:
+      metadata:
+        annotations: {sim.basalt.dev/duration: 1s, sim.basalt.dev/exit-code: "3"}
+      spec:
+        restartPolicy: Never
+        containers: [{name: w, image: busybox, resources: {requests: {cpu: "1"}}}]
+"#,
+    );
+    jobs.create(&PostParams::default(), &job).await.unwrap();
+    let events: Api<Event> = Api::namespaced(client.clone(), "default");
+    let note = eventually(60, "an ExecuteAction event for the job", || async {
+        let list = events.list(&Default::default()).await.ok()?;
+        list.items.into_iter().find_map(|e| {
+            (e.regarding.as_ref()?.name.as_deref() == Some("terminated")
+                && e.reason.as_deref() == Some("ExecuteAction"))
+            .then(|| e.note.unwrap_or_default())
+        })
+    })
+    .await;
+    assert!(note.contains("TerminateJob"), "{note}");
+    let phase = jobs
+        .get("terminated")
+        .await
+        .unwrap()
+        .status
+        .and_then(|s| s.state)
+        .and_then(|s| s.phase);
+    assert!(
+        matches!(phase, Some(JobPhase::Terminating | JobPhase::Terminated)),
+        "{phase:?}"
+    );
+}

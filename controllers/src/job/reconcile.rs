@@ -257,6 +257,34 @@ pub async fn sync(
             Err(e) => return Err(Error::kube("replace status of", "Job", &key, e)),
         }
     }
+    // Announce the transition as soon as it is recorded: a side effect below that fails (an
+    // injected 500 on a pod delete) returns early, and the retry finds the phase already
+    // written, so an event left for later would never be published.
+    if let Some(t) = &plan.transition {
+        info!(job = %key, from = ?t.from, to = ?t.to, reason = %t.reason, "job phase changed");
+        let warning = matches!(
+            t.to,
+            JobPhase::Failed | JobPhase::Aborted | JobPhase::Restarting
+        );
+        ctx.event(
+            &job.object_ref(&()),
+            warning,
+            &format!("{:?}", t.to),
+            &t.reason,
+            t.message.clone(),
+        )
+        .await;
+        if let Some(action) = t.action {
+            ctx.event(
+                &job.object_ref(&()),
+                false,
+                "ExecuteAction",
+                &format!("{action:?}"),
+                format!("Start to execute action {action:?}"),
+            )
+            .await;
+        }
+    }
     *progress = Some(CommandProgress::Recorded);
     // The plan that saw the recorded evictions is committed (or needed no write).
     if let Some(e) = evictions {
@@ -310,31 +338,6 @@ pub async fn sync(
         run_all(new_pods.into_iter().map(|p| create_pod(pod_api.clone(), p))).await?;
     }
 
-    if let Some(t) = &plan.transition {
-        info!(job = %key, from = ?t.from, to = ?t.to, reason = %t.reason, "job phase changed");
-        let warning = matches!(
-            t.to,
-            JobPhase::Failed | JobPhase::Aborted | JobPhase::Restarting
-        );
-        ctx.event(
-            &job.object_ref(&()),
-            warning,
-            &format!("{:?}", t.to),
-            &t.reason,
-            t.message.clone(),
-        )
-        .await;
-        if let Some(action) = t.action {
-            ctx.event(
-                &job.object_ref(&()),
-                false,
-                "ExecuteAction",
-                &format!("{action:?}"),
-                format!("Start to execute action {action:?}"),
-            )
-            .await;
-        }
-    }
     if plan.delete_job {
         let dp = DeleteParams {
             propagation_policy: Some(PropagationPolicy::Foreground),
