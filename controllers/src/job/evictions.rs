@@ -104,12 +104,19 @@ impl Evictions {
             .unwrap_or_default()
     }
 
-    /// A reconcile committed a plan that saw `seen`: forget them.
+    /// A reconcile committed a plan that saw `seen`: forget the evictions it saw. Only a pod
+    /// the plan saw *deleting* counts: a plan made from a view in which the pod was still alive
+    /// (its reconcile read the cache just before the deletion, and committed just after the
+    /// watch reported it) never saw the eviction, and forgetting it then lost the `PodEvicted`
+    /// event for good (seen under 5 % injected faults: a reconcile slowed by a retried write).
     pub fn consumed(&self, ns: &str, job: &str, seen: &[Pod]) {
         let mut inner = self.lock();
         let key = (ns.to_owned(), job.to_owned());
         if let Some(m) = inner.ghosts.get_mut(&key) {
-            for p in seen {
+            for p in seen
+                .iter()
+                .filter(|p| p.metadata.deletion_timestamp.is_some())
+            {
                 if m.get(&p.name_any()).is_some_and(|g| g.uid() == p.uid()) {
                     m.remove(&p.name_any());
                 }
@@ -189,6 +196,19 @@ mod tests {
         assert!(e.ghosts("ns", "j").is_empty());
         // The own-delete mark is spent once the pod is gone.
         assert!(e.lock().own.is_empty());
+    }
+
+    #[test]
+    fn a_plan_that_saw_the_pod_alive_does_not_consume_its_eviction() {
+        let e = Evictions::default();
+        // The reconcile read the pod alive; the deletion arrived before it committed.
+        let seen = vec![pod("j-a-0", "u1", "Running", false)];
+        e.observe(&Event::Apply(pod("j-a-0", "u1", "Running", true)));
+        e.consumed("ns", "j", &seen);
+        assert_eq!(e.ghosts("ns", "j").len(), 1, "the eviction was lost");
+        // The next plan sees it deleting (from the cache or as a ghost): now it is consumed.
+        e.consumed("ns", "j", &[pod("j-a-0", "u1", "Running", true)]);
+        assert!(e.ghosts("ns", "j").is_empty());
     }
 
     #[test]

@@ -257,6 +257,11 @@ pub async fn sync(
             Err(e) => return Err(Error::kube("replace status of", "Job", &key, e)),
         }
     }
+    *progress = Some(CommandProgress::Recorded);
+    // The plan that saw the recorded evictions is committed (or needed no write).
+    if let Some(e) = evictions {
+        e.consumed(ns, name, &pods);
+    }
     // Announce the transition as soon as it is recorded: a side effect below that fails (an
     // injected 500 on a pod delete) returns early, and the retry finds the phase already
     // written, so an event left for later would never be published.
@@ -284,11 +289,6 @@ pub async fn sync(
             )
             .await;
         }
-    }
-    *progress = Some(CommandProgress::Recorded);
-    // The plan that saw the recorded evictions is committed (or needed no write).
-    if let Some(e) = evictions {
-        e.consumed(ns, name, &pods);
     }
     // Execute against the job as just written: pods carry the new version and retry count.
     let mut job = job;
