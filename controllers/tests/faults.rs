@@ -203,3 +203,80 @@ spec:
         "{phase:?}"
     );
 }
+
+/// A targeted restart is decided once, from the eviction that triggered it; the pods it deletes
+/// must all go even when a delete fails. Before the fix the first 500 returned after the job
+/// was already written Restarting, the retry no longer knew which pods the RestartTask meant,
+/// and worker-2 kept running beside the restarted workers (seen in CI under 5 % injected
+/// faults: `jobp/job_lifecycle_uid.go` "RestartTask retains Pods outside the task").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_targeted_restart_deletes_every_pod_it_meant_even_after_a_failed_delete() {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::DeleteParams;
+    use std::collections::BTreeMap;
+
+    let (handle, client, mut env) = cluster_with(
+        1,
+        8,
+        0.0,
+        &["verb=delete,resource=pods,name=targeted-worker-2,status=500,count=1"],
+    )
+    .await;
+    env.cluster = Some(handle);
+    env.start_controllers(fast_config());
+    let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let job: Job = yaml(
+        r#"
+apiVersion: batch.volcano.sh/v1alpha1
+kind: Job
+metadata: {name: targeted, namespace: default}
+spec:
+  minAvailable: 4
+  schedulerName: volcano
+  tasks:
+  - name: worker
+    replicas: 3
+    policies: [{event: PodEvicted, action: RestartTask}]
+    template:
+      spec:
+        containers: [{name: w, image: busybox, resources: {requests: {cpu: "1"}}}]
+  - name: ps
+    replicas: 1
+    template:
+      spec:
+        containers: [{name: p, image: busybox, resources: {requests: {cpu: "1"}}}]
+"#,
+    );
+    jobs.create(&PostParams::default(), &job).await.unwrap();
+    let running = || async {
+        let list = pods.list(&Default::default()).await.ok()?;
+        let live: BTreeMap<String, String> = list
+            .items
+            .iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+            .map(|p| (p.metadata.name.clone().unwrap(), p.metadata.uid.clone().unwrap()))
+            .collect();
+        Some(live)
+    };
+    let before = eventually(60, "the job's 4 pods running", || async {
+        running().await.filter(|m| m.len() == 4)
+    })
+    .await;
+    let dp = DeleteParams {
+        grace_period_seconds: Some(0),
+        ..Default::default()
+    };
+    pods.delete("targeted-worker-0", &dp).await.unwrap();
+    eventually(60, "every worker restarted and the ps pod kept", || async {
+        let now = running().await?;
+        let restarted = (0..3).all(|i| {
+            let name = format!("targeted-worker-{i}");
+            now.get(&name).is_some_and(|uid| before.get(&name) != Some(uid))
+        });
+        let kept = now.get("targeted-ps-0") == before.get("targeted-ps-0");
+        (now.len() == 4 && restarted && kept).then_some(())
+    })
+    .await;
+}

@@ -33,6 +33,9 @@ struct Inner {
     ghosts: HashMap<JobKey, BTreeMap<String, Pod>>,
     /// Pod uid → when the controller asked to delete it.
     own: HashMap<String, Instant>,
+    /// Job → pod name → uid: deletions a committed Restarting plan asked for and that have not
+    /// all been made yet (see [`Evictions::owe_kills`]).
+    owed: HashMap<JobKey, BTreeMap<String, String>>,
 }
 
 /// Evicted pods per job (see the module documentation).
@@ -129,7 +132,42 @@ impl Evictions {
 
     /// The job is gone: forget everything about it.
     pub fn forget_job(&self, ns: &str, job: &str) {
-        self.lock().ghosts.remove(&(ns.to_owned(), job.to_owned()));
+        let key = (ns.to_owned(), job.to_owned());
+        let mut inner = self.lock();
+        inner.ghosts.remove(&key);
+        inner.owed.remove(&key);
+    }
+
+    /// A plan that moved the job to (or kept it in) `Restarting` was committed with these pod
+    /// deletions (name, uid). A targeted restart (RestartTask, RestartPod, RestartPartition)
+    /// is decided once, from the eviction or failure that triggered it: if a delete then fails
+    /// (a 500), the retry finds the job already Restarting and nothing left to say which pods
+    /// the action meant, and the rest of the task would keep running. Until the job leaves
+    /// `Restarting`, the owed deletions are made again ([`Evictions::owed_kills`]).
+    pub fn owe_kills(&self, ns: &str, job: &str, pods: impl IntoIterator<Item = (String, String)>) {
+        let mut inner = self.lock();
+        let owed = inner
+            .owed
+            .entry((ns.to_owned(), job.to_owned()))
+            .or_default();
+        owed.extend(pods);
+        if owed.is_empty() {
+            inner.owed.remove(&(ns.to_owned(), job.to_owned()));
+        }
+    }
+
+    /// The deletions still owed to the job (pod name → uid).
+    pub fn owed_kills(&self, ns: &str, job: &str) -> BTreeMap<String, String> {
+        self.lock()
+            .owed
+            .get(&(ns.to_owned(), job.to_owned()))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The job left `Restarting`, or every owed deletion was made: nothing is owed any more.
+    pub fn settle_kills(&self, ns: &str, job: &str) {
+        self.lock().owed.remove(&(ns.to_owned(), job.to_owned()));
     }
 
     /// The controller is about to delete `pod`: its deletion is not an eviction.

@@ -208,7 +208,34 @@ pub async fn sync(
         .into_iter()
         .filter(|p| p.owner_references().iter().any(|o| o.uid == uid))
         .collect();
-    let views: Vec<PodView> = pods.iter().map(PodView::from_pod).collect();
+    let mut views: Vec<PodView> = pods.iter().map(PodView::from_pod).collect();
+    // Deletions a committed Restarting plan still owes (a targeted restart whose delete failed):
+    // the pods count as going away, so the job stays Restarting until they are gone, and the
+    // plan deletes them again.
+    let mut owed_here = Vec::new();
+    if let Some(e) = evictions {
+        let restarting = job
+            .status
+            .as_ref()
+            .and_then(|s| s.state.as_ref())
+            .and_then(|s| s.phase)
+            == Some(JobPhase::Restarting);
+        if restarting {
+            let owed = e.owed_kills(ns, name);
+            for (pod, view) in pods.iter().zip(views.iter_mut()) {
+                if !view.deleting
+                    && owed
+                        .get(&view.name)
+                        .is_some_and(|u| pod.uid().as_ref() == Some(u))
+                {
+                    view.deleting = true;
+                    owed_here.push(view.name.clone());
+                }
+            }
+        } else {
+            e.settle_kills(ns, name);
+        }
+    }
     let pg_api: Api<PodGroup> = Api::namespaced(client.clone(), ns);
     let pg_name = build::podgroup_name(&job);
     let pg = pg_api
@@ -232,6 +259,7 @@ pub async fn sync(
             now: Timestamp::now(),
         },
     );
+    plan.delete_pods.extend(owed_here);
     let resources = plugins::controlled_resources(&job);
     plan.status.controlled_resources = (!resources.is_empty()).then_some(resources);
     let phase = plan
@@ -261,6 +289,15 @@ pub async fn sync(
     // The plan that saw the recorded evictions is committed (or needed no write).
     if let Some(e) = evictions {
         e.consumed(ns, name, &pods);
+        if phase == JobPhase::Restarting {
+            e.owe_kills(
+                ns,
+                name,
+                pods.iter()
+                    .filter(|p| plan.delete_pods.contains(&p.name_any()))
+                    .map(|p| (p.name_any(), p.uid().unwrap_or_default())),
+            );
+        }
     }
     // Announce the transition as soon as it is recorded: a side effect below that fails (an
     // injected 500 on a pod delete) returns early, and the retry finds the phase already
@@ -320,6 +357,11 @@ pub async fn sync(
         }
     }
     run_all(doomed.into_iter().map(|p| delete_pod(pod_api.clone(), p))).await?;
+    if let Some(e) = evictions
+        && phase != JobPhase::Restarting
+    {
+        e.settle_kills(ns, name);
+    }
     // Higher-priority tasks' pods first, each wave only once the one before exists (see
     // `build::creation_waves`); a failed create stops here and the retry resumes.
     let priorities = if plan.create_pods.is_empty() {
