@@ -46,12 +46,13 @@ pub struct ControllerArgs {
 }
 
 fn config(args: &ControllerArgs) -> anyhow::Result<ControllerConfig> {
-    let schedule_period = crds::duration::parse(&args.schedule_period).with_context(|| {
-        format!(
-            "--schedule-period {:?} is not a duration such as 1s",
-            args.schedule_period
-        )
-    })?;
+    let schedule_period =
+        scheduler_core::duration::parse(&args.schedule_period).with_context(|| {
+            format!(
+                "--schedule-period {:?} is not a duration such as 1s",
+                args.schedule_period
+            )
+        })?;
     let scheduler_config = match (&args.scheduler_config, &args.scheduler_configmap) {
         (Some(file), _) => SchedulerConfigSource::File(file.clone()),
         (None, Some(cm)) => {

@@ -12,7 +12,6 @@
 pub mod command;
 pub mod common;
 pub mod crd;
-pub mod duration;
 pub mod job;
 pub mod jobflow;
 pub mod jobtemplate;

@@ -17,6 +17,7 @@
 pub mod actions;
 pub mod config;
 pub mod dispatch;
+pub mod duration;
 pub mod effects;
 pub mod ids;
 pub mod model;

@@ -253,6 +253,30 @@ async fn policies_must_be_valid_and_not_conflict() {
     denied(V, create(obj), &["spec.tasks[0].policies[0].exitCode is 0"]).await;
 }
 
+/// Admission refuses exactly the policy timeouts the Job controller cannot read: both use
+/// `scheduler_core::duration::parse` (Go's grammar, non-negative). The controller's half of this
+/// table is `controllers/src/job/tests.rs` (`policy_timeouts_are_go_durations`).
+#[tokio::test]
+async fn policy_timeouts_are_go_durations_as_the_controller_reads_them() {
+    let with = |timeout: &str| {
+        let mut obj = job("p", "default", 1, 0);
+        obj["spec"]["policies"] =
+            json!([{"event": "PodFailed", "action": "AbortJob", "timeout": timeout}]);
+        create(obj)
+    };
+    for timeout in ["1m30s", "+90s", "90000ms", "0.025h", "-0s", "500us"] {
+        allowed(V, with(timeout)).await;
+    }
+    for (timeout, why) in [
+        ("90", "missing unit"),
+        ("-90s", "must be zero or positive"),
+        ("1m 30s", "unknown unit"),
+        ("90S", "unknown unit"),
+    ] {
+        denied(V, with(timeout), &["spec.policies[0].timeout", why]).await;
+    }
+}
+
 #[tokio::test]
 async fn plugins_must_be_known_and_mpi_needs_its_master() {
     let with = |plugins: serde_json::Value| {

@@ -292,6 +292,9 @@ mod tests {
         // What the simulated kubelet accepts, `why` reads the same way.
         assert_eq!(parse_duration_secs("1.5h"), Some(5400));
         assert_eq!(parse_duration_secs("90"), Some(90));
+        // The one Go-duration parser (issue 22): µs units read, an exponent is no number.
+        assert_eq!(parse_duration_secs("1500us"), Some(1));
+        assert_eq!(parse_duration_secs("1e3"), None);
         assert_eq!(human_secs(59), "59s");
         assert_eq!(human_secs(600), "10m");
         assert_eq!(human_secs(3 * 86_400), "3d");

@@ -144,7 +144,7 @@ pub fn resolve(job: &Job, observations: &[Observation], now: Timestamp) -> Resol
         if let Some(text) = policy.timeout.as_deref() {
             // Admission refuses unreadable timeouts; one that slipped past (created without
             // the webhook) never elapses rather than acting at once.
-            let Ok(timeout) = crds::duration::parse(text) else {
+            let Ok(timeout) = scheduler_core::duration::parse(text) else {
                 continue;
             };
             let since = obs.since.unwrap_or(now);

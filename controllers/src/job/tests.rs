@@ -285,6 +285,44 @@ fn policy_timeout_waits_then_acts() {
     );
 }
 
+/// The timeouts admission accepts are the ones the controller waits on, and the ones it refuses
+/// never fire here: both read them with `scheduler_core::duration::parse` (Go's grammar,
+/// non-negative). The webhook's half of this table is `webhooks/tests/job_rules.rs`
+/// (`policy_timeouts_are_go_durations_as_the_controller_reads_them`).
+#[test]
+fn policy_timeouts_are_go_durations() {
+    let wait_70s = Some(std::time::Duration::from_secs(70));
+    for (timeout, waits) in [
+        ("1m30s", true),
+        ("+90s", true),
+        ("90000ms", true),
+        ("0.025h", true),
+        ("90", false),
+        ("-90s", false),
+        ("1m 30s", false),
+        ("90S", false),
+    ] {
+        let mut j = job();
+        j.spec.policies.as_mut().unwrap()[1].timeout = Some(timeout.into());
+        let j = with_phase(j, JobPhase::Running, 0, 0);
+        let mut pods = gang(0, PodPhase::Running);
+        pods[1].phase = PodPhase::Failed;
+        pods[1].since = Some(Timestamp::from_second(1_000_000 - 20).unwrap());
+        let p = run(&j, &pods, Some(PodGroupPhase::Running), None);
+        assert_eq!(phase(&p), JobPhase::Running, "{timeout}");
+        assert_eq!(p.requeue_after == wait_70s, waits, "{timeout}");
+    }
+    // `-0s` is zero in Go: the policy acts at once.
+    let mut j = job();
+    j.spec.policies.as_mut().unwrap()[1].timeout = Some("-0s".into());
+    let j = with_phase(j, JobPhase::Running, 0, 0);
+    let mut pods = gang(0, PodPhase::Running);
+    pods[1].phase = PodPhase::Failed;
+    pods[1].since = Some(Timestamp::from_second(1_000_000 - 20).unwrap());
+    let p = run(&j, &pods, Some(PodGroupPhase::Running), None);
+    assert_eq!(phase(&p), JobPhase::Restarting);
+}
+
 #[test]
 fn absurd_policy_timeouts_never_panic_and_never_fire() {
     // issue 16: "99999999999999999999h" overflowed the duration arithmetic and panicked the

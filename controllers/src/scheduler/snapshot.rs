@@ -283,10 +283,10 @@ fn reservation_inputs(snap: &mut Snapshot, pods: &[&Pod]) {
 /// `basalt.dev/expected-runtime` annotation, else its `activeDeadlineSeconds` (a job's is the
 /// longest of its pods').
 pub fn declared_runtime_ms(pod: &Pod) -> Option<u64> {
-    use scheduler_core::model::reservation::{EXPECTED_RUNTIME_ANNOTATION, parse_duration_ms};
+    use scheduler_core::model::reservation::EXPECTED_RUNTIME_ANNOTATION;
     pod.annotations()
         .get(EXPECTED_RUNTIME_ANNOTATION)
-        .and_then(|v| parse_duration_ms(v).ok())
+        .and_then(|v| scheduler_core::duration::parse_or_seconds_ms(v).ok())
         .or_else(|| {
             pod.spec
                 .as_ref()

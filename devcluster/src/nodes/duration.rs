@@ -1,27 +1,22 @@
 //! Durations for the `sim.basalt.dev/duration` annotation and `--pod-duration`: a Go duration
-//! (`30s`, `1m30s`, `500ms`, `2h`, read by the one parser in `crds::duration`) or, as a
-//! convenience, a bare number of seconds.
+//! (`30s`, `1m30s`, `500ms`, `2h`) or, as a convenience, a bare number of seconds.
+//!
+//! Read by the one Go-duration parser, `scheduler_core::duration`, compiled here from its own
+//! file: devcluster may not depend on scheduler-core (docs/ARCHITECTURE.md, enforced by
+//! basalt/tests/dependency_rules.rs), and the simulated kubelet must read a run time exactly as
+//! the scheduler and `basalt why` read it.
 
 use std::time::Duration;
 
-/// Parses `30s`, `1m30s`, `1.5h`, `250ms`; a bare number means seconds.
+#[path = "../../../scheduler-core/src/duration.rs"]
+pub mod go;
+
+/// Parses `30s`, `1m30s`, `1.5h`, `250ms`; a bare number means seconds
+/// (`scheduler_core::duration::parse_or_seconds`).
 ///
 /// Returns a message describing what is wrong on failure (the caller names the field).
 pub fn parse(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    if let Ok(secs) = text.parse::<f64>() {
-        if !secs.is_finite() || secs < 0.0 {
-            return Err(format!("duration {text:?} must be zero or positive"));
-        }
-        // Go's limit (int64 nanoseconds), so both spellings accept the same range.
-        return Duration::try_from_secs_f64(secs)
-            .ok()
-            .filter(|d| *d <= crds::duration::MAX)
-            .ok_or_else(|| {
-                format!("duration {text:?} is too large; the largest is 2562047h (about 292 years)")
-            });
-    }
-    crds::duration::parse(text).map_err(|e| e.to_string())
+    go::parse_or_seconds(text).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -46,5 +41,9 @@ mod tests {
         assert!(parse("s").is_err());
         assert!(parse("-5").unwrap_err().contains("positive"));
         assert!(parse("5m3").unwrap_err().contains("missing unit"));
+        // A number is decimal seconds, not any float Rust reads: `1e3` was 1000 s before the
+        // kubelet shared the scheduler's parser.
+        assert!(parse("1e3").unwrap_err().contains("unknown unit"));
+        assert!(parse("inf").is_err());
     }
 }

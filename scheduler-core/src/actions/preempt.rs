@@ -21,7 +21,7 @@ pub struct Preempt {
 /// Registry factory.
 pub fn factory(args: &Arguments) -> Result<Box<dyn Action>, ConfigError> {
     Ok(Box::new(Preempt {
-        rules: TimeRules::from_args("action \"preempt\"", args)?,
+        rules: TimeRules::from_args(args)?,
     }))
 }
 

@@ -25,7 +25,7 @@ pub struct Reclaim {
 /// Registry factory.
 pub fn factory(args: &Arguments) -> Result<Box<dyn Action>, ConfigError> {
     Ok(Box::new(Reclaim {
-        rules: TimeRules::from_args("action \"reclaim\"", args)?,
+        rules: TimeRules::from_args(args)?,
         keep_progress: args.bool(progress::KEEP_PROGRESS, true)?,
     }))
 }

@@ -15,8 +15,8 @@ use crate::actions::Action;
 use crate::actions::allocate::node_search;
 use crate::actions::victims::{MIN_RUN_TIME, TimeRules};
 use crate::config::{Arguments, ConfigError};
+use crate::duration;
 use crate::model::TaskStatus;
-use crate::model::reservation::parse_duration_ms;
 use crate::plugins::reservation::Held;
 use crate::resources::add_into;
 use crate::session::{JobIx, NodeSearch, Placement, Session, Statement, TaskIx};
@@ -32,7 +32,7 @@ pub struct Reserve {
 pub fn factory(args: &Arguments) -> Result<Box<dyn Action>, ConfigError> {
     Ok(Box::new(Reserve {
         search: node_search(args)?,
-        rules: TimeRules::from_args("action \"reserve\"", args)?,
+        rules: TimeRules::from_args(args)?,
     }))
 }
 
@@ -80,7 +80,7 @@ impl Reserve {
             .spec
             .annotations
             .get(MIN_RUN_TIME)
-            .and_then(|v| parse_duration_ms(v).ok())
+            .and_then(|v| duration::parse_or_seconds_ms(v).ok())
             .unwrap_or(self.rules.min_run_ms)
     }
 

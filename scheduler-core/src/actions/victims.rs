@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 
 use crate::config::{Arguments, ConfigError};
 use crate::dispatch::VictimKind;
+use crate::duration;
 use crate::effects::{Explanation, ReasonCount};
 use crate::model::TaskStatus;
 use crate::plugin::UnfitCode;
@@ -40,32 +41,13 @@ pub struct TimeRules {
     pub delay_ms: u64,
 }
 
-/// Parses a duration into ms with the core's one Go-duration parser
-/// ([`crate::model::reservation::parse_duration_ms`]: `90`, `90s`, `500ms`, `1m30s`, `1.5h`).
-/// A second parser here once accepted one unit only, so `minRunTime: 1m30s` was refused.
-pub fn parse_duration_ms(text: &str) -> Option<u64> {
-    crate::model::reservation::parse_duration_ms(text).ok()
-}
-
 impl TimeRules {
-    /// Reads `minRunTime` and `preemptionDelay` (durations as for the annotations).
-    pub fn from_args(owner: &str, args: &Arguments) -> Result<Self, ConfigError> {
-        let get = |key: &str| -> Result<u64, ConfigError> {
-            let Some(v) = args.get(key) else { return Ok(0) };
-            let text = match v {
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            parse_duration_ms(&text).ok_or_else(|| ConfigError::BadArgument {
-                owner: owner.into(),
-                key: key.into(),
-                value: v.to_string(),
-                expected: "a duration such as 90s, 15m or 2h",
-            })
-        };
+    /// Reads `minRunTime` and `preemptionDelay` (durations as for the annotations: a Go
+    /// duration or a number of seconds, [`crate::duration::parse_or_seconds`]); absent is 0.
+    pub fn from_args(args: &Arguments) -> Result<Self, ConfigError> {
         Ok(Self {
-            min_run_ms: get("minRunTime")?,
-            delay_ms: get("preemptionDelay")?,
+            min_run_ms: args.duration_ms("minRunTime", Some(0))?.unwrap_or(0),
+            delay_ms: args.duration_ms("preemptionDelay", Some(0))?.unwrap_or(0),
         })
     }
 }
@@ -105,7 +87,7 @@ fn annotation_ms(ssn: &Session<'_>, job: JobIx, key: &str) -> Option<u64> {
         .spec
         .annotations
         .get(key)
-        .and_then(|v| parse_duration_ms(v))
+        .and_then(|v| duration::parse_or_seconds_ms(v).ok())
 }
 
 /// Takes victims in order until `req` fits `free`, never leaving a victim gang running below
@@ -775,11 +757,9 @@ mod tests {
             unreachable!("an object literal")
         };
         let args = Arguments::new("preempt", map);
-        let rules = TimeRules::from_args("preempt", &args).expect("valid durations");
+        let rules = TimeRules::from_args(&args).expect("valid durations");
         assert_eq!(rules.min_run_ms, 90_000);
         assert_eq!(rules.delay_ms, 90_000);
-        assert_eq!(parse_duration_ms("1.5h"), Some(5_400_000));
-        assert_eq!(parse_duration_ms("5x"), None);
     }
 
     #[test]

@@ -78,8 +78,8 @@ impl Arguments {
         }
     }
 
-    /// A duration in ms: a Go duration string (`90s`, `15m`, `1h30m`) or a number of seconds;
-    /// `default` when absent.
+    /// A duration in ms: a Go duration string (`90s`, `15m`, `1h30m`, `500ms`) or a number of
+    /// seconds, read by [`crate::duration::parse_or_seconds`]; `default` when absent.
     pub fn duration_ms(&self, key: &str, default: Option<u64>) -> Result<Option<u64>, ConfigError> {
         let text = match self.map.get(key) {
             None | Some(Value::Null) => return Ok(default),
@@ -87,11 +87,12 @@ impl Arguments {
             Some(Value::Number(n)) => n.to_string(),
             Some(v) => return Err(self.bad(key, v, "a duration such as 90s, 15m or 1h30m")),
         };
-        crate::model::reservation::parse_duration_ms(&text)
+        crate::duration::parse_or_seconds_ms(&text)
             .map(Some)
-            .map_err(|_| {
-                let v = self.map.get(key).cloned().unwrap_or(Value::Null);
-                self.bad(key, &v, "a duration such as 90s, 15m or 1h30m")
+            .map_err(|e| ConfigError::BadDuration {
+                owner: self.owner.clone(),
+                key: key.to_owned(),
+                reason: e.to_string(),
             })
     }
 
@@ -134,5 +135,34 @@ mod tests {
         );
         assert!(a.i64("s", 0).is_err());
         assert!(a.bool("name", false).is_err());
+    }
+
+    #[test]
+    fn durations_are_go_durations_or_seconds() {
+        let a = args(json!({
+            "mixed": "1m30s", "n": 90, "f": 1.5, "s": "600", "us": "1500us", "plus": "+2h",
+            "exp": "1e3", "neg": "-5m", "days": "2d", "list": ["1h"],
+        }));
+        let ms = |k: &str| a.duration_ms(k, None).ok().flatten();
+        assert_eq!(ms("mixed"), Some(90_000));
+        assert_eq!(ms("n"), Some(90_000));
+        assert_eq!(ms("f"), Some(1_500));
+        assert_eq!(ms("s"), Some(600_000));
+        // Accepted since the core's parser is Go's (issue 22): µs/ns units, a leading `+`.
+        assert_eq!(ms("us"), Some(2));
+        assert_eq!(ms("plus"), Some(7_200_000));
+        assert_eq!(a.duration_ms("missing", Some(7)).ok(), Some(Some(7)));
+        for (key, why) in [
+            ("exp", "unknown unit \"e\""),
+            ("neg", "must be zero or positive"),
+            ("days", "unknown unit \"d\""),
+            ("list", "expected a duration"),
+        ] {
+            let err = a.duration_ms(key, None).expect_err(key).to_string();
+            assert!(
+                err.contains(why) && err.contains(&format!("{key:?}")),
+                "{key}: {err}"
+            );
+        }
     }
 }

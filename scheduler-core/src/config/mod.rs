@@ -73,6 +73,16 @@ pub enum ConfigError {
         /// What was expected.
         expected: &'static str,
     },
+    /// A duration argument the Go-duration parser ([`crate::duration`]) refused.
+    #[error("argument {key:?} of {owner}: {reason} (or a number of seconds)")]
+    BadDuration {
+        /// Plugin or action name.
+        owner: String,
+        /// Argument key.
+        key: String,
+        /// The parser's message, which quotes the value.
+        reason: String,
+    },
 }
 
 /// The whole scheduler configuration (`volcano-scheduler.conf`).

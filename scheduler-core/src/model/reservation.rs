@@ -38,59 +38,6 @@ pub struct Reservation {
     pub estimated_start: Option<u64>,
 }
 
-/// Parses a Go-style duration (`90s`, `15m`, `1h30m`, `2h`, `1.5h`, `500ms`) into milliseconds.
-/// A bare number is seconds (as `activeDeadlineSeconds`).
-pub fn parse_duration_ms(text: &str) -> Result<u64, String> {
-    let s = text.trim();
-    if s.is_empty() {
-        return Err("empty duration; use e.g. 30m, 2h or 1h30m".into());
-    }
-    if let Ok(secs) = s.parse::<f64>() {
-        return to_ms(secs * 1000.0, text);
-    }
-    let mut total = 0.0f64;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        if num_len == 0 {
-            return Err(format!(
-                "duration {text:?} is not a Go duration; use e.g. 30m, 2h or 1h30m"
-            ));
-        }
-        let value: f64 = rest[..num_len]
-            .parse()
-            .map_err(|_| format!("duration {text:?} has a bad number; use e.g. 30m or 1h30m"))?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let factor = match &rest[..unit_len] {
-            "ms" => 1.0,
-            "s" => 1000.0,
-            "m" => 60_000.0,
-            "h" => 3_600_000.0,
-            unit => {
-                return Err(format!(
-                    "duration {text:?} has unit {unit:?}; use ms, s, m or h (e.g. 1h30m)"
-                ));
-            }
-        };
-        total += value * factor;
-        rest = &rest[unit_len..];
-    }
-    to_ms(total, text)
-}
-
-fn to_ms(ms: f64, text: &str) -> Result<u64, String> {
-    if (0.0..1e15).contains(&ms) {
-        Ok(ms.round() as u64)
-    } else {
-        Err(format!("duration {text:?} is negative or too large"))
-    }
-}
-
 /// Run-time estimates learned from finished jobs: per queue, the mean run time of the jobs that
 /// finished in it. The shells keep one (the simulator from its virtual clock, the controllers
 /// from pods' start and finish times) and pass [`Self::estimates`] as
@@ -144,18 +91,5 @@ mod tests {
             l.estimates().into_iter().collect::<Vec<_>>(),
             vec![(QueueId::new("a"), 20_000), (QueueId::new("b"), 5_000)]
         );
-    }
-
-    #[test]
-    fn go_durations_parse() {
-        assert_eq!(parse_duration_ms("90s"), Ok(90_000));
-        assert_eq!(parse_duration_ms("1h30m"), Ok(5_400_000));
-        assert_eq!(parse_duration_ms("1.5h"), Ok(5_400_000));
-        assert_eq!(parse_duration_ms("500ms"), Ok(500));
-        assert_eq!(parse_duration_ms("600"), Ok(600_000));
-        for bad in ["", "h", "10d", "-5m", "1x"] {
-            let e = parse_duration_ms(bad).unwrap_err();
-            assert!(e.contains("duration") || e.contains("Go"), "{bad}: {e}");
-        }
     }
 }

@@ -19,10 +19,11 @@
 use std::cmp::Ordering;
 
 use crate::config::{Arguments, ConfigError};
+use crate::duration;
 use crate::ids::{JobId, NodeId};
 use crate::model::reservation::{
     EXPECTED_RUNTIME_ANNOTATION, RESERVED_CONDITION, Reservation, SLA_WAITING_TIME_ANNOTATION,
-    SLA_WAITING_TIME_LEGACY_ANNOTATION, parse_duration_ms,
+    SLA_WAITING_TIME_LEGACY_ANNOTATION,
 };
 use crate::model::{Job, JobPhase, Snapshot, TaskStatus};
 use crate::plugin::{CloseContext, CloseReport, Hooks, JobCondition, Plugin, Unfit};
@@ -194,7 +195,7 @@ pub fn runtime_estimate(snap: &Snapshot, id: &JobId, job: &Job) -> Option<(u64, 
     if let Some(ms) = job
         .annotations
         .get(EXPECTED_RUNTIME_ANNOTATION)
-        .and_then(|v| parse_duration_ms(v).ok())
+        .and_then(|v| duration::parse_or_seconds_ms(v).ok())
     {
         return Some((ms, RuntimeSource::Annotation));
     }
@@ -289,7 +290,7 @@ fn waiting_time(st: &State<'_>, job: JobIx, params: &Params) -> Option<u64> {
     .find_map(|key| {
         annotations
             .get(*key)
-            .and_then(|v| parse_duration_ms(v).ok())
+            .and_then(|v| duration::parse_or_seconds_ms(v).ok())
             .filter(|ms| *ms > 0)
     })
     .or(params.waiting_ms)

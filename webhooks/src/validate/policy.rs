@@ -76,7 +76,7 @@ pub fn check_policies(policies: &[LifecyclePolicy], path: &str, r: &mut Report) 
             _ => {}
         }
         if let Some(text) = p.timeout.as_deref()
-            && let Err(e) = crds::duration::parse(text)
+            && let Err(e) = scheduler_core::duration::parse(text)
         {
             r.refuse(
                 &format!("{ppath}.timeout"),

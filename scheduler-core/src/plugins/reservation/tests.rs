@@ -293,8 +293,12 @@ fn sla_plugin_is_the_same_election() {
     );
     let bad = "actions: \"reserve, allocate\"\ntiers:\n- plugins:\n  - name: sla\n    arguments: {sla-waiting-time: soon}\n";
     let e = Scheduler::from_yaml(bad).unwrap_err().to_string();
+    // docs/reservation.md quotes this message.
     assert!(
-        e.contains("sla-waiting-time") && e.contains("duration"),
+        e.contains(
+            "argument \"sla-waiting-time\" of plugin \"sla\": invalid duration \"soon\"; \
+             write e.g. 30s, 5m or 1h30m (or a number of seconds)"
+        ),
         "{e}"
     );
 }
@@ -697,7 +701,7 @@ proptest! {
             let hours = k.snap.jobs[&JobId::new(job)]
                 .annotations
                 .get(EXPECTED_RUNTIME_ANNOTATION)
-                .map(|h| parse_duration_ms(h).unwrap());
+                .map(|h| crate::duration::parse_or_seconds_ms(h).unwrap());
             let start = start.expect("backfill onto a hold with unknown start");
             let end = now_h * H + hours.expect("backfill without a declared run time");
             prop_assert!(end <= start, "{task} on {node} ends {end} after start {start}");
