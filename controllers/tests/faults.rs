@@ -256,7 +256,12 @@ spec:
             .iter()
             .filter(|p| p.metadata.deletion_timestamp.is_none())
             .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
-            .map(|p| (p.metadata.name.clone().unwrap(), p.metadata.uid.clone().unwrap()))
+            .map(|p| {
+                (
+                    p.metadata.name.clone().unwrap(),
+                    p.metadata.uid.clone().unwrap(),
+                )
+            })
             .collect();
         Some(live)
     };
@@ -273,7 +278,8 @@ spec:
         let now = running().await?;
         let restarted = (0..3).all(|i| {
             let name = format!("targeted-worker-{i}");
-            now.get(&name).is_some_and(|uid| before.get(&name) != Some(uid))
+            now.get(&name)
+                .is_some_and(|uid| before.get(&name) != Some(uid))
         });
         let kept = now.get("targeted-ps-0") == before.get("targeted-ps-0");
         (now.len() == 4 && restarted && kept).then_some(())

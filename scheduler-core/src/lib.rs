@@ -17,7 +17,8 @@
 pub mod actions;
 pub mod config;
 pub mod dispatch;
-pub mod duration;
+/// Go durations: the one parser (the `basalt-duration` crate).
+pub use ::duration;
 pub mod effects;
 pub mod ids;
 pub mod model;

@@ -1,15 +1,13 @@
 //! Durations for the `sim.basalt.dev/duration` annotation and `--pod-duration`: a Go duration
 //! (`30s`, `1m30s`, `500ms`, `2h`) or, as a convenience, a bare number of seconds.
 //!
-//! Read by the one Go-duration parser, `scheduler_core::duration`, compiled here from its own
-//! file: devcluster may not depend on scheduler-core (docs/ARCHITECTURE.md, enforced by
-//! basalt/tests/dependency_rules.rs), and the simulated kubelet must read a run time exactly as
+//! Read by the one Go-duration parser, the `basalt-duration` crate (which scheduler-core
+//! re-exports as `scheduler_core::duration`): the simulated kubelet reads a run time exactly as
 //! the scheduler and `basalt why` read it.
 
 use std::time::Duration;
 
-#[path = "../../../scheduler-core/src/duration.rs"]
-pub mod go;
+pub use duration as go;
 
 /// Parses `30s`, `1m30s`, `1.5h`, `250ms`; a bare number means seconds
 /// (`scheduler_core::duration::parse_or_seconds`).

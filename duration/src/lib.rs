@@ -3,16 +3,19 @@
 //! (`minRunTime`, `reservation.waiting-time`, ...), the `basalt.dev/*` and `volcano.sh/*`
 //! duration annotations, `sim.basalt.dev/duration` and `--pod-duration`.
 //!
-//! [`parse_nanos`] is Go's `time.ParseDuration`, ported line by line (the fraction is scaled in
-//! `f64` as Go does, so fractions of hours round to the same nanosecond), with checked integer
-//! arithmetic, so no input can panic it: a value beyond Go's limit
-//! (2562047h47m16.854775807s, the largest `time.Duration`) is an error, as in Go. The sites keep
-//! their own policy on top of it: [`parse`] refuses negative values, [`parse_or_seconds`] also
-//! reads a bare number as seconds. `kube::core::Duration` parses the same grammar but multiplies
-//! with `Duration::mul_f64`, which panics on such values, and the core may not use kube anyway.
+//! [`parse_nanos`] follows the semantics of Go's `time.ParseDuration` (its grammar, its limits
+//! and how it rounds fractions: the fraction is scaled in `f64` as Go does, so fractions of hours
+//! round to the same nanosecond) and is checked against Go's documented valid and invalid
+//! inputs; it uses checked integer arithmetic, so no input can panic it: a value beyond Go's
+//! limit (2562047h47m16.854775807s, the largest `time.Duration`) is an error, as in Go. The
+//! sites keep their own policy on top of it: [`parse`] refuses negative values,
+//! [`parse_or_seconds`] also reads a bare number as seconds. `kube::core::Duration` parses the
+//! same grammar but multiplies with `Duration::mul_f64`, which panics on such values, and the
+//! scheduler core may not use kube anyway.
 //!
-//! Must stay std-only: `devcluster`, which may not depend on scheduler-core
-//! (docs/ARCHITECTURE.md), compiles this same file as `devcluster::nodes::duration::go`.
+//! A crate of its own with no dependencies, so that every crate can use it without breaking
+//! the dependency rules of docs/ARCHITECTURE.md (devcluster may not depend on scheduler-core,
+//! scheduler-core not on crds); `scheduler_core::duration` re-exports it.
 
 use std::fmt;
 use std::time::Duration;
