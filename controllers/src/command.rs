@@ -227,9 +227,9 @@ async fn apply_once(
     }
 }
 
-fn error_policy(cmd: Arc<Command>, error: &Error, _ctx: Arc<Context>) -> Action {
-    warn!(command = %cmd.name_any(), %error, "command reconcile failed");
-    Action::requeue(error.retry_after())
+fn error_policy(cmd: Arc<Command>, error: &Error, ctx: Arc<Context>) -> Action {
+    // A Command is deleted once consumed: an event on it would vanish with it.
+    crate::guard::failed(&ctx, "Command", cmd.as_ref(), error, false)
 }
 
 #[cfg(test)]

@@ -21,8 +21,9 @@ use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tracing::error;
+use tracing::{error, warn};
 
+use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::metrics::{Health, Metrics};
 
@@ -109,6 +110,42 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .map(|s| (*s).to_string())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic without a message".to_string())
+}
+
+/// The error policy every reconciler shares (its `error_policy` is this one call). The failure
+/// is logged with the object's key; a conflict is retried in 200 ms without telling anyone (the
+/// next read settles it); any other failure is retried after [`Error::retry_after`] and, when
+/// `event` is set, also shown on the object as a `ReconcileFailed` Warning event, which is what
+/// `kubectl describe` shows (docs/events.md). Counting the failure is [`guarded`]'s job.
+pub fn failed<K>(
+    ctx: &Arc<Context>,
+    kind: &'static str,
+    object: &K,
+    error: &Error,
+    event: bool,
+) -> Action
+where
+    K: kube::Resource<DynamicType = ()>,
+{
+    let key = format!(
+        "{}/{}",
+        object.namespace().unwrap_or_default(),
+        object.name_any()
+    );
+    warn!(kind, object = %key, %error, "reconcile failed");
+    if error.is_conflict() {
+        return Action::requeue(Duration::from_millis(200));
+    }
+    if event {
+        let ctx = ctx.clone();
+        let reference = object.object_ref(&());
+        let note = error.to_string();
+        tokio::spawn(async move {
+            ctx.event(&reference, true, "ReconcileFailed", "Reconcile", note)
+                .await
+        });
+    }
+    Action::requeue(error.retry_after())
 }
 
 /// Watches `task` until it ends. Ending while `stopping` is false means it died: `/readyz`

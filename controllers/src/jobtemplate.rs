@@ -14,7 +14,6 @@ use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, watcher};
-use tracing::warn;
 
 use crate::context::{Context, field_manager};
 use crate::error::{Error, Result};
@@ -94,9 +93,8 @@ async fn reconcile(template: Arc<JobTemplate>, ctx: Arc<Context>) -> Result<Acti
     result.map(|()| Action::requeue(Duration::from_secs(300)))
 }
 
-fn error_policy(template: Arc<JobTemplate>, error: &Error, _ctx: Arc<Context>) -> Action {
-    warn!(template = %template.name_any(), %error, "jobtemplate reconcile failed");
-    Action::requeue(error.retry_after())
+fn error_policy(template: Arc<JobTemplate>, error: &Error, ctx: Arc<Context>) -> Action {
+    crate::guard::failed(&ctx, "JobTemplate", template.as_ref(), error, false)
 }
 
 #[cfg(test)]

@@ -332,15 +332,7 @@ async fn reconcile(pod: Arc<Pod>, ctx: Arc<Context>) -> Result<Action> {
 }
 
 fn error_policy(pod: Arc<Pod>, error: &Error, ctx: Arc<Context>) -> Action {
-    warn!(pod = %pod.name_any(), %error, "podgroup reconcile failed");
-    let ctx = ctx.clone();
-    let reference = pod.object_ref(&());
-    let note = error.to_string();
-    tokio::spawn(async move {
-        ctx.event(&reference, true, "ReconcileFailed", "Reconcile", note)
-            .await
-    });
-    Action::requeue(error.retry_after())
+    crate::guard::failed(&ctx, "Pod", pod.as_ref(), error, true)
 }
 
 #[cfg(test)]

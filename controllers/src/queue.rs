@@ -459,15 +459,7 @@ async fn write_closed_by_parent(ctx: &Context, name: &str, value: bool) -> Resul
 }
 
 fn error_policy(queue: Arc<Queue>, error: &Error, cx: Arc<QueueContext>) -> Action {
-    warn!(queue = %queue.name_any(), %error, "queue reconcile failed");
-    let ctx = cx.ctx.clone();
-    let reference = queue.object_ref(&());
-    let note = error.to_string();
-    tokio::spawn(async move {
-        ctx.event(&reference, true, "ReconcileFailed", "Reconcile", note)
-            .await
-    });
-    Action::requeue(error.retry_after())
+    crate::guard::failed(&cx.ctx, "Queue", queue.as_ref(), error, true)
 }
 
 #[cfg(test)]

@@ -286,3 +286,59 @@ spec:
     })
     .await;
 }
+
+/// Every reconciler fails the same way (`guard::failed`): a server error is shown on the object
+/// as a `ReconcileFailed` Warning event and retried; a conflict is retried quickly and shown to
+/// no one (the next read settles it). Both jobs run in the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_reconcile_is_shown_on_its_object_and_a_conflict_is_not() {
+    use k8s_openapi::api::events::v1::Event;
+
+    let (handle, client, mut env) = cluster_with(
+        1,
+        8,
+        0.0,
+        &[
+            "verb=create,resource=pods,name=erroring-,status=500,count=1",
+            "verb=create,resource=pods,name=conflicted-,status=409,count=1",
+        ],
+    )
+    .await;
+    env.cluster = Some(handle);
+    env.start_controllers(fast_config());
+    let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
+    for name in ["erroring", "conflicted"] {
+        jobs.create(&PostParams::default(), &job(name))
+            .await
+            .unwrap();
+    }
+    for name in ["erroring", "conflicted"] {
+        eventually(60, &format!("job {name} Running"), || async {
+            let phase = jobs.get(name).await.ok()?.status?.state?.phase;
+            (phase == Some(JobPhase::Running)).then_some(())
+        })
+        .await;
+    }
+    let events: Api<Event> = Api::namespaced(client.clone(), "default");
+    let failed = |name: &'static str| {
+        let events = events.clone();
+        async move {
+            events
+                .list(&Default::default())
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+                .filter(|e| e.reason.as_deref() == Some("ReconcileFailed"))
+                .filter_map(|e| e.note)
+                .collect::<Vec<_>>()
+        }
+    };
+    let notes = eventually(30, "a ReconcileFailed event on the erroring job", || async {
+        Some(failed("erroring").await).filter(|n| !n.is_empty())
+    })
+    .await;
+    assert!(notes[0].contains("erroring-worker-0"), "{notes:?}");
+    assert_eq!(failed("conflicted").await, Vec::<String>::new());
+}

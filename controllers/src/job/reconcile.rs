@@ -133,15 +133,7 @@ pub async fn reconcile(job: Arc<Job>, cx: Arc<JobContext>) -> Result<Action> {
 }
 
 fn error_policy(job: Arc<Job>, error: &Error, cx: Arc<JobContext>) -> Action {
-    warn!(job = %job.name_any(), %error, "job reconcile failed");
-    let ctx = cx.ctx.clone();
-    let reference = job.object_ref(&());
-    let note = error.to_string();
-    tokio::spawn(async move {
-        ctx.event(&reference, true, "ReconcileFailed", "Reconcile", note)
-            .await
-    });
-    Action::requeue(error.retry_after())
+    crate::guard::failed(&cx.ctx, "Job", job.as_ref(), error, true)
 }
 
 /// How far [`sync`] carried a command. Once the job's status records it, the job's own

@@ -473,15 +473,5 @@ async fn write_status(
 }
 
 fn error_policy(flow: Arc<JobFlow>, error: &Error, ctx: Arc<Context>) -> Action {
-    warn!(flow = %flow.name_any(), %error, "jobflow reconcile failed");
-    if error.is_conflict() {
-        return Action::requeue(Duration::from_millis(200));
-    }
-    let reference = flow.object_ref(&());
-    let note = error.to_string();
-    tokio::spawn(async move {
-        ctx.event(&reference, true, "ReconcileFailed", "Reconcile", note)
-            .await
-    });
-    Action::requeue(error.retry_after())
+    crate::guard::failed(&ctx, "JobFlow", flow.as_ref(), error, true)
 }
