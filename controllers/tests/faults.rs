@@ -335,9 +335,11 @@ async fn a_failed_reconcile_is_shown_on_its_object_and_a_conflict_is_not() {
                 .collect::<Vec<_>>()
         }
     };
-    let notes = eventually(30, "a ReconcileFailed event on the erroring job", || async {
-        Some(failed("erroring").await).filter(|n| !n.is_empty())
-    })
+    let notes = eventually(
+        30,
+        "a ReconcileFailed event on the erroring job",
+        || async { Some(failed("erroring").await).filter(|n| !n.is_empty()) },
+    )
     .await;
     assert!(notes[0].contains("erroring-worker-0"), "{notes:?}");
     assert_eq!(failed("conflicted").await, Vec::<String>::new());
