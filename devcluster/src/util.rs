@@ -3,6 +3,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use k8s_openapi::jiff::Timestamp;
 use serde_json::{Map, Value};
 
 /// Seconds since the Unix epoch (0 if the clock is before 1970, which cannot happen on a sane host).
@@ -18,51 +19,24 @@ pub fn now_rfc3339() -> String {
     format_rfc3339(now_secs())
 }
 
+/// `secs` since the Unix epoch as RFC 3339 with second precision and `Z` (jiff, through
+/// k8s-openapi); a value outside jiff's range (years −9999 to 9999) is clamped to it.
 pub fn format_rfc3339(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    let t = Timestamp::from_second(secs).unwrap_or(if secs < 0 {
+        Timestamp::MIN
+    } else {
+        Timestamp::MAX
+    });
+    // Whole seconds: `Timestamp::MIN`/`MAX` carry nanoseconds, which metav1.Time never has.
+    Timestamp::from_second(t.as_second())
+        .unwrap_or(t)
+        .to_string()
 }
 
-/// Parses `YYYY-MM-DDTHH:MM:SS[.frac]Z` (the only form the API server writes).
+/// Parses an RFC 3339 timestamp (`2025-11-28T12:00:00Z`, with or without a fraction, with `Z`
+/// or an offset) to whole seconds since the Unix epoch, the fraction dropped.
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() < 20 {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se)
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    s.parse::<Timestamp>().ok().map(|t| t.as_second())
 }
 
 /// Human age like kubectl's (`5s`, `3m10s`, `2d4h`).
@@ -216,6 +190,14 @@ mod tests {
         assert_eq!(format_rfc3339(t), "2025-11-28T12:00:00Z");
         assert_eq!(parse_rfc3339("2025-11-28T12:00:00Z"), Some(t));
         assert_eq!(parse_rfc3339("2025-11-28T12:00:00.123456Z"), Some(t));
+        // An offset is honoured (the hand-written parser read it as `Z`), garbage is refused.
+        assert_eq!(parse_rfc3339("2025-11-28T14:00:00+02:00"), Some(t));
+        assert_eq!(parse_rfc3339("2025-11-28T12:00:00Zjunk"), None);
+        assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_rfc3339(-1), "1969-12-31T23:59:59Z");
+        assert_eq!(format_rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        let far = format_rfc3339(i64::MAX);
+        assert!(far.starts_with("9999-12-"), "{far}");
     }
 
     #[test]
