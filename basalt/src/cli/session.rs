@@ -98,7 +98,9 @@ impl Verdict {
     /// Every waiting pod of the job is placed (or, for a gang, enough to start: the session
     /// binds a gang only whole, so any bind means the gang is ready).
     pub fn placed(&self) -> bool {
-        if self.awaiting_admission {
+        // Not admitted yet, and no pod of it in the snapshot: admission is all a session decides.
+        // With the pods the Job controller will create (`why` adds them), they must fit too.
+        if self.awaiting_admission && (self.waiting == 0 || !self.admitted) {
             return self.admitted;
         }
         self.waiting > 0 && self.binds > 0 && self.explanation.is_none()
@@ -365,7 +367,7 @@ fn on_nodes(snap: &Snapshot, job: &JobId) -> usize {
 /// PodGroup not admitted yet (its pods are created after), else places enough of its pods that
 /// at least `k` are on nodes.
 fn starts_with(v: &Verdict, k: u32, on_nodes: usize) -> bool {
-    if v.awaiting_admission {
+    if v.awaiting_admission && (v.waiting == 0 || !v.admitted) {
         return v.admitted;
     }
     v.binds > 0 && v.binds + on_nodes >= k as usize

@@ -114,7 +114,11 @@ pub async fn run(
         Some(_) => {
             let now_ms = (common::now_secs().max(0) as u64).saturating_mul(1000);
             let objects = session::Objects {
-                pods: pods.clone(),
+                pods: pods
+                    .iter()
+                    .cloned()
+                    .chain(pods_to_come(&job, &pods))
+                    .collect(),
                 nodes: nodes.clone(),
                 podgroups: podgroups.clone(),
                 queues: queues.clone(),
@@ -144,6 +148,51 @@ pub async fn run(
         crate::write_stdout(&render(&d))?;
     }
     Ok(())
+}
+
+/// The pods the Job controller will create but that do not exist yet, built by the
+/// controller's own code (`controllers::job::build::pod` and the job plugins' mutation). A
+/// Volcano Job's pods are created only once its PodGroup is admitted: without them, a dry run
+/// of a job still awaiting admission had nothing to place and answered "nothing blocks it"
+/// while the pods, once created, could not fit (seen under injected faults, when `why` ran
+/// before the scheduler's enqueue was written). With them the dry run places, or fails to place,
+/// what the next sessions will. Only for a Pending or Running job (others create no pods).
+fn pods_to_come(job: &Job, pods: &[Pod]) -> Vec<Pod> {
+    use crds::job::JobPhase;
+    let phase = job
+        .status
+        .as_ref()
+        .and_then(|s| s.state.as_ref())
+        .and_then(|s| s.phase)
+        .unwrap_or_default();
+    if !matches!(phase, JobPhase::Pending | JobPhase::Running) {
+        return Vec::new();
+    }
+    let ns = job.namespace();
+    let existing: std::collections::BTreeSet<String> = pods
+        .iter()
+        .filter(|p| p.namespace() == ns)
+        .map(ResourceExt::name_any)
+        .collect();
+    let mut out = Vec::new();
+    for task in &job.spec.tasks {
+        let name = controllers::job::task_name(task);
+        for index in 0..task.replicas.unwrap_or(0) {
+            let mut pod = controllers::job::build::pod(job, task, index);
+            controllers::job::plugins::mutate_pod(job, &name, index, &mut pod);
+            if existing.contains(&pod.name_any()) {
+                continue;
+            }
+            pod.metadata.namespace.clone_from(&ns);
+            pod.metadata.creation_timestamp = job.metadata.creation_timestamp.clone();
+            pod.status = Some(k8s_openapi::api::core::v1::PodStatus {
+                phase: Some("Pending".to_owned()),
+                ..Default::default()
+            });
+            out.push(pod);
+        }
+    }
+    out
 }
 
 /// The dry-run session's verdict on PodGroup `id` and, when it stays blocked, the unblockers
@@ -398,17 +447,27 @@ pub fn diagnose(i: &Inputs<'_>) -> Diagnosis {
             d.session
                 .push("no pod of the job waits for a node in the scheduler's view".into());
         } else if v.awaiting_admission && v.placed() {
-            d.session.push(
-                "a session now would admit the job's PodGroup (enqueue → Inqueue): its pods are created and placed next".into(),
-            );
+            d.session.push(if v.waiting == 0 {
+                "a session now would admit the job's PodGroup (enqueue → Inqueue): its pods are created and placed next".into()
+            } else {
+                format!(
+                    "a session now would admit the job's PodGroup (enqueue → Inqueue) and place {} of the {} pod(s) the Job controller creates once it is admitted",
+                    v.binds, v.waiting
+                )
+            });
         } else if v.placed() {
             d.session.push(format!(
                 "a session now would place {} of the {} waiting pod(s): the job is not blocked, the next session should bind it",
                 v.binds, v.waiting
             ));
         } else {
-            d.session.push(if v.awaiting_admission {
+            d.session.push(if v.awaiting_admission && !v.admitted {
                 "a session now would not admit the job's PodGroup (enqueue): its pods are not created until it is admitted".to_owned()
+            } else if v.awaiting_admission {
+                format!(
+                    "a session now would admit the job's PodGroup (enqueue → Inqueue) but place {} of the {} pod(s) the Job controller creates once it is admitted",
+                    v.binds, v.waiting
+                )
             } else {
                 format!(
                     "a session now would place {} of the {} waiting pod(s)",
@@ -641,5 +700,50 @@ mod tests {
         let b = serde_json::to_value(diagnosis(&objects, &job, &by_copy)).unwrap();
         assert_eq!(a, b);
         assert!(!fast.verdict.placed(), "{:?}", fast.verdict);
+    }
+
+    /// A job whose PodGroup awaits admission has no pods yet: the dry run gets the pods the Job
+    /// controller will create, so it fails to place them (the held node) instead of finding
+    /// nothing to place, and names the holder whose end unblocks them.
+    #[test]
+    fn a_job_awaiting_admission_is_judged_with_the_pods_it_will_create() {
+        let (mut objects, job) = cluster();
+        objects.pods.retain(|p| p.name_any() != "waiter-w-0");
+        *objects.podgroups.last_mut().unwrap() =
+            podgroup("waiter-u1", 1, "Pending", Some("waiter"));
+        let to_come = pods_to_come(&job, &objects.pods);
+        let names: Vec<String> = to_come.iter().map(ResourceExt::name_any).collect();
+        assert_eq!(names, ["waiter-w-0"]);
+        assert_eq!(to_come[0].namespace().as_deref(), Some("ns"));
+        assert_eq!(
+            to_come[0].status.as_ref().and_then(|s| s.phase.as_deref()),
+            Some("Pending")
+        );
+        let scheduler =
+            scheduler_core::Scheduler::from_yaml(controllers::scheduler::config::DEFAULT_CONFIG)
+                .unwrap();
+        let id = scheduler_core::JobId::new("ns/waiter-u1");
+        let volcano = vec!["volcano".to_owned()];
+        let judge = |objects: &session::Objects| {
+            let snap = session::snapshot(objects, &volcano, 1_765_000_000_000);
+            findings(&snap, &scheduler, &id, &objects.podgroups, "default".into()).unwrap()
+        };
+        // Without them: nothing of the job to place, so nothing is found to unblock.
+        assert!(judge(&objects).unblock.is_empty());
+        objects.pods.extend(to_come);
+        let found = judge(&objects);
+        assert!(!found.verdict.placed(), "{:?}", found.verdict);
+        assert!(
+            found.unblock.iter().any(|u| u.contains("ns/holder-a")),
+            "{:?}",
+            found.unblock
+        );
+        // Pods that exist are not repeated; a finished job creates none.
+        assert!(pods_to_come(&job, &objects.pods).is_empty());
+        let mut done = job.clone();
+        if let Some(state) = done.status.as_mut().and_then(|s| s.state.as_mut()) {
+            state.phase = Some(crds::job::JobPhase::Completed);
+        }
+        assert!(pods_to_come(&done, &[]).is_empty());
     }
 }
