@@ -37,6 +37,30 @@ fn job(name: &str) -> Job {
     ))
 }
 
+/// One simulated 8-GPU node and the controllers, against an API server that fails the writes
+/// the fault `rules` name (`basalt up --fault-rule` text). Keep the `Env` alive for the test.
+async fn controllers_with_rules(rules: &[&str]) -> (kube::Client, common::Env) {
+    let (handle, client, mut env) = cluster_with(1, 8, 0.0, rules).await;
+    env.cluster = Some(handle);
+    env.start_controllers(fast_config());
+    (client, env)
+}
+
+/// The notes of the `reason` events about object `name` in namespace `default`.
+async fn event_notes(client: &kube::Client, name: &str, reason: &str) -> Vec<String> {
+    let events: Api<k8s_openapi::api::events::v1::Event> =
+        Api::namespaced(client.clone(), "default");
+    let Ok(list) = events.list(&Default::default()).await else {
+        return Vec::new();
+    };
+    list.items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+        .filter(|e| e.reason.as_deref() == Some(reason))
+        .map(|e| e.note.unwrap_or_default())
+        .collect()
+}
+
 /// A Command is deleted before its action runs, so the action is the only copy of the user's
 /// request. Before the fix one 409 on the Job's status write counted as "applied" and one 500
 /// reported the command as failed: either way the Job was never aborted (seen in CI under 5 %
@@ -147,17 +171,10 @@ async fn a_refused_eviction_is_not_counted_as_evicting() {
 /// `jobp/job_lifecycle.go` "Checking Event Generation for job" waited 60 s for it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transition_is_announced_even_when_its_side_effects_fail_first() {
-    use k8s_openapi::api::events::v1::Event;
-
-    let (handle, client, mut env) = cluster_with(
-        1,
-        8,
-        0.0,
-        &["verb=delete,resource=podgroups,name=terminated-,status=500,count=1"],
-    )
+    let (client, _env) = controllers_with_rules(&[
+        "verb=delete,resource=podgroups,name=terminated-,status=500,count=1",
+    ])
     .await;
-    env.cluster = Some(handle);
-    env.start_controllers(fast_config());
     let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
     let job: Job = yaml(
         r#"
@@ -180,14 +197,11 @@ spec:
 "#,
     );
     jobs.create(&PostParams::default(), &job).await.unwrap();
-    let events: Api<Event> = Api::namespaced(client.clone(), "default");
     let note = eventually(60, "an ExecuteAction event for the job", || async {
-        let list = events.list(&Default::default()).await.ok()?;
-        list.items.into_iter().find_map(|e| {
-            (e.regarding.as_ref()?.name.as_deref() == Some("terminated")
-                && e.reason.as_deref() == Some("ExecuteAction"))
-            .then(|| e.note.unwrap_or_default())
-        })
+        event_notes(&client, "terminated", "ExecuteAction")
+            .await
+            .into_iter()
+            .next()
     })
     .await;
     assert!(note.contains("TerminateJob"), "{note}");
@@ -215,15 +229,10 @@ async fn a_targeted_restart_deletes_every_pod_it_meant_even_after_a_failed_delet
     use kube::api::DeleteParams;
     use std::collections::BTreeMap;
 
-    let (handle, client, mut env) = cluster_with(
-        1,
-        8,
-        0.0,
-        &["verb=delete,resource=pods,name=targeted-worker-2,status=500,count=1"],
-    )
+    let (client, _env) = controllers_with_rules(&[
+        "verb=delete,resource=pods,name=targeted-worker-2,status=500,count=1",
+    ])
     .await;
-    env.cluster = Some(handle);
-    env.start_controllers(fast_config());
     let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     let job: Job = yaml(
@@ -292,20 +301,11 @@ spec:
 /// no one (the next read settles it). Both jobs run in the end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_reconcile_is_shown_on_its_object_and_a_conflict_is_not() {
-    use k8s_openapi::api::events::v1::Event;
-
-    let (handle, client, mut env) = cluster_with(
-        1,
-        8,
-        0.0,
-        &[
-            "verb=create,resource=pods,name=erroring-,status=500,count=1",
-            "verb=create,resource=pods,name=conflicted-,status=409,count=1",
-        ],
-    )
+    let (client, _env) = controllers_with_rules(&[
+        "verb=create,resource=pods,name=erroring-,status=500,count=1",
+        "verb=create,resource=pods,name=conflicted-,status=409,count=1",
+    ])
     .await;
-    env.cluster = Some(handle);
-    env.start_controllers(fast_config());
     let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
     for name in ["erroring", "conflicted"] {
         jobs.create(&PostParams::default(), &job(name))
@@ -319,28 +319,18 @@ async fn a_failed_reconcile_is_shown_on_its_object_and_a_conflict_is_not() {
         })
         .await;
     }
-    let events: Api<Event> = Api::namespaced(client.clone(), "default");
-    let failed = |name: &'static str| {
-        let events = events.clone();
-        async move {
-            events
-                .list(&Default::default())
-                .await
-                .unwrap()
-                .items
-                .into_iter()
-                .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
-                .filter(|e| e.reason.as_deref() == Some("ReconcileFailed"))
-                .filter_map(|e| e.note)
-                .collect::<Vec<_>>()
-        }
-    };
     let notes = eventually(
         30,
         "a ReconcileFailed event on the erroring job",
-        || async { Some(failed("erroring").await).filter(|n| !n.is_empty()) },
+        || async {
+            Some(event_notes(&client, "erroring", "ReconcileFailed").await)
+                .filter(|n| !n.is_empty())
+        },
     )
     .await;
     assert!(notes[0].contains("erroring-worker-0"), "{notes:?}");
-    assert_eq!(failed("conflicted").await, Vec::<String>::new());
+    assert_eq!(
+        event_notes(&client, "conflicted", "ReconcileFailed").await,
+        Vec::<String>::new()
+    );
 }
