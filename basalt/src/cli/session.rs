@@ -296,63 +296,80 @@ pub fn unblockers(
             })
         })
         .collect();
-    let workers = std::thread::available_parallelism()
-        .map_or(1, std::num::NonZero::get)
-        .clamp(1, candidates.len().max(1));
-    let placed: Vec<bool> = std::thread::scope(|scope| {
-        let chunks: Vec<&[JobId]> = candidates
-            .chunks(candidates.len().div_ceil(workers).max(1))
-            .collect();
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .map(|chunk| {
-                scope.spawn(move || {
-                    chunk
-                        .iter()
-                        .map(|other| {
-                            what_if_verdict(snap, scheduler, &without_job(other), job)
-                                .is_ok_and(|v| v.placed())
-                        })
-                        .collect::<Vec<bool>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
+    // The queue without its capability limit, and the job asking for a single pod (the first
+    // step of the smaller-size search): independent of the others, so in the same batch.
+    let cap = snap
+        .queues
+        .get(&me.queue)
+        .and_then(|q| q.capability.as_ref());
+    let uncapped = cap.map(|_| WhatIf {
+        uncapped_queues: [me.queue.clone()].into(),
+        ..WhatIf::default()
     });
-    for (other, ok) in candidates.iter().zip(placed) {
-        if ok {
+    let smaller_what_if = |k: u32| WhatIf {
+        min_member: [(job.clone(), k)].into(),
+        ..WhatIf::default()
+    };
+    let one_pod = (me.min_member > 1).then(|| smaller_what_if(1));
+    let batch: Vec<WhatIf> = candidates
+        .iter()
+        .map(without_job)
+        .chain(uncapped.clone())
+        .chain(one_pod.clone())
+        .collect();
+    let mut verdicts = in_parallel(snap, scheduler, job, &batch).into_iter();
+    for (other, v) in candidates.iter().zip(verdicts.by_ref()) {
+        if v.is_some_and(|v| v.placed()) {
             out.push(job_unblocks(snap, other, &name));
         }
     }
-    // The queue without its capability limit.
-    if let Some(q) = snap.queues.get(&me.queue)
-        && let Some(cap) = &q.capability
+    if let (Some(cap), Some(_)) = (cap, &uncapped)
+        && verdicts.next().flatten().is_some_and(|v| v.placed())
     {
-        let uncapped = WhatIf {
-            uncapped_queues: [me.queue.clone()].into(),
-            ..WhatIf::default()
-        };
-        if let Ok(v) = what_if_verdict(snap, scheduler, &uncapped, job)
-            && v.placed()
-        {
-            out.push(capability_unblocks(&me.queue, cap));
-        }
+        out.push(capability_unblocks(&me.queue, cap));
     }
-    // The job asking for fewer pods.
-    let smaller = smaller_start(snap, job, |k| {
-        let what_if = WhatIf {
-            min_member: [(job.clone(), k)].into(),
-            ..WhatIf::default()
-        };
-        what_if_verdict(snap, scheduler, &what_if, job).ok()
+    let first = one_pod.and_then(|_| verdicts.next());
+    let smaller = smaller_start(snap, job, |k| match (k, &first) {
+        (1, Some(v)) => v.clone(),
+        _ => what_if_verdict(snap, scheduler, &smaller_what_if(k), job).ok(),
     });
     if let Some(k) = smaller {
         out.push(smaller_unblocks(snap, job, k, &name));
     }
     out
+}
+
+/// The verdicts on `job` of what-if sessions, in order (`None` where a session failed), run on
+/// as many threads as there are cores: each is a whole session on the shared snapshot.
+fn in_parallel(
+    snap: &Snapshot,
+    scheduler: &Scheduler,
+    job: &JobId,
+    what_ifs: &[WhatIf],
+) -> Vec<Option<Verdict>> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .clamp(1, what_ifs.len().max(1));
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = what_ifs
+            .chunks(what_ifs.len().div_ceil(workers).max(1))
+            .map(|chunk| {
+                let handle = scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|w| what_if_verdict(snap, scheduler, w, job).ok())
+                        .collect::<Vec<_>>()
+                });
+                (chunk.len(), handle)
+            })
+            .collect();
+        // A session that panicked confirms nothing: its chunk reads as failed sessions, so the
+        // verdicts stay in order.
+        handles
+            .into_iter()
+            .flat_map(|(len, h)| h.join().unwrap_or_else(|_| vec![None; len]))
+            .collect()
+    })
 }
 
 /// Pods of `job` on nodes now.

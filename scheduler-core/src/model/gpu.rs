@@ -135,17 +135,13 @@ impl GpuRequest {
     }
 }
 
-fn list(annotations: &BTreeMap<String, String>, key: &str) -> Vec<String> {
-    annotations
-        .get(key)
-        .map(|v| {
-            v.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default()
+fn split_list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The request names [`parse_request`] reads, in the order it destructures them.
@@ -238,17 +234,37 @@ fn from_found(
     let sharing = memory_mib > 0 || memory_percent > 0 || cores > 0;
     let count = volcano_number.or(gpus).or(sharing.then_some(1))?;
     let exclusive = !sharing || cores >= 100;
+    let [use_types, nouse_types, use_uuids, nouse_uuids] = filters(annotations);
     Some(GpuRequest {
         count: u32::try_from(count).unwrap_or(u32::MAX),
         memory_mib,
         memory_percent: u32::try_from(memory_percent).unwrap_or(100),
         cores: u32::try_from(cores.min(100)).unwrap_or(100),
         exclusive,
-        use_types: list(annotations, USE_GPUTYPE),
-        nouse_types: list(annotations, NOUSE_GPUTYPE),
-        use_uuids: list(annotations, USE_GPUUUID),
-        nouse_uuids: list(annotations, NOUSE_GPUUUID),
+        use_types,
+        nouse_types,
+        use_uuids,
+        nouse_uuids,
     })
+}
+
+/// The four card filters (`use-gputype`, `nouse-gputype`, `use-gpuuuid`, `nouse-gpuuuid`), read
+/// in one pass over the pod's few annotations: most pods have none of these keys, and matching
+/// by key length first rules them out without comparing bytes (every session reads every GPU
+/// pod's request).
+fn filters(annotations: &BTreeMap<String, String>) -> [Vec<String>; 4] {
+    let mut out: [Vec<String>; 4] = Default::default();
+    for (key, value) in annotations {
+        let slot = match key.as_str() {
+            USE_GPUTYPE => 0,
+            NOUSE_GPUTYPE => 1,
+            USE_GPUUUID => 2,
+            NOUSE_GPUUUID => 3,
+            _ => continue,
+        };
+        out[slot] = split_list(value);
+    }
+    out
 }
 
 #[derive(Deserialize)]
@@ -436,14 +452,21 @@ pub fn decode_assignment_uuids(text: &str) -> Option<Vec<String>> {
 /// to-allocate, then Volcano's). Callers must only use this for pods bound to a node: the
 /// amounts charged always come from the pod's requests, never from the annotation.
 pub fn bound_assignment(annotations: &BTreeMap<String, String>) -> Option<Vec<String>> {
-    [
-        HAMI_DEVICES_ALLOCATED,
-        HAMI_DEVICES_TO_ALLOCATE,
-        VOLCANO_VGPU_IDS_NEW,
-    ]
-    .iter()
-    .filter_map(|k| annotations.get(*k))
-    .find_map(|v| decode_assignment_uuids(v).filter(|u| !u.is_empty()))
+    // In this order of preference; one pass over the pod's few annotations (see `filters`).
+    let mut found: [Option<&String>; 3] = [None; 3];
+    for (key, value) in annotations {
+        let slot = match key.as_str() {
+            HAMI_DEVICES_ALLOCATED => 0,
+            HAMI_DEVICES_TO_ALLOCATE => 1,
+            VOLCANO_VGPU_IDS_NEW => 2,
+            _ => continue,
+        };
+        found[slot] = Some(value);
+    }
+    found
+        .into_iter()
+        .flatten()
+        .find_map(|v| decode_assignment_uuids(v).filter(|u| !u.is_empty()))
 }
 
 #[cfg(test)]

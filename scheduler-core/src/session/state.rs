@@ -247,10 +247,16 @@ impl<'s> State<'s> {
         // state): names get a provisional id as first seen and each pod's amounts are kept by
         // that id, so the rows are filled below without walking the maps again or comparing
         // names. Pod `i`'s amounts are `amounts[ends[i - 1]..ends[i]]`.
+        // Whether each snapshot task stays, looked up once: the passes below read it by position.
+        let keep: Option<Vec<bool>> = edits
+            .without_jobs
+            .filter(|w| !w.is_empty())
+            .map(|w| snap.tasks.values().map(|t| !w.contains(&t.job)).collect());
+        let kept = |i: usize| keep.as_ref().is_none_or(|k| k[i]);
         let mut seen: Vec<&str> = Vec::new();
         let mut amounts: Vec<(u32, i64)> = Vec::with_capacity(snap.tasks.len() * 3);
         let mut ends: Vec<usize> = Vec::with_capacity(snap.tasks.len());
-        for t in snap.tasks.values().filter(|t| edits.keeps_job(&t.job)) {
+        for (_, t) in snap.tasks.values().enumerate().filter(|(i, _)| kept(*i)) {
             for (name, v) in t.requests.iter() {
                 let id = match seen.iter().position(|s| *s == name) {
                     Some(id) => id,
@@ -267,11 +273,15 @@ impl<'s> State<'s> {
         let column: Vec<Option<usize>> = seen.iter().map(|n| dims.index_of(n)).collect();
         let d = dims.len();
         let n = snap.nodes.len();
-        let kept_tasks = snap.tasks.iter().filter(|(_, t)| edits.keeps_job(&t.job));
-        let task_count = match edits.without_jobs {
-            Some(_) => kept_tasks.clone().count(),
-            None => snap.tasks.len(),
-        };
+        let kept_tasks = snap
+            .tasks
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| kept(*i))
+            .map(|(_, entry)| entry);
+        let task_count = keep
+            .as_ref()
+            .map_or(snap.tasks.len(), |k| k.iter().filter(|k| **k).count());
         let mut st = State {
             nodes: snap
                 .nodes

@@ -368,7 +368,8 @@ impl DeviceShare {
             spec.status,
             TaskStatus::Binding | TaskStatus::Bound | TaskStatus::Running | TaskStatus::Releasing
         );
-        let from_annotation = bound
+        // Without a card inventory no assignment can name a card here: nothing to decode.
+        let from_annotation = (bound && !cards.is_empty())
             .then(|| gpu::bound_assignment(&spec.annotations))
             .flatten()
             .and_then(|uuids| {
