@@ -141,6 +141,29 @@ fn assignment_round_trip() {
     assert!(alloc.is_empty());
 }
 
+/// A bound pod's cards are read from HAMi's `devices-allocated`, else its `devices-to-allocate`,
+/// else Volcano's `vgpu-ids-new`, whatever the keys' order in the map; an entry that does not
+/// decode (or names no card) gives way to the next.
+#[test]
+fn a_bound_assignment_prefers_the_allocated_annotation_and_skips_a_malformed_one() {
+    let to_allocate = "GPU-b,T4,4096,25:;";
+    let allocated = "GPU-a,T4,4096,25:;";
+    let volcano = "GPU-c,T4,4096,25:;";
+    let all = ann(&[
+        (HAMI_DEVICES_TO_ALLOCATE, to_allocate),
+        (VOLCANO_VGPU_IDS_NEW, volcano),
+        (HAMI_DEVICES_ALLOCATED, allocated),
+    ]);
+    assert_eq!(bound_assignment(&all), Some(vec!["GPU-a".to_owned()]));
+    let malformed = ann(&[
+        (HAMI_DEVICES_ALLOCATED, ",T4,4096,25:;"),
+        (VOLCANO_VGPU_IDS_NEW, volcano),
+    ]);
+    assert_eq!(bound_assignment(&malformed), Some(vec!["GPU-c".to_owned()]));
+    let unrelated = ann(&[("scheduling.k8s.io/group-name", "pg")]);
+    assert_eq!(bound_assignment(&unrelated), None);
+}
+
 /// deviceshare reads a session's GPU requests from the interned request rows
 /// (`parse_request_row`); it must answer exactly what `parse_request` answers on the map, for
 /// every request name, zero and negative amounts, other resources and filter annotations.
