@@ -41,5 +41,5 @@ pub use quantity::{QuantityError, parse_quantity, parse_resource_amount};
 pub use registry::Registry;
 pub use resources::Resources;
 pub use scheduler::{Scheduler, WhatIf, run_session};
-pub use session::{SessionError, SessionResult, SessionStats};
+pub use session::{Prepared, SessionError, SessionResult, SessionStats};
 pub use text::Text;

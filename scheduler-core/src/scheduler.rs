@@ -11,7 +11,7 @@ use crate::model::Snapshot;
 use crate::model::{Job, Queue};
 use crate::plugin::{Hooks, Plugin};
 use crate::registry::Registry;
-use crate::session::{Edits, Session, SessionError, SessionResult, State};
+use crate::session::{Edits, Prepared, Session, SessionError, SessionResult, State};
 
 /// A hypothetical change to a snapshot for [`Scheduler::run_what_if`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -127,15 +127,18 @@ impl Scheduler {
         self.run_state(State::build(snapshot)?)
     }
 
-    /// Runs one session over `snapshot` changed as `what_if` says, without copying the snapshot:
+    /// Runs one session over a snapshot changed as `what_if` says, without copying the snapshot:
     /// the same result as [`Scheduler::run`] on an edited copy (jobs and their tasks and
-    /// reservations removed, queues' capability lifted), at the cost of one session. Used to
-    /// check "what would unblock this job" suggestions on a large cluster.
+    /// reservations removed, queues' capability lifted, gang minimums lowered), at the cost of
+    /// one session less what `prepared` already read from the pods (share one [`Prepared`]
+    /// between the what-ifs on a snapshot). Used to check "what would unblock this job"
+    /// suggestions on a large cluster.
     pub fn run_what_if(
         &self,
-        snapshot: &Snapshot,
+        prepared: &Prepared<'_>,
         what_if: &WhatIf,
     ) -> Result<SessionResult, SessionError> {
+        let snapshot = prepared.snapshot;
         let queues: BTreeMap<QueueId, Queue> = what_if
             .uncapped_queues
             .iter()
@@ -152,6 +155,7 @@ impl Scheduler {
             .filter_map(|(id, k)| Some((id.clone(), snapshot.jobs.get(id)?.with_min_member(*k))))
             .collect();
         let edits = Edits {
+            prepared: Some(prepared),
             without_jobs: Some(&what_if.without_jobs),
             queues: Some(&queues),
             jobs: Some(&jobs),

@@ -24,7 +24,7 @@ use scheduler_core::model::{
     PodAffinityTerm, Queue, Snapshot, Taint, TaintEffect, Task, TaskStatus, Toleration,
     TolerationOperator,
 };
-use scheduler_core::{Effect, JobId, QueueId, Resources, Scheduler, WhatIf};
+use scheduler_core::{Effect, JobId, NodeId, Prepared, QueueId, Resources, Scheduler, WhatIf};
 
 const CONFIG: &str = include_str!("../../config/scheduler/basalt-default.yaml");
 const GI: i64 = 1 << 30;
@@ -289,6 +289,30 @@ fn build(nodes: &[NodeSpec], jobs: &[JobSpec], running: &[RunSpec]) -> Snapshot 
         if releasing {
             t.status = TaskStatus::Releasing;
         }
+        // Every other running GPU pod on a node with cards says which cards it holds, as
+        // HAMi's annotation does: the node's last ones, which the card policy would not pick
+        // first, so a session that ignored the annotation would account differently.
+        if r % 2 == 0
+            && let Some(q) = gpu::parse_request(&t.requests, &t.annotations)
+        {
+            let cards = &snap.nodes[&NodeId::from(format!("n{n}").as_str())].gpus;
+            let take = (q.count as usize).min(cards.len());
+            let shares: Vec<gpu::CardShare> = cards[cards.len() - take..]
+                .iter()
+                .map(|c| gpu::CardShare {
+                    uuid: c.uuid.clone(),
+                    model: c.model.clone(),
+                    memory_mib: q.memory_mib.max(1),
+                    cores: q.cores,
+                })
+                .collect();
+            if !shares.is_empty() {
+                t.annotations.insert(
+                    gpu::HAMI_DEVICES_ALLOCATED.to_owned(),
+                    gpu::encode_assignment(&shares),
+                );
+            }
+        }
         snap.tasks.insert(format!("{job}-{r}").into(), t);
     }
     snap
@@ -476,7 +500,7 @@ proptest! {
                 .collect(),
         };
         let sched = Scheduler::from_yaml(CONFIG).expect("default config loads");
-        let fast = sched.run_what_if(&snap, &what_if).expect("consistent snapshot");
+        let fast = sched.run_what_if(&Prepared::new(&snap), &what_if).expect("consistent snapshot");
         let plain = sched.run(&edited(&snap, &what_if)).expect("consistent snapshot");
         prop_assert_eq!(fast, plain);
     }
@@ -562,7 +586,9 @@ fn a_what_if_frees_what_its_edit_frees() {
         without_jobs: [JobId::from("run-0")].into(),
         ..WhatIf::default()
     };
-    let fast = sched.run_what_if(&snap, &gone).expect("consistent");
+    let fast = sched
+        .run_what_if(&Prepared::new(&snap), &gone)
+        .expect("consistent");
     assert_eq!(binds(&fast), 1, "{:?}", fast.effects);
     assert_eq!(fast, sched.run(&edited(&snap, &gone)).expect("consistent"));
     // Without the holder but with a capability of 4 GPUs on q0: only lifting it places the job.
@@ -575,7 +601,9 @@ fn a_what_if_frees_what_its_edit_frees() {
         uncapped_queues: [QueueId::from("q0")].into(),
         ..WhatIf::default()
     };
-    let fast = sched.run_what_if(&snap, &uncapped).expect("consistent");
+    let fast = sched
+        .run_what_if(&Prepared::new(&snap), &uncapped)
+        .expect("consistent");
     assert_eq!(binds(&fast), 1, "{:?}", fast.effects);
     assert_eq!(
         fast,

@@ -14,7 +14,8 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::scheduling::v1::PriorityClass;
 use scheduler_core::quantity::format_resource_amount;
 use scheduler_core::{
-    Effect, Explanation, JobId, QueueId, Resources, Scheduler, Snapshot, TaskStatus, WhatIf,
+    Effect, Explanation, JobId, Prepared, QueueId, Resources, Scheduler, Snapshot, TaskStatus,
+    WhatIf,
 };
 
 /// How many other jobs a `why` tries finishing (the ones holding most of what the job needs).
@@ -123,15 +124,15 @@ pub fn verdict(snap: &Snapshot, scheduler: &Scheduler, job: &JobId) -> anyhow::R
 /// Runs one what-if session (`snap` changed as `what_if` says, not copied) and reads what it
 /// decided for `job`, which `what_if` must not remove.
 pub fn what_if_verdict(
-    snap: &Snapshot,
+    prepared: &Prepared<'_>,
     scheduler: &Scheduler,
     what_if: &WhatIf,
     job: &JobId,
 ) -> anyhow::Result<Verdict> {
     let result = scheduler
-        .run_what_if(snap, what_if)
+        .run_what_if(prepared, what_if)
         .map_err(|e| anyhow::anyhow!("the what-if session refused the snapshot: {e}"))?;
-    Ok(read_verdict(snap, result, job))
+    Ok(read_verdict(prepared.snapshot, result, job))
 }
 
 /// What `result`, a session on `snap` or on a what-if of it that keeps `job`, decided for `job`.
@@ -317,7 +318,9 @@ pub fn unblockers(
         .chain(uncapped.clone())
         .chain(one_pod.clone())
         .collect();
-    let mut verdicts = in_parallel(snap, scheduler, job, &batch).into_iter();
+    // What every what-if reads from each pod the same way, read once for all of them.
+    let prepared = Prepared::new(snap);
+    let mut verdicts = in_parallel(&prepared, scheduler, job, &batch).into_iter();
     for (other, v) in candidates.iter().zip(verdicts.by_ref()) {
         if v.is_some_and(|v| v.placed()) {
             out.push(job_unblocks(snap, other, &name));
@@ -331,7 +334,7 @@ pub fn unblockers(
     let first = one_pod.and_then(|_| verdicts.next());
     let smaller = smaller_start(snap, job, |k| match (k, &first) {
         (1, Some(v)) => v.clone(),
-        _ => what_if_verdict(snap, scheduler, &smaller_what_if(k), job).ok(),
+        _ => what_if_verdict(&prepared, scheduler, &smaller_what_if(k), job).ok(),
     });
     if let Some(k) = smaller {
         out.push(smaller_unblocks(snap, job, k, &name));
@@ -339,10 +342,10 @@ pub fn unblockers(
     out
 }
 
-/// The verdicts on `job` of what-if sessions, in order (`None` where a session failed), run on
+/// The verdicts on `job` of what-if sessions on `prepared`'s snapshot, in order (`None` where a session failed), run on
 /// as many threads as there are cores: each is a whole session on the shared snapshot.
 fn in_parallel(
-    snap: &Snapshot,
+    prepared: &Prepared<'_>,
     scheduler: &Scheduler,
     job: &JobId,
     what_ifs: &[WhatIf],
@@ -357,7 +360,7 @@ fn in_parallel(
                 let handle = scope.spawn(move || {
                     chunk
                         .iter()
-                        .map(|w| what_if_verdict(snap, scheduler, w, job).ok())
+                        .map(|w| what_if_verdict(prepared, scheduler, w, job).ok())
                         .collect::<Vec<_>>()
                 });
                 (chunk.len(), handle)

@@ -22,7 +22,8 @@ use thiserror::Error;
 pub use memo::StmtBase;
 pub use placement::{FitDiagnosis, NodeSearch, Placement, Tally};
 pub use state::{
-    Edits, JobIx, JobState, NodeIx, NodeState, QueueIx, QueueState, State, TaskIx, TaskState,
+    Edits, JobIx, JobState, NodeIx, NodeState, Prepared, QueueIx, QueueState, State, TaskIx,
+    TaskState,
 };
 pub use statement::Statement;
 

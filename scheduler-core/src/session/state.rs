@@ -11,6 +11,7 @@ use super::SessionError;
 use super::affinity::PodAffinityIndex;
 use super::host_ports::HostPortIndex;
 use crate::ids::{JobId, NodeId, QueueId, TaskId};
+use crate::model::gpu::{self, GpuRequest};
 use crate::model::{Constraints, Job, JobPhase, Node, Queue, Snapshot, Task, TaskStatus};
 use crate::resources::{ResourceDims, ResourceTable, add_into, sub_into};
 
@@ -201,6 +202,59 @@ pub struct State<'s> {
     /// allocated to the gang's queue in fair-share accounting: the `reservation` plugin's
     /// `reservation.charge-idle` (true unless configured off; set when the session opens).
     pub charge_held_idle: bool,
+    /// Facts read once from the snapshot's pods, when the session was given them.
+    prepared: Option<&'s Prepared<'s>>,
+    /// Per task: its position in the snapshot, when tasks were left out (else the same index).
+    origin: Option<Vec<u32>>,
+}
+
+/// What every session on one snapshot reads from each pod's maps the same way whatever a
+/// what-if changes, read once and shared by the what-if sessions on that snapshot (see
+/// [`crate::Scheduler::run_what_if`]): each of them would otherwise walk all the pods' request
+/// and annotation maps again, a cache miss per pod. Indexed by the pod's position in the
+/// snapshot (id order).
+#[derive(Debug, PartialEq)]
+pub struct Prepared<'s> {
+    /// The snapshot these facts were read from.
+    pub snapshot: &'s Snapshot,
+    /// Per pod: its GPU request as deviceshare reads it ([`gpu::parse_request`]).
+    gpu: Vec<Option<GpuRequest>>,
+    /// Per pod bound to a node: the cards its assignment annotations name
+    /// ([`gpu::bound_assignment`]); `None` for the others.
+    assignment: Vec<Option<Vec<String>>>,
+}
+
+impl<'s> Prepared<'s> {
+    /// Reads the facts from every pod of `snapshot`.
+    pub fn new(snapshot: &'s Snapshot) -> Self {
+        let gpu: Vec<Option<GpuRequest>> = snapshot
+            .tasks
+            .values()
+            .map(|t| gpu::parse_request(&t.requests, &t.annotations))
+            .collect();
+        let assignment = snapshot
+            .tasks
+            .values()
+            .zip(&gpu)
+            .map(|(t, req)| {
+                let bound = matches!(
+                    t.status,
+                    TaskStatus::Binding
+                        | TaskStatus::Bound
+                        | TaskStatus::Running
+                        | TaskStatus::Releasing
+                );
+                (bound && req.is_some())
+                    .then(|| gpu::bound_assignment(&t.annotations))
+                    .flatten()
+            })
+            .collect();
+        Self {
+            snapshot,
+            gpu,
+            assignment,
+        }
+    }
 }
 
 /// What a what-if session leaves out of, or changes in, the snapshot it reads, without copying
@@ -208,6 +262,8 @@ pub struct State<'s> {
 /// edited.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Edits<'a> {
+    /// Facts read once from the snapshot's pods; `None` reads them from the pods.
+    pub prepared: Option<&'a Prepared<'a>>,
     /// Jobs left out with all their tasks (as if they had finished and been deleted); their
     /// reservations and other per-job entries are then never read.
     pub without_jobs: Option<&'a std::collections::BTreeSet<JobId>>,
@@ -273,12 +329,7 @@ impl<'s> State<'s> {
         let column: Vec<Option<usize>> = seen.iter().map(|n| dims.index_of(n)).collect();
         let d = dims.len();
         let n = snap.nodes.len();
-        let kept_tasks = snap
-            .tasks
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| kept(*i))
-            .map(|(_, entry)| entry);
+        let kept_tasks = snap.tasks.iter().enumerate().filter(|(i, _)| kept(*i));
         let task_count = keep
             .as_ref()
             .map_or(snap.tasks.len(), |k| k.iter().filter(|k| **k).count());
@@ -316,6 +367,8 @@ impl<'s> State<'s> {
             pod_affinity: None,
             host_ports: None,
             charge_held_idle: true,
+            prepared: edits.prepared,
+            origin: keep.as_ref().map(|_| Vec::with_capacity(task_count)),
             dims,
         };
         // Tasks sorted by name mostly come in runs of the same job (and often node): remember
@@ -365,7 +418,10 @@ impl<'s> State<'s> {
             });
         }
         let mut class_ix: FastMap<&Constraints, u32> = FastMap::default();
-        for (i, (id, spec)) in kept_tasks.enumerate() {
+        for (i, (origin, (id, spec))) in kept_tasks.enumerate() {
+            if let Some(o) = &mut st.origin {
+                o.push(origin as u32);
+            }
             let job = match last_job {
                 Some((name, ix)) if *name == spec.job => ix,
                 None if st.jobs.first().is_some_and(|j| *j.id == spec.job) => {
@@ -498,6 +554,20 @@ impl<'s> State<'s> {
             st.idle.row_mut(i).copy_from_slice(&idle);
         }
         Ok(st)
+    }
+
+    /// The task's GPU request and its card assignment (for a task bound to a node), as read
+    /// once for the snapshot ([`Prepared`]); `None` when this session was not given them.
+    pub fn prepared_gpu(
+        &self,
+        task: TaskIx,
+    ) -> Option<(Option<&'s GpuRequest>, Option<&'s [String]>)> {
+        let p = self.prepared?;
+        let at = self
+            .origin
+            .as_ref()
+            .map_or(task.ix(), |o| o[task.ix()] as usize);
+        Some((p.gpu[at].as_ref(), p.assignment[at].as_deref()))
     }
 
     /// Number of the job's tasks in `status`.

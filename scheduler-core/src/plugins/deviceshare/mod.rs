@@ -370,7 +370,10 @@ impl DeviceShare {
         );
         // Without a card inventory no assignment can name a card here: nothing to decode.
         let from_annotation = (bound && !cards.is_empty())
-            .then(|| gpu::bound_assignment(&spec.annotations))
+            .then(|| match st.prepared_gpu(task) {
+                Some((_, assignment)) => assignment.map(<[String]>::to_vec),
+                None => gpu::bound_assignment(&spec.annotations),
+            })
             .flatten()
             .and_then(|uuids| {
                 let pos: Vec<u16> = uuids
@@ -487,8 +490,11 @@ impl Plugin for DeviceShare {
             .tasks
             .iter()
             .enumerate()
-            .map(|(i, t)| {
-                gpu::parse_request_row(&dims, st.request(TaskIx(i as u32)), &t.spec.annotations)
+            .map(|(i, t)| match st.prepared_gpu(TaskIx(i as u32)) {
+                Some((req, _)) => req.cloned(),
+                None => {
+                    gpu::parse_request_row(&dims, st.request(TaskIx(i as u32)), &t.spec.annotations)
+                }
             })
             .collect();
         self.uses = st
