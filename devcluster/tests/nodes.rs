@@ -242,3 +242,56 @@ async fn a_pod_beyond_the_nodes_gpus_is_rejected_like_a_kubelet_does() {
     let _ = f.stop.send(true);
     f.handle.shutdown().await;
 }
+
+/// Registration survives a failed write at each of its steps, as under `basalt up
+/// --fault-rate`: each step is retried on its own. The node creates get a conflict although no
+/// node exists yet (believed only once a read finds the node), the status writes two server
+/// errors, the Lease namespace's create a conflict although it does not exist, and the first
+/// Lease a server error. Before, the first of these failed the whole registration.
+#[tokio::test]
+async fn registration_survives_a_failed_write_at_each_step() {
+    let rules = [
+        "verb=create,resource=nodes,status=409,count=2",
+        "verb=patch,resource=nodes/status,status=500,count=2",
+        "verb=create,resource=namespaces,status=409,count=1",
+        "verb=create,resource=leases,status=503,count=1",
+    ];
+    let mut builder = devcluster::DevCluster::builder();
+    for r in rules {
+        builder = builder.fault_rule(r.parse().unwrap());
+    }
+    let handle = builder.start().await.unwrap();
+    let kc = Kubeconfig::from_yaml(&handle.kubeconfig()).unwrap();
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    let client = kube::Client::try_from(cfg).unwrap();
+    let spec = ClusterSpec::uniform(2, 8, "NVIDIA-A100-SXM4-80GB", "80Gi")
+        .resolve()
+        .unwrap();
+    Kubelet::register(
+        client.clone(),
+        KubeletConfig::new(spec),
+        MetricsStore::default(),
+    )
+    .await
+    .expect("registration retries each failed step");
+    let nodes: Api<Node> = Api::all(client.clone());
+    for name in ["gpu-node-0", "gpu-node-1"] {
+        let n = nodes.get(name).await.unwrap();
+        let conditions = n.status.unwrap().conditions.unwrap();
+        assert!(
+            conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True"),
+            "{name}: {conditions:?}"
+        );
+    }
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(client, "kube-node-lease");
+    assert_eq!(
+        leases.list(&Default::default()).await.unwrap().items.len(),
+        2
+    );
+    handle.shutdown().await;
+}

@@ -117,6 +117,58 @@ pub(super) fn status_code(e: &kube::Error) -> Option<u16> {
 /// Taint kube-apiserver puts on new Nodes until they are Ready.
 const NOT_READY_TAINT: &str = "node.kubernetes.io/not-ready";
 
+/// Whether a retry may cure `e`: a server error, throttling, a conflict (the registration's
+/// merge patches carry no precondition, so a conflict is the server's, not ours) or no answer.
+fn transient(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(s) => s.code >= 500 || s.code == 429 || s.code == 409,
+        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
+        _ => false,
+    }
+}
+
+/// Runs one registration step, again while it fails with what a retry may cure ([`transient`]):
+/// up to 8 attempts, 20 ms apart doubling to 1.3 s (about 2.5 s in all).
+async fn retried<T, F, Fut>(mut step: F) -> Result<T, kube::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, kube::Error>>,
+{
+    let mut attempt = 0u32;
+    loop {
+        match step().await {
+            Err(e) if attempt < 7 && transient(&e) => {
+                tracing::debug!(error = %e, attempt, "a registration step failed; retrying");
+                tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Creates `obj` named `name`; `Ok(true)` if it was created, `Ok(false)` if it already exists.
+/// A conflict on create is believed only once a read finds the object: otherwise the error is
+/// returned (a conflict, so [`retried`] tries again).
+async fn ensure_created<K>(
+    api: &Api<K>,
+    name: &str,
+    post: &PostParams,
+    obj: &K,
+) -> Result<bool, kube::Error>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    match api.create(post, obj).await {
+        Ok(_) => Ok(true),
+        Err(e) if status_code(&e) == Some(409) => match api.get_opt(name).await? {
+            Some(_) => Ok(false),
+            None => Err(e),
+        },
+        Err(e) => Err(e),
+    }
+}
+
 /// A registered set of simulated nodes, ready to [`run`](Kubelet::run).
 pub struct Kubelet {
     ctx: Arc<Ctx>,
@@ -141,52 +193,43 @@ impl Kubelet {
             };
             let typed: Node =
                 serde_json::from_value(obj.clone()).map_err(|e| err(kube::Error::SerdeError(e)))?;
-            match nodes
-                .create(
-                    &PostParams {
-                        field_manager: Some(FIELD_MANAGER.into()),
-                        ..Default::default()
-                    },
-                    &typed,
-                )
+            let pp = params();
+            let post = PostParams {
+                field_manager: Some(FIELD_MANAGER.into()),
+                ..Default::default()
+            };
+            // Each step is retried on its own, so a failed write costs that write a retry,
+            // not the whole registration.
+            let created = retried(|| ensure_created(&nodes, &sim.name, &post, &typed))
                 .await
-            {
-                Ok(_) => {}
-                Err(e) if status_code(&e) == Some(409) => {
-                    let refresh = json!({"metadata": {"labels": obj["metadata"]["labels"],
-                        "annotations": obj["metadata"]["annotations"]}, "spec": obj["spec"]});
-                    nodes
-                        .patch(&sim.name, &params(), &Patch::Merge(&refresh))
-                        .await
-                        .map_err(err)?;
-                }
-                Err(e) => return Err(err(e)),
+                .map_err(err)?;
+            if !created {
+                let refresh = json!({"metadata": {"labels": obj["metadata"]["labels"],
+                    "annotations": obj["metadata"]["annotations"]}, "spec": obj["spec"]});
+                let refresh = Patch::Merge(&refresh);
+                retried(|| nodes.patch(&sim.name, &pp, &refresh))
+                    .await
+                    .map_err(err)?;
             }
-            nodes
-                .patch_status(
-                    &sim.name,
-                    &params(),
-                    &Patch::Merge(&json!({"status": obj["status"]})),
-                )
+            let status = json!({"status": obj["status"]});
+            let status = Patch::Merge(&status);
+            retried(|| nodes.patch_status(&sim.name, &pp, &status))
                 .await
                 .map_err(err)?;
             // kube-apiserver's TaintNodesByCondition admission gives a new Node the
             // `node.kubernetes.io/not-ready` taint; kube-controller-manager removes it once the
             // node reports Ready. The node is Ready now, so remove it here too (a control plane
             // without kube-controller-manager would otherwise keep every pod off the node).
-            let current = nodes.get(&sim.name).await.map_err(err)?;
+            let current = retried(|| nodes.get(&sim.name)).await.map_err(err)?;
             let taints = current.spec.and_then(|s| s.taints).unwrap_or_default();
             if taints.iter().any(|t| t.key == NOT_READY_TAINT) {
                 let kept: Vec<_> = taints
                     .into_iter()
                     .filter(|t| t.key != NOT_READY_TAINT)
                     .collect();
-                nodes
-                    .patch(
-                        &sim.name,
-                        &params(),
-                        &Patch::Merge(&json!({"spec": {"taints": kept}})),
-                    )
+                let untaint = json!({"spec": {"taints": kept}});
+                let untaint = Patch::Merge(&untaint);
+                retried(|| nodes.patch(&sim.name, &pp, &untaint))
                     .await
                     .map_err(err)?;
             }
@@ -215,7 +258,13 @@ impl Kubelet {
             node: String::new(),
             source: kube::Error::SerdeError(e),
         })?;
-        let _ = namespaces.create(&PostParams::default(), &ns).await;
+        let post = PostParams::default();
+        retried(|| ensure_created(&namespaces, node::LEASE_NAMESPACE, &post, &ns))
+            .await
+            .map_err(|source| Error::Lease {
+                node: String::new(),
+                source,
+            })?;
         let ctx = Ctx {
             index: config
                 .nodes
