@@ -26,11 +26,7 @@ async fn start() -> Fixture {
         .start()
         .await
         .unwrap();
-    let kc = Kubeconfig::from_yaml(&handle.kubeconfig()).unwrap();
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-        .await
-        .unwrap();
-    let client = kube::Client::try_from(cfg).unwrap();
+    let client = client_of(&handle).await;
     let nodes = ClusterSpec::uniform(2, 8, "NVIDIA-A100-SXM4-80GB", "80Gi")
         .resolve()
         .unwrap();
@@ -48,6 +44,15 @@ async fn start() -> Fixture {
         client,
         stop,
     }
+}
+
+/// A kube client of `handle`'s server, from the kubeconfig it writes.
+async fn client_of(handle: &devcluster::DevClusterHandle) -> kube::Client {
+    let kc = Kubeconfig::from_yaml(&handle.kubeconfig()).unwrap();
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    kube::Client::try_from(cfg).unwrap()
 }
 
 async fn until<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
@@ -261,11 +266,7 @@ async fn registration_survives_a_failed_write_at_each_step() {
         builder = builder.fault_rule(r.parse().unwrap());
     }
     let handle = builder.start().await.unwrap();
-    let kc = Kubeconfig::from_yaml(&handle.kubeconfig()).unwrap();
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-        .await
-        .unwrap();
-    let client = kube::Client::try_from(cfg).unwrap();
+    let client = client_of(&handle).await;
     let spec = ClusterSpec::uniform(2, 8, "NVIDIA-A100-SXM4-80GB", "80Gi")
         .resolve()
         .unwrap();
