@@ -342,8 +342,8 @@ pub fn unblockers(
     out
 }
 
-/// The verdicts on `job` of what-if sessions on `prepared`'s snapshot, in order (`None` where a session failed), run on
-/// as many threads as there are cores: each is a whole session on the shared snapshot.
+/// The verdicts on `job` of what-if sessions on `prepared`'s snapshot, in order (`None` where a
+/// session failed), run on as many threads as there are cores: each is a whole session.
 fn in_parallel(
     prepared: &Prepared<'_>,
     scheduler: &Scheduler,

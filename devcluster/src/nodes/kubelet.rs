@@ -258,13 +258,14 @@ impl Kubelet {
             node: String::new(),
             source: kube::Error::SerdeError(e),
         })?;
+        // A cluster whose RBAC does not let the kubelet create namespaces already has this one
+        // (kube-apiserver creates it): a refusal here is not fatal, the Leases say if it is.
         let post = PostParams::default();
-        retried(|| ensure_created(&namespaces, node::LEASE_NAMESPACE, &post, &ns))
-            .await
-            .map_err(|source| Error::Lease {
-                node: String::new(),
-                source,
-            })?;
+        if let Err(error) =
+            retried(|| ensure_created(&namespaces, node::LEASE_NAMESPACE, &post, &ns)).await
+        {
+            tracing::debug!(%error, "could not create the Lease namespace; carrying on");
+        }
         let ctx = Ctx {
             index: config
                 .nodes
