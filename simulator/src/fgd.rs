@@ -1,7 +1,11 @@
 //! The FGD fragmentation experiment (reference/fgd.md): the openb pod list, shuffled and inflated
-//! with resampled clones to 130 % of the cluster's GPU capacity, placed one pod per session by
+//! with resampled clones to 130 % of the cluster's GPU capacity, placed in arrival order by
 //! scheduler-core with no departures; after every pod, the unallocated-GPU share and the FGD
-//! fragmentation F(M) are logged against the arrived workload (% of capacity).
+//! fragmentation F(M) are logged against the arrived workload (% of capacity). The paper places
+//! one pod per scheduling round; a session here takes `podsPerSession` arrivals (100) as jobs
+//! created in arrival order, which allocate places one after the other, each seeing the binds
+//! before it — the same placements as one pod per session (tested), without re-reading every
+//! placed pod for each arrival.
 //!
 //! Nodes carry real cards (`scheduler_core::model::gpu`, 100 cores each) and pods ask as the trace
 //! says: `num_gpu` whole cards (`nvidia.com/gpu`, exclusive), or one card share of `gpu_milli`
@@ -44,6 +48,11 @@ pub struct FgdSpec {
     pub target_percent: f64,
     /// Seeds (one run per seed per policy).
     pub seeds: Vec<u64>,
+    /// Arrivals placed per scheduler-core session (default 100). Every pod is placed exactly as
+    /// in the paper's one-pod-per-round protocol whatever this is (see `one_run`); fewer, larger
+    /// sessions re-read the placed pods less often. 1 runs the protocol literally.
+    #[serde(default = "default_pods_per_session")]
+    pub pods_per_session: usize,
 }
 
 /// deviceshare's card policies (`deviceshare.SchedulePolicy`); the last five are the FGD paper's
@@ -132,6 +141,10 @@ fn pod_requests(p: &OpenbPod) -> Resources {
 
 fn default_target() -> f64 {
     130.0
+}
+
+fn default_pods_per_session() -> usize {
+    100
 }
 
 /// FGD results.
@@ -274,11 +287,15 @@ fn charge(cards: &mut [u32], uuids: &[String], node: &crate::cluster::NodeSpec, 
     }
 }
 
+/// Places `seq` in arrival order, `per_session` arrivals per scheduler-core session (see
+/// [`FgdSpec::pods_per_session`]), and logs the unallocated-GPU share and F(M) after each
+/// arrival.
 fn one_run(
     policy: &Policy,
     cluster: &ClusterSpec,
     seq: &[OpenbPod],
     m: &Typical,
+    per_session: usize,
 ) -> Result<RunLog> {
     let cap: u64 = cluster.total_gpus() * 1000;
     let mut snap = Snapshot::default();
@@ -301,71 +318,92 @@ fn one_run(
         by_bin: BTreeMap::new(),
         failed: 0,
     };
-    let (mut arrived, mut used) = (0u64, 0u64);
-    let jid = JobId::new("default/pod");
-    for (k, p) in seq.iter().enumerate() {
-        // A name per pod: the `random` policy draws from it.
-        let tid = TaskId::new(format!("default/pod-{k}"));
-        let demand = u64::from(p.num_gpu) * u64::from(p.gpu_milli);
-        let requests = pod_requests(p);
-        snap.jobs.insert(jid.clone(), Job::new("default", 1));
-        let mut task = Task::pending(jid.clone(), requests.clone());
-        if p.num_gpu > 0 && !p.gpu_spec.is_empty() {
-            task.constraints.required_affinity = vec![scheduler_core::model::NodeAffinityTerm {
-                match_expressions: vec![scheduler_core::model::NodeSelectorRequirement {
-                    key: "gpu-card-model".into(),
-                    operator: scheduler_core::model::NodeSelectorOperator::In,
-                    values: p.gpu_spec.clone(),
-                }],
-                match_fields: Vec::new(),
-            }];
+    let mut arrived = 0u64;
+    for (c, chunk) in seq.chunks(per_session.max(1)).enumerate() {
+        // Each arrival is a job of its own, created in arrival order: allocate gives jobs of
+        // one queue their turns by creation, and a turn sees every earlier arrival's bind, so
+        // each pod is placed exactly as in a session of its own (test
+        // `sessions_of_many_arrivals_place_as_one_arrival_per_session`).
+        let base = c * per_session.max(1);
+        let mut ids = Vec::with_capacity(chunk.len());
+        for (j, p) in chunk.iter().enumerate() {
+            let k = base + j;
+            // A name per pod: the `random` policy draws from it.
+            let tid = TaskId::new(format!("default/pod-{k}"));
+            let jid = JobId::new(format!("default/pod-{k}"));
+            let mut job = Job::new("default", 1);
+            job.creation = k as u64;
+            snap.jobs.insert(jid.clone(), job);
+            let mut task = Task::pending(jid.clone(), pod_requests(p));
+            if p.num_gpu > 0 && !p.gpu_spec.is_empty() {
+                task.constraints.required_affinity =
+                    vec![scheduler_core::model::NodeAffinityTerm {
+                        match_expressions: vec![scheduler_core::model::NodeSelectorRequirement {
+                            key: "gpu-card-model".into(),
+                            operator: scheduler_core::model::NodeSelectorOperator::In,
+                            values: p.gpu_spec.clone(),
+                        }],
+                        match_fields: Vec::new(),
+                    }];
+            }
+            snap.tasks.insert(tid.clone(), task);
+            ids.push((jid, tid));
         }
-        snap.tasks.insert(tid.clone(), task);
         let result = run_session(&snap, &policy.scheduler)
             .map_err(|source| Error::Session { at_ms: 0, source })?;
-        let bind = result.effects.into_iter().find_map(|e| match e {
-            Effect::Bind {
-                node, annotations, ..
-            } => Some((node, annotations)),
-            _ => None,
-        });
-        snap.tasks.remove(&tid);
-        snap.jobs.remove(&jid);
-        arrived += demand;
-        match bind.and_then(|(n, a)| index.get(n.as_str()).map(|i| (*i, n, a))) {
-            None => log.failed += 1,
-            Some((i, node, annotations)) => {
-                if p.num_gpu > 0 {
-                    let uuids = annotations
-                        .get(HAMI_DEVICES_TO_ALLOCATE)
-                        .and_then(|v| decode_assignment_uuids(v))
-                        .unwrap_or_default();
-                    charge(&mut cards[i], &uuids, &cluster.nodes[i], p);
+        let mut binds: BTreeMap<TaskId, _> = result
+            .effects
+            .into_iter()
+            .filter_map(|e| match e {
+                Effect::Bind {
+                    task,
+                    node,
+                    annotations,
+                    ..
+                } => Some((task, (node, annotations))),
+                _ => None,
+            })
+            .collect();
+        for ((j, p), (jid, tid)) in chunk.iter().enumerate().zip(ids) {
+            let k = base + j;
+            snap.jobs.remove(&jid);
+            let task = snap.tasks.remove(&tid);
+            arrived += u64::from(p.num_gpu) * u64::from(p.gpu_milli);
+            let bind = binds.remove(&tid);
+            match bind.and_then(|(n, a)| index.get(n.as_str()).map(|i| (*i, n, a))) {
+                None => log.failed += 1,
+                Some((i, node, annotations)) => {
+                    if p.num_gpu > 0 {
+                        let uuids = annotations
+                            .get(HAMI_DEVICES_TO_ALLOCATE)
+                            .and_then(|v| decode_assignment_uuids(v))
+                            .unwrap_or_default();
+                        charge(&mut cards[i], &uuids, &cluster.nodes[i], p);
+                    }
+                    cpu_free[i] -= p.cpu_milli;
+                    let requests = task.map_or_else(|| pod_requests(p), |t| t.requests);
+                    let mut bound = Task::running(placed.clone(), requests, node);
+                    bound.status = TaskStatus::Bound;
+                    bound.annotations = annotations;
+                    snap.tasks
+                        .insert(TaskId::new(format!("default/placed-{k}")), bound);
+                    frag[i] = node_frag(m, cpu_free[i], &cards[i], &cluster.nodes[i].gpu_model);
                 }
-                cpu_free[i] -= p.cpu_milli;
-                used += demand;
-                let mut bound = Task::running(placed.clone(), requests, node);
-                bound.status = TaskStatus::Bound;
-                bound.annotations = annotations;
-                snap.tasks
-                    .insert(TaskId::new(format!("default/placed-{k}")), bound);
-                frag[i] = node_frag(m, cpu_free[i], &cards[i], &cluster.nodes[i].gpu_model);
             }
+            let x = (100.0 * arrived as f64 / cap as f64).round() as u32;
+            let idle = cards.iter().flatten().map(|c| u64::from(*c)).sum::<u64>() as f64;
+            let unalloc = 100.0 * idle / cap as f64;
+            let rate = if idle > 0.0 {
+                100.0 * frag.iter().sum::<f64>() / idle
+            } else {
+                0.0
+            };
+            let e = log.by_bin.entry(x).or_insert((0.0, 0.0, 0));
+            e.0 += unalloc;
+            e.1 += rate;
+            e.2 += 1;
         }
-        let x = (100.0 * arrived as f64 / cap as f64).round() as u32;
-        let idle = cards.iter().flatten().map(|c| u64::from(*c)).sum::<u64>() as f64;
-        let unalloc = 100.0 * idle / cap as f64;
-        let rate = if idle > 0.0 {
-            100.0 * frag.iter().sum::<f64>() / idle
-        } else {
-            0.0
-        };
-        let e = log.by_bin.entry(x).or_insert((0.0, 0.0, 0));
-        e.0 += unalloc;
-        e.1 += rate;
-        e.2 += 1;
     }
-    let _ = used;
     Ok(log)
 }
 
@@ -408,7 +446,13 @@ pub fn run(
             events += seq.len() as u64;
             let policy = card_policy(name, &m, seed)?;
             let t_run = Instant::now();
-            let log = one_run(&policy, &shuffled_names(cluster, seed), &seq, &m)?;
+            let log = one_run(
+                &policy,
+                &shuffled_names(cluster, seed),
+                &seq,
+                &m,
+                spec.pods_per_session,
+            )?;
             if progress {
                 eprintln!(
                     "fgd {name} seed {seed}: {} pods, {} failed, {:.1} s wall, unallocated at 100 % {}",
@@ -530,7 +574,7 @@ mod tests {
         let m = typical(&seq);
         let failed = |name: &str| {
             let policy = card_policy(name, &m, 42).unwrap();
-            one_run(&policy, &cluster, &seq, &m).unwrap().failed
+            one_run(&policy, &cluster, &seq, &m, 1).unwrap().failed
         };
         assert_eq!(failed("binpack"), 0);
         assert_eq!(failed("fgd"), 0);
@@ -541,12 +585,76 @@ mod tests {
         }
     }
 
+    /// A mixed cluster (three card models, 2–8 cards, tight CPU on some nodes) and an arrival
+    /// sequence well beyond its capacity: CPU-only pods, card shares, whole cards, some pinned
+    /// to a model.
+    fn mixed_run(seed: u64) -> (ClusterSpec, Vec<OpenbPod>) {
+        let mut rng = Rng::derive(seed, "fgd-test");
+        let models = ["A", "B", "C"];
+        let nodes = (0..12)
+            .map(|i| crate::cluster::NodeSpec {
+                name: format!("n{i:02}"),
+                cpu_milli: [8_000, 32_000, 96_000][i % 3],
+                memory_bytes: 256 << 30,
+                gpus: [8, 4, 2][(i / 3) % 3],
+                gpu_model: models[i % 3].into(),
+                gpu_memory_mib: 16_384,
+                labels: BTreeMap::new(),
+                taints: vec![],
+            })
+            .collect();
+        let seq = (0..260)
+            .map(|k| {
+                let (num_gpu, gpu_milli) = match rng.below(20) {
+                    0..=4 => (0, 0),
+                    5..=12 => (1, 50 * (1 + rng.below(19) as u32)),
+                    _ => ([1, 1, 2, 4, 8][rng.below(5) as usize], 1000),
+                };
+                let mut p = pod(&format!("p{k}"), num_gpu, gpu_milli);
+                p.cpu_milli = 500 * (1 + rng.below(16) as i64);
+                if num_gpu > 0 && rng.below(4) == 0 {
+                    p.gpu_spec = vec![models[rng.below(3) as usize].into()];
+                }
+                p
+            })
+            .collect();
+        (ClusterSpec { nodes }, seq)
+    }
+
+    #[test]
+    fn sessions_of_many_arrivals_place_as_one_arrival_per_session() {
+        for seed in [1, 2] {
+            let (cluster, seq) = mixed_run(seed);
+            let m = typical(&seq);
+            for name in CARD_POLICIES {
+                let policy = card_policy(name, &m, seed).unwrap();
+                let one = one_run(&policy, &cluster, &seq, &m, 1).unwrap();
+                // The sequence overflows the cluster, so later arrivals fail beside earlier
+                // ones in the same session.
+                assert!(
+                    one.failed > 20 && (one.failed as usize) < seq.len() - 50,
+                    "{name}: {} of {} failed",
+                    one.failed,
+                    seq.len()
+                );
+                for per_session in [7, 100, 1000] {
+                    let many = one_run(&policy, &cluster, &seq, &m, per_session).unwrap();
+                    assert_eq!(
+                        (many.failed, &many.by_bin),
+                        (one.failed, &one.by_bin),
+                        "{name}, seed {seed}, {per_session} arrivals per session"
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn shipped_fgd_experiments_run_every_card_policy_on_the_paper_seeds() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/simulator");
         for (file, seeds, target) in [
             ("fgd-openb.yaml", (42..=51).collect::<Vec<u64>>(), 130.0),
-            ("fgd-openb-100.yaml", vec![42], 101.0),
+            ("fgd-openb-100.yaml", (42..=51).collect(), 101.0),
         ] {
             let setup = crate::experiment::Setup::load(&root.join(file), &crate::repo_traces_dir())
                 .unwrap_or_else(|e| panic!("{file}: {e}"));

@@ -1,14 +1,15 @@
 //! The FGD paper's baseline placement policies (Weng et al., ATC'23, §6 of the paper; the
 //! definitions below follow the paper's artifact), as `deviceshare.SchedulePolicy` values. Each
-//! scores a node with an integer in 0..100 — ties then fall to node order, as in the paper — and
-//! shares go to the tightest fitting card (the one with the least free share), whole cards to
+//! but `random` scores a node with an integer in 0..100 — ties then fall to node order, as in the
+//! paper — and shares go to the tightest fitting card (the one with the least free share), whole cards to
 //! the lowest-index free ones. Units: CPU in milli-cores, GPU in milli-cards; a node's free GPU is
 //! the sum of its cards' free shares; the pod's GPU demand is cards × per-card share; the
 //! normalisers are the paper's largest node, 128 cores and 8 cards.
 //!
 //! * `random`: a uniformly random feasible node and, for a share, a random fitting card. The
 //!   randomness is received, not drawn: a hash of `deviceshare.RandomSeed`, the task's name and
-//!   the node's (or card's) name, so a session stays a function of its input.
+//!   the node's (or card's) name, so a session stays a function of its input. The node score is
+//!   not rounded, so the feasible node with the largest draw wins: uniform over them.
 //! * `dotprod`: the dot product of the node's free (CPU, GPU) and the pod's demand, each divided by
 //!   the normaliser; the **smallest** product wins, score ⌊100 · (1 − dot/2)⌋ (the artifact's
 //!   sign: the tightest node, the opposite of Tetris' alignment).

@@ -315,7 +315,12 @@ impl DeviceShare {
                     st.tasks[task.ix()].id.as_str(),
                     st.nodes[node.ix()].id.as_str(),
                 ];
-                (100.0 * baselines::uniform(self.seed, &names)).floor()
+                // Not rounded: the paper's Random gives one uniformly drawn feasible node the
+                // top score, and the largest of independent uniforms is that node. Whole
+                // numbers would tie about one node in a hundred at the top and hand the pod to
+                // the first of them in node order, a bias towards the same nodes that packs
+                // (9.2 % unallocated on the default trace instead of the paper's 13.7).
+                100.0 * baselines::uniform(self.seed, &names)
             }
             (Policy::DotProd, _) => baselines::dot_product(cpu, free, demand),
             (Policy::BestFit, _) => baselines::best_fit(cpu, free, demand),

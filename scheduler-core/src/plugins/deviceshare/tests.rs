@@ -337,3 +337,30 @@ fn typical_tasks_argument_is_parsed_and_bad_entries_are_refused() {
         .to_string();
     assert!(err.contains("deviceshare.TypicalTasks"), "{err}");
 }
+
+#[test]
+fn random_picks_a_uniform_feasible_node_not_the_first_of_a_tie() {
+    // 1,000 equal nodes, 500 pods: the node with the best score wins, ties to node order as in
+    // the session. A uniform pick gives the first tenth of the nodes about 50 of the pods;
+    // whole-number scores tie about ten nodes at the top and hand most pods to the first.
+    let snap = snapshot(&vec![vec![81920]; 1000], &vec![Resources::new(); 500]);
+    let st = State::build(&snap).expect("test data is valid");
+    let mut ds = DeviceShare::new(Policy::Random, 1.0);
+    ds.seed = 7;
+    ds.open(&st);
+    let mut first_tenth = 0;
+    for t in 0..500 {
+        let mut best = (f64::MIN, 0);
+        for n in 0..1000 {
+            let s = ds.node_score(&st, TaskIx(t), NodeIx(n));
+            if s > best.0 {
+                best = (s, n);
+            }
+        }
+        first_tenth += usize::from(best.1 < 100);
+    }
+    assert!(
+        (25..=80).contains(&first_tenth),
+        "the first tenth of the nodes got {first_tenth} of 500 pods"
+    );
+}
