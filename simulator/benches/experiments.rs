@@ -68,18 +68,30 @@ fn main() {
         if !filter.is_empty() && !filter.iter().any(|f| f == key) {
             continue;
         }
-        let setup = match Setup::load(&root.join(file), &traces) {
+        let mut setup = match Setup::load(&root.join(file), &traces) {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("{key}: {e}");
                 std::process::exit(1);
             }
         };
+        // BASALT_FGD_POD_LIST=openb-2023/openb_pod_list_<trace>.csv runs the FGD experiments on
+        // another openb trace (relative to the traces directory, BASALT_TRACES).
+        if let (Some(fgd), Ok(list)) = (
+            setup.spec.fgd.as_mut(),
+            std::env::var("BASALT_FGD_POD_LIST"),
+        ) {
+            fgd.pod_list = list;
+        }
         let t0 = std::time::Instant::now();
         // BASALT_SIM_PROGRESS=1 prints per-run progress (the FGD experiment: one line per
         // policy × seed with its result at 100 % arrived).
         let progress = std::env::var_os("BASALT_SIM_PROGRESS").is_some();
-        match run(&setup, &[], progress) {
+        // BASALT_SIM_POLICIES=a,b runs those policies instead of the file's.
+        let policies: Vec<String> = std::env::var("BASALT_SIM_POLICIES")
+            .map(|v| v.split(',').map(str::to_owned).collect())
+            .unwrap_or_default();
+        match run(&setup, &policies, progress) {
             Ok((report, timing)) => {
                 // BASALT_SIM_OUT=dir also writes each experiment's report into dir/<key>.
                 if let Ok(dir) = std::env::var("BASALT_SIM_OUT")

@@ -162,7 +162,11 @@ pub fn to_markdown(report: &Report) -> String {
         md.push('\n');
     }
     if let Some(f) = &report.fgd {
-        let _ = writeln!(md, "Pods per run after inflation: {}.\n", f.pods);
+        let _ = writeln!(
+            md,
+            "Trace: {}. Pods per run after inflation: {}.\n",
+            f.trace, f.pods
+        );
         let _ = writeln!(
             md,
             "| policy | unallocated GPU % at 90 / 95 / 100 / 110 / 120 / 130 % arrived | frag rate at 100 % | failed pods |"
@@ -184,7 +188,8 @@ pub fn to_markdown(report: &Report) -> String {
         }
         let _ = writeln!(
             md,
-            "\nUnallocated GPU % at 100 % arrived over the seeds (mean ± sample SD), beside the paper's (default trace, 10 seeds):\n"
+            "\nUnallocated GPU % at 100 % arrived over the seeds (mean ± sample SD), beside the paper's ({} trace, 10 seeds):\n",
+            f.trace
         );
         let _ = writeln!(md, "| policy | seeds | ours | paper |");
         let _ = writeln!(md, "|---|---|---|---|");
@@ -198,7 +203,8 @@ pub fn to_markdown(report: &Report) -> String {
         }
         let _ = writeln!(
             md,
-            "\nThe paper's unallocated GPU % at 100 % arrived (default trace, fgd.md §3.1): {}.\n\n![FGD](fgd.svg)\n",
+            "\nThe paper's unallocated GPU % at 100 % arrived ({} trace, fgd.md §3.1): {}.\n\n![FGD](fgd.svg)\n",
+            f.trace,
             f.paper_at_100
                 .iter()
                 .map(|(k, v)| format!("{k} {v:.2}"))
