@@ -71,18 +71,24 @@ pub fn run(s: &Suite) {
         |ns| {
             // Upstream: j-gated asks the whole cluster (rep 1-CPU pods, all gated), job1 and
             // job2 each half of it; the gated pods hold nothing, so both jobs run.
+            // Upstream creates the three back to back and relies on j-gated being admitted
+            // first; here job1 and job2 are created once j-gated's gated pods exist. Otherwise a
+            // failed write on j-gated's way (a CI run with injected faults, 2026-12-07: job1 and
+            // job2 Running a second after creation, j-gated never admitted) lets job1 and job2
+            // be admitted first, they fill the cluster, and j-gated is rightly not admitted —
+            // Volcano would do the same in that order.
             use_nodes(ns, 4);
             let mut gated = job("j-gated", "default", None, SLOT, 4, 4);
             gated["spec"]["tasks"][0]["template"]["spec"]["schedulingGates"] =
                 serde_json::json!([{"name": "g1"}]);
             ns.create(&gated);
-            ns.create(&job("job1", "default", None, SLOT, 2, 2));
-            ns.create(&job("job2", "default", None, SLOT, 2, 2));
             ns.c.wait_for("j-gated's 4 pods created, all Pending", T, || {
                 let pods = ns.pods("j-gated");
                 (pods.len() == 4 && pods.iter().all(|p| p["status"]["phase"] == "Pending"))
                     .then_some(())
             });
+            ns.create(&job("job1", "default", None, SLOT, 2, 2));
+            ns.create(&job("job2", "default", None, SLOT, 2, 2));
             // Upstream's WaitJobReady for both; on a timeout the PodGroups' phases and
             // conditions say which admission held them back.
             let end = std::time::Instant::now() + T;
