@@ -125,6 +125,10 @@ fn objects() -> session::Objects {
     }
 }
 
+/// The product's allocator (docs/ARCHITECTURE.md, "Memory allocator"): benches measure what ships.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let objects = objects();
     println!(

@@ -58,6 +58,12 @@ enum Command {
     },
 }
 
+/// mimalloc instead of the C library's malloc: a scheduling session allocates and frees many small
+/// objects, and glibc's (or musl's, in the image) malloc cost 13-33 % of one (docs/ARCHITECTURE.md,
+/// "Memory allocator").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     // Invoked as `kubectl-basalt` (kubectl plugin): same commands, kubectl's name in help.
     let plugin = std::env::args_os()

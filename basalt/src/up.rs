@@ -101,10 +101,11 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         builder = builder.data_dir(dir);
     }
     let handle = builder.start().await.context("starting the API server")?;
-    let kubeconfig = handle.kubeconfig();
-    let client = client_for(&kubeconfig, CONTROLLER_AGENT).await?;
+    // The components run here reach the server in process (no TLS, TCP or HTTP framing; the
+    // same router, token check and fault rules as the port): docs/basalt-up.md.
+    let client = handle.in_process_client(CONTROLLER_AGENT);
     let kubelet = register_nodes(
-        client_for(&kubeconfig, NODES_AGENT).await?,
+        handle.in_process_client(NODES_AGENT),
         config.clone(),
         metrics,
     )
@@ -135,7 +136,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         None
     } else {
         let ca = handle.certificate_authority();
-        let webhook_client = client_for(&kubeconfig, WEBHOOK_AGENT).await?;
+        let webhook_client = handle.in_process_client(WEBHOOK_AGENT);
         let task =
             crate::webhook::start_embedded(webhook_client, ca, handle.ca_pem(), true, stopped())
                 .await?;
@@ -254,23 +255,6 @@ const CONTROLLER_AGENT: &str = concat!("basalt-controller/", env!("CARGO_PKG_VER
 const WEBHOOK_AGENT: &str = concat!("basalt-webhook/", env!("CARGO_PKG_VERSION"));
 /// User-Agent of the simulated nodes inside `basalt up`.
 const NODES_AGENT: &str = concat!("basalt-nodes/", env!("CARGO_PKG_VERSION"));
-
-/// A kube client for the kubeconfig text the server generated. Each component gets its own
-/// `user_agent`, so that `--fault-rule agent=…` (and a reader of the server's log) can tell
-/// them apart.
-async fn client_for(kubeconfig: &str, user_agent: &'static str) -> anyhow::Result<kube::Client> {
-    let kc = kube::config::Kubeconfig::from_yaml(kubeconfig)
-        .context("parsing the generated kubeconfig")?;
-    let mut config =
-        kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-            .await
-            .context("loading the generated kubeconfig")?;
-    config.headers.push((
-        http::header::USER_AGENT,
-        http::HeaderValue::from_static(user_agent),
-    ));
-    kube::Client::try_from(config).context("building the API client")
-}
 
 pub(crate) async fn wait_for_signal() -> anyhow::Result<&'static str> {
     use tokio::signal::unix::{SignalKind, signal};

@@ -2,7 +2,9 @@
 //! first seen bound, both observed by one watch) on 100 simulated nodes, for one Job of 1,000
 //! pods and for 1,000 single-pod Jobs. Run: `cargo bench -p basalt-controllers --bench throughput`.
 //! `BASALT_BENCH_BACKGROUND_PODS=N` first runs a Job of N pods (not measured) beside the
-//! single-pod Jobs.
+//! single-pod Jobs. The nodes, the controllers and the bench's own client reach the server in
+//! process, as in `basalt up`; `BASALT_BENCH_HTTPS=1` sends them through its HTTPS port instead
+//! (the transport a deployment's controllers use to a real API server).
 
 #![allow(clippy::unwrap_used)]
 
@@ -121,11 +123,15 @@ async fn setup() -> (devcluster::DevClusterHandle, Client, Seen) {
         builder = builder.crd(serde_json::to_value(crd).unwrap());
     }
     let handle = builder.start().await.unwrap();
-    let kc = Kubeconfig::from_yaml(&handle.kubeconfig()).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-        .await
-        .unwrap();
-    let client = Client::try_from(config).unwrap();
+    let client = if std::env::var_os("BASALT_BENCH_HTTPS").is_some() {
+        let kc = Kubeconfig::from_yaml(&handle.kubeconfig()).unwrap();
+        let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+            .await
+            .unwrap();
+        Client::try_from(config).unwrap()
+    } else {
+        handle.in_process_client("basalt-bench")
+    };
     let spec = ClusterSpec::uniform(100, 8, "NVIDIA-A100-SXM4-80GB", "80Gi");
     let kubelet = Kubelet::register(
         client.clone(),
@@ -150,6 +156,10 @@ async fn setup() -> (devcluster::DevClusterHandle, Client, Seen) {
     tokio::time::sleep(Duration::from_secs(2)).await;
     (handle, client, seen)
 }
+
+/// The product's allocator (docs/ARCHITECTURE.md, "Memory allocator"): benches measure what ships.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {

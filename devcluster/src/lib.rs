@@ -444,6 +444,7 @@ impl DevClusterBuilder {
             shutdown: shutdown_tx,
             tasks: Mutex::new(vec![server, gc]),
             app,
+            request_timeout: limits.request_timeout,
         })
     }
 }
@@ -475,6 +476,15 @@ fn credentials(data_dir: Option<&Path>) -> Result<(tls::CertificateAuthority, St
             .map_err(io)?
             .trim()
             .to_string();
+        if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(Error::DataDir {
+                path: token_path.display().to_string(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "the bearer token must be printable ASCII without spaces; delete the file to get a new one",
+                ),
+            });
+        }
         return Ok((
             tls::CertificateAuthority::from_pem(CA_NAME, &cert, &key)?,
             token,
@@ -515,6 +525,8 @@ pub struct DevClusterHandle {
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// The router the TLS port serves (auth included), for in-process requests.
     app: axum::Router,
+    /// The TLS port's request deadline, applied to in-process clients too.
+    request_timeout: Duration,
 }
 
 impl DevClusterHandle {
@@ -530,6 +542,51 @@ impl DevClusterHandle {
             Ok(r) => r,
             Err(never) => match never {},
         }
+    }
+
+    /// A kube client that reaches this server inside the process: every request goes through
+    /// the router the HTTPS port serves — bearer token, request deadline, validation, admission,
+    /// storage, watches, fault injection (`user_agent` is the User-Agent fault rules match) —
+    /// but without TLS, TCP and HTTP/1 framing on either side. `basalt up` gives it to the
+    /// components it runs itself (docs/basalt-up.md, "In-process clients"); kubectl and
+    /// everything outside the process use the HTTPS port. Unlike the port, it has no connection
+    /// or watch cap: its callers are the server's own components.
+    pub fn in_process_client(&self, user_agent: &'static str) -> kube::Client {
+        use tower::ServiceExt;
+        let app = serve::with_request_timeout(self.app.clone(), self.request_timeout);
+        // `credentials` accepts only printable ASCII tokens; were it otherwise, every request
+        // would get the server's 401 naming the problem instead of a panic here.
+        let bearer = axum::http::HeaderValue::from_str(&format!("Bearer {}", self.token()))
+            .unwrap_or_else(|_| axum::http::HeaderValue::from_static("Bearer -"));
+        let agent = axum::http::HeaderValue::from_static(user_agent);
+        // Once the server is shut down (or its handle dropped), requests fail as on a closed
+        // port instead of reaching a store nobody serves any more.
+        let shutdown = self.cluster.shutdown.clone();
+        let service = tower::service_fn(move |req: axum::http::Request<kube::client::Body>| {
+            let down = shutdown.has_changed().is_err() || *shutdown.borrow();
+            let mut req = req.map(axum::body::Body::new);
+            let headers = req.headers_mut();
+            headers.insert(axum::http::header::AUTHORIZATION, bearer.clone());
+            headers.insert(axum::http::header::USER_AGENT, agent.clone());
+            let response = app.clone().oneshot(req);
+            async move {
+                if down {
+                    return Err(tower::BoxError::from(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionRefused,
+                        "the API server has shut down",
+                    )));
+                }
+                response.await.map_err(|never| match never {})
+            }
+        });
+        // The retry a kubeconfig's client has by default (`Config::default_retry`: 429, 503 and
+        // 504, three times with backoff), so components meet the same answers either way.
+        let service = tower::ServiceBuilder::new()
+            .layer(tower::retry::RetryLayer::new(
+                kube::client::retry::RetryPolicy::server_retry(),
+            ))
+            .service(service);
+        kube::Client::new(service, "default")
     }
 
     pub fn addr(&self) -> SocketAddr {

@@ -222,3 +222,23 @@ async fn a_log_corrupted_in_the_middle_refuses_to_start_and_is_kept() -> anyhow:
     std::fs::remove_dir_all(&dir)?;
     Ok(())
 }
+
+/// A token file that cannot be a bearer token (edited by hand, say) refuses to start and names
+/// the file, instead of serving a cluster whose every client gets 401.
+#[tokio::test]
+async fn a_token_file_that_is_not_a_token_refuses_to_start() -> anyhow::Result<()> {
+    let dir = temp_dir("token");
+    let h = DevCluster::builder().data_dir(&dir).start().await?;
+    h.shutdown().await;
+    std::fs::write(dir.join("token"), "two words\n")?;
+    let err = match DevCluster::builder().data_dir(&dir).start().await {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("started with a token that has a space"),
+    };
+    assert!(
+        err.contains(&dir.join("token").display().to_string()) && err.contains("printable ASCII"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}

@@ -98,6 +98,10 @@ fn ms(d: Option<Duration>) -> String {
     )
 }
 
+/// The product's allocator (docs/ARCHITECTURE.md, "Memory allocator"): benches measure what ships.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     // cargo adds `--bench`; only the words after `row` matter here.
     let args: Vec<String> = std::env::args().filter(|a| !a.starts_with("--")).collect();

@@ -122,6 +122,10 @@ fn measure(scheduler: &Scheduler, snap: &Snapshot, runs: usize) -> (Duration, u3
     best.expect("at least one run")
 }
 
+/// The product's allocator (docs/ARCHITECTURE.md, "Memory allocator"): benches measure what ships.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let quick = std::env::args().any(|a| a == "quick");
     let nodes = if quick { 500 } else { 5000 };

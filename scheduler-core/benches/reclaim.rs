@@ -63,6 +63,10 @@ fn peak_rss_mb() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
+/// The product's allocator (docs/ARCHITECTURE.md, "Memory allocator"): benches measure what ships.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let scheduler = Scheduler::from_yaml(DEFAULT).expect("default config loads");
     let snap = snapshot();

@@ -32,6 +32,10 @@ const FLOOR_PLAIN: f64 = 30_000.0;
 const FLOOR_GANG8: f64 = 60_000.0;
 const FLOOR_WHOLE8: f64 = 7_900.0;
 
+/// The product's allocator (docs/ARCHITECTURE.md, "Memory allocator"): benches measure what ships.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let scheduler = Scheduler::from_yaml(CONFIG).expect("default config loads");
     println!(

@@ -6,6 +6,10 @@ use std::path::Path;
 
 use simulator::experiment::{Setup, run};
 
+/// The product's allocator (docs/ARCHITECTURE.md, "Memory allocator"): benches measure what ships.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     // BASALT_SWEEP=file runs that experiment's load sweep (release build, as `basalt simulate`
     // would) and writes sweep.md / sweep.json into BASALT_SIM_OUT (default target/sim/sweep);
