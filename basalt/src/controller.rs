@@ -43,6 +43,10 @@ pub struct ControllerArgs {
     /// Concurrent API writes when executing a session's decisions.
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub effect_parallelism: usize,
+    /// Deadline of one such write (a bind, an eviction, a status); past it the write is
+    /// abandoned, counted as a timeout, and the next session decides again.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub effect_write_timeout: String,
 }
 
 fn config(args: &ControllerArgs) -> anyhow::Result<ControllerConfig> {
@@ -51,6 +55,15 @@ fn config(args: &ControllerArgs) -> anyhow::Result<ControllerConfig> {
             format!(
                 "--schedule-period {:?} is not a duration such as 1s",
                 args.schedule_period
+            )
+        })?;
+    let effect_write_timeout = scheduler_core::duration::parse(&args.effect_write_timeout)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .with_context(|| {
+            format!(
+                "--effect-write-timeout {:?} is not a positive duration such as 30s",
+                args.effect_write_timeout
             )
         })?;
     let scheduler_config = match (&args.scheduler_config, &args.scheduler_configmap) {
@@ -83,6 +96,7 @@ fn config(args: &ControllerArgs) -> anyhow::Result<ControllerConfig> {
         schedule_period,
         scheduler_config,
         effect_parallelism: args.effect_parallelism.max(1),
+        effect_write_timeout,
         metrics_addr: Some(args.metrics_addr),
         leader_election: args
             .leader_elect

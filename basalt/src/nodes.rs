@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use devcluster::nodes::{ClusterSpec, Kubelet, KubeletConfig, MetricsStore, spec};
+use kubelet::{ClusterSpec, Kubelet, KubeletConfig, MetricsStore, spec};
 
 /// The simulated nodes: either a cluster spec file or a uniform set from flags.
 #[derive(Args, Debug, Clone)]
@@ -56,7 +56,7 @@ impl NodeFlags {
         };
         let mut config = KubeletConfig::new(spec.resolve().context("in the node flags")?);
         if let Some(text) = &self.pod_duration {
-            let d = devcluster::nodes::duration::parse(text)
+            let d = kubelet::duration::parse(text)
                 .map_err(|e| anyhow::anyhow!("--pod-duration: {e}"))?;
             config.default_duration = Some(d);
         }

@@ -91,7 +91,7 @@ mod equivalence {
 
     use std::collections::BTreeMap;
 
-    use controllers::scheduler::snapshot::{Inputs, build};
+    use bridge::snapshot::{Inputs, build};
     use crds::podgroup::PodGroup;
     use crds::queue::Queue;
     use k8s_openapi::api::core::v1::{Node, Pod};

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Args;
 use devcluster::DevCluster;
-use devcluster::nodes::{Kubelet, KubeletConfig, MetricsStore};
+use kubelet::{Kubelet, KubeletConfig, MetricsStore};
 
 /// Flags of `basalt up`.
 #[derive(Args, Debug, Clone)]

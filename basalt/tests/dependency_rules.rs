@@ -46,8 +46,32 @@ const RULES: &[(&str, &[&str], &str)] = &[
     ),
     (
         "basalt-devcluster",
-        &["basalt-controllers", "basalt-scheduler-core"],
-        "the API server knows nothing of scheduling: it must behave like kube-apiserver",
+        &[
+            "basalt-controllers",
+            "basalt-scheduler-core",
+            "basalt-kubelet",
+        ],
+        "the API server knows nothing of scheduling or of the nodes: it must behave like kube-apiserver",
+    ),
+    (
+        "basalt-kubelet",
+        &[
+            "basalt-controllers",
+            "basalt-scheduler-core",
+            "basalt-webhooks",
+        ],
+        "the simulated kubelet is a client of the API like a real kubelet: it makes no scheduling decision",
+    ),
+    (
+        "basalt-bridge",
+        &[
+            "kube-client",
+            "kube-runtime",
+            "tokio",
+            "basalt-controllers",
+            "basalt-webhooks",
+        ],
+        "the bridge is a pure translation between the two models: the webhooks and the CLI use it without the reconcilers",
     ),
     (
         "basalt-simulator",

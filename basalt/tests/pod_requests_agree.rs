@@ -1,9 +1,10 @@
 //! Admission's quota check (`webhooks::resources::pod_requests`) and the scheduler
-//! (`controllers::resources::pod_requests`) must count a pod's requests alike — containers
+//! (`bridge::resources::pod_requests`) must count a pod's requests alike — containers
 //! summed, limits standing in for missing requests, the largest init container as a floor,
 //! `spec.overhead` added — or a Job admitted against a queue's capability is judged differently
-//! when it is scheduled (issue 22: the webhooks left out the overhead). Two copies of the
-//! arithmetic remain until one bridge crate owns it; this test keeps them equal.
+//! when it is scheduled (issue 22: the webhooks once left out the overhead). The arithmetic now
+//! lives only in the bridge crate and the webhooks read through it; this test guards against a
+//! second copy coming back (and against the conversion to admission's amounts losing any).
 
 use std::collections::BTreeMap;
 
@@ -70,7 +71,7 @@ fn admission_and_the_scheduler_count_a_pods_requests_alike() {
             .into_iter()
             .filter(|(_, v)| *v != 0)
             .collect();
-        let scheduler: BTreeMap<String, i64> = controllers::resources::pod_requests(&spec)
+        let scheduler: BTreeMap<String, i64> = bridge::resources::pod_requests(&spec)
             .iter()
             .filter(|(_, v)| *v != 0)
             .map(|(k, v)| (k.to_owned(), v))

@@ -14,13 +14,13 @@ use std::time::{Duration, Instant};
 
 use crds::job::Job;
 use devcluster::DevCluster;
-use devcluster::nodes::{ClusterSpec, Kubelet, KubeletConfig, MetricsStore};
 use futures_util::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
+use kubelet::{ClusterSpec, Kubelet, KubeletConfig, MetricsStore};
 
 type Seen = Arc<Mutex<HashMap<String, (Instant, Option<Instant>)>>>;
 

@@ -88,6 +88,9 @@ pub struct ControllerConfig {
     pub scheduler_config: SchedulerConfigSource,
     /// Maximum concurrent API writes when executing a session's effects.
     pub effect_parallelism: usize,
+    /// Deadline of one effect write (a bind, an eviction, a status): past it the write is
+    /// abandoned and counted as a timeout, and the next session decides again.
+    pub effect_write_timeout: Duration,
     /// Metrics/health listen address (`None` disables the server).
     pub metrics_addr: Option<SocketAddr>,
     /// Leader election (`None`: this replica always leads).
@@ -103,6 +106,7 @@ impl Default for ControllerConfig {
             schedule_period: Duration::from_secs(1),
             scheduler_config: SchedulerConfigSource::BuiltIn,
             effect_parallelism: 64,
+            effect_write_timeout: Duration::from_secs(30),
             metrics_addr: None,
             leader_election: None,
             concurrency: 16,

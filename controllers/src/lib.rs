@@ -3,7 +3,8 @@
 //! Lease-based leader election and the metrics/health server.
 //!
 //! Decisions live in pure modules (`job::state`, `job::build`, `queue::next_state`,
-//! `scheduler::snapshot`, `leader::Observer`) and in `scheduler_core`; the reconcilers only read,
+//! `leader::Observer`), in the `bridge` crate (objects → the core's snapshot) and in
+//! `scheduler_core`; the reconcilers only read,
 //! call them, and write. Entry point: [`run`].
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -19,7 +20,6 @@ pub mod leader;
 pub mod metrics;
 pub mod podgroup;
 pub mod queue;
-pub mod resources;
 pub mod scheduler;
 pub mod serve;
 

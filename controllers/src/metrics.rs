@@ -27,6 +27,15 @@ pub struct ControllerLabel {
     pub controller: String,
 }
 
+/// Labels: a scheduler effect's write and how it ended.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EffectOutcome {
+    /// `bind`, `evict`, `podgroup`, `queue`, `reservation`, `explanation`, `event`, `gated`.
+    pub effect: String,
+    /// `ok`, `error` (refused or failed; logged) or `timeout` (past the write deadline).
+    pub outcome: String,
+}
+
 /// Labels: queue and resource.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
 pub struct QueueResource {
@@ -120,6 +129,8 @@ pub struct Metrics {
     pub pods_evicted: Counter,
     /// Sessions run.
     pub sessions: Counter,
+    /// Effect writes by effect and outcome.
+    pub effect_writes: Family<EffectOutcome, Counter>,
     /// Reconcile errors by controller.
     pub reconcile_errors: Family<ControllerLabel, Counter>,
     /// Reconciles by controller.
@@ -161,6 +172,7 @@ impl Metrics {
             bind_failures: Counter::default(),
             pods_evicted: Counter::default(),
             sessions: Counter::default(),
+            effect_writes: Family::default(),
             reconcile_errors: Family::default(),
             reconciles: Family::default(),
             reconcile_panics: Family::default(),
@@ -195,6 +207,11 @@ impl Metrics {
             m.scheduling_latency.clone(),
         );
         s.register("pods_bound", "Pods bound", m.pods_bound.clone());
+        s.register(
+            "effect_writes",
+            "API writes of the scheduler's effects by effect and outcome (ok, error, timeout)",
+            m.effect_writes.clone(),
+        );
         s.register(
             "bind_failures",
             "Binds that failed",
@@ -245,6 +262,16 @@ impl Metrics {
             m.leader.clone(),
         );
         Self { registry, ..m }
+    }
+
+    /// Counts one write of a scheduler effect.
+    pub fn effect_write(&self, effect: &str, outcome: &str) {
+        self.effect_writes
+            .get_or_create(&EffectOutcome {
+                effect: effect.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
     }
 
     /// Counts one reconcile of `controller`.

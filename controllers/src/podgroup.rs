@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bridge::resources::{pod_requests, to_list};
 use crds::labels;
 use crds::podgroup::{PodGroup, PodGroupSpec};
 use futures_util::StreamExt;
@@ -23,7 +24,6 @@ use tracing::warn;
 
 use crate::context::{Context, field_manager};
 use crate::error::{Error, Result, is_already_exists, is_status};
-use crate::resources::{pod_requests, to_list};
 
 const COMPONENT: &str = "podgroup";
 /// Pod (template) annotation: gang size of the workload.

@@ -19,7 +19,7 @@ pub fn defaults_on_create(info: &ResourceInfo, obj: &mut Value) {
         ("", "pods") => {
             // Computed before defaulting, like kube-apiserver's (which runs on the defaulted
             // object; `qos_class` applies the one default that matters, requests from limits).
-            let qos = crate::nodes::lifecycle::qos_class(obj);
+            let qos = crate::qos_class(obj);
             let spec = ensure_obj(obj, &["spec"]);
             spec.entry("schedulerName")
                 .or_insert_with(|| json!("default-scheduler"));

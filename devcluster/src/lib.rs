@@ -15,11 +15,12 @@ mod http;
 mod kinds;
 mod limits;
 mod names;
-pub mod nodes;
 mod openapi;
 mod patch;
 mod persist;
 mod protobuf;
+mod qos;
+pub mod quantity;
 mod registry;
 mod selectors;
 mod serve;
@@ -44,6 +45,7 @@ use serde_json::{Value, json};
 pub use error::{ApiError, Error};
 pub use faults::{FaultRule, RuleError};
 pub use persist::DiskFaults;
+pub use qos::qos_class;
 pub use serve::{ConnLimits, serve_tls};
 
 /// The Kubernetes version reported by `/version`: the kubectl dispatcher on our machines picks

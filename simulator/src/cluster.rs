@@ -90,7 +90,7 @@ pub struct UsageSpec {
 }
 
 /// A group of identical nodes in a cluster spec file: the same format as `basalt up --cluster`
-/// (docs/cluster-spec.md, devcluster's `nodes::spec`), re-declared here so the simulator does not
+/// (docs/cluster-spec.md, the `basalt-kubelet` crate's `spec`), re-declared here so the simulator does not
 /// depend on the kube stack; a test parses the same example text.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]

@@ -1,6 +1,7 @@
 //! Resource amounts in canonical integer units (cpu in millicores, everything else in base units),
 //! using `scheduler_core`'s quantity parser so admission and scheduling agree on every number.
-//! Owns pod-request arithmetic (containers summed, init containers as a floor) and formatting.
+//! A pod's requests come from the bridge (`bridge::resources`), the scheduler's own reading;
+//! this module adds the quota arithmetic over them and formatting.
 
 use std::collections::BTreeMap;
 
@@ -37,34 +38,22 @@ pub fn amounts_lenient(list: Option<&ResourceList>) -> Amounts {
     out
 }
 
-/// What one container asks for: its requests, with limits standing in for absent requests
-/// (Kubernetes defaults requests to limits, which is how GPUs are usually asked for).
+/// What one container asks for (`bridge::resources::container_requests`: requests, with limits
+/// standing in for absent ones), zero amounts left out.
 pub fn container_requests(c: &Container) -> Amounts {
-    let resources = c.resources.as_ref();
-    let mut out = amounts_lenient(resources.and_then(|r| r.limits.as_ref()));
-    out.extend(amounts_lenient(resources.and_then(|r| r.requests.as_ref())));
-    out
+    to_amounts(&bridge::resources::container_requests(c))
 }
 
-/// What one pod asks for: the sum over containers, at least the largest init container, plus
-/// `spec.overhead` — as the scheduler counts it (`controllers::resources::pod_requests`), so that
-/// admission's quota checks and scheduling judge a pod alike.
+/// What one pod asks for, exactly as the scheduler counts it (`bridge::resources::pod_requests`:
+/// the sum over containers, at least the largest init container, plus `spec.overhead`), so that
+/// admission's quota checks and scheduling judge a pod alike; zero amounts left out.
 pub fn pod_requests(spec: Option<&PodSpec>) -> Amounts {
-    let Some(spec) = spec else {
-        return Amounts::new();
-    };
-    let mut total = Amounts::new();
-    for c in &spec.containers {
-        add(&mut total, &container_requests(c), 1);
-    }
-    for c in spec.init_containers.iter().flatten() {
-        for (name, v) in container_requests(c) {
-            let slot = total.entry(name).or_insert(0);
-            *slot = (*slot).max(v);
-        }
-    }
-    add(&mut total, &amounts_lenient(spec.overhead.as_ref()), 1);
-    total
+    spec.map(|s| to_amounts(&bridge::resources::pod_requests(s)))
+        .unwrap_or_default()
+}
+
+fn to_amounts(r: &scheduler_core::Resources) -> Amounts {
+    r.iter().map(|(name, v)| (name.to_owned(), v)).collect()
 }
 
 /// `total += times × extra`, saturating.

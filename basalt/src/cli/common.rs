@@ -170,11 +170,11 @@ pub fn human_secs(s: i64) -> String {
 }
 
 /// Parses a `sim.basalt.dev/duration` value into seconds (rounded up) with the simulated
-/// kubelet's own parser (`devcluster::nodes::duration`: a Go duration such as `1m30s` or `1.5h`,
+/// kubelet's own parser (`kubelet::duration`: a Go duration such as `1m30s` or `1.5h`,
 /// or a bare number of seconds), so `why` reads a run time exactly as the node runs it;
 /// `None` if it does not parse.
 pub fn parse_duration_secs(text: &str) -> Option<i64> {
-    let d = devcluster::nodes::duration::parse(text).ok()?;
+    let d = kubelet::duration::parse(text).ok()?;
     i64::try_from(d.as_millis().div_ceil(1000)).ok()
 }
 
@@ -231,7 +231,7 @@ pub fn holds_node(pod: &Pod) -> bool {
 pub fn requests(pod: &Pod) -> Resources {
     pod.spec
         .as_ref()
-        .map(controllers::resources::pod_requests)
+        .map(bridge::resources::pod_requests)
         .unwrap_or_default()
 }
 

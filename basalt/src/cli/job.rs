@@ -291,7 +291,7 @@ async fn view(client: &Client, job: &Job) -> anyhow::Result<String> {
             .template
             .spec
             .as_ref()
-            .map(controllers::resources::pod_requests)
+            .map(bridge::resources::pod_requests)
             .unwrap_or_default();
         t.row(vec![
             tname,

@@ -19,7 +19,7 @@ pub fn unplaced_demand(job: &Job, pods: &[&Pod]) -> Vec<(String, Resources)> {
             .template
             .spec
             .as_ref()
-            .map(controllers::resources::pod_requests)
+            .map(bridge::resources::pod_requests)
             .unwrap_or_default();
         let done = pods
             .iter()
@@ -41,13 +41,13 @@ pub fn unplaced_demand(job: &Job, pods: &[&Pod]) -> Vec<(String, Resources)> {
 /// Expected end (seconds since epoch) of a running pod at `now`, and where its run time comes
 /// from. The scheduler's own estimate first — the pod's `basalt.dev/expected-runtime`
 /// annotation, else its `activeDeadlineSeconds`
-/// (`controllers::scheduler::snapshot::declared_runtime_ms`) — then, on `basalt up`, the
+/// (`bridge::snapshot::declared_runtime_ms`) — then, on `basalt up`, the
 /// simulated run time `sim.basalt.dev/duration`. A pod past that end is expected to run as long
 /// again as it has so far, the scheduler's overrun rule
 /// (`scheduler_core::plugins::reservation::overrun_end`).
 pub fn expected_end(pod: &Pod, now: i64) -> Option<(i64, &'static str)> {
     let start = pod.status.as_ref()?.start_time.as_ref()?.0.as_second();
-    let (secs, source) = match controllers::scheduler::snapshot::declared_runtime_ms(pod) {
+    let (secs, source) = match bridge::snapshot::declared_runtime_ms(pod) {
         Some(ms) => (
             i64::try_from(ms.div_ceil(1000)).unwrap_or(i64::MAX),
             "the declared run time (basalt.dev/expected-runtime or activeDeadlineSeconds)",

@@ -2,7 +2,7 @@
 //! (vGPU) GPUs allocated of capacity, idle whole GPUs, fragmented GPUs, free GPUs stranded for each
 //! pending pod shape, pending GPU demand by job size, and allocated-but-idle GPUs where nodes
 //! publish utilization. Everything is read from the snapshot the scheduler loop builds
-//! (`controllers::scheduler::snapshot`, via `session::snapshot`): the same pods, nodes, cards and
+//! (`bridge::snapshot`, via `session::snapshot`): the same pods, nodes, cards and
 //! PodGroups the scheduler sees, not a second model.
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -1,5 +1,5 @@
 //! The scheduler's own session, run as a dry run for `basalt why`: the live objects go through
-//! the same snapshot builder the scheduler loop uses (`controllers::scheduler::snapshot`), then
+//! the same snapshot builder the scheduler loop uses (`bridge::snapshot`), then
 //! through `scheduler_core::run_session` with the scheduler configuration, and nothing is
 //! written. What-if questions ("if job X finished", "if the queue had no capability limit", "if
 //! the job started with fewer pods") are
@@ -63,7 +63,7 @@ pub fn snapshot_with(
     let queues: Vec<&Queue> = queues.iter().collect();
     let priority_classes: Vec<&PriorityClass> = priority_classes.iter().collect();
     let in_flight = BTreeMap::new();
-    let inputs = controllers::scheduler::snapshot::Inputs {
+    let inputs = bridge::snapshot::Inputs {
         pods: &pods,
         nodes: &nodes,
         podgroups: &podgroups,
@@ -71,7 +71,7 @@ pub fn snapshot_with(
         priority_classes: &priority_classes,
         in_flight: &in_flight,
     };
-    controllers::scheduler::snapshot::build_at(&inputs, now_ms, is_ours)
+    bridge::snapshot::build_at(&inputs, now_ms, is_ours)
 }
 
 /// What one session decided for one job.

@@ -358,7 +358,7 @@ pub fn diagnose(i: &Inputs<'_>) -> Diagnosis {
                 ));
                 d.unblock.push(format!("`basalt queue open {queue_name}`"));
             }
-            let cap = controllers::resources::parse_list(q.spec.capability.as_ref());
+            let cap = bridge::resources::parse_list(q.spec.capability.as_ref());
             for (res, c) in cap.iter() {
                 let (a, n) = (queue_alloc.get(res), need.get(res));
                 if n > 0 && a + n > c {
@@ -379,7 +379,7 @@ pub fn diagnose(i: &Inputs<'_>) -> Diagnosis {
                 }
             }
             let st = q.status.clone().unwrap_or_default();
-            let deserved = controllers::resources::parse_list(q.spec.deserved.as_ref().or(st.deserved.as_ref()));
+            let deserved = bridge::resources::parse_list(q.spec.deserved.as_ref().or(st.deserved.as_ref()));
             for res in [common::GPU, "cpu"] {
                 if need.get(res) > 0 || queue_alloc.get(res) > 0 {
                     let show = |r: &Resources| if r.get(res) > 0 || r.iter().any(|(k, _)| k == res) { format_resource_amount(res, r.get(res)) } else { "-".into() };

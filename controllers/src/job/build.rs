@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use bridge::resources::{pod_requests, to_list};
 use crds::job::{Job, TaskSpec};
 use crds::labels;
 use crds::podgroup::{PodGroup, PodGroupSpec};
@@ -16,7 +17,6 @@ use kube::{Resource, ResourceExt};
 use scheduler_core::Resources;
 
 use super::{pod_name, task_name};
-use crate::resources::{pod_requests, to_list};
 
 /// Scheduler name used when neither the task template nor the Job names one.
 pub const DEFAULT_SCHEDULER: &str = "volcano";

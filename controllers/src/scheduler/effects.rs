@@ -12,6 +12,7 @@ use scheduler_core::model::reservation::RESERVATION_ANNOTATION;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use bridge::resources::to_list;
 use crds::podgroup::{PodGroup, PodGroupCondition, PodGroupPhase, PodGroupStatus};
 use crds::queue::Queue;
 use futures_util::{StreamExt, stream};
@@ -26,7 +27,6 @@ use tracing::{debug, warn};
 
 use crate::context::{Context, field_manager};
 use crate::error::is_status;
-use crate::resources::to_list;
 
 const COMPONENT: &str = "scheduler";
 /// Pods of one unschedulable job that get `PodScheduled=False`.
@@ -159,7 +159,11 @@ pub async fn execute(
             .map(Vec::as_slice)
             .unwrap_or(&[]);
         if let Some(next) = recount(current, pods) {
-            writes.push(Box::pin(write_podgroup(ctx.clone(), (**pg).clone(), next)));
+            let ctx = ctx.clone();
+            let pg = (**pg).clone();
+            writes.push(Box::pin(async move {
+                timed(&ctx, "podgroup", write_podgroup(&ctx, pg, next)).await;
+            }));
         }
     }
     ctx.metrics
@@ -175,12 +179,16 @@ pub async fn execute(
             } => binds.push((task, node, annotations)),
             Effect::Evict { task, reason } => {
                 evicting.push(task.clone());
-                writes.push(Box::pin(evict(
-                    ctx.clone(),
-                    task,
-                    reason,
-                    not_evicted.clone(),
-                )))
+                let ctx = ctx.clone();
+                let not_evicted = not_evicted.clone();
+                writes.push(Box::pin(async move {
+                    if !timed(&ctx, "evict", evict(&ctx, &task, &reason)).await {
+                        not_evicted
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push(task);
+                    }
+                }))
             }
             Effect::PodGroupStatus {
                 job,
@@ -195,16 +203,20 @@ pub async fn execute(
                 for e in super::pg_events::podgroup_events(pg, &desired) {
                     let ctx = ctx.clone();
                     writes.push(Box::pin(async move {
-                        ctx.event(&e.regarding, e.warning, e.reason, e.action, e.note)
-                            .await
+                        let event = async {
+                            ctx.event(&e.regarding, e.warning, e.reason, e.action, e.note)
+                                .await;
+                            true
+                        };
+                        timed(&ctx, "event", event).await;
                     }));
                 }
                 if pg.status.as_ref() != Some(&desired) {
-                    writes.push(Box::pin(write_podgroup(
-                        ctx.clone(),
-                        (**pg).clone(),
-                        desired,
-                    )));
+                    let ctx = ctx.clone();
+                    let pg = (**pg).clone();
+                    writes.push(Box::pin(async move {
+                        timed(&ctx, "podgroup", write_podgroup(&ctx, pg, desired)).await;
+                    }));
                 }
             }
             Effect::QueueStatus {
@@ -214,7 +226,10 @@ pub async fn execute(
             } => {
                 let current = queues.get(queue.as_str()).and_then(|q| q.status.as_ref());
                 if let Some(patch) = queue_status_patch(current, &allocated, deserved.as_ref()) {
-                    writes.push(Box::pin(write_queue(ctx.clone(), queue.to_string(), patch)));
+                    let ctx = ctx.clone();
+                    writes.push(Box::pin(async move {
+                        timed(&ctx, "queue", write_queue(&ctx, queue.as_str(), patch)).await;
+                    }));
                 }
             }
             Effect::Reservation { job, reservation } => {
@@ -224,11 +239,11 @@ pub async fn execute(
                 reserved.insert(job.to_string());
                 let text = serde_json::to_string(&reservation).unwrap_or_default();
                 if pg.annotations().get(RESERVATION_ANNOTATION) != Some(&text) {
-                    writes.push(Box::pin(write_reservation(
-                        ctx.clone(),
-                        (**pg).clone(),
-                        Some(text),
-                    )));
+                    let ctx = ctx.clone();
+                    let pg = (**pg).clone();
+                    writes.push(Box::pin(async move {
+                        timed(&ctx, "reservation", write_reservation(&ctx, pg, Some(text))).await;
+                    }));
                 }
             }
             Effect::Explanation(explanation) => {
@@ -239,7 +254,7 @@ pub async fn execute(
                     .flatten()
                     .filter(|p| {
                         p.spec.as_ref().is_some_and(|s| {
-                            s.node_name.is_none() && super::snapshot::gates(s).is_none()
+                            s.node_name.is_none() && bridge::snapshot::gates(s).is_none()
                         })
                     })
                     .map(|p| (*p).clone())
@@ -249,28 +264,34 @@ pub async fn execute(
                     continue;
                 }
                 explained.insert(explanation.job.to_string(), key);
-                writes.push(Box::pin(explain(
-                    ctx.clone(),
-                    explanation,
-                    pods,
-                    unexplained.clone(),
-                )));
+                let ctx = ctx.clone();
+                let unexplained = unexplained.clone();
+                writes.push(Box::pin(async move {
+                    let job = explanation.job.to_string();
+                    // An explanation not written is tried again next session, even unchanged.
+                    if !timed(&ctx, "explanation", explain(&ctx, explanation, pods)).await {
+                        unexplained
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push(job);
+                    }
+                }));
             }
         }
     }
     for (id, pg) in podgroups {
         if pg.annotations().contains_key(RESERVATION_ANNOTATION) && !reserved.contains(id) {
-            writes.push(Box::pin(write_reservation(
-                ctx.clone(),
-                (**pg).clone(),
-                None,
-            )));
+            let ctx = ctx.clone();
+            let pg = (**pg).clone();
+            writes.push(Box::pin(async move {
+                timed(&ctx, "reservation", write_reservation(&ctx, pg, None)).await;
+            }));
         }
     }
     let bind_futs = binds.into_iter().map(|(task, node, annotations)| {
         let ctx = ctx.clone();
         async move {
-            let ok = bind(&ctx, &task, &node, annotations).await;
+            let ok = timed(&ctx, "bind", bind(&ctx, &task, &node, annotations)).await;
             (task, node, ok)
         }
     });
@@ -346,12 +367,7 @@ async fn bind(
 }
 
 /// Evicts the pod; a failure other than "already gone" is recorded in `not_evicted`.
-async fn evict(
-    ctx: Arc<Context>,
-    task: TaskId,
-    reason: String,
-    not_evicted: Arc<std::sync::Mutex<Vec<TaskId>>>,
-) {
+async fn evict(ctx: &Context, task: &TaskId, reason: &str) -> bool {
     let (ns, name) = split(task.as_str());
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
     match api.evict(name, &EvictParams::default()).await {
@@ -372,19 +388,17 @@ async fn evict(
                 format!("pod evicted by the scheduler: {reason}"),
             )
             .await;
+            true
         }
-        Err(e) if is_status(&e, 404) => {}
+        Err(e) if is_status(&e, 404) => true,
         Err(error) => {
             warn!(pod = %task, %error, "eviction failed");
-            not_evicted
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(task);
+            false
         }
     }
 }
 
-async fn write_podgroup(ctx: Arc<Context>, mut pg: PodGroup, status: PodGroupStatus) {
+async fn write_podgroup(ctx: &Context, mut pg: PodGroup, status: PodGroupStatus) -> bool {
     let ns = pg.namespace().unwrap_or_default();
     let name = pg.name_any();
     let api: Api<PodGroup> = Api::namespaced(ctx.client.clone(), &ns);
@@ -394,17 +408,21 @@ async fn write_podgroup(ctx: Arc<Context>, mut pg: PodGroup, status: PodGroupSta
         field_manager: Some(field_manager(COMPONENT)),
     };
     match api.replace(&name, &pp, &pg).await {
-        Ok(_) => {}
+        Ok(_) => true,
         Err(e) if is_status(&e, 409) || is_status(&e, 404) => {
-            debug!(podgroup = %name, "podgroup changed; next session rewrites")
+            debug!(podgroup = %name, "podgroup changed; next session rewrites");
+            false
         }
-        Err(error) => warn!(podgroup = %name, %error, "writing podgroup status failed"),
+        Err(error) => {
+            warn!(podgroup = %name, %error, "writing podgroup status failed");
+            false
+        }
     }
 }
 
 /// Sets (or with `None` removes) the PodGroup's reservation annotation, which the next
 /// snapshot passes back to the core so the reservation keeps its nodes.
-async fn write_reservation(ctx: Arc<Context>, pg: PodGroup, value: Option<String>) {
+async fn write_reservation(ctx: &Context, pg: PodGroup, value: Option<String>) -> bool {
     let ns = pg.namespace().unwrap_or_default();
     let name = pg.name_any();
     let api: Api<PodGroup> = Api::namespaced(ctx.client.clone(), &ns);
@@ -414,9 +432,15 @@ async fn write_reservation(ctx: Arc<Context>, pg: PodGroup, value: Option<String
         ..Default::default()
     };
     match api.patch(&name, &pp, &Patch::Merge(&patch)).await {
-        Ok(_) => {}
-        Err(e) if is_status(&e, 404) => debug!(podgroup = %name, "podgroup gone"),
-        Err(error) => warn!(podgroup = %name, %error, "writing the reservation annotation failed"),
+        Ok(_) => true,
+        Err(e) if is_status(&e, 404) => {
+            debug!(podgroup = %name, "podgroup gone");
+            true
+        }
+        Err(error) => {
+            warn!(podgroup = %name, %error, "writing the reservation annotation failed");
+            false
+        }
     }
 }
 
@@ -471,7 +495,7 @@ pub fn queue_figures(
     let mut out: BTreeMap<String, QueueFigures> = queues
         .iter()
         .map(|(name, q)| {
-            let capability = crate::resources::parse_list(q.spec.capability.as_ref());
+            let capability = bridge::resources::parse_list(q.spec.capability.as_ref());
             let figures = QueueFigures {
                 jobs: [("pending", 0), ("inqueue", 0), ("running", 0)]
                     .into_iter()
@@ -543,14 +567,18 @@ fn pg_phase(phase: JobPhase) -> PodGroupPhase {
     }
 }
 
-async fn write_queue(ctx: Arc<Context>, queue: String, patch: serde_json::Value) {
+async fn write_queue(ctx: &Context, queue: &str, patch: serde_json::Value) -> bool {
     let api: Api<Queue> = Api::all(ctx.client.clone());
     let pp = PatchParams {
         field_manager: Some(field_manager(COMPONENT)),
         ..Default::default()
     };
-    if let Err(error) = api.patch_status(&queue, &pp, &Patch::Merge(&patch)).await {
-        warn!(%queue, %error, "writing queue status failed");
+    match api.patch_status(queue, &pp, &Patch::Merge(&patch)).await {
+        Ok(_) => true,
+        Err(error) => {
+            warn!(%queue, %error, "writing queue status failed");
+            false
+        }
     }
 }
 
@@ -602,7 +630,7 @@ pub fn gated_pods_to_mark<'a>(
                 && !marked
                 && p.metadata.deletion_timestamp.is_none()
                 && spec.node_name.as_deref().is_none_or(str::is_empty)
-                && super::snapshot::gates(spec).is_some()
+                && bridge::snapshot::gates(spec).is_some()
                 && is_ours(spec.scheduler_name.as_deref())
         })
         .take(limit)
@@ -618,13 +646,13 @@ pub async fn mark_gated(ctx: &Arc<Context>, pods: Vec<Pod>) {
             let gates: Vec<&str> = pod
                 .spec
                 .as_ref()
-                .and_then(super::snapshot::gates)
+                .and_then(bridge::snapshot::gates)
                 .unwrap_or_default()
                 .iter()
                 .map(|g| g.name.as_str())
                 .collect();
             let condition = gated_condition(&gates, now);
-            set_pod_scheduled(&ctx, &pod, condition).await;
+            timed(&ctx, "gated", set_pod_scheduled(&ctx, &pod, condition)).await;
         }
     });
     stream::iter(writes)
@@ -679,18 +707,15 @@ fn explanation_key(text: &str, pods: &[Pod]) -> String {
     format!("{text}\n{:016x}", h.finish())
 }
 
-async fn explain(
-    ctx: Arc<Context>,
-    explanation: Explanation,
-    pods: Vec<Pod>,
-    unexplained: Arc<std::sync::Mutex<Vec<String>>>,
-) {
+/// Writes the explanation's condition (and events) on the job's pending pods; false when a
+/// condition could not be written.
+async fn explain(ctx: &Context, explanation: Explanation, pods: Vec<Pod>) -> bool {
     let message = explanation.to_string();
     let now = Timestamp::now();
     let mut written = true;
     // Bounded: a 1,000-pod gang gets the condition on its first pods, not a write storm.
     for (i, pod) in pods.into_iter().take(EXPLAINED_PODS).enumerate() {
-        written &= set_pod_scheduled(&ctx, &pod, unschedulable_condition(&message, now)).await;
+        written &= set_pod_scheduled(ctx, &pod, unschedulable_condition(&message, now)).await;
         if i < EVENT_PODS {
             ctx.event(
                 &pod.object_ref(&()),
@@ -702,12 +727,28 @@ async fn explain(
             .await;
         }
     }
-    if !written {
-        unexplained
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(explanation.job.to_string());
-    }
+    written
+}
+
+/// Runs one effect write under the configured deadline (`effect_write_timeout`) and counts its
+/// outcome in `basalt_scheduler_effect_writes_total{effect, outcome}`; true when it succeeded.
+/// A write past the deadline is abandoned: the next session sees the caches and decides again.
+async fn timed(ctx: &Context, effect: &'static str, write: impl Future<Output = bool>) -> bool {
+    let deadline = ctx.config.effect_write_timeout;
+    let outcome = match tokio::time::timeout(deadline, write).await {
+        Ok(true) => "ok",
+        Ok(false) => "error",
+        Err(_) => {
+            warn!(
+                effect,
+                ?deadline,
+                "scheduler write timed out; the next session retries"
+            );
+            "timeout"
+        }
+    };
+    ctx.metrics.effect_write(effect, outcome);
+    outcome == "ok"
 }
 
 #[cfg(test)]

@@ -5,10 +5,10 @@
 
 use std::time::Duration;
 
-use devcluster::nodes::{ClusterSpec, Kubelet, KubeletConfig, MetricsStore};
 use devcluster::{DevCluster, DevClusterHandle};
 use kube::Client;
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use kubelet::{ClusterSpec, Kubelet, KubeletConfig, MetricsStore};
 use tokio::sync::oneshot;
 
 /// A running cluster with Basalt's controllers.

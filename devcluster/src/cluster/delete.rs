@@ -65,7 +65,7 @@ impl Cluster {
                 .await?;
             }
             // A kubelet finishes a terminating pod by deleting it again with grace 0 (the node
-            // simulator in src/nodes does exactly that); that second delete must remove it.
+            // simulator, crate basalt-kubelet, does exactly that); that second delete must remove it.
             let finishing_pod = info.builtin
                 && info.plural == "pods"
                 && opts.grace == Some(0)

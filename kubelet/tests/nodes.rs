@@ -10,7 +10,7 @@ use kube::api::{Api, DeleteParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::json;
 
-use devcluster::nodes::{ClusterSpec, Kubelet, KubeletConfig, MetricsStore};
+use kubelet::{ClusterSpec, Kubelet, KubeletConfig, MetricsStore};
 
 struct Fixture {
     handle: devcluster::DevClusterHandle,

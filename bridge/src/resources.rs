@@ -62,7 +62,9 @@ pub fn to_list(resources: &Resources) -> BTreeMap<String, Quantity> {
         .collect()
 }
 
-fn container_requests(c: &Container) -> Resources {
+/// What one container asks for: its requests, with limits standing in for absent requests
+/// (Kubernetes defaults requests to limits, which is how GPUs are usually asked for).
+pub fn container_requests(c: &Container) -> Resources {
     let r = c.resources.as_ref();
     // Kubernetes defaults a missing request to the limit.
     let mut out = parse_list(r.and_then(|r| r.limits.as_ref()));

@@ -1,4 +1,5 @@
-//! Simulated GPU nodes: a kwok-like fake kubelet.
+//! Simulated GPU nodes: a kwok-like fake kubelet (crate `basalt-kubelet`), run by `basalt up`
+//! beside the embedded API server and by `basalt nodes` against any cluster.
 //!
 //! It is only a *client* of the Kubernetes API (kube-rs), so it runs against the embedded
 //! devcluster or any other API server. It registers Node objects built from a
@@ -18,10 +19,10 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod node;
 mod pods;
-pub mod quantity;
 pub mod spec;
 pub mod usage;
 
+pub use devcluster::quantity;
 pub use kubelet::{Kubelet, KubeletConfig};
 pub use metrics::MetricsStore;
 pub use spec::{ClusterSpec, NodeGroup, SimNode, SpecError, Taint, Usage};

@@ -464,7 +464,7 @@ fn constraints(
     spec: &k8s_openapi::api::core::v1::PodSpec,
     labels: &BTreeMap<String, String>,
 ) -> Constraints {
-    let pod_terms = super::pod_affinity::pod_terms(spec, labels);
+    let pod_terms = crate::pod_affinity::pod_terms(spec, labels);
     let required = spec
         .affinity
         .as_ref()

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::quantity;
+use devcluster::quantity;
 
 /// Default node shape: the article's research cluster (4 × 8 × A100 80 GiB).
 pub const DEFAULT_NODES: u32 = 4;

@@ -1,7 +1,8 @@
 //! Kubernetes resource quantities ("96", "500m", "80Gi", "1e3") as plain numbers, and back.
 //!
-//! Only what the simulated nodes need: parse a quantity to an `f64` of base units and format
-//! CPU as millicores and memory as bytes. It does not round-trip arbitrary quantities.
+//! What the API server's QoS class and the simulated kubelet (crate `basalt-kubelet`) need:
+//! parse a quantity to an `f64` of base units and format CPU as millicores and memory as bytes.
+//! It does not round-trip arbitrary quantities.
 
 /// Parses a Kubernetes quantity into base units (cores for CPU, bytes for memory).
 ///

@@ -2,7 +2,7 @@
 //! simulated nodes, creates pods already bound to them (`sim.basalt.dev/duration: 0s`,
 //! restartPolicy Never) and measures how fast the kubelet takes them through
 //! Pending → Running → Succeeded; also prints the start-up time (server + node registration).
-//! `cargo bench -p basalt-devcluster --bench nodes` (env BENCH_PODS, BENCH_NODES).
+//! `cargo bench -p basalt-kubelet --bench nodes` (env BENCH_PODS, BENCH_NODES).
 
 use std::time::{Duration, Instant};
 
@@ -12,7 +12,7 @@ use kube::api::{Api, ListParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::json;
 
-use devcluster::nodes::{ClusterSpec, Kubelet, KubeletConfig, MetricsStore};
+use kubelet::{ClusterSpec, Kubelet, KubeletConfig, MetricsStore};
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)

@@ -6,8 +6,8 @@
 
 use serde_json::Value;
 
-use super::quantity;
 use super::spec::{SimNode, Usage};
+use devcluster::quantity;
 
 pub const USAGE_OVERRIDE: &str = "sim.basalt.dev/usage";
 pub const GPU_UTILIZATION: &str = "basalt.dev/gpu-utilization";

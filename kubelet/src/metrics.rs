@@ -14,8 +14,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use super::quantity;
 use super::usage::{Demand, NodeUsage};
+use devcluster::quantity;
 
 pub const GROUP: &str = "metrics.k8s.io";
 pub const VERSION: &str = "v1beta1";
@@ -109,8 +109,8 @@ impl MetricsStore {
     }
 
     /// Discovery entries for `DevClusterBuilder::extension`.
-    pub fn resources() -> Vec<crate::ExtraResource> {
-        let res = |plural: &str, kind: &str, namespaced: bool| crate::ExtraResource {
+    pub fn resources() -> Vec<devcluster::ExtraResource> {
+        let res = |plural: &str, kind: &str, namespaced: bool| devcluster::ExtraResource {
             group_version: format!("{GROUP}/{VERSION}"),
             plural: plural.into(),
             kind: kind.into(),

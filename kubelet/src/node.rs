@@ -6,8 +6,8 @@
 
 use serde_json::{Value, json};
 
-use super::quantity;
 use super::spec::SimNode;
+use devcluster::quantity;
 
 /// Label on every node this module creates, so the kubelet recognises its own nodes.
 pub const SIMULATED_LABEL: &str = "sim.basalt.dev/simulated";

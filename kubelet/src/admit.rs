@@ -5,8 +5,8 @@
 
 use serde_json::{Value, json};
 
-use super::quantity;
 use super::spec::SimNode;
+use devcluster::quantity;
 
 /// What admission counts for one pod.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
