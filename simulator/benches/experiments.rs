@@ -10,6 +10,20 @@ use simulator::experiment::{Setup, run};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// A comma-separated list from the environment (`a,b`); empty when unset. Blank entries are
+/// dropped, so `a,,b` and `a, b` mean `a,b`.
+fn env_list(name: &str) -> Vec<String> {
+    std::env::var(name)
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn main() {
     // BASALT_SWEEP=file runs that experiment's load sweep (release build, as `basalt simulate`
     // would) and writes sweep.md / sweep.json into BASALT_SIM_OUT (default target/sim/sweep);
@@ -26,9 +40,7 @@ fn main() {
             eprintln!("{file}: no sweep section");
             std::process::exit(1);
         };
-        let policies: Vec<String> = std::env::var("BASALT_SWEEP_POLICIES")
-            .map(|v| v.split(',').map(str::to_owned).collect())
-            .unwrap_or_default();
+        let policies = env_list("BASALT_SWEEP_POLICIES");
         let t0 = std::time::Instant::now();
         let report = simulator::sweep::run(&setup, &sweep, &policies, |load, seed, p, wall| {
             println!("load {load} seed {seed} {p:<18} wall {wall:>7.2} s");
@@ -92,9 +104,7 @@ fn main() {
         // policy × seed with its result at 100 % arrived).
         let progress = std::env::var_os("BASALT_SIM_PROGRESS").is_some();
         // BASALT_SIM_POLICIES=a,b runs those policies instead of the file's.
-        let policies: Vec<String> = std::env::var("BASALT_SIM_POLICIES")
-            .map(|v| v.split(',').map(str::to_owned).collect())
-            .unwrap_or_default();
+        let policies = env_list("BASALT_SIM_POLICIES");
         match run(&setup, &policies, progress) {
             Ok((report, timing)) => {
                 // BASALT_SIM_OUT=dir also writes each experiment's report into dir/<key>.
