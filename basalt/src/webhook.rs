@@ -78,7 +78,7 @@ async fn serve(args: WebhookArgs) -> anyhow::Result<()> {
             .unwrap_or_else(|| "volcano".into()),
         reload_interval: Duration::from_secs(args.cert_reload_seconds.max(1)),
         queue_grace: Duration::from_secs(1),
-        limits: webhooks::ConnLimits::default(),
+        limits: webhooks::REVIEW_LIMITS,
         ops_limits: webhooks::OPS_LIMITS,
     };
     let cluster = KubeState::connect().await?;
@@ -130,7 +130,7 @@ pub async fn start_embedded(
         scheduler_name: "volcano".to_owned(),
         reload_interval: Duration::from_secs(60),
         queue_grace: Duration::from_secs(2),
-        limits: webhooks::ConnLimits::default(),
+        limits: webhooks::REVIEW_LIMITS,
         ops_limits: webhooks::OPS_LIMITS,
     };
     let state = KubeState::start(client.clone());

@@ -84,6 +84,27 @@ const RULES: &[(&str, &[&str], &str)] = &[
         "admission runs in its own deployment and must not pull in the reconcilers",
     ),
     (
+        "basalt-quantity",
+        &["kube", "k8s-openapi", "tokio", "serde"],
+        "the one quantity parser: every crate, the pure ones included, can use it",
+    ),
+    (
+        "basalt-cluster-spec",
+        &[
+            "kube",
+            "kube-client",
+            "k8s-openapi",
+            "tokio",
+            "basalt-devcluster",
+        ],
+        "the cluster spec file is read by the simulator too, which builds without the kube stack",
+    ),
+    (
+        "basalt-listener",
+        &["kube", "k8s-openapi", "basalt-crds", "basalt-devcluster"],
+        "the accept loop owns sockets and deadlines, never routes or API objects",
+    ),
+    (
         "basalt-crds",
         &["kube-client", "kube-runtime", "tokio"],
         "the API types need kube's derive only",

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use controllers::serve::ConnLimits;
+use controllers::serve::{ConnLimits, METRICS_LIMITS};
 use controllers::{Health, Metrics};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -28,6 +28,7 @@ async fn slow_clients_on_the_metrics_port_are_closed_while_probes_answer() {
         header_read_timeout: Duration::from_secs(2),
         request_timeout: Duration::from_secs(2),
         max_connections: 40,
+        ..METRICS_LIMITS
     };
     let (addr, server) = controllers::metrics::serve_with(
         "127.0.0.1:0".parse().unwrap(),
@@ -73,6 +74,7 @@ async fn connections_beyond_the_cap_wait_until_one_closes() {
         header_read_timeout: Duration::from_secs(3),
         request_timeout: Duration::from_secs(3),
         max_connections: 2,
+        ..METRICS_LIMITS
     };
     let (addr, server) = controllers::metrics::serve_with(
         "127.0.0.1:0".parse().unwrap(),

@@ -191,54 +191,16 @@ pub fn pod_quantity_errors(pod: &Value) -> Vec<(String, String)> {
 }
 
 /// Whether `s` is a well-formed quantity, and whether it is negative. The grammar is
-/// Kubernetes' (`<sign><digits>[.<digits>]<suffix>`, suffix binary, decimal SI or `e<int>`);
-/// the magnitude is not bounded here (kube-apiserver accepts any size), the scheduler judges it.
+/// Kubernetes' (`<sign><digits>[.<digits>]<suffix>`, suffix binary, decimal SI or `e<int>`), checked
+/// by the one quantity parser; the magnitude is not bounded here (kube-apiserver accepts any
+/// size), the scheduler judges it.
 fn parse_sign(s: &str) -> Result<bool, &'static str> {
     const HINT: &str = "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$' (e.g. \"500m\", \"4Gi\", \"2\")";
-    let (neg, body) = match s.as_bytes().first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
-        Some(_) => (false, s),
-        None => return Err(HINT),
-    };
-    let split = body
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(body.len());
-    let (number, suffix) = body.split_at(split);
-    let (int, frac) = number.split_once('.').unwrap_or((number, ""));
-    if (int.is_empty() && frac.is_empty()) || frac.contains('.') {
+    // kube-apiserver reads the field as written: no surrounding spaces.
+    if s.trim() != s {
         return Err(HINT);
     }
-    let exponent = |s: &str| {
-        let Some(rest) = s.strip_prefix(['e', 'E']) else {
-            return false;
-        };
-        let digits = rest.strip_prefix(['+', '-']).unwrap_or(rest);
-        !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
-    };
-    let suffix_ok = matches!(
-        suffix,
-        "" | "n"
-            | "u"
-            | "m"
-            | "k"
-            | "M"
-            | "G"
-            | "T"
-            | "P"
-            | "E"
-            | "Ki"
-            | "Mi"
-            | "Gi"
-            | "Ti"
-            | "Pi"
-            | "Ei"
-    ) || exponent(suffix);
-    if !suffix_ok {
-        return Err(HINT);
-    }
-    let zero = number.bytes().all(|b| b == b'0' || b == b'.');
-    Ok(neg && !zero)
+    ::quantity::syntax(s).map_err(|_| HINT)
 }
 
 #[cfg(test)]

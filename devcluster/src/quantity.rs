@@ -1,44 +1,17 @@
 //! Kubernetes resource quantities ("96", "500m", "80Gi", "1e3") as plain numbers, and back.
 //!
 //! What the API server's QoS class and the simulated kubelet (crate `basalt-kubelet`) need:
-//! parse a quantity to an `f64` of base units and format CPU as millicores and memory as bytes.
-//! It does not round-trip arbitrary quantities.
+//! a quantity as an `f64` of base units (parsed by the shared `basalt-quantity` crate) and CPU
+//! formatted as millicores, memory as bytes. It does not round-trip arbitrary quantities.
 
-/// Parses a Kubernetes quantity into base units (cores for CPU, bytes for memory).
+/// Parses a Kubernetes quantity into base units (cores for CPU, bytes for memory), through the
+/// one quantity parser (the `basalt-quantity` crate), to nanounit precision.
 ///
 /// Returns `None` for anything that is not a well-formed quantity.
 pub fn parse(text: &str) -> Option<f64> {
-    let text = text.trim();
-    if text.is_empty() {
-        return None;
-    }
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
-        .unwrap_or(text.len());
-    let (number, suffix) = text.split_at(split);
-    let base: f64 = number.parse().ok()?;
-    let factor = match suffix {
-        "" => 1.0,
-        "n" => 1e-9,
-        "u" => 1e-6,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        "Ki" => 1024.0,
-        "Mi" => 1024.0 * 1024.0,
-        "Gi" => 1024.0 * 1024.0 * 1024.0,
-        "Ti" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
-        "Pi" => 1024.0 * 1024.0 * 1024.0 * 1024.0 * 1024.0,
-        "Ei" => 1024.0 * 1024.0 * 1024.0 * 1024.0 * 1024.0 * 1024.0,
-        exp if exp.starts_with(['e', 'E']) => 10f64.powi(exp[1..].parse::<i32>().ok()?),
-        _ => return None,
-    };
-    let value = base * factor;
-    value.is_finite().then_some(value)
+    ::quantity::parse_quantity(text)
+        .ok()
+        .map(::quantity::Quantity::to_f64)
 }
 
 /// A quantity given in YAML either as a number (`96`) or a string (`"96"`, `"80Gi"`).

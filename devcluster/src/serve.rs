@@ -1,73 +1,28 @@
-//! The HTTPS accept loop, built so that no client can starve the server: TLS handshakes in
-//! their own tasks with a deadline, a deadline for reading each request's headers (slowloris),
-//! a deadline for producing each response's head (a body trickled in, a stuck handler), and a cap
-//! on open connections (file descriptors). It owns sockets and timeouts, never routes.
-//!
-//! axum's own `serve` cannot set hyper's header-read timeout (it installs no timer), hence this
-//! loop. The webhook server has the same one (`webhooks/src/serve.rs`).
+//! The API server's listener: the shared accept loop (crate `basalt-listener`: handshake, header
+//! and request deadlines, connection and watch caps) with the API server's answers — a
+//! `Status` object for a request past its deadline (504) and for a watch over the cap (429 with
+//! `Retry-After`), as kube-apiserver answers.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
-use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio_rustls::TlsAcceptor;
-use tower::ServiceExt;
 
-/// The deadlines and caps of one listener.
-#[derive(Clone, Copy, Debug)]
-pub struct ConnLimits {
-    /// TLS handshake.
-    pub handshake_timeout: Duration,
-    /// From the moment the server waits for a request until its headers are in (also closes a
-    /// keep-alive connection idle this long, as Go's server does without an IdleTimeout).
-    pub header_read_timeout: Duration,
-    /// From the headers until the response head: reading the body and handling. Streaming
-    /// responses (watches, logs) return their head at once and are not cut.
-    pub request_timeout: Duration,
-    /// Open connections; the listener stops accepting at this many (the kernel queues the rest).
-    /// A connection serving a watch stops counting here once the watch starts (it counts under
-    /// `max_watches`), as kube-apiserver leaves long-running requests out of its in-flight
-    /// limits: open watches never keep other clients' requests from being accepted.
-    pub max_connections: usize,
-    /// Open watch streams; a watch over this gets 429 with `Retry-After` (clients back off
-    /// and re-watch).
-    pub max_watches: usize,
-}
+pub use listener::{ConnLimits, LongRunning};
 
-impl Default for ConnLimits {
-    fn default() -> Self {
-        Self {
-            handshake_timeout: Duration::from_secs(10),
-            header_read_timeout: Duration::from_secs(30),
-            request_timeout: Duration::from_secs(60),
-            max_connections: 1024,
-            max_watches: 8192,
-        }
-    }
-}
+/// The API server's 504 and 429 answers.
+pub const ANSWERS: listener::Answers = listener::Answers {
+    timeout: timeout_response,
+    too_many_watches,
+};
 
 /// Wraps every route of `app` in the request deadline: 504 with a `Status` once it passes.
 pub fn with_request_timeout(app: Router, limit: Duration) -> Router {
-    app.layer(axum::middleware::from_fn(
-        move |req: Request, next: axum::middleware::Next| async move {
-            match tokio::time::timeout(limit, next.run(req)).await {
-                Ok(r) => r,
-                Err(_) => timeout_response(limit),
-            }
-        },
-    ))
+    listener::with_request_timeout(app, limit, timeout_response)
 }
 
 fn timeout_response(limit: Duration) -> Response {
@@ -75,44 +30,6 @@ fn timeout_response(limit: Duration) -> Response {
         "status": "Failure", "reason": "Timeout", "code": 504,
         "message": format!("the request did not complete within {}s (body too slow or the server too busy); retry", limit.as_secs())});
     (StatusCode::GATEWAY_TIMEOUT, axum::Json(status)).into_response()
-}
-
-/// Marks a response as a long-running stream (a watch): set by the handler, read by the accept
-/// loop, which moves the connection from the connection cap to the watch cap.
-#[derive(Clone, Copy, Debug)]
-pub struct LongRunning;
-
-/// A connection's place under the connection cap, and the listener's watch cap.
-#[derive(Clone)]
-struct ConnSlot {
-    slot: Arc<std::sync::Mutex<Option<OwnedSemaphorePermit>>>,
-    watches: Arc<Semaphore>,
-}
-
-/// A long-running response leaves the connection cap for the watch cap: it holds a watch permit
-/// until its body ends, frees its connection's slot, and closes the connection when it ends
-/// (so the connection is never reused without a slot). Over the watch cap: 429.
-async fn long_running(req: Request, next: axum::middleware::Next) -> Response {
-    let conn = req.extensions().get::<ConnSlot>().cloned();
-    let res = next.run(req).await;
-    let Some(conn) = conn.filter(|_| res.extensions().get::<LongRunning>().is_some()) else {
-        return res;
-    };
-    let Ok(permit) = conn.watches.clone().try_acquire_owned() else {
-        return too_many_watches();
-    };
-    if let Ok(mut slot) = conn.slot.lock() {
-        slot.take();
-    }
-    let (mut parts, body) = res.into_parts();
-    parts
-        .headers
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    let stream = body.into_data_stream().map(move |chunk| {
-        let _held = &permit;
-        chunk
-    });
-    Response::from_parts(parts, Body::from_stream(stream))
 }
 
 fn too_many_watches() -> Response {
@@ -135,69 +52,5 @@ pub async fn serve_tls(
     limits: ConnLimits,
     shutdown: impl Future<Output = ()>,
 ) {
-    let app = with_request_timeout(app, limits.request_timeout)
-        .layer(axum::middleware::from_fn(long_running));
-    let acceptor = TlsAcceptor::from(tls);
-    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    let watches = Arc::new(Semaphore::new(limits.max_watches.max(1)));
-    let graceful = GracefulShutdown::new();
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout);
-    tokio::pin!(shutdown);
-    loop {
-        let slot = tokio::select! {
-            s = slots.clone().acquire_owned() => match s {
-                Ok(s) => s,
-                Err(_) => break,
-            },
-            _ = &mut shutdown => break,
-        };
-        let (sock, peer) = tokio::select! {
-            a = tcp.accept() => match a {
-                Ok(x) => x,
-                Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::debug!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    continue;
-                }
-            },
-            _ = &mut shutdown => break,
-        };
-        let _ = sock.set_nodelay(true);
-        let (acceptor, http, watcher) = (acceptor.clone(), http.clone(), graceful.watcher());
-        // The slot lives as long as the connection's service, unless a watch takes it.
-        let conn = ConnSlot {
-            slot: Arc::new(std::sync::Mutex::new(Some(slot))),
-            watches: watches.clone(),
-        };
-        let svc =
-            TowerToHyperService::new(app.clone().map_request(move |mut r: Request<Incoming>| {
-                r.extensions_mut().insert(conn.clone());
-                r.map(Body::new)
-            }));
-        tokio::spawn(async move {
-            let stream =
-                match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(sock)).await {
-                    Ok(Ok(s)) => s,
-                    Ok(Err(e)) => {
-                        tracing::debug!(error = %e, %peer, "tls handshake failed");
-                        return;
-                    }
-                    Err(_) => {
-                        tracing::debug!(%peer, "tls handshake timed out");
-                        return;
-                    }
-                };
-            // No upgrades: neither exec nor port-forward is served.
-            let conn = http.serve_connection(TokioIo::new(stream), svc);
-            if let Err(e) = watcher.watch(conn).await {
-                tracing::debug!(error = %e, %peer, "connection ended with an error");
-            }
-        });
-    }
-    // Free the port before waiting: a restart on the same port must not race the old listener.
-    drop(tcp);
-    graceful.shutdown().await;
+    listener::serve_tls(tcp, tls, app, limits, ANSWERS, shutdown).await
 }

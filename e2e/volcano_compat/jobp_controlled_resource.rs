@@ -9,26 +9,10 @@ use super::{Suite, vcjob};
 
 const FILE: &str = "jobp/job_controlled_resource.go";
 
-/// A quantity as a number of base units (`1000m` → 1, `2000Mi` → 2000 × 2^20).
+/// A quantity as a number of base units (`1000m` → 1, `2000Mi` → 2000 × 2^20), read by the one
+/// quantity parser.
 fn amount(q: &str) -> f64 {
-    let units: [(&str, f64); 8] = [
-        ("Ki", 1024.0),
-        ("Mi", 1024.0 * 1024.0),
-        ("Gi", 1024.0 * 1024.0 * 1024.0),
-        ("m", 0.001),
-        ("k", 1e3),
-        ("M", 1e6),
-        ("G", 1e9),
-        ("", 1.0),
-    ];
-    for (suffix, factor) in units {
-        if let Some(n) = q.strip_suffix(suffix)
-            && let Ok(v) = n.parse::<f64>()
-        {
-            return v * factor;
-        }
-    }
-    f64::NAN
+    devcluster::quantity::parse(q).unwrap_or(f64::NAN)
 }
 
 pub fn run(s: &Suite) {

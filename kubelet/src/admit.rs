@@ -92,9 +92,9 @@ pub fn admit(node: &SimNode, running: &[Request], pod: &Request) -> Result<(), R
             "cpu",
             pod.cpu * 1000.0,
             used.cpu * 1000.0,
-            node.cpu * 1000.0,
+            node.cpu.to_f64() * 1000.0,
         ),
-        ("memory", pod.memory, used.memory, node.memory),
+        ("memory", pod.memory, used.memory, node.memory.to_f64()),
         ("nvidia.com/gpu", pod.gpus, used.gpus, f64::from(node.gpus)),
     ];
     for (name, requested, used, capacity) in checks {

@@ -19,8 +19,10 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod node;
 mod pods;
-pub mod spec;
 pub mod usage;
+
+/// The cluster spec file (crate `basalt-cluster-spec`, shared with the simulator).
+pub use cluster_spec as spec;
 
 pub use devcluster::quantity;
 pub use kubelet::{Kubelet, KubeletConfig};

@@ -44,7 +44,7 @@ pub fn hami_register(node: &SimNode) -> String {
                 "id": gpu_uuid(&node.name, i),
                 "index": i,
                 "count": GPU_SPLIT_COUNT,
-                "devmem": quantity::mib(node.gpu_memory),
+                "devmem": quantity::mib(node.gpu_memory.to_f64()),
                 "devcore": 100,
                 "type": node.gpu_model,
                 "numa": if node.gpus > 1 && i >= node.gpus / 2 { 1 } else { 0 },
@@ -60,8 +60,8 @@ pub fn hami_register(node: &SimNode) -> String {
 /// `status.capacity` (also used as `allocatable`).
 pub fn capacity(node: &SimNode) -> Value {
     let mut cap = json!({
-        "cpu": quantity::cpu(node.cpu),
-        "memory": quantity::bytes(node.memory),
+        "cpu": quantity::cpu(node.cpu.to_f64()),
+        "memory": quantity::bytes(node.memory.to_f64()),
         "pods": node.pods.to_string(),
         "ephemeral-storage": "1Ti",
         "hugepages-1Gi": "0",
@@ -69,11 +69,11 @@ pub fn capacity(node: &SimNode) -> Value {
     });
     if node.gpus > 0 {
         let gpus = u64::from(node.gpus);
-        let total_mib = gpus * quantity::mib(node.gpu_memory);
+        let total_mib = gpus * quantity::mib(node.gpu_memory.to_f64());
         let extra = json!({
             "nvidia.com/gpu": gpus.to_string(),
             // Pods ask for `nvidia.com/vgpu-memory: 4Gi`, so this one is a byte quantity.
-            "nvidia.com/vgpu-memory": quantity::bytes(node.gpu_memory * node.gpus as f64),
+            "nvidia.com/vgpu-memory": quantity::bytes(node.gpu_memory.to_f64() * node.gpus as f64),
             "nvidia.com/vgpu-cores": (gpus * 100).to_string(),
             // HAMi counts memory in MiB and cores in percent of a card.
             "nvidia.com/gpumem": total_mib.to_string(),
@@ -109,7 +109,7 @@ pub fn labels(node: &SimNode) -> Value {
         labels.insert("nvidia.com/gpu.product".into(), json!(node.gpu_model));
         labels.insert(
             "nvidia.com/gpu.memory".into(),
-            json!(quantity::mib(node.gpu_memory).to_string()),
+            json!(quantity::mib(node.gpu_memory.to_f64()).to_string()),
         );
         labels.insert("nvidia.com/gpu.count".into(), json!(node.gpus.to_string()));
         labels.insert(

@@ -173,7 +173,7 @@ fn place(
         k.clone(),
         Placed {
             node,
-            demand: usage::pod_demand(pod, sim.gpu_memory),
+            demand: usage::pod_demand(pod, sim.gpu_memory.to_f64()),
             request,
         },
     );
@@ -289,7 +289,7 @@ async fn run(ctx: Arc<Ctx>, mut pod: Value, node: usize, resume: Option<(String,
             (now, 0, run)
         }
     };
-    put_pod_metrics(&ctx, &pod, sim.gpu_memory);
+    put_pod_metrics(&ctx, &pod, sim.gpu_memory.to_f64());
     loop {
         let plan = lifecycle::plan_run(&pod, run, ctx.config.default_duration);
         for w in &plan.warnings {

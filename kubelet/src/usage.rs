@@ -139,13 +139,16 @@ pub fn node_usage(
             0.0
         }
     };
-    let cpu = over
-        .cpu
-        .unwrap_or_else(|| frac(node.background.cpu * node.cpu + total.cpu, node.cpu));
+    let cpu = over.cpu.unwrap_or_else(|| {
+        frac(
+            node.background.cpu * node.cpu.to_f64() + total.cpu,
+            node.cpu.to_f64(),
+        )
+    });
     let memory = over.memory.unwrap_or_else(|| {
         frac(
-            node.background.memory * node.memory + total.memory,
-            node.memory,
+            node.background.memory * node.memory.to_f64() + total.memory,
+            node.memory.to_f64(),
         )
     });
     let gpus = f64::from(node.gpus);
@@ -153,8 +156,8 @@ pub fn node_usage(
         .gpu
         .unwrap_or_else(|| frac(node.background.gpu * gpus + total.gpus, gpus));
     NodeUsage {
-        cpu: cpu * node.cpu,
-        memory: memory * node.memory,
+        cpu: cpu * node.cpu.to_f64(),
+        memory: memory * node.memory.to_f64(),
         fractions: Usage { cpu, memory, gpu },
     }
 }

@@ -1,15 +1,14 @@
 //! The simulated cluster's hardware: a cluster spec file (YAML), the built-in presets
 //! (`seed-4x8`, `w-synth-64`, `openb`, `openb-gpu`), and the openb node-list reader.
 //!
-//! The spec format is the simulator's own until `basalt up --cluster` publishes a shared type
-//! (see docs/simulator.md): a list of node groups, each `count` identical nodes. This module only
-//! describes hardware; who holds what at a given time lives in `engine`.
+//! The spec file is `basalt up --cluster`'s (crate `basalt-cluster-spec`, the one type both read):
+//! a list of node groups, each `count` identical nodes, turned here into the scheduler's units.
+//! This module only describes hardware; who holds what at a given time lives in `engine`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use scheduler_core::model::{Taint, TaintEffect};
-use serde::Deserialize;
 
 use crate::error::{Error, Result, TraceError};
 use crate::trace::Csv;
@@ -42,106 +41,8 @@ pub struct ClusterSpec {
     pub nodes: Vec<NodeSpec>,
 }
 
-/// A quantity written as a YAML number (`96`) or string (`"80Gi"`), as in devcluster's format.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(untagged)]
-pub enum Quantity {
-    /// A plain number.
-    Number(f64),
-    /// A Kubernetes quantity string.
-    Text(String),
-}
-
-impl Quantity {
-    fn text(&self) -> String {
-        match self {
-            Self::Number(n) => format!("{n}"),
-            Self::Text(t) => t.clone(),
-        }
-    }
-}
-
-/// A node taint in a cluster spec file.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TaintSpec {
-    /// Key.
-    pub key: String,
-    /// Value.
-    #[serde(default)]
-    pub value: Option<String>,
-    /// NoSchedule, PreferNoSchedule or NoExecute.
-    pub effect: String,
-}
-
-/// Background usage fractions (accepted for format compatibility; the simulator ignores them).
-#[derive(Clone, Copy, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UsageSpec {
-    /// CPU fraction.
-    #[serde(default)]
-    pub cpu: f64,
-    /// Memory fraction.
-    #[serde(default)]
-    pub memory: f64,
-    /// GPU fraction.
-    #[serde(default)]
-    pub gpu: f64,
-}
-
-/// A group of identical nodes in a cluster spec file: the same format as `basalt up --cluster`
-/// (docs/cluster-spec.md, the `basalt-kubelet` crate's `spec`), re-declared here so the simulator does not
-/// depend on the kube stack; a test parses the same example text.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct NodeGroup {
-    /// Name, or name prefix when `count > 1` (`<name>-0`, `<name>-1`, …).
-    pub name: String,
-    /// How many nodes (1).
-    #[serde(default = "one")]
-    pub count: u32,
-    /// CPU (96).
-    #[serde(default)]
-    pub cpu: Option<Quantity>,
-    /// Memory (1Ti).
-    #[serde(default)]
-    pub memory: Option<Quantity>,
-    /// Max pods (accepted; the simulator does not limit pod counts).
-    #[serde(default)]
-    pub pods: Option<u32>,
-    /// GPU cards per node (0).
-    #[serde(default)]
-    pub gpus: u32,
-    /// GPU model (NVIDIA-A100-SXM4-80GB).
-    #[serde(default)]
-    pub gpu_model: Option<String>,
-    /// Memory per card (80Gi).
-    #[serde(default)]
-    pub gpu_memory: Option<Quantity>,
-    /// Labels.
-    #[serde(default)]
-    pub labels: BTreeMap<String, String>,
-    /// Taints.
-    #[serde(default)]
-    pub taints: Vec<TaintSpec>,
-    /// Background usage.
-    #[serde(default)]
-    pub usage: UsageSpec,
-}
-
-fn one() -> u32 {
-    1
-}
 fn default_model() -> String {
     "NVIDIA-A100-SXM4-80GB".into()
-}
-
-/// The file format: `nodes: [NodeGroup…]`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ClusterFile {
-    /// Node groups.
-    pub nodes: Vec<NodeGroup>,
 }
 
 /// Names of the built-in presets.
@@ -182,68 +83,58 @@ impl ClusterSpec {
         }
     }
 
-    /// Parses a cluster spec file's text; `origin` names it in errors.
+    /// Parses a cluster spec file's text (the format and validation of `basalt up --cluster`,
+    /// crate `basalt-cluster-spec`); `origin` names it in errors. Nodes sort by name.
     pub fn from_yaml(text: &str, origin: &str) -> Result<Self> {
-        let file: ClusterFile = serde_saphyr::from_str(text).map_err(|e| Error::Yaml {
-            file: origin.into(),
-            reason: e.to_string(),
-        })?;
-        let mut nodes = Vec::new();
-        for g in &file.nodes {
-            let q = |field: &str, name: &str, text: &str| {
-                scheduler_core::parse_resource_amount(name, text).map_err(|e| Error::Field {
-                    file: origin.into(),
-                    field: format!("nodes[{}].{field}", g.name),
-                    reason: e.to_string(),
-                })
+        let spec_error = |e: cluster_spec::SpecError| match e {
+            cluster_spec::SpecError::Field { field, message, .. } => Error::Field {
+                file: origin.into(),
+                field,
+                reason: message,
+            },
+            other => Error::Yaml {
+                file: origin.into(),
+                reason: other.to_string(),
+            },
+        };
+        let resolved = cluster_spec::ClusterSpec::from_yaml(text, origin)
+            .and_then(|spec| spec.resolve())
+            .map_err(spec_error)?;
+        let mut nodes = Vec::with_capacity(resolved.len());
+        for (i, n) in resolved.into_iter().enumerate() {
+            let too_large = |field: &str, e: scheduler_core::QuantityError| Error::Field {
+                file: origin.into(),
+                field: format!("nodes[{i}].{field}"),
+                reason: e.to_string(),
             };
-            let text = |v: &Option<Quantity>, default: &str| {
-                v.as_ref()
-                    .map_or_else(|| default.to_owned(), Quantity::text)
-            };
-            let cpu_milli = q("cpu", "cpu", &text(&g.cpu, "96"))?;
-            let memory_bytes = q("memory", "memory", &text(&g.memory, "1Ti"))?;
-            let gpu_memory_mib =
-                (q("gpuMemory", "memory", &text(&g.gpu_memory, "80Gi"))? >> 20) as u64;
-            let mut taints = Vec::new();
-            for t in &g.taints {
-                let effect = match t.effect.as_str() {
-                    "NoSchedule" => TaintEffect::NoSchedule,
-                    "PreferNoSchedule" => TaintEffect::PreferNoSchedule,
-                    "NoExecute" => TaintEffect::NoExecute,
-                    other => {
-                        return Err(Error::Field {
-                            file: origin.into(),
-                            field: format!("nodes[{}].taints", g.name),
-                            reason: format!(
-                                "effect {other:?} is not NoSchedule, PreferNoSchedule or NoExecute"
-                            ),
-                        });
-                    }
-                };
-                taints.push(Taint {
+            let gpu_memory_bytes = n
+                .gpu_memory
+                .units()
+                .map_err(|e| too_large("gpuMemory", e))?;
+            let taints = n
+                .taints
+                .iter()
+                .map(|t| Taint {
                     key: t.key.clone(),
                     value: t.value.clone().unwrap_or_default(),
-                    effect,
-                });
-            }
-            for i in 0..g.count {
-                let name = if g.count == 1 {
-                    g.name.clone()
-                } else {
-                    format!("{}-{i}", g.name)
-                };
-                nodes.push(NodeSpec {
-                    name,
-                    cpu_milli,
-                    memory_bytes,
-                    gpus: g.gpus,
-                    gpu_model: g.gpu_model.clone().unwrap_or_else(default_model),
-                    gpu_memory_mib,
-                    labels: g.labels.clone(),
-                    taints: taints.clone(),
-                });
-            }
+                    // The spec's validation admits these three effects only.
+                    effect: match t.effect.as_str() {
+                        "NoSchedule" => TaintEffect::NoSchedule,
+                        "PreferNoSchedule" => TaintEffect::PreferNoSchedule,
+                        _ => TaintEffect::NoExecute,
+                    },
+                })
+                .collect();
+            nodes.push(NodeSpec {
+                cpu_milli: n.cpu.millis().map_err(|e| too_large("cpu", e))?,
+                memory_bytes: n.memory.units().map_err(|e| too_large("memory", e))?,
+                gpus: n.gpus,
+                gpu_memory_mib: (gpu_memory_bytes >> 20) as u64,
+                gpu_model: n.gpu_model,
+                labels: n.labels,
+                taints,
+                name: n.name,
+            });
         }
         nodes.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(Self { nodes })
@@ -313,7 +204,10 @@ mod tests {
         assert_eq!(up.nodes[0].taints[0].effect, TaintEffect::NoSchedule);
         assert_eq!(up.nodes[0].memory_bytes, 512 << 30);
         let bad = ClusterSpec::from_yaml("nodes:\n- name: a\n  cpu: lots\n", "c.yaml");
-        assert!(bad.unwrap_err().to_string().contains("nodes[a].cpu"));
+        assert!(bad.unwrap_err().to_string().contains("nodes[0].cpu"));
+        // The shared format's validation: a name defined twice is refused here as in `basalt up`.
+        let twice = ClusterSpec::from_yaml("nodes:\n- name: a\n- name: a\n", "c.yaml");
+        assert!(twice.unwrap_err().to_string().contains("defined twice"));
     }
 
     #[test]

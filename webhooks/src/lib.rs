@@ -43,7 +43,7 @@ pub use error::Error;
 pub use kube_state::KubeState;
 pub use metrics::Metrics;
 pub use registration::{ClientConfig, configurations};
-pub use serve::OPS_LIMITS;
+pub use serve::{OPS_LIMITS, REVIEW_LIMITS};
 pub use server::{ConnLimits, Server, ServerConfig, TlsSource, serve};
 pub use state::{Capacity, ClusterState, InMemoryState};
 

@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 use crate::certs::{ReloadingCert, self_signed};
 use crate::error::Error;
 pub use crate::serve::ConnLimits;
-use crate::serve::{OPS_LIMITS, serve_plain, serve_tls};
+use crate::serve::{OPS_LIMITS, REVIEW_LIMITS, serve_plain, serve_tls};
 use crate::{ClusterState, WebhookState, router};
 
 /// Where the serving certificate comes from.
@@ -62,7 +62,7 @@ pub struct ServerConfig {
     /// How long a review waits for a queue missing from the cluster view (see
     /// [`WebhookState::queue_grace`]).
     pub queue_grace: Duration,
-    /// Timeouts and the connection cap of the HTTPS listener.
+    /// Timeouts and the connection cap of the HTTPS listener (default [`REVIEW_LIMITS`]).
     pub limits: ConnLimits,
     /// The same for the plain-HTTP health and metrics ports (default [`OPS_LIMITS`]).
     pub ops_limits: ConnLimits,
@@ -80,7 +80,7 @@ impl ServerConfig {
             scheduler_name: crate::mutate::DEFAULT_SCHEDULER.to_owned(),
             reload_interval: Duration::from_secs(1),
             queue_grace: Duration::ZERO,
-            limits: ConnLimits::default(),
+            limits: REVIEW_LIMITS,
             ops_limits: OPS_LIMITS,
         }
     }

@@ -1,15 +1,18 @@
-//! The cluster spec file (`basalt up --cluster FILE`, and later `basalt simulate --cluster`):
-//! node groups with labels, taints, CPU, memory, GPU count/model/memory and background usage.
+//! The cluster spec file (`basalt up --cluster FILE`, `basalt nodes --cluster FILE`, `basalt
+//! simulate --cluster FILE`): node groups with labels, taints, CPU, memory, GPU count/model/memory
+//! and background usage — the one type both the simulated kubelet (crate `basalt-kubelet`) and
+//! the simulator read.
 //!
-//! This module owns the file format and its validation only; turning a node into a Kubernetes
-//! Node object is `node.rs`'s job. Errors name the file and the field (`nodes[1].memory`).
+//! This crate owns the file format and its validation only; turning a node into a Kubernetes
+//! Node object is the kubelet's job, into the scheduler's model the simulator's. Errors name
+//! the file and the field (`nodes[1].memory`). No kube stack: the simulator builds without it.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use devcluster::quantity;
+pub use quantity::Quantity;
 
 /// Default node shape: the article's research cluster (4 × 8 × A100 80 GiB).
 pub const DEFAULT_NODES: u32 = 4;
@@ -40,16 +43,17 @@ pub enum SpecError {
 /// A quantity written as a YAML number (`96`) or string (`"80Gi"`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
-pub enum Quantity {
+pub enum QuantityValue {
     Number(f64),
     Text(String),
 }
 
-impl Quantity {
-    fn value(&self) -> Option<f64> {
+impl QuantityValue {
+    /// The quantity as written (a number in its shortest decimal form, never an exponent).
+    fn text(&self) -> String {
         match self {
-            Quantity::Number(n) => Some(*n),
-            Quantity::Text(t) => quantity::parse(t),
+            QuantityValue::Number(n) => n.to_string(),
+            QuantityValue::Text(t) => t.clone(),
         }
     }
 }
@@ -70,9 +74,9 @@ pub struct NodeGroup {
     #[serde(default = "one")]
     pub count: u32,
     #[serde(default)]
-    pub cpu: Option<Quantity>,
+    pub cpu: Option<QuantityValue>,
     #[serde(default)]
-    pub memory: Option<Quantity>,
+    pub memory: Option<QuantityValue>,
     #[serde(default)]
     pub pods: Option<u32>,
     #[serde(default)]
@@ -80,7 +84,7 @@ pub struct NodeGroup {
     #[serde(default)]
     pub gpu_model: Option<String>,
     #[serde(default)]
-    pub gpu_memory: Option<Quantity>,
+    pub gpu_memory: Option<QuantityValue>,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     #[serde(default)]
@@ -115,21 +119,23 @@ pub struct Usage {
     pub gpu: f64,
 }
 
-/// One node with every value resolved to base units.
+/// One node with every value resolved: quantities parsed exactly (read them as
+/// [`Quantity::to_f64`] base units, or [`Quantity::millis`] / [`Quantity::units`], which are
+/// checked to fit in 64 bits), non-negative.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimNode {
     pub name: String,
     pub labels: BTreeMap<String, String>,
     pub taints: Vec<Taint>,
     /// Cores.
-    pub cpu: f64,
+    pub cpu: Quantity,
     /// Bytes.
-    pub memory: f64,
+    pub memory: Quantity,
     pub pods: u32,
     pub gpus: u32,
     pub gpu_model: String,
     /// Bytes per GPU.
-    pub gpu_memory: f64,
+    pub gpu_memory: Quantity,
     pub background: Usage,
 }
 
@@ -145,7 +151,7 @@ impl ClusterSpec {
                 pods: None,
                 gpus,
                 gpu_model: Some(gpu_model.into()),
-                gpu_memory: Some(Quantity::Text(gpu_memory.into())),
+                gpu_memory: Some(QuantityValue::Text(gpu_memory.into())),
                 labels: BTreeMap::new(),
                 taints: vec![],
                 usage: Usage::default(),
@@ -225,25 +231,32 @@ impl ClusterSpec {
         let mut out: Vec<SimNode> = vec![];
         for (i, g) in self.nodes.iter().enumerate() {
             let at = |f: &str| format!("nodes[{i}].{f}");
-            let qty = |f: &str, q: &Option<Quantity>, default: &str| -> Result<f64, SpecError> {
-                let v = match q {
-                    Some(q) => q.value(),
-                    None => quantity::parse(default),
+            let qty = |f: &str, q: &Option<QuantityValue>, default: &str| {
+                let text = q
+                    .as_ref()
+                    .map_or_else(|| default.to_owned(), QuantityValue::text);
+                let shown = match q {
+                    Some(QuantityValue::Number(n)) => n.to_string(),
+                    _ => format!("{text:?}"),
                 };
-                match v {
-                    Some(v) if v >= 0.0 => Ok(v),
-                    _ => Err(field(
+                let v = quantity::parse_quantity(&text).map_err(|e| {
+                    field(
                         at(f),
-                        format!(
-                            "{} is not a valid quantity; write e.g. 96, 500m, 80Gi",
-                            match q {
-                                Some(Quantity::Number(n)) => n.to_string(),
-                                Some(Quantity::Text(t)) => format!("{t:?}"),
-                                None => format!("{default:?}"),
-                            }
-                        ),
-                    )),
+                        format!("{shown} is not a valid quantity ({e}); write e.g. 96, 500m, 80Gi"),
+                    )
+                })?;
+                if v.is_negative() {
+                    return Err(field(
+                        at(f),
+                        format!("{shown} is negative; write 0 or more"),
+                    ));
                 }
+                // CPU is read in millicores, the others in base units: each must fit.
+                let fits = if f == "cpu" { v.millis() } else { v.units() };
+                if let Err(e) = fits {
+                    return Err(field(at(f), format!("{shown} is too large: {e}")));
+                }
+                Ok(v)
             };
             if !is_dns_label(&g.name) {
                 return Err(field(
@@ -286,7 +299,7 @@ impl ClusterSpec {
             let cpu = qty("cpu", &g.cpu, DEFAULT_CPU)?;
             let memory = qty("memory", &g.memory, DEFAULT_MEMORY)?;
             let gpu_memory = qty("gpuMemory", &g.gpu_memory, DEFAULT_GPU_MEMORY)?;
-            if g.gpus > 0 && gpu_memory <= 0.0 {
+            if g.gpus > 0 && gpu_memory.to_f64() <= 0.0 {
                 return Err(field(
                     at("gpuMemory"),
                     "must be positive on a node with GPUs".into(),
@@ -361,12 +374,25 @@ nodes:
         let names: Vec<_> = nodes.iter().map(|n| n.name.as_str()).collect();
         assert_eq!(names, ["a100-0", "a100-1", "cpu-only"]);
         assert_eq!(nodes[0].gpus, 8);
-        assert_eq!(nodes[0].gpu_memory, 80.0 * 1024f64.powi(3));
+        assert_eq!(nodes[0].gpu_memory.to_f64(), 80.0 * 1024f64.powi(3));
         assert_eq!(nodes[0].background.cpu, 0.2);
         assert_eq!(nodes[0].taints[0].value.as_deref(), Some("training"));
         assert_eq!(nodes[2].gpus, 0);
-        assert_eq!(nodes[2].cpu, 32.0);
+        assert_eq!(nodes[2].cpu.to_f64(), 32.0);
         assert_eq!(nodes[2].pods, DEFAULT_PODS);
+    }
+
+    #[test]
+    fn numbers_and_strings_are_the_same_quantity() {
+        let spec = ClusterSpec::from_yaml(
+            "nodes:\n  - name: a\n    cpu: 1.5\n    memory: 1073741824\n  - name: b\n    cpu: 1500m\n    memory: 1Gi\n",
+            "c.yaml",
+        )
+        .unwrap();
+        let nodes = spec.resolve().unwrap();
+        assert_eq!(nodes[0].cpu, nodes[1].cpu);
+        assert_eq!(nodes[0].cpu.millis().unwrap(), 1500);
+        assert_eq!(nodes[0].memory, nodes[1].memory);
     }
 
     #[test]
@@ -376,8 +402,8 @@ nodes:
             .unwrap();
         assert_eq!(nodes.len(), 4);
         assert_eq!(nodes[3].name, "gpu-node-3");
-        assert_eq!(nodes[0].cpu, 96.0);
-        assert_eq!(nodes[0].memory, 1024f64.powi(4));
+        assert_eq!(nodes[0].cpu.millis().unwrap(), 96_000);
+        assert_eq!(nodes[0].memory.units().unwrap(), 1 << 40);
     }
 
     fn err(yaml: &str) -> String {
@@ -410,6 +436,17 @@ nodes:
         assert!(e.contains("empty"), "{e}");
         let e = err("nodes: [\n");
         assert!(e.contains("not valid YAML"), "{e}");
+        let e = err("nodes:\n  - name: a\n    cpu: -4\n");
+        assert!(
+            e.contains("nodes[0].cpu") && e.contains("-4 is negative"),
+            "{e}"
+        );
+        let e = err("nodes:\n  - name: a\n    cpu: 1e18\n");
+        assert!(e.contains("nodes[0].cpu") && e.contains("too large"), "{e}");
+        let e = err("nodes:\n  - name: a\n    memory: 4GB\n");
+        assert!(e.contains("unknown suffix \"GB\""), "{e}");
+        let e = err("nodes:\n  - name: a\n    gpus: 1\n    gpuMemory: 0\n");
+        assert!(e.contains("nodes[0].gpuMemory"), "{e}");
     }
 
     #[test]
