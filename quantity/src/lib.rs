@@ -198,23 +198,33 @@ pub fn parse_quantity(text: &str) -> Result<Quantity, QuantityError> {
             .and_then(|v| v.checked_add(i128::from(b - b'0')))
             .ok_or_else(overflow)?;
     }
-    let frac_digits = u32::try_from(frac.len()).map_err(|_| overflow())?;
-    let (mult_num, mult_den) = match p.suffix {
+    // value = digits × 10^(exp − frac) × 2^bits; nanos = value × 10^9 = digits × 2^bits ×
+    // 10^pow10, rounded up. The powers of ten are combined first, so that neither the 10^9 nor
+    // a long fraction costs range.
+    let frac_digits = i64::try_from(frac.len()).map_err(|_| overflow())?;
+    let (exp, bits) = match p.suffix {
         Suffix::Decimal(exp) if !(-18..=18).contains(&exp) => return Err(overflow()),
-        Suffix::Decimal(exp) if exp >= 0 => (10i128.pow(exp.unsigned_abs()), 1),
-        Suffix::Decimal(exp) => (1, 10i128.pow(exp.unsigned_abs())),
-        Suffix::Binary(exp) => (1i128 << exp, 1),
+        Suffix::Decimal(exp) => (i64::from(exp), 0),
+        Suffix::Binary(bits) => (0, bits),
     };
-    // value = digits / 10^frac × multiplier; nanos = value × 10^9 = num / den, rounded up.
-    let num = digits
-        .checked_mul(mult_num)
-        .and_then(|v| v.checked_mul(NANOS_PER_UNIT))
-        .ok_or_else(overflow)?;
-    let den = 10i128
-        .checked_pow(frac_digits)
-        .and_then(|v| v.checked_mul(mult_den))
-        .ok_or_else(overflow)?;
-    let nanos = div_ceil(num, den);
+    let pow10 = 9 + exp - frac_digits;
+    let num = digits.checked_mul(1i128 << bits).ok_or_else(overflow)?;
+    let nanos = if pow10 >= 0 {
+        u32::try_from(pow10)
+            .ok()
+            .and_then(|p| 10i128.checked_pow(p))
+            .and_then(|m| num.checked_mul(m))
+            .ok_or_else(overflow)?
+    } else {
+        match u32::try_from(-pow10)
+            .ok()
+            .and_then(|p| 10i128.checked_pow(p))
+        {
+            Some(den) => div_ceil(num, den),
+            // A divisor beyond i128 exceeds any numerator: under one nanounit, rounded up.
+            None => i128::from(num != 0),
+        }
+    };
     Ok(Quantity {
         nanos: if p.negative { -nanos } else { nanos },
     })
@@ -257,6 +267,17 @@ mod tests {
         assert_eq!(units("-1.5"), -1);
         assert_eq!(units(" 8 "), 8);
         assert_eq!(units("1.000000000000000000000000000000000"), 1);
+        // Long fractions keep the exact range: 31 significant digits, then one beyond any i128
+        // divisor (rounds up to one nanounit).
+        assert_eq!(units("1.234567890123456789012345678901"), 2);
+        assert_eq!(millis("1.234567890123456789012345678901"), 1235);
+        assert_eq!(
+            parse_quantity(&format!("0.{}1", "0".repeat(60)))
+                .unwrap()
+                .to_f64(),
+            1e-9
+        );
+        assert_eq!(millis("1234567890123456789012n"), 1_234_567_890_123_457);
     }
 
     #[test]
