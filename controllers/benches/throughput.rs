@@ -117,7 +117,37 @@ async fn measure(label: &str, seen: &Seen, expected: usize, start: Instant) {
     );
 }
 
-async fn setup() -> (devcluster::DevClusterHandle, Client, Seen) {
+/// Stops one bench cluster's controllers and kubelet the way `basalt` does on a signal (their
+/// graceful shutdown), so that a second cluster is measured without the first one's controllers
+/// still running and the process does not exit under running reconciles.
+struct Running {
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    _handle: devcluster::DevClusterHandle,
+}
+
+impl Running {
+    fn signal(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut rx = self.stop.subscribe();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            if tokio::time::timeout(Duration::from_secs(30), task)
+                .await
+                .is_err()
+            {
+                println!("  (a controller or the kubelet did not stop within 30 s)");
+            }
+        }
+    }
+}
+
+async fn setup() -> (Running, Client, Seen) {
     let mut builder = DevCluster::builder().history(200_000);
     for crd in crds::crd::all() {
         builder = builder.crd(serde_json::to_value(crd).unwrap());
@@ -140,21 +170,26 @@ async fn setup() -> (devcluster::DevClusterHandle, Client, Seen) {
     )
     .await
     .unwrap();
-    tokio::spawn(kubelet.run(std::future::pending()));
+    let mut running = Running {
+        stop: tokio::sync::watch::channel(false).0,
+        tasks: Vec::new(),
+        _handle: handle,
+    };
+    let stopped = running.signal();
+    running.tasks.push(tokio::spawn(async move {
+        kubelet.run(stopped).await;
+    }));
     let c = client.clone();
-    tokio::spawn(async move {
-        controllers::run(
-            c,
-            controllers::ControllerConfig::default(),
-            std::future::pending(),
-        )
-        .await
-        .unwrap();
-    });
+    let stopped = running.signal();
+    running.tasks.push(tokio::spawn(async move {
+        controllers::run(c, controllers::ControllerConfig::default(), stopped)
+            .await
+            .unwrap();
+    }));
     let seen: Seen = Arc::default();
     watch_pods(client.clone(), seen.clone());
     tokio::time::sleep(Duration::from_secs(2)).await;
-    (handle, client, seen)
+    (running, client, seen)
 }
 
 /// The product's allocator (docs/ARCHITECTURE.md, "Memory allocator"): benches measure what ships.
@@ -168,16 +203,17 @@ async fn main() {
         .filter(|a| !a.starts_with('-'))
         .unwrap_or_default();
     if "one-job-1000-pods".contains(&filter) {
-        let (_h, client, seen) = setup().await;
+        let (running, client, seen) = setup().await;
         let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
         let start = Instant::now();
         jobs.create(&PostParams::default(), &job("big", 1000))
             .await
             .unwrap();
         measure("one Job of 1,000 pods on 100 nodes", &seen, 1000, start).await;
+        running.stop().await;
     }
     if "1000-single-pod-jobs".contains(&filter) {
-        let (_h, client, seen) = setup().await;
+        let (running, client, seen) = setup().await;
         let jobs: Api<Job> = Api::namespaced(client.clone(), "default");
         let background: u32 = std::env::var("BASALT_BENCH_BACKGROUND_PODS")
             .ok()
@@ -222,5 +258,6 @@ async fn main() {
             start.elapsed().as_secs_f64()
         );
         measure("1,000 single-pod Jobs on 100 nodes", &seen, 1000, start).await;
+        running.stop().await;
     }
 }

@@ -61,18 +61,21 @@ pub fn route(cmd: &Command) -> (CommandTarget, Option<JobAction>) {
 
 /// Runs the Command controller until `shutdown`.
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
-    Controller::new(
+    let stop = crate::guard::stop_signal(shutdown);
+    let controller = Controller::new(
         Api::<Command>::all(ctx.client.clone()),
         watcher::Config::default(),
     )
-    .graceful_shutdown_on(shutdown)
-    .run(
-        crate::guard::guarded(COMPONENT, ctx.metrics.clone(), reconcile),
-        error_policy,
-        ctx,
-    )
-    .for_each(|_| async {})
-    .await;
+    .graceful_shutdown_on(stop.clone());
+    let store = controller.store();
+    let run = controller
+        .run(
+            crate::guard::guarded(COMPONENT, ctx.metrics.clone(), reconcile),
+            error_policy,
+            ctx,
+        )
+        .for_each(|_| async {});
+    crate::guard::until_stopped(run, store, stop).await;
 }
 
 async fn reconcile(cmd: Arc<Command>, ctx: Arc<Context>) -> Result<Action> {

@@ -148,6 +148,39 @@ where
     Action::requeue(error.retry_after())
 }
 
+/// The shutdown signal one controller function hands to each of its kube-runtime controllers
+/// (`graceful_shutdown_on`) and to [`until_stopped`].
+pub type Stop = futures_util::future::Shared<BoxFuture<'static, ()>>;
+
+/// Makes a controller function's `shutdown` future cloneable.
+pub fn stop_signal(shutdown: impl Future<Output = ()> + Send + 'static) -> Stop {
+    shutdown.boxed().shared()
+}
+
+/// Drives one kube-runtime controller (`run`, built with `graceful_shutdown_on(stop.clone())`)
+/// until it ends: after `stop`, in-flight reconciles finish. kube-runtime never ends a controller
+/// that is stopped before its first list has arrived (its runner waits for the store to become
+/// ready, which a stopped watch never makes it), so a `basalt controller` stopped during start-up
+/// waited out the 10 s stop timeout once per controller; such a controller has reconciled
+/// nothing yet and is dropped at once.
+pub async fn until_stopped<K>(
+    run: impl Future<Output = ()>,
+    store: kube::runtime::reflector::Store<K>,
+    stop: Stop,
+) where
+    K: kube::Resource + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    let mut run = std::pin::pin!(run);
+    tokio::select! {
+        () = &mut run => return,
+        () = stop => {}
+    }
+    if store.wait_until_ready().now_or_never().is_some() {
+        run.await;
+    }
+}
+
 /// Watches `task` until it ends. Ending while `stopping` is false means it died: `/readyz`
 /// turns failing and `dead` fires (the leader election releases the lease on it).
 pub fn supervise(

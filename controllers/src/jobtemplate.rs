@@ -40,19 +40,22 @@ pub fn depends_on_list(jobs: &[Job]) -> Vec<String> {
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
     let client = ctx.client.clone();
     let jobs = watcher::Config::default().labels(labels::CREATED_BY_JOB_TEMPLATE);
-    Controller::new(
+    let stop = crate::guard::stop_signal(shutdown);
+    let controller = Controller::new(
         Api::<JobTemplate>::all(client.clone()),
         watcher::Config::default(),
     )
     .watches(Api::<Job>::all(client), jobs, |job| template_of(&job))
-    .graceful_shutdown_on(shutdown)
-    .run(
-        crate::guard::guarded(COMPONENT, ctx.metrics.clone(), reconcile),
-        error_policy,
-        ctx,
-    )
-    .for_each(|_| async {})
-    .await;
+    .graceful_shutdown_on(stop.clone());
+    let store = controller.store();
+    let run = controller
+        .run(
+            crate::guard::guarded(COMPONENT, ctx.metrics.clone(), reconcile),
+            error_policy,
+            ctx,
+        )
+        .for_each(|_| async {});
+    crate::guard::until_stopped(run, store, stop).await;
 }
 
 async fn reconcile(template: Arc<JobTemplate>, ctx: Arc<Context>) -> Result<Action> {

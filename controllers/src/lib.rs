@@ -73,58 +73,77 @@ pub async fn run(
         leader_rx.clone(),
     ));
 
-    let mut tasks = Vec::new();
+    let mut tasks: Vec<(&'static str, tokio::task::JoinHandle<()>)> = Vec::new();
     if let Some(addr) = config.metrics_addr {
         let (bound, server) = metrics::serve(addr, metrics.clone(), health.clone()).await?;
         info!(%bound, "serving /metrics, /healthz, /readyz");
         let stop = signal(&stop_rx);
-        tasks.push(tokio::spawn(async move {
-            tokio::select! { () = server => {}, () = stop => {} }
-        }));
+        tasks.push((
+            "metrics server",
+            tokio::spawn(async move {
+                tokio::select! { () = server => {}, () = stop => {} }
+            }),
+        ));
     }
     // Fires when a controller task dies: the lease is released so a standby takes over.
     let (dead_tx, dead_rx) = watch::channel(false);
     if let Some(le) = config.leader_election.clone() {
         let stop = signal(&stop_rx);
         let dead = signal(&dead_rx);
-        tasks.push(tokio::spawn(leader::run(
-            client.clone(),
-            le,
-            leader_tx,
-            async move {
+        tasks.push((
+            "leader election",
+            tokio::spawn(leader::run(client.clone(), le, leader_tx, async move {
                 tokio::select! { () = stop => {}, () = dead => {} }
-            },
-        )));
+            })),
+        ));
     } else {
         // Without election this replica always "leads"; a dead task makes it stop acting.
         let mut dead = dead_rx.clone();
-        tasks.push(tokio::spawn(async move {
-            if dead.wait_for(|d| *d).await.is_ok() {
-                let _ = leader_tx.send(false);
-            }
-        }));
+        let stop = signal(&stop_rx);
+        tasks.push((
+            "dead-task watcher",
+            tokio::spawn(async move {
+                tokio::select! {
+                    died = dead.wait_for(|d| *d) => if died.is_ok() {
+                        let _ = leader_tx.send(false);
+                    },
+                    () = stop => {}
+                }
+            }),
+        ));
     }
     {
         let ctx = ctx.clone();
         let mut leading = leader_rx.clone();
         let metrics = metrics.clone();
-        tasks.push(tokio::spawn(async move {
-            // Default queues are created by whichever replica leads first; retried until done.
-            loop {
-                if leading.wait_for(|l| *l).await.is_err() {
-                    return;
-                }
-                metrics.leader.set(1);
-                match queue::ensure_default_queues(&ctx).await {
-                    Ok(()) => break,
-                    Err(error) => warn!(%error, "creating the default queues failed; retrying"),
-                }
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            while leading.changed().await.is_ok() {
-                metrics.leader.set(i64::from(*leading.borrow()));
-            }
-        }));
+        let stop = signal(&stop_rx);
+        tasks.push((
+            "default queues",
+            tokio::spawn(async move {
+                let work = async {
+                    // Default queues are created by whichever replica leads first; retried until
+                    // done.
+                    loop {
+                        if leading.wait_for(|l| *l).await.is_err() {
+                            return;
+                        }
+                        metrics.leader.set(1);
+                        match queue::ensure_default_queues(&ctx).await {
+                            Ok(()) => break,
+                            Err(error) => {
+                                warn!(%error, "creating the default queues failed; retrying");
+                            }
+                        }
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                    while leading.changed().await.is_ok() {
+                        metrics.leader.set(i64::from(*leading.borrow()));
+                    }
+                };
+                // Without election nothing else ends this task: the leader flag never closes.
+                tokio::select! { () = work => {}, () = stop => {} }
+            }),
+        ));
     }
     let controllers = [
         (
@@ -157,13 +176,16 @@ pub async fn run(
         ),
     ];
     for (name, task) in controllers {
-        tasks.push(guard::supervise(
+        tasks.push((
             name,
-            task,
-            health.clone(),
-            metrics.clone(),
-            stop_rx.clone(),
-            dead_tx.clone(),
+            guard::supervise(
+                name,
+                task,
+                health.clone(),
+                metrics.clone(),
+                stop_rx.clone(),
+                dead_tx.clone(),
+            ),
         ));
     }
     health.ready.store(true, Ordering::Relaxed);
@@ -172,12 +194,12 @@ pub async fn run(
     shutdown.await;
     info!("shutting down controllers");
     let _ = stop_tx.send(true);
-    for task in tasks {
+    for (name, task) in tasks {
         if tokio::time::timeout(Duration::from_secs(10), task)
             .await
             .is_err()
         {
-            warn!("a controller did not stop within 10 s");
+            warn!(task = name, "a controller task did not stop within 10 s");
         }
     }
     Ok(())

@@ -123,18 +123,21 @@ pub fn podgroup_for(pod: &Pod, ours: impl Fn(Option<&str>) -> bool) -> Option<Po
 /// Runs the PodGroup controller until `shutdown`: one controller over pods (grouping them) and
 /// one over the PodGroups it made (deleting those with no pod left).
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
-    let shutdown = futures_util::FutureExt::shared(Box::pin(shutdown));
-    let pods = Controller::new(
+    let stop = crate::guard::stop_signal(shutdown);
+    let controller = Controller::new(
         Api::<Pod>::all(ctx.client.clone()),
         watcher::Config::default(),
     )
-    .graceful_shutdown_on(shutdown.clone())
-    .run(
-        crate::guard::guarded(COMPONENT, ctx.metrics.clone(), reconcile),
-        error_policy,
-        ctx.clone(),
-    )
-    .for_each(|_| async {});
+    .graceful_shutdown_on(stop.clone());
+    let store = controller.store();
+    let run = controller
+        .run(
+            crate::guard::guarded(COMPONENT, ctx.metrics.clone(), reconcile),
+            error_policy,
+            ctx.clone(),
+        )
+        .for_each(|_| async {});
+    let pods = crate::guard::until_stopped(run, store, stop.clone());
     let selector = format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE);
     // The cleanup reads pods from this cache: listing the namespace's pods on every PodGroup
     // change cost O(PodGroups × pods) from the API server, which ran a real control plane
@@ -150,7 +153,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     .default_backoff()
     .touched_objects();
     let cx = Arc::new(CleanupContext { ctx, pods: reader });
-    let groups = Controller::new(
+    let controller = Controller::new(
         Api::<PodGroup>::all(cx.ctx.client.clone()),
         watcher::Config::default().labels(&selector),
     )
@@ -161,13 +164,16 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         name.starts_with("podgroup-")
             .then(|| ObjectRef::new(name).within(&pod.namespace().unwrap_or_default()))
     })
-    .graceful_shutdown_on(shutdown)
-    .run(
-        crate::guard::guarded("podgroup-cleanup", cx.ctx.metrics.clone(), cleanup),
-        cleanup_error_policy,
-        cx,
-    )
-    .for_each(|_| async {});
+    .graceful_shutdown_on(stop.clone());
+    let store = controller.store();
+    let run = controller
+        .run(
+            crate::guard::guarded("podgroup-cleanup", cx.ctx.metrics.clone(), cleanup),
+            cleanup_error_policy,
+            cx,
+        )
+        .for_each(|_| async {});
+    let groups = crate::guard::until_stopped(run, store, stop);
     futures_util::join!(pods, groups);
 }
 

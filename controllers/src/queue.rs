@@ -243,7 +243,9 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     // A queue's state change is its children's business (the hierarchy's level rules): every
     // change of a queue reconciles its children too.
     let queues = controller.store();
-    controller
+    let store = controller.store();
+    let stop = crate::guard::stop_signal(shutdown);
+    let controller = controller
         .watches_stream(pgs, |pg: PodGroup| {
             Some(ObjectRef::new(
                 pg.spec.queue.as_deref().unwrap_or("default"),
@@ -262,14 +264,15 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
                     .collect::<Vec<_>>()
             },
         )
-        .graceful_shutdown_on(shutdown)
+        .graceful_shutdown_on(stop.clone());
+    let run = controller
         .run(
             crate::guard::guarded(COMPONENT, cx.ctx.metrics.clone(), reconcile),
             error_policy,
             cx,
         )
-        .for_each(|_| async {})
-        .await;
+        .for_each(|_| async {});
+    crate::guard::until_stopped(run, store, stop).await;
 }
 
 async fn reconcile(queue: Arc<Queue>, cx: Arc<QueueContext>) -> Result<Action> {

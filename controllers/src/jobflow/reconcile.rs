@@ -39,29 +39,27 @@ const USER_FIX_RETRY: Duration = Duration::from_secs(10);
 /// Runs the JobFlow controller and the `RetryJobFlow` Command consumer until `shutdown`.
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
     let client = ctx.client.clone();
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    let stop = async move {
-        shutdown.await;
-        let _ = tx.send(true);
-    };
-    let signal = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
+    let stop = crate::guard::stop_signal(shutdown);
     let jobs = watcher::Config::default().labels(labels::CREATED_BY_JOB_FLOW);
-    let flows = Controller::new(
+    let controller = Controller::new(
         Api::<JobFlow>::all(client.clone()),
         watcher::Config::default(),
     )
     .owns(Api::<Job>::all(client.clone()), jobs)
-    .graceful_shutdown_on(signal(rx.clone()))
-    .run(
-        crate::guard::guarded(COMPONENT, ctx.metrics.clone(), reconcile),
-        error_policy,
-        ctx.clone(),
-    )
-    .for_each(|_| async {});
-    let commands = Controller::new(Api::<Command>::all(client), watcher::Config::default())
-        .graceful_shutdown_on(signal(rx))
+    .graceful_shutdown_on(stop.clone());
+    let store = controller.store();
+    let run = controller
+        .run(
+            crate::guard::guarded(COMPONENT, ctx.metrics.clone(), reconcile),
+            error_policy,
+            ctx.clone(),
+        )
+        .for_each(|_| async {});
+    let flows = crate::guard::until_stopped(run, store, stop.clone());
+    let controller = Controller::new(Api::<Command>::all(client), watcher::Config::default())
+        .graceful_shutdown_on(stop.clone());
+    let store = controller.store();
+    let run = controller
         .run(
             crate::guard::guarded(
                 "jobflow-command",
@@ -72,7 +70,8 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
             ctx,
         )
         .for_each(|_| async {});
-    tokio::join!(stop, flows, commands);
+    let commands = crate::guard::until_stopped(run, store, stop);
+    tokio::join!(flows, commands);
 }
 
 /// Reconciles one JobFlow.
