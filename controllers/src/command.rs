@@ -8,7 +8,6 @@ use std::time::Duration;
 use crds::command::Command;
 use crds::job::Action as JobAction;
 use crds::labels;
-use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::{ObjectReference, Pod};
 use kube::api::{Api, DeleteParams, ListParams, Preconditions};
 use kube::runtime::controller::Action;
@@ -61,21 +60,18 @@ pub fn route(cmd: &Command) -> (CommandTarget, Option<JobAction>) {
 
 /// Runs the Command controller until `shutdown`.
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
-    let stop = crate::guard::stop_signal(shutdown);
     let controller = Controller::new(
         Api::<Command>::all(ctx.client.clone()),
         watcher::Config::default(),
+    );
+    crate::guard::drive(
+        controller,
+        crate::guard::stop_signal(shutdown),
+        crate::guard::guarded(COMPONENT, ctx.metrics.clone(), reconcile),
+        error_policy,
+        ctx,
     )
-    .graceful_shutdown_on(stop.clone());
-    let store = controller.store();
-    let run = controller
-        .run(
-            crate::guard::guarded(COMPONENT, ctx.metrics.clone(), reconcile),
-            error_policy,
-            ctx,
-        )
-        .for_each(|_| async {});
-    crate::guard::until_stopped(run, store, stop).await;
+    .await;
 }
 
 async fn reconcile(cmd: Arc<Command>, ctx: Arc<Context>) -> Result<Action> {

@@ -157,13 +157,42 @@ pub fn stop_signal(shutdown: impl Future<Output = ()> + Send + 'static) -> Stop 
     shutdown.boxed().shared()
 }
 
+/// Runs one kube-runtime controller until `stop`, then until its in-flight reconciles finish
+/// (see [`until_stopped`]): the tail every reconciler's `run` shares.
+pub async fn drive<K, Ctx, ReconcilerFut>(
+    controller: kube::runtime::Controller<K>,
+    stop: Stop,
+    reconciler: impl FnMut(Arc<K>, Arc<Ctx>) -> ReconcilerFut,
+    error_policy: impl Fn(Arc<K>, &ReconcilerFut::Error, Arc<Ctx>) -> Action,
+    context: Arc<Ctx>,
+) where
+    K: Clone
+        + kube::Resource
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone + std::fmt::Debug + Unpin,
+    ReconcilerFut: futures_util::TryFuture<Ok = Action> + Send + 'static,
+    ReconcilerFut::Error: std::error::Error + Send + 'static,
+{
+    use futures_util::StreamExt;
+    let controller = controller.graceful_shutdown_on(stop.clone());
+    let store = controller.store();
+    let run = controller
+        .run(reconciler, error_policy, context)
+        .for_each(|_| async {});
+    until_stopped(run, store, stop).await;
+}
+
 /// Drives one kube-runtime controller (`run`, built with `graceful_shutdown_on(stop.clone())`)
 /// until it ends: after `stop`, in-flight reconciles finish. kube-runtime never ends a controller
 /// that is stopped before its first list has arrived (its runner waits for the store to become
 /// ready, which a stopped watch never makes it), so a `basalt controller` stopped during start-up
 /// waited out the 10 s stop timeout once per controller; such a controller has reconciled
 /// nothing yet and is dropped at once.
-pub async fn until_stopped<K>(
+async fn until_stopped<K>(
     run: impl Future<Output = ()>,
     store: kube::runtime::reflector::Store<K>,
     stop: Stop,

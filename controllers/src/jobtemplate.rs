@@ -8,7 +8,6 @@ use std::time::Duration;
 use crds::job::Job;
 use crds::jobtemplate::JobTemplate;
 use crds::labels;
-use futures_util::StreamExt;
 use kube::ResourceExt;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
@@ -40,22 +39,19 @@ pub fn depends_on_list(jobs: &[Job]) -> Vec<String> {
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
     let client = ctx.client.clone();
     let jobs = watcher::Config::default().labels(labels::CREATED_BY_JOB_TEMPLATE);
-    let stop = crate::guard::stop_signal(shutdown);
     let controller = Controller::new(
         Api::<JobTemplate>::all(client.clone()),
         watcher::Config::default(),
     )
-    .watches(Api::<Job>::all(client), jobs, |job| template_of(&job))
-    .graceful_shutdown_on(stop.clone());
-    let store = controller.store();
-    let run = controller
-        .run(
-            crate::guard::guarded(COMPONENT, ctx.metrics.clone(), reconcile),
-            error_policy,
-            ctx,
-        )
-        .for_each(|_| async {});
-    crate::guard::until_stopped(run, store, stop).await;
+    .watches(Api::<Job>::all(client), jobs, |job| template_of(&job));
+    crate::guard::drive(
+        controller,
+        crate::guard::stop_signal(shutdown),
+        crate::guard::guarded(COMPONENT, ctx.metrics.clone(), reconcile),
+        error_policy,
+        ctx,
+    )
+    .await;
 }
 
 async fn reconcile(template: Arc<JobTemplate>, ctx: Arc<Context>) -> Result<Action> {

@@ -13,7 +13,6 @@ use std::time::Duration;
 use bridge::resources::{pod_requests, to_list};
 use crds::labels;
 use crds::podgroup::{PodGroup, PodGroupSpec};
-use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
@@ -124,20 +123,16 @@ pub fn podgroup_for(pod: &Pod, ours: impl Fn(Option<&str>) -> bool) -> Option<Po
 /// one over the PodGroups it made (deleting those with no pod left).
 pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
     let stop = crate::guard::stop_signal(shutdown);
-    let controller = Controller::new(
-        Api::<Pod>::all(ctx.client.clone()),
-        watcher::Config::default(),
-    )
-    .graceful_shutdown_on(stop.clone());
-    let store = controller.store();
-    let run = controller
-        .run(
-            crate::guard::guarded(COMPONENT, ctx.metrics.clone(), reconcile),
-            error_policy,
-            ctx.clone(),
-        )
-        .for_each(|_| async {});
-    let pods = crate::guard::until_stopped(run, store, stop.clone());
+    let pods = crate::guard::drive(
+        Controller::new(
+            Api::<Pod>::all(ctx.client.clone()),
+            watcher::Config::default(),
+        ),
+        stop.clone(),
+        crate::guard::guarded(COMPONENT, ctx.metrics.clone(), reconcile),
+        error_policy,
+        ctx.clone(),
+    );
     let selector = format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE);
     // The cleanup reads pods from this cache: listing the namespace's pods on every PodGroup
     // change cost O(PodGroups × pods) from the API server, which ran a real control plane
@@ -163,17 +158,14 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         let name = pod.annotations().get(labels::GROUP_NAME)?;
         name.starts_with("podgroup-")
             .then(|| ObjectRef::new(name).within(&pod.namespace().unwrap_or_default()))
-    })
-    .graceful_shutdown_on(stop.clone());
-    let store = controller.store();
-    let run = controller
-        .run(
-            crate::guard::guarded("podgroup-cleanup", cx.ctx.metrics.clone(), cleanup),
-            cleanup_error_policy,
-            cx,
-        )
-        .for_each(|_| async {});
-    let groups = crate::guard::until_stopped(run, store, stop);
+    });
+    let groups = crate::guard::drive(
+        controller,
+        stop,
+        crate::guard::guarded("podgroup-cleanup", cx.ctx.metrics.clone(), cleanup),
+        cleanup_error_policy,
+        cx,
+    );
     futures_util::join!(pods, groups);
 }
 

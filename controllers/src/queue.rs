@@ -19,7 +19,6 @@ use std::time::Duration;
 use crds::job::Action as JobAction;
 use crds::podgroup::{PodGroup, PodGroupPhase};
 use crds::queue::{Queue, QueueSpec, QueueState, QueueStatus};
-use futures_util::StreamExt;
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -243,8 +242,6 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     // A queue's state change is its children's business (the hierarchy's level rules): every
     // change of a queue reconciles its children too.
     let queues = controller.store();
-    let store = controller.store();
-    let stop = crate::guard::stop_signal(shutdown);
     let controller = controller
         .watches_stream(pgs, |pg: PodGroup| {
             Some(ObjectRef::new(
@@ -263,16 +260,15 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
                     .map(|q| ObjectRef::new(&q.name_any()))
                     .collect::<Vec<_>>()
             },
-        )
-        .graceful_shutdown_on(stop.clone());
-    let run = controller
-        .run(
-            crate::guard::guarded(COMPONENT, cx.ctx.metrics.clone(), reconcile),
-            error_policy,
-            cx,
-        )
-        .for_each(|_| async {});
-    crate::guard::until_stopped(run, store, stop).await;
+        );
+    crate::guard::drive(
+        controller,
+        crate::guard::stop_signal(shutdown),
+        crate::guard::guarded(COMPONENT, cx.ctx.metrics.clone(), reconcile),
+        error_policy,
+        cx,
+    )
+    .await;
 }
 
 async fn reconcile(queue: Arc<Queue>, cx: Arc<QueueContext>) -> Result<Action> {

@@ -73,7 +73,6 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         index,
         evictions,
     });
-    let stop = crate::guard::stop_signal(shutdown);
     let controller = Controller::new(Api::<Job>::all(client), watcher::Config::default())
         .owns_stream(pods)
         // Pods are created once the scheduler admits the PodGroup: its phase changes wake the job.
@@ -81,17 +80,15 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
             Api::<PodGroup>::all(cx.ctx.client.clone()),
             watcher::Config::default(),
         )
-        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
-        .graceful_shutdown_on(stop.clone());
-    let store = controller.store();
-    let run = controller
-        .run(
-            crate::guard::guarded(COMPONENT, cx.ctx.metrics.clone(), reconcile),
-            error_policy,
-            cx,
-        )
-        .for_each(|_| async {});
-    crate::guard::until_stopped(run, store, stop).await;
+        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency));
+    crate::guard::drive(
+        controller,
+        crate::guard::stop_signal(shutdown),
+        crate::guard::guarded(COMPONENT, cx.ctx.metrics.clone(), reconcile),
+        error_policy,
+        cx,
+    )
+    .await;
 }
 
 /// Reconciles one Job.

@@ -13,7 +13,6 @@ use crds::job::Job;
 use crds::jobflow::{FlowPhase, JobFlow};
 use crds::jobtemplate::JobTemplate;
 use crds::labels;
-use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, ListParams, PostParams, Preconditions};
@@ -41,36 +40,28 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     let client = ctx.client.clone();
     let stop = crate::guard::stop_signal(shutdown);
     let jobs = watcher::Config::default().labels(labels::CREATED_BY_JOB_FLOW);
-    let controller = Controller::new(
-        Api::<JobFlow>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .owns(Api::<Job>::all(client.clone()), jobs)
-    .graceful_shutdown_on(stop.clone());
-    let store = controller.store();
-    let run = controller
-        .run(
-            crate::guard::guarded(COMPONENT, ctx.metrics.clone(), reconcile),
-            error_policy,
-            ctx.clone(),
+    let flows = crate::guard::drive(
+        Controller::new(
+            Api::<JobFlow>::all(client.clone()),
+            watcher::Config::default(),
         )
-        .for_each(|_| async {});
-    let flows = crate::guard::until_stopped(run, store, stop.clone());
-    let controller = Controller::new(Api::<Command>::all(client), watcher::Config::default())
-        .graceful_shutdown_on(stop.clone());
-    let store = controller.store();
-    let run = controller
-        .run(
-            crate::guard::guarded(
-                "jobflow-command",
-                ctx.metrics.clone(),
-                super::retry::reconcile_command,
-            ),
-            super::retry::command_error_policy,
-            ctx,
-        )
-        .for_each(|_| async {});
-    let commands = crate::guard::until_stopped(run, store, stop);
+        .owns(Api::<Job>::all(client.clone()), jobs),
+        stop.clone(),
+        crate::guard::guarded(COMPONENT, ctx.metrics.clone(), reconcile),
+        error_policy,
+        ctx.clone(),
+    );
+    let commands = crate::guard::drive(
+        Controller::new(Api::<Command>::all(client), watcher::Config::default()),
+        stop,
+        crate::guard::guarded(
+            "jobflow-command",
+            ctx.metrics.clone(),
+            super::retry::reconcile_command,
+        ),
+        super::retry::command_error_policy,
+        ctx,
+    );
     tokio::join!(flows, commands);
 }
 
